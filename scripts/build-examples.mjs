@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+// Rebuilds every example component under examples/ and every fixture under test/fixtures/ from
+// its source: WAT (jco's wasm-tools: parse, embed the world, component new), C (Debian's clang
+// for wasm32, then embed + new) and JavaScript (jco componentize). `npm run build:examples`.
+// Needs clang and wasm-ld for C: scripts/setup-debian.sh installs them.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { componentEmbed, componentNew, parse } from '@bytecodealliance/jco-transpile/wasm-tools';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const at = (...p) => join(root, ...p);
+const WORLD_A = readFileSync(at('wit/messaging-0.1.0-draft/messaging.wit'), 'utf8');
+const WORLD_B = readFileSync(at('wit/messaging-0.2.0-draft/messaging.wit'), 'utf8');
+const FIXTURES = WORLD_A + readFileSync(at('test/fixtures/src/extra.wit'), 'utf8');
+// World A nested beside minimal WASI packages, for the sandbox probe (one WIT source, several packages).
+const SANDBOX_PROBE = `package wasmsg:fixtures;
+package wasi:filesystem@0.2.3 {
+  interface types { resource descriptor; }
+  interface preopens { use types.{descriptor}; get-directories: func() -> list<tuple<descriptor, string>>; }
+}
+package wasi:cli@0.2.3 {
+  interface environment { get-environment: func() -> list<tuple<string, string>>; }
+}
+${WORLD_A.replace(/^package .*;$/m, 'package wasi:messaging@0.1.0-draft {')}
+}
+world sandbox-probe {
+  import wasi:filesystem/preopens@0.2.3;
+  import wasi:cli/environment@0.2.3;
+  export wasi:messaging/handler@0.1.0-draft;
+}
+`;
+const only = process.argv.slice(2);
+
+async function componentFromCore(core, witSource, world) {
+  return componentNew(await componentEmbed({ binary: core, witSource, world }));
+}
+
+async function wat(src, witSource, world) {
+  return componentFromCore(await parse(readFileSync(at(src), 'utf8')), witSource, world);
+}
+
+async function c(src, witSource, world) {
+  const tmp = mkdtempSync(join(tmpdir(), 'wasmsg-c-'));
+  try {
+    const core = join(tmp, 'core.wasm');
+    execFileSync(
+      'clang',
+      [
+        '--target=wasm32',
+        '-nostdlib',
+        '-O2',
+        '-Wall',
+        '-Werror',
+        '-std=c11',
+        '-Wl,--no-entry',
+        '-Wl,--strip-all',
+        '-Wl,--allow-undefined',
+        '-o',
+        core,
+        at(src),
+      ],
+      { stdio: 'inherit' },
+    );
+    return componentFromCore(readFileSync(core), witSource, world);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function js(src, witDir, world) {
+  const tmp = mkdtempSync(join(tmpdir(), 'wasmsg-js-'));
+  try {
+    const out = join(tmp, 'component.wasm');
+    // jco reads WIT through preview2-shim's filesystem, denied by default: preopen it for the build.
+    execFileSync(
+      process.execPath,
+      [
+        '--import',
+        at('scripts/jco-with-fs.mjs'),
+        at('node_modules/@bytecodealliance/jco/dist/jco.js'),
+        'componentize',
+        at(src),
+        '--wit',
+        at(witDir),
+        '--world-name',
+        world,
+        '--disable',
+        'http',
+        'fetch-event',
+        '--out',
+        out,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    return readFileSync(out);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const A = 'wit/messaging-0.1.0-draft';
+const B = 'wit/messaging-0.2.0-draft';
+const targets = [
+  ['examples/noop-wat/noop.wasm', () => wat('examples/noop-wat/noop.wat', WORLD_A, 'messaging')],
+  ['examples/enrich-c/enrich.wasm', () => c('examples/enrich-c/enrich.c', WORLD_A, 'messaging')],
+  ['examples/fizzbuzz-js/fizzbuzz.wasm', () => js('examples/fizzbuzz-js/fizzbuzz.js', A, 'messaging')],
+  ['examples/echo-wat/echo.wasm', () => wat('examples/echo-wat/echo.wat', WORLD_B, 'messaging-core')],
+  ['examples/shout-js/shout.wasm', () => js('examples/shout-js/shout.js', B, 'messaging-core')],
+  ['test/fixtures/err.wasm', () => wat('test/fixtures/src/err.wat', WORLD_A, 'messaging')],
+  ['test/fixtures/trap.wasm', () => wat('test/fixtures/src/trap.wat', WORLD_A, 'messaging')],
+  ['test/fixtures/loop.wasm', () => wat('test/fixtures/src/loop.wat', WORLD_A, 'messaging')],
+  ['test/fixtures/leak-b.wasm', () => wat('test/fixtures/src/leak-b.wat', WORLD_B, 'messaging-core')],
+  ['test/fixtures/unknown-import.wasm', () => wat('test/fixtures/src/unknown-import.wat', FIXTURES, 'with-telemetry')],
+  ['test/fixtures/wrong-export.wasm', () => wat('test/fixtures/src/wrong-export.wat', FIXTURES, 'wrong-export')],
+  [
+    'test/fixtures/sandbox-probe.wasm',
+    () => wat('test/fixtures/src/sandbox-probe.wat', SANDBOX_PROBE, 'sandbox-probe'),
+  ],
+  // A core module: valid WebAssembly, but not a component.
+  ['test/fixtures/core-module.wasm', async () => parse(readFileSync(at('examples/noop-wat/noop.wat'), 'utf8'))],
+  // The first 60% of a valid component.
+  [
+    'test/fixtures/truncated.wasm',
+    async () => {
+      const full = await wat('examples/noop-wat/noop.wat', WORLD_A, 'messaging');
+      return full.subarray(0, Math.floor(full.length * 0.6));
+    },
+  ],
+  // A complete component preamble and section framing, but a section id that does not exist.
+  [
+    'test/fixtures/malformed.wasm',
+    async () => Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x7f, 0x02, 0x00, 0x00]),
+  ],
+  ['test/fixtures/garbage.wasm', async () => new TextEncoder().encode('this is a text file, not WebAssembly\n')],
+];
+
+for (const [out, build] of targets) {
+  if (only.length > 0 && !only.some((o) => out.includes(o))) continue;
+  const started = performance.now();
+  const bytes = await build();
+  writeFileSync(at(out), bytes);
+  console.log(`${relative(root, at(out))}: ${bytes.length} bytes (${Math.round(performance.now() - started)} ms)`);
+}

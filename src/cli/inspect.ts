@@ -1,0 +1,21 @@
+import { inspectComponent } from '../component/load.js';
+
+export async function runInspect(file: string, opts: { json?: boolean; cacheDir?: string }): Promise<number> {
+  const info = await inspectComponent(file, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
+  if (opts.json === true) {
+    const { name, world, imports, exports, size, wasi, hash } = info;
+    process.stdout.write(`${JSON.stringify({ file, name, world, imports, exports, size, wasi, hash })}\n`);
+    return 0;
+  }
+  const lines = [
+    `file     ${file}`,
+    `world    ${info.world}`,
+    `size     ${info.size} bytes`,
+    `wasi     ${info.wasi ? 'yes (runs in the WASI sandbox)' : 'no'}`,
+    `sha256   ${info.hash}`,
+    `imports  ${info.imports.length === 0 ? '(none)' : info.imports.join('\n         ')}`,
+    `exports  ${info.exports.join('\n         ')}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}

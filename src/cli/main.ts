@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { WasmsgError } from '../errors.js';
+import { runCall } from './call.js';
+import { runInspect } from './inspect.js';
+
+/** Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage; 3 the handler returned err or trapped. */
+export const ExitCode = { ok: 0, failure: 1, usage: 2, handlerFailed: 3 } as const;
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const program = new Command()
+  .name('wasmsg')
+  .description('Run wasi-messaging WebAssembly components against message brokers')
+  .showHelpAfterError('(wasmsg --help for usage)')
+  .exitOverride();
+
+program
+  .command('inspect')
+  .description('show the world, imports, exports and size of a component')
+  .argument('<file>', 'component (.wasm)')
+  .option('--json', 'print one JSON object')
+  .option('--cache-dir <dir>', 'transpile cache directory')
+  .action(async (file: string, opts: { json?: boolean; cacheDir?: string }) => {
+    process.exitCode = await runInspect(file, opts);
+  });
+
+program
+  .command('call')
+  .description("run a component's handler once on one message")
+  .argument('<file>', 'component (.wasm)')
+  .addOption(new Option('--data <string>', 'message payload (UTF-8)').conflicts('dataFile'))
+  .option('--data-file <file>', 'message payload read from a file')
+  .option('--topic <name>', 'channel the message arrives on', 'input')
+  .option('--subject <s>', 'message key (the CloudEvent subject in world A)')
+  .option('--header <k=v>', 'message header (repeatable)', collect, [])
+  .option('--broker <name>', 'broker name the component may open (repeatable; default: default)', collect, [])
+  .option('--timeout <ms>', 'stop a handler that runs longer than this', '10000')
+  .option('--json', 'print one JSON object')
+  .option('--cache-dir <dir>', 'transpile cache directory')
+  .action(async (file: string, opts: Parameters<typeof runCall>[1]) => {
+    process.exitCode = await runCall(file, opts);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander has already printed its one-line message
+    process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  } else {
+    const message =
+      err instanceof WasmsgError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`wasmsg: ${message.split('\n')[0]}\n`);
+    process.exitCode = ExitCode.failure;
+  }
+}

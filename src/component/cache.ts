@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * On-disk cache of jco's transpiled output, one directory per (transpiler version, component
+ * content hash). An entry is written to a temporary directory and renamed into place, so a
+ * reader never sees half an entry; every file's hash is in the manifest, so a corrupt or
+ * tampered entry is detected on read and rebuilt.
+ */
+
+export const MANIFEST = 'manifest.json';
+const MANIFEST_VERSION = 1;
+
+export interface CacheManifest {
+  readonly version: number;
+  readonly key: string;
+  /** File name → sha256 of its contents. */
+  readonly files: Record<string, string>;
+  /** The component's world as wasm-tools prints it (`component wit`). */
+  readonly wit: string;
+}
+
+export interface CacheEntry {
+  readonly dir: string;
+  readonly manifest: CacheManifest;
+  readonly files: Map<string, Uint8Array>;
+}
+
+export function defaultCacheDir(): string {
+  const env = process.env['WASMSG_CACHE_DIR'];
+  if (env !== undefined && env !== '') return env;
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.cache'), 'wasmsg');
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export type CacheReadResult =
+  { status: 'hit'; entry: CacheEntry } | { status: 'miss' } | { status: 'corrupt'; why: string };
+
+export async function readEntry(cacheDir: string, key: string): Promise<CacheReadResult> {
+  const dir = join(cacheDir, key);
+  let manifest: CacheManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as CacheManifest;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'miss' };
+    return { status: 'corrupt', why: `unreadable manifest (${(err as Error).message})` };
+  }
+  if (manifest.version !== MANIFEST_VERSION || manifest.key !== key || typeof manifest.files !== 'object') {
+    return { status: 'corrupt', why: 'manifest does not match this entry' };
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const [name, hash] of Object.entries(manifest.files)) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(join(dir, name));
+    } catch {
+      return { status: 'corrupt', why: `missing file ${name}` };
+    }
+    if (sha256(bytes) !== hash) return { status: 'corrupt', why: `file ${name} does not match its hash` };
+    files.set(name, bytes);
+  }
+  return { status: 'hit', entry: { dir, manifest, files } };
+}
+
+export async function writeEntry(
+  cacheDir: string,
+  key: string,
+  files: Map<string, Uint8Array>,
+  meta: { wit: string },
+): Promise<CacheEntry> {
+  const dir = join(cacheDir, key);
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await mkdir(tmp, { recursive: true });
+  const hashes: Record<string, string> = {};
+  for (const [name, bytes] of files) {
+    await writeFile(join(tmp, name), bytes);
+    hashes[name] = sha256(bytes);
+  }
+  const manifest: CacheManifest = { version: MANIFEST_VERSION, key, files: hashes, ...meta };
+  await writeFile(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
+  await rm(dir, { recursive: true, force: true });
+  try {
+    await rename(tmp, dir);
+  } catch (err) {
+    // Another process renamed the same entry into place first; theirs is as good as ours.
+    await rm(tmp, { recursive: true, force: true });
+    const again = await readEntry(cacheDir, key);
+    if (again.status === 'hit') return again.entry;
+    throw err;
+  }
+  return { dir, manifest, files };
+}

@@ -1,0 +1,147 @@
+import type { InboundMessage } from './types.js';
+
+/**
+ * World A's CloudEvents mapping (SPEC.md "Event mapping"), neutral of any broker: a record that
+ * already carries CloudEvents attributes (binary mode: `ce_` / `ce-` / `cloudEvents:` / `cloudEvents_`
+ * headers, or unprefixed MQTT-style user properties; structured mode: a JSON body with content
+ * type `application/cloudevents+json`) keeps them; otherwise the host synthesises them from the
+ * broker position. Outputs use the binary mode with `ce_` headers; adapters rename per binding.
+ */
+
+/** The `event` record as jco presents it to JavaScript. */
+export interface CloudEvent {
+  specversion: string;
+  ty: string;
+  source: string;
+  id: string;
+  data?: Uint8Array | undefined;
+  datacontenttype?: string | undefined;
+  dataschema?: string | undefined;
+  subject?: string | undefined;
+  time?: string | undefined;
+  extensions?: Array<[string, string]> | undefined;
+}
+
+export const SYNTHETIC_TYPE = 'org.wasmsg.message';
+const STRUCTURED = 'application/cloudevents+json';
+const PREFIXES = ['ce_', 'ce-', 'cloudEvents:', 'cloudEvents_'] as const;
+const CONTENT_TYPE = 'content-type';
+const OPTIONAL_ATTRS = ['datacontenttype', 'dataschema', 'subject', 'time'] as const;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function messageToEvent(msg: InboundMessage): CloudEvent {
+  const headers = msg.headers ?? {};
+  const contentType = headers[CONTENT_TYPE];
+  if (contentType !== undefined && contentType.startsWith(STRUCTURED)) {
+    const structured = fromStructured(msg.payload);
+    if (structured !== null) return structured;
+  }
+  return fromBinary(msg, headers) ?? synthesise(msg, headers);
+}
+
+function fromBinary(msg: InboundMessage, headers: Readonly<Record<string, string>>): CloudEvent | null {
+  const prefix =
+    PREFIXES.find((p) => headers[`${p}specversion`] !== undefined) ??
+    (headers['specversion'] !== undefined ? '' : null);
+  if (prefix === null) return null;
+  const attrs: Record<string, string> = {};
+  const extensions: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (name === CONTENT_TYPE) continue;
+    if (prefix !== '' && !name.startsWith(prefix)) continue;
+    const attr = name.slice(prefix.length);
+    if (['specversion', 'type', 'source', 'id', ...OPTIONAL_ATTRS].includes(attr)) attrs[attr] = value;
+    else extensions.push([attr, value]);
+  }
+  const event: CloudEvent = {
+    specversion: attrs['specversion'] ?? '1.0',
+    ty: attrs['type'] ?? SYNTHETIC_TYPE,
+    source: attrs['source'] ?? sourceOf(msg),
+    id: attrs['id'] ?? positionOf(msg),
+    data: msg.payload,
+    datacontenttype: headers[CONTENT_TYPE] ?? attrs['datacontenttype'],
+    dataschema: attrs['dataschema'],
+    subject: attrs['subject'],
+    time: attrs['time'],
+    extensions: extensions.length > 0 ? extensions : undefined,
+  };
+  return event;
+}
+
+function fromStructured(payload: Uint8Array): CloudEvent | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(decoder.decode(payload));
+  } catch {
+    return null;
+  }
+  if (typeof doc !== 'object' || doc === null) return null;
+  const o = doc as Record<string, unknown>;
+  if (typeof o['specversion'] !== 'string' || typeof o['id'] !== 'string') return null;
+  const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  let data: Uint8Array | undefined;
+  let datacontenttype = str('datacontenttype');
+  if (typeof o['data_base64'] === 'string') data = Buffer.from(o['data_base64'], 'base64');
+  else if (typeof o['data'] === 'string') data = encoder.encode(o['data']);
+  else if (o['data'] !== undefined) {
+    data = encoder.encode(JSON.stringify(o['data']));
+    datacontenttype ??= 'application/json';
+  }
+  const known = new Set(['specversion', 'type', 'source', 'id', 'data', 'data_base64', ...OPTIONAL_ATTRS]);
+  const extensions = Object.entries(o)
+    .filter(([k]) => !known.has(k))
+    .map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
+  return {
+    specversion: o['specversion'],
+    ty: str('type') ?? SYNTHETIC_TYPE,
+    source: str('source') ?? '',
+    id: o['id'],
+    data,
+    datacontenttype,
+    dataschema: str('dataschema'),
+    subject: str('subject'),
+    time: str('time'),
+    extensions: extensions.length > 0 ? extensions : undefined,
+  };
+}
+
+function positionOf(msg: InboundMessage): string {
+  return `${msg.channel}/${msg.partition ?? 0}/${msg.offset ?? '-'}`;
+}
+
+function sourceOf(msg: InboundMessage): string {
+  return `wasmsg://${msg.broker ?? 'default'}/${msg.channel}`;
+}
+
+function synthesise(msg: InboundMessage, headers: Readonly<Record<string, string>>): CloudEvent {
+  const extensions = Object.entries(headers).filter(([k]) => k !== CONTENT_TYPE);
+  return {
+    specversion: '1.0',
+    ty: SYNTHETIC_TYPE,
+    source: sourceOf(msg),
+    id: positionOf(msg),
+    data: msg.payload,
+    datacontenttype: headers[CONTENT_TYPE],
+    dataschema: undefined,
+    subject: msg.key ?? undefined,
+    time: msg.timestamp === undefined ? undefined : new Date(msg.timestamp).toISOString(),
+    extensions: extensions.length > 0 ? extensions : undefined,
+  };
+}
+
+/** An event published by a guest, as neutral binary-mode headers (`ce_<attr>`, `content-type`). */
+export function eventToHeaders(e: CloudEvent): Record<string, string> {
+  const h: Record<string, string> = {
+    ce_specversion: e.specversion,
+    ce_id: e.id,
+    ce_source: e.source,
+    ce_type: e.ty,
+  };
+  if (e.subject !== undefined) h['ce_subject'] = e.subject;
+  if (e.time !== undefined) h['ce_time'] = e.time;
+  if (e.dataschema !== undefined) h['ce_dataschema'] = e.dataschema;
+  if (e.datacontenttype !== undefined) h[CONTENT_TYPE] = e.datacontenttype;
+  for (const [k, v] of e.extensions ?? []) h[`ce_${k}`] = v;
+  return h;
+}

@@ -1,0 +1,59 @@
+import { compileGrants, type GrantCheck } from './grants.js';
+import type { HostConfig, MessagingError, OutboxEntry } from './types.js';
+
+/**
+ * Per-instance state the host imports share: the outbox the caller drains after each call,
+ * subscriptions, and the broker names and grants. Host imports must never throw anything but
+ * a valid error variant into the guest (jco turns any other throw into a trap that poisons the
+ * instance), so every import body runs through `guard`.
+ */
+export class HostState {
+  readonly outbox: OutboxEntry[] = [];
+  readonly subscriptions = new Map<string, { broker: string; kind: string; channel: string }>();
+  readonly brokers: ReadonlySet<string>;
+  readonly grants: GrantCheck;
+  readonly defaultBroker: string;
+  private nextToken = 1;
+
+  constructor(config: HostConfig) {
+    this.brokers = new Set(config.brokers);
+    this.grants = compileGrants(config.grants);
+    this.defaultBroker = config.defaultBroker ?? config.brokers[0] ?? 'default';
+  }
+
+  /** Resolves a broker name for open/connect, or the error variant to return to the guest. */
+  checkBroker(name: string): MessagingError | null {
+    if (!this.brokers.has(name)) return { tag: 'connection', val: `unknown broker '${name}'` };
+    return this.grants.open(name);
+  }
+
+  newToken(): string {
+    return `sub-${this.nextToken++}`;
+  }
+
+  drainOutbox(): OutboxEntry[] {
+    return this.outbox.splice(0, this.outbox.length);
+  }
+}
+
+/** Throws the variant to the guest (jco lowers a thrown non-Error as `err(value)`). */
+export function fail(error: MessagingError): never {
+  throw error;
+}
+
+function isVariant(e: unknown): e is MessagingError {
+  return (
+    typeof e === 'object' && e !== null && !(e instanceof Error) && typeof (e as { tag?: unknown }).tag === 'string'
+  );
+}
+
+/** Runs a host import body; anything it throws that is not an error variant becomes `other(message)`. */
+export function guard<T>(body: () => T): T {
+  try {
+    return body();
+  } catch (e) {
+    if (isVariant(e)) throw e;
+    const error: MessagingError = { tag: 'other', val: `host error: ${e instanceof Error ? e.message : String(e)}` };
+    throw error;
+  }
+}

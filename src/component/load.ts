@@ -1,0 +1,168 @@
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ComponentFormatError, ComponentLinkError, ErrorCode, describe } from '../errors.js';
+import { checkComponentBinary } from './binary.js';
+import { type CacheEntry, defaultCacheDir, readEntry, sha256, writeEntry } from './cache.js';
+import { type WorldFamily, type WorldIdValue, detectWorld, parseWorldItems } from './worlds.js';
+
+/** What wasmsg knows about a component without running it. Plain data. */
+export interface ComponentInfo {
+  /** Short name used in logs and errors (the file's base name without `.wasm`). */
+  readonly name: string;
+  readonly source: string;
+  /** sha256 of the component bytes. */
+  readonly hash: string;
+  readonly size: number;
+  readonly world: WorldIdValue;
+  readonly family: WorldFamily;
+  readonly imports: readonly string[];
+  readonly exports: readonly string[];
+  readonly wasi: boolean;
+}
+
+/**
+ * A component ready to instantiate: jco's glue (an ES module file in the cache) and its core
+ * modules compiled once. Structured-cloneable, so it can be posted to worker threads, which
+ * instantiate it without transpiling or compiling anything.
+ */
+export interface CompiledComponent extends ComponentInfo {
+  readonly glueUrl: string;
+  readonly modules: Readonly<Record<string, WebAssembly.Module>>;
+}
+
+export interface LoadOptions {
+  /** Directory of the transpile cache (default $WASMSG_CACHE_DIR, else ~/.cache/wasmsg). */
+  readonly cacheDir?: string;
+  /** Name for logs; default: the file's base name. */
+  readonly name?: string;
+  /** Told when a corrupt cache entry is found and rebuilt. */
+  readonly onCacheEvent?: (event: { kind: 'hit' | 'miss' | 'corrupt'; key: string; why?: string }) => void;
+}
+
+const GLUE = 'component.mjs';
+const GLUE_NAME = 'component';
+
+let transpilerVersion: string | undefined;
+async function getTranspilerVersion(): Promise<string> {
+  if (transpilerVersion === undefined) {
+    const entry = new URL(import.meta.resolve('@bytecodealliance/jco-transpile'));
+    const pkg = JSON.parse(await readFile(new URL('../package.json', entry), 'utf8')) as { version: string };
+    transpilerVersion = pkg.version;
+  }
+  return transpilerVersion;
+}
+
+async function readSource(source: string | Uint8Array): Promise<{ bytes: Uint8Array; label: string }> {
+  if (typeof source !== 'string') return { bytes: source, label: '<bytes>' };
+  try {
+    return { bytes: await readFile(source), label: source };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ComponentFormatError(
+      ErrorCode.fileNotFound,
+      `${source}: cannot read component (${code === 'ENOENT' ? 'no such file' : describe(err)})`,
+      { file: source },
+    );
+  }
+}
+
+async function transpileToCache(bytes: Uint8Array, label: string, cacheDir: string, key: string): Promise<CacheEntry> {
+  const [{ transpileBytes }, { componentWit }] = await Promise.all([
+    import('@bytecodealliance/jco-transpile'),
+    import('@bytecodealliance/jco-transpile/wasm-tools'),
+  ]);
+  let wit: string;
+  let out: Awaited<ReturnType<typeof transpileBytes>>;
+  try {
+    wit = await componentWit(bytes);
+    out = await transpileBytes(bytes, {
+      name: GLUE_NAME,
+      instantiation: 'sync',
+      emitTypescriptDeclarations: false,
+      nodejsCompat: true,
+    });
+  } catch (err) {
+    throw new ComponentFormatError(
+      ErrorCode.malformed,
+      `${label}: malformed component: ${describe(err)}`,
+      { file: label },
+      { cause: err },
+    );
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const [name, content] of Object.entries(out.files)) {
+    if (name.endsWith('.d.ts')) continue;
+    files.set(name === `${GLUE_NAME}.js` ? GLUE : name, content);
+  }
+  if (!files.has(GLUE)) {
+    throw new ComponentLinkError(ErrorCode.transpile, `${label}: jco produced no ${GLUE_NAME}.js`, { file: label });
+  }
+  return writeEntry(cacheDir, key, files, { wit });
+}
+
+async function cachedTranspile(bytes: Uint8Array, label: string, hash: string, opts: LoadOptions): Promise<CacheEntry> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const key = `${await getTranspilerVersion()}-${hash}`;
+  const read = await readEntry(cacheDir, key);
+  if (read.status === 'hit') {
+    opts.onCacheEvent?.({ kind: 'hit', key });
+    return read.entry;
+  }
+  opts.onCacheEvent?.(read.status === 'corrupt' ? { kind: 'corrupt', key, why: read.why } : { kind: 'miss', key });
+  return transpileToCache(bytes, label, cacheDir, key);
+}
+
+function nameOf(label: string, opts: LoadOptions): string {
+  return opts.name ?? (label === '<bytes>' ? 'component' : basename(label).replace(/\.wasm$/, ''));
+}
+
+async function describeComponent(
+  source: string | Uint8Array,
+  opts: LoadOptions,
+): Promise<{ info: ComponentInfo; entry: CacheEntry }> {
+  const { bytes, label } = await readSource(source);
+  checkComponentBinary(bytes, label);
+  const hash = sha256(bytes);
+  const entry = await cachedTranspile(bytes, label, hash, opts);
+  const { imports, exports } = parseWorldItems(entry.manifest.wit);
+  const world = detectWorld(imports, exports, label);
+  const info: ComponentInfo = {
+    name: nameOf(label, opts),
+    source: label,
+    hash,
+    size: bytes.length,
+    world: world.id,
+    family: world.family,
+    imports,
+    exports,
+    wasi: world.wasi,
+  };
+  return { info, entry };
+}
+
+/** Reads, checks, recognises and (through the cache) transpiles a component. */
+export async function inspectComponent(source: string | Uint8Array, opts: LoadOptions = {}): Promise<ComponentInfo> {
+  return (await describeComponent(source, opts)).info;
+}
+
+/** `inspectComponent`, then compiles the core modules once: the result can be posted to workers. */
+export async function loadComponent(source: string | Uint8Array, opts: LoadOptions = {}): Promise<CompiledComponent> {
+  const { info, entry } = await describeComponent(source, opts);
+  const modules: Record<string, WebAssembly.Module> = {};
+  for (const [name, bytes] of entry.files) {
+    if (!name.endsWith('.wasm')) continue;
+    try {
+      modules[name] = await WebAssembly.compile(bytes);
+    } catch (err) {
+      throw new ComponentLinkError(
+        ErrorCode.instantiate,
+        `${info.source}: cannot compile core module ${name}: ${describe(err)}`,
+        {
+          file: info.source,
+        },
+      );
+    }
+  }
+  return { ...info, glueUrl: pathToFileURL(join(entry.dir, GLUE)).href, modules };
+}

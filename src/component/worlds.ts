@@ -1,0 +1,135 @@
+import { ErrorCode, WorldError } from '../errors.js';
+
+/**
+ * The worlds this host speaks (../shared/SPEC.md): which export makes a component a handler of
+ * that world, and which imports the host can satisfy for it. A component is recognised from its
+ * own import and export names, never from a file name or a flag.
+ */
+
+export const WorldId = {
+  seed: 'wasi:messaging@0.1.0-draft/messaging',
+  core: 'wasi:messaging@0.2.0-draft/messaging-core',
+  requestReply: 'wasi:messaging@0.2.0-draft/messaging-request-reply',
+} as const;
+export type WorldIdValue = (typeof WorldId)[keyof typeof WorldId];
+
+/** 'a' = the seed world (CloudEvents push handler); 'b' = upstream 0.2.0-draft (message resources). */
+export type WorldFamily = 'a' | 'b';
+
+export const Iface = {
+  aTypes: 'wasi:messaging/messaging-types@0.1.0-draft',
+  aProducer: 'wasi:messaging/producer@0.1.0-draft',
+  aConsumer: 'wasi:messaging/consumer@0.1.0-draft',
+  aHandler: 'wasi:messaging/handler@0.1.0-draft',
+  bTypes: 'wasi:messaging/types@0.2.0-draft',
+  bProducer: 'wasi:messaging/producer@0.2.0-draft',
+  bRequestReply: 'wasi:messaging/request-reply@0.2.0-draft',
+  bHandler: 'wasi:messaging/incoming-handler@0.2.0-draft',
+} as const;
+
+interface WorldDef {
+  readonly id: WorldIdValue;
+  readonly family: WorldFamily;
+  readonly handlerExport: string;
+  readonly imports: readonly string[];
+}
+
+const WORLDS: readonly WorldDef[] = [
+  {
+    id: WorldId.seed,
+    family: 'a',
+    handlerExport: Iface.aHandler,
+    imports: [Iface.aTypes, Iface.aProducer, Iface.aConsumer],
+  },
+  { id: WorldId.core, family: 'b', handlerExport: Iface.bHandler, imports: [Iface.bTypes, Iface.bProducer] },
+  {
+    id: WorldId.requestReply,
+    family: 'b',
+    handlerExport: Iface.bHandler,
+    imports: [Iface.bTypes, Iface.bProducer, Iface.bRequestReply],
+  },
+];
+
+/**
+ * WASI interfaces the sandbox provides (preview2-shim, with no preopens, no environment and no
+ * network): components built by `jco componentize` import these. Versions 0.2.x.
+ */
+const WASI_PACKAGES = [
+  'wasi:cli/',
+  'wasi:clocks/',
+  'wasi:filesystem/',
+  'wasi:io/',
+  'wasi:random/',
+  'wasi:sockets/',
+  'wasi:http/',
+];
+const WASI_VERSION = /@0\.2\.\d+$/;
+
+export function isWasiImport(name: string): boolean {
+  return WASI_PACKAGES.some((p) => name.startsWith(p)) && WASI_VERSION.test(name);
+}
+
+export interface WorldMatch {
+  readonly id: WorldIdValue;
+  readonly family: WorldFamily;
+  readonly handlerExport: string;
+  /** True when the component imports any wasi:* interface and so gets the WASI sandbox. */
+  readonly wasi: boolean;
+}
+
+/** Finds the world of a component from its import and export names, or throws a WorldError. */
+export function detectWorld(imports: readonly string[], exports: readonly string[], source: string): WorldMatch {
+  const handlers = [...new Set(WORLDS.map((w) => w.handlerExport))].filter((h) => exports.includes(h));
+  if (handlers.length === 0) {
+    const found = exports.length > 0 ? exports.join(', ') : 'none';
+    throw new WorldError(
+      ErrorCode.missingExport,
+      `${source}: exports no wasi:messaging handler; exports found: ${found} (expected ${Iface.aHandler} or ${Iface.bHandler})`,
+      { file: source, exports: [...exports] },
+    );
+  }
+  if (handlers.length > 1) {
+    throw new WorldError(
+      ErrorCode.ambiguousWorld,
+      `${source}: exports handlers of two worlds (${handlers.join(', ')}); a component must speak one`,
+      { file: source, exports: [...exports] },
+    );
+  }
+  const handler = handlers[0]!;
+  const candidates = WORLDS.filter((w) => w.handlerExport === handler);
+  const messagingImports = imports.filter((i) => !isWasiImport(i));
+  // The smallest world whose imports cover the component's imports.
+  const world = candidates.find((w) => messagingImports.every((i) => w.imports.includes(i)));
+  if (world === undefined) {
+    const widest = candidates[candidates.length - 1]!;
+    const missing = messagingImports.filter((i) => !widest.imports.includes(i));
+    throw new WorldError(
+      ErrorCode.unsupportedImport,
+      `${source}: imports ${missing.join(', ')}, which this host does not provide to ${widest.id} components (it provides: ${widest.imports.join(', ')} and WASI 0.2 in a sandbox)`,
+      { file: source, missing, world: widest.id },
+    );
+  }
+  return {
+    id: world.id,
+    family: world.family,
+    handlerExport: world.handlerExport,
+    wasi: imports.some(isWasiImport),
+  };
+}
+
+/**
+ * The world-level import and export names printed by wasm-tools (`component wit`), e.g.
+ * `import wasi:messaging/producer@0.1.0-draft;`. Function imports (`import f: func(...)`) are
+ * reported by their plain name.
+ */
+export function parseWorldItems(wit: string): { imports: string[]; exports: string[] } {
+  const imports: string[] = [];
+  const exports: string[] = [];
+  const worldStart = wit.search(/^world\s/m);
+  const body = worldStart >= 0 ? wit.slice(worldStart) : wit;
+  // `import wasi:messaging/producer@0.1.0-draft;` or `import name: func(...)` / `import name: interface {`
+  for (const m of body.matchAll(/^\s*(import|export)\s+([^;{\s]+?)\s*(?:;|:\s|\{)/gm)) {
+    (m[1] === 'import' ? imports : exports).push(m[2]!.replace(/^%/, ''));
+  }
+  return { imports, exports };
+}

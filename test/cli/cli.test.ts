@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { at, cacheDir, examples, fixture } from '../helpers.js';
+
+const bin = at('dist/src/cli/main.js');
+function wasmsg(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('wasmsg inspect', () => {
+  for (const [name, file] of Object.entries(examples)) {
+    test(`${name} --json`, () => {
+      const r = wasmsg('inspect', file, '--json');
+      assert.equal(r.status, 0, r.stderr);
+      const info = JSON.parse(r.stdout) as { world: string; size: number; exports: string[]; wasi: boolean };
+      assert.match(info.world, /^wasi:messaging@0\.[12]\.0-draft\//);
+      assert.ok(info.size > 0);
+      assert.equal(info.exports.length, 1);
+      assert.equal(typeof info.wasi, 'boolean');
+    });
+  }
+  test('human output names the world', () => {
+    const r = wasmsg('inspect', examples.echo);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /world\s+wasi:messaging@0\.2\.0-draft\/messaging-core/);
+  });
+});
+
+describe('wasmsg call', () => {
+  test('fizzbuzz --json prints exactly one JSON object with the outbox', () => {
+    const r = wasmsg('call', examples.fizzbuzz, '--data', 'fizz!', '--header', 'trace=1', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    const out = JSON.parse(r.stdout) as {
+      world: string;
+      result: unknown;
+      outbox: Array<{ kind: string; channel: string; data: string; headers: Record<string, string> }>;
+    };
+    assert.equal(out.world, 'wasi:messaging@0.1.0-draft/messaging');
+    assert.equal(out.result, 'ok');
+    assert.equal(out.outbox.length, 1);
+    assert.deepEqual(Object.keys(out.outbox[0]!).sort(), ['channel', 'data', 'headers', 'kind']);
+    assert.equal(out.outbox[0]!.kind, 'topic');
+    assert.equal(out.outbox[0]!.channel, 'rust');
+    assert.equal(Buffer.from(out.outbox[0]!.data, 'base64').toString(), 'buzz!');
+    assert.equal(out.outbox[0]!.headers['ce_trace'], '1');
+  });
+
+  const all: Array<[string, string[], unknown]> = [
+    ['noop', [], 'ok'],
+    ['enrich', ['--data-file', at('examples/enrich-c/sample.json')], 'ok'],
+    ['echo', ['--data', 'x'], 'ok'],
+    ['shout', ['--data', 'x'], 'ok'],
+  ];
+  for (const [name, args, result] of all) {
+    test(`${name} --json`, () => {
+      const r = wasmsg('call', examples[name as keyof typeof examples], ...args, '--json');
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual((JSON.parse(r.stdout) as { result: unknown }).result, result);
+    });
+  }
+
+  test('an err result is printed and exits 3', () => {
+    const r = wasmsg('call', fixture('err'), '--json');
+    assert.equal(r.status, 3);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      world: 'wasi:messaging@0.1.0-draft/messaging',
+      result: { error: { tag: 'other', val: 'rejected by fixture' } },
+      outbox: [],
+    });
+  });
+
+  test('a trap is printed and exits 3', () => {
+    const r = wasmsg('call', fixture('trap'), '--json');
+    assert.equal(r.status, 3);
+    assert.match((JSON.parse(r.stdout) as { result: { trap: string } }).result.trap, /unreachable/);
+  });
+
+  test('the guest stdout goes to stderr, tagged, and not into the JSON', () => {
+    const r = wasmsg('call', examples.shout, '--data', 'hey', '--json');
+    assert.equal(r.status, 0);
+    JSON.parse(r.stdout);
+    assert.match(r.stderr, /\[shout stdout\] shouting 3 characters to shouted/);
+  });
+});
+
+describe('bad input: non-zero exit and one line on stderr', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    [
+      'core module',
+      ['inspect', fixture('core-module')],
+      /core WebAssembly module, not a component;.*\[E_CORE_MODULE\]/,
+    ],
+    ['truncated', ['call', fixture('truncated')], /truncated.*\[E_TRUNCATED\]/],
+    ['garbage', ['inspect', fixture('garbage')], /not a WebAssembly binary .*\[E_NOT_WASM\]/],
+    [
+      'missing export',
+      ['call', fixture('wrong-export')],
+      /exports no wasi:messaging handler; exports found: .* \[E_MISSING_EXPORT\]/,
+    ],
+    ['unknown import', ['inspect', fixture('unknown-import')], /\[E_UNSUPPORTED_IMPORT\]/],
+    ['missing file', ['call', '/nope.wasm'], /no such file\) \[E_FILE_NOT_FOUND\]/],
+    ['loop', ['call', fixture('loop'), '--timeout', '300'], /did not return within 300 ms.*\[E_HANDLER_TIMEOUT\]/],
+    ['bad header', ['call', examples.noop, '--header', 'novalue'], /--header must be key=value/],
+    ['bad timeout', ['call', examples.noop, '--timeout', '-1'], /--timeout must be a positive integer/],
+  ];
+  for (const [name, args, message] of cases) {
+    test(name, () => {
+      const r = wasmsg(...args);
+      assert.equal(r.status, 1);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /^wasmsg: /);
+      assert.match(lines[0]!, message);
+    });
+  }
+  test('usage errors exit 2', () => {
+    assert.equal(wasmsg('call', examples.noop, '--data', 'a', '--data-file', 'b').status, 2);
+    assert.equal(wasmsg('frobnicate').status, 2);
+  });
+});

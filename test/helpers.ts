@@ -1,0 +1,35 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type CompiledComponent, loadComponent } from '../src/component/load.js';
+
+/** Repository root (tests run from dist/test, compiled). */
+export const root = fileURLToPath(new URL('../../', import.meta.url));
+export const at = (...p: string[]): string => join(root, ...p);
+
+export const examples = {
+  noop: at('examples/noop-wat/noop.wasm'),
+  enrich: at('examples/enrich-c/enrich.wasm'),
+  fizzbuzz: at('examples/fizzbuzz-js/fizzbuzz.wasm'),
+  echo: at('examples/echo-wat/echo.wasm'),
+  shout: at('examples/shout-js/shout.wasm'),
+} as const;
+
+export const fixture = (name: string): string => at('test/fixtures', `${name}.wasm`);
+
+/** One transpile cache per test process, in a fresh temporary directory. */
+export const cacheDir = mkdtempSync(join(tmpdir(), 'wasmsg-test-cache-'));
+
+const loaded = new Map<string, Promise<CompiledComponent>>();
+export function load(file: string): Promise<CompiledComponent> {
+  let p = loaded.get(file);
+  if (p === undefined) {
+    p = loadComponent(file, { cacheDir });
+    loaded.set(file, p);
+  }
+  return p;
+}
+
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
