@@ -19,6 +19,10 @@ export const ErrorCode = {
   workerCrashed: 'E_WORKER_CRASHED',
   badOption: 'E_BAD_OPTION',
   badInput: 'E_BAD_INPUT',
+  retention: 'E_RETENTION',
+  brokerUnavailable: 'E_BROKER_UNAVAILABLE',
+  publishFailed: 'E_PUBLISH_FAILED',
+  engineState: 'E_ENGINE_STATE',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

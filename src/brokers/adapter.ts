@@ -1,0 +1,60 @@
+import type { ChannelKind } from '../component/types.js';
+
+/**
+ * The one interface between the engine and a broker. One file per broker implements it; the
+ * engine never imports a client library. Shaped for the memory broker first, and for kafkajs
+ * (eachBatch, resolveOffset, pause), NATS JetStream (pull + ack/nak), Redis Streams
+ * (XREADGROUP + XACK), AMQP (prefetch + ack/nack) and MQTT (QoS 1, PUBACK after success).
+ */
+
+export interface BrokerRecord {
+  readonly channel: string;
+  readonly partition: number;
+  /** Broker position, as a string (Kafka offsets and stream ids do not fit a number). */
+  readonly offset: string;
+  readonly key: string | null;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly value: Uint8Array;
+  /** ms since the epoch */
+  readonly timestamp: number;
+}
+
+export interface OutRecord {
+  readonly kind: ChannelKind;
+  readonly channel: string;
+  readonly key?: string | null;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly value: Uint8Array;
+}
+
+export interface SubscribeSpec {
+  readonly channel: string;
+  /** queue = competing consumers in `group`; topic = this subscriber gets everything. */
+  readonly kind: ChannelKind;
+  readonly group?: string;
+}
+
+/** Called with each batch the broker delivers; the engine settles every record later. */
+export type BatchListener = (records: readonly BrokerRecord[]) => void;
+
+export interface Consumer {
+  /** Stop delivering batches (backpressure). Idempotent. */
+  pause(): void;
+  resume(): void;
+  /**
+   * Settle one record: `ack` = done (the broker may forget it, or commit up to the contiguous
+   * watermark); `nack` = give it back for redelivery.
+   */
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void;
+  close(): Promise<void>;
+}
+
+export interface BrokerAdapter {
+  /** The name components open (`broker.open(name)`) and the config refers to. */
+  readonly name: string;
+  connect(): Promise<void>;
+  subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer>;
+  /** Resolves when the broker has confirmed every record (at-least-once for outputs). */
+  publish(records: readonly OutRecord[]): Promise<void>;
+  close(): Promise<void>;
+}

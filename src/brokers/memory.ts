@@ -1,0 +1,288 @@
+import { EventEmitter } from 'node:events';
+import { ErrorCode, WasmsgError } from '../errors.js';
+import { Watermark } from '../engine/watermark.js';
+import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+
+/**
+ * The embedded broker, the default when none is configured: named channels with N partitions,
+ * records with key, headers, timestamp and offset. `queue` subscribers in one group compete
+ * (partitions are split among them, offsets committed per group up to the contiguous acked
+ * watermark); a `topic` subscriber is a group of its own and gets everything. Nacked records
+ * are redelivered. Retention is bounded: when the slowest group is `retention` records behind,
+ * `produce` throws (or `produceWhenSpace` waits) instead of growing memory.
+ */
+
+export class BrokerError extends WasmsgError {}
+
+export interface MemoryBrokerOptions {
+  readonly name?: string;
+  /** Partitions of a channel created on first use (default 1). */
+  readonly partitions?: number;
+  /** Records a partition keeps for its slowest group before producers are refused (default 100 000). */
+  readonly retention?: number;
+  /** Most records delivered in one batch (default 512). */
+  readonly maxBatch?: number;
+}
+
+interface Produce {
+  readonly key?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly value: Uint8Array;
+  readonly partition?: number;
+  readonly timestamp?: number;
+}
+
+class Partition {
+  readonly records: BrokerRecord[] = [];
+  /** Offset of records[0]. */
+  base = 0;
+  get end(): number {
+    return this.base + this.records.length;
+  }
+  at(offset: number): BrokerRecord | undefined {
+    return this.records[offset - this.base];
+  }
+  trimTo(offset: number): void {
+    if (offset > this.base) {
+      this.records.splice(0, offset - this.base);
+      this.base = offset;
+    }
+  }
+}
+
+class Group {
+  readonly members: MemoryConsumer[] = [];
+  readonly committed: Watermark[];
+  constructor(partitions: Partition[]) {
+    this.committed = partitions.map((p) => new Watermark(p.base));
+  }
+}
+
+class Channel {
+  readonly partitions: Partition[];
+  readonly groups = new Map<string, Group>();
+  private rr = 0;
+  constructor(
+    readonly name: string,
+    n: number,
+  ) {
+    this.partitions = Array.from({ length: n }, () => new Partition());
+  }
+  choosePartition(key: string | null | undefined): number {
+    const n = this.partitions.length;
+    if (key === null || key === undefined) return this.rr++ % n;
+    let h = 0x811c9dc5; // FNV-1a: stable across runs, so a key always lands on one partition
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % n;
+  }
+  /** Lowest committed offset of any group for partition p (or the log end when nobody reads). */
+  slowest(p: number): number {
+    let min = Infinity;
+    for (const g of this.groups.values()) min = Math.min(min, g.committed[p]!.committed);
+    return min === Infinity ? this.partitions[p]!.end : min;
+  }
+}
+
+class MemoryConsumer implements Consumer {
+  paused = false;
+  closed = false;
+  assigned: number[] = [];
+  readonly cursor = new Map<number, number>();
+  readonly redeliver: BrokerRecord[] = [];
+
+  constructor(
+    readonly broker: MemoryBroker,
+    readonly channel: Channel,
+    readonly group: Group,
+    readonly onBatch: BatchListener,
+  ) {}
+
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.broker.schedule();
+  }
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    if (outcome === 'nack') {
+      this.redeliver.push(record);
+      this.broker.schedule();
+      return;
+    }
+    this.group.committed[record.partition]!.ack(Number(record.offset));
+    this.broker.trim(this.channel, record.partition);
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.broker.leave(this);
+  }
+
+  /** Delivers one batch if it can; returns whether it delivered anything. */
+  pump(maxBatch: number): boolean {
+    if (this.paused || this.closed) return false;
+    const batch: BrokerRecord[] = this.redeliver.splice(0, maxBatch);
+    for (const p of this.assigned) {
+      if (batch.length >= maxBatch) break;
+      const part = this.channel.partitions[p]!;
+      let next = this.cursor.get(p)!;
+      while (batch.length < maxBatch && next < part.end) batch.push(part.at(next++)!);
+      this.cursor.set(p, next);
+    }
+    if (batch.length === 0) return false;
+    this.onBatch(batch);
+    return true;
+  }
+}
+
+export class MemoryBroker extends EventEmitter implements BrokerAdapter {
+  readonly name: string;
+  private readonly channels = new Map<string, Channel>();
+  private readonly partitions: number;
+  private readonly retention: number;
+  private readonly maxBatch: number;
+  private scheduled = false;
+  private topicGroups = 0;
+
+  constructor(opts: MemoryBrokerOptions = {}) {
+    super();
+    this.name = opts.name ?? 'default';
+    this.partitions = opts.partitions ?? 1;
+    this.retention = opts.retention ?? 100_000;
+    this.maxBatch = opts.maxBatch ?? 512;
+  }
+
+  /** Creates a channel with its own partition count (else it is created on first use). */
+  createChannel(name: string, partitions = this.partitions): void {
+    if (!this.channels.has(name)) this.channels.set(name, new Channel(name, partitions));
+  }
+
+  private channel(name: string): Channel {
+    let c = this.channels.get(name);
+    if (c === undefined) {
+      c = new Channel(name, this.partitions);
+      this.channels.set(name, c);
+    }
+    return c;
+  }
+
+  async connect(): Promise<void> {}
+
+  produce(channelName: string, rec: Produce): { partition: number; offset: string } {
+    const c = this.channel(channelName);
+    const p = rec.partition ?? c.choosePartition(rec.key);
+    const part = c.partitions[p];
+    if (part === undefined) {
+      throw new BrokerError(ErrorCode.badInput, `channel '${channelName}' has no partition ${p}`, { channel: channelName, partition: p });
+    }
+    if (!this.hasSpace(c, p)) {
+      throw new BrokerError(
+        ErrorCode.retention,
+        `broker '${this.name}': channel '${channelName}' partition ${p} holds ${this.retention} unconsumed records (its retention); the producer outran its consumers`,
+        { channel: channelName, partition: p, retention: this.retention },
+      );
+    }
+    const offset = part.end;
+    part.records.push({
+      channel: channelName,
+      partition: p,
+      offset: String(offset),
+      key: rec.key ?? null,
+      headers: rec.headers ?? {},
+      value: rec.value,
+      timestamp: rec.timestamp ?? Date.now(),
+    });
+    if (c.groups.size === 0) part.trimTo(part.end - this.retention);
+    this.schedule();
+    return { partition: p, offset: String(offset) };
+  }
+
+  private hasSpace(c: Channel, p: number): boolean {
+    return c.groups.size === 0 || c.partitions[p]!.end - c.slowest(p) < this.retention;
+  }
+
+  /** `produce`, waiting for consumers to make room instead of failing (producer-side backpressure). */
+  async produceWhenSpace(channelName: string, rec: Produce): Promise<{ partition: number; offset: string }> {
+    const c = this.channel(channelName);
+    const p = rec.partition ?? c.choosePartition(rec.key);
+    while (c.partitions[p] !== undefined && !this.hasSpace(c, p)) {
+      await new Promise<void>((resolve) => this.once('space', resolve));
+    }
+    return this.produce(channelName, { ...rec, partition: p });
+  }
+
+  async publish(records: readonly OutRecord[]): Promise<void> {
+    for (const r of records) this.produce(r.channel, { key: r.key ?? null, headers: r.headers, value: r.value });
+  }
+
+  async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
+    const c = this.channel(spec.channel);
+    const groupName = spec.kind === 'queue' ? `queue:${spec.group ?? 'wasmsg'}` : `topic:${this.topicGroups++}`;
+    let group = c.groups.get(groupName);
+    if (group === undefined) {
+      group = new Group(c.partitions);
+      c.groups.set(groupName, group);
+    }
+    const consumer = new MemoryConsumer(this, c, group, onBatch);
+    group.members.push(consumer);
+    this.rebalance(group);
+    this.schedule();
+    return consumer;
+  }
+
+  /** Splits a group's partitions among its members; a newly assigned partition resumes at the committed offset. */
+  private rebalance(group: Group): void {
+    const n = group.committed.length;
+    group.members.forEach((m, i) => {
+      const mine = Array.from({ length: n }, (_, p) => p).filter((p) => p % group.members.length === i);
+      for (const p of mine) if (!m.assigned.includes(p)) m.cursor.set(p, group.committed[p]!.committed);
+      m.assigned = mine;
+    });
+  }
+
+  leave(consumer: MemoryConsumer): void {
+    const group = consumer.group;
+    group.members.splice(group.members.indexOf(consumer), 1);
+    // Records it was given but never acked go to whoever takes its partitions: from the watermark.
+    for (const m of group.members) for (const p of consumer.assigned) m.assigned = m.assigned.filter((q) => q !== p);
+    this.rebalance(group);
+    this.schedule();
+  }
+
+  trim(c: Channel, p: number): void {
+    const before = c.partitions[p]!.base;
+    c.partitions[p]!.trimTo(c.slowest(p));
+    if (c.partitions[p]!.base !== before) this.emit('space');
+  }
+
+  /** Delivery runs on a later tick, never inside produce/settle: callers never re-enter themselves. */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      let again = false;
+      for (const c of this.channels.values()) {
+        for (const g of c.groups.values()) for (const m of g.members) if (m.pump(this.maxBatch)) again = true;
+      }
+      if (again) this.schedule();
+    });
+  }
+
+  /** Records in a channel from `from` onwards, for tests and the CLI (does not consume). */
+  read(channelName: string): BrokerRecord[] {
+    const c = this.channels.get(channelName);
+    return c === undefined ? [] : c.partitions.flatMap((p) => p.records);
+  }
+
+  /** Committed offset of a queue group per partition. */
+  committed(channelName: string, group: string): number[] {
+    return this.channels.get(channelName)?.groups.get(`queue:${group}`)?.committed.map((w) => w.committed) ?? [];
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.channels.values()) for (const g of c.groups.values()) for (const m of [...g.members]) await m.close();
+  }
+}
