@@ -175,7 +175,10 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
     const p = rec.partition ?? c.choosePartition(rec.key);
     const part = c.partitions[p];
     if (part === undefined) {
-      throw new BrokerError(ErrorCode.badInput, `channel '${channelName}' has no partition ${p}`, { channel: channelName, partition: p });
+      throw new BrokerError(ErrorCode.badInput, `channel '${channelName}' has no partition ${p}`, {
+        channel: channelName,
+        partition: p,
+      });
     }
     if (!this.hasSpace(c, p)) {
       throw new BrokerError(
@@ -279,10 +282,16 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
 
   /** Committed offset of a queue group per partition. */
   committed(channelName: string, group: string): number[] {
-    return this.channels.get(channelName)?.groups.get(`queue:${group}`)?.committed.map((w) => w.committed) ?? [];
+    return (
+      this.channels
+        .get(channelName)
+        ?.groups.get(`queue:${group}`)
+        ?.committed.map((w) => w.committed) ?? []
+    );
   }
 
   async close(): Promise<void> {
-    for (const c of this.channels.values()) for (const g of c.groups.values()) for (const m of [...g.members]) await m.close();
+    for (const c of this.channels.values())
+      for (const g of c.groups.values()) for (const m of [...g.members]) await m.close();
   }
 }
