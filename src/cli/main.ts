@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { WasmsgError } from '../errors.js';
 import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
+import { runRun } from './run.js';
 
 /** Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage; 3 the handler returned err or trapped. */
 export const ExitCode = { ok: 0, failure: 1, usage: 2, handlerFailed: 3 } as const;
@@ -42,6 +43,27 @@ program
   .option('--cache-dir <dir>', 'transpile cache directory')
   .action(async (file: string, opts: Parameters<typeof runCall>[1]) => {
     process.exitCode = await runCall(file, opts);
+  });
+
+program
+  .command('run')
+  .description('run a component on a broker: the engine (batches, worker threads, settlement)')
+  .argument('[component]', 'component (.wasm); or use --config')
+  .option('--config <file>', 'JSON config file (the library options schema)')
+  .option('--workers <n>', 'worker threads (default: cores - 1, at least 1)')
+  .option('--batch <n>', 'max messages per batch')
+  .option('--linger <ms>', 'max wait to fill a batch')
+  .addOption(new Option('--ordering <mode>', 'ordering guarantee').choices(['partition', 'key', 'none']))
+  .option('--topic <name>', 'input channel on the embedded broker', 'input')
+  .option('--partitions <n>', 'partitions of the input channel on the embedded broker', '4')
+  .option('--generate <n>', 'produce N synthetic messages into the input channel')
+  .option('--size <bytes>', 'payload size of generated messages', '100')
+  .option('--keys <k>', 'distinct keys of generated messages')
+  .option('--limit <n>', 'stop after N messages settled (default: --generate N)')
+  .option('--json', 'print the final stats as one JSON object')
+  .option('--cache-dir <dir>', 'transpile cache directory')
+  .action(async (component: string | undefined, opts: Parameters<typeof runRun>[1]) => {
+    process.exitCode = await runRun(component, opts);
   });
 
 try {

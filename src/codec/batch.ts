@@ -1,0 +1,98 @@
+import { Packr, Unpackr } from 'msgpackr';
+import type { InboundMessage, MessagingError, OutboxEntry } from '../component/types.js';
+import { HEADER_BYTES, Msg, Res, Status, type StatusValue, align8 } from './layout.js';
+
+/**
+ * Batch codec: msgpack (msgpackr) into and out of arena slots. Used on both sides of the thread
+ * boundary; it holds no thread-specific state.
+ */
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+/** Responses are read in the main thread and their outputs outlive the slot: copy the bytes out. */
+const responseUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+
+export type MessageTuple = [
+  payload: Uint8Array,
+  channel: string,
+  partition: number,
+  offset: string,
+  key: string | null,
+  headers: Record<string, string>,
+  timestamp: number,
+  lane: number,
+  broker: string,
+];
+
+export type ResultTuple = [status: StatusValue, error: MessagingError | string | null, outbox: OutboxTuple[] | null];
+export type OutboxTuple = [
+  broker: string,
+  kind: 'topic' | 'queue',
+  channel: string,
+  data: Uint8Array,
+  headers: Record<string, string>,
+];
+
+export interface Request {
+  /** Index of the component in the engine's component list. */
+  readonly component: number;
+  readonly messages: MessageTuple[];
+}
+
+/** Writes a request into the slot; returns its length, or -1 if it does not fit (caller sends it inline). */
+export function writeRequest(slot: Uint8Array, req: Request): { length: number; inline?: Uint8Array } {
+  const bytes = packr.pack([req.component, req.messages]);
+  if (HEADER_BYTES + bytes.length > slot.length) return { length: bytes.length, inline: new Uint8Array(bytes) };
+  slot.set(bytes, HEADER_BYTES);
+  return { length: bytes.length };
+}
+
+/** Decodes a request in place: payloads are views into the slot. */
+export function readRequest(slot: Uint8Array, length: number): Request {
+  const [component, messages] = unpackr.unpack(slot.subarray(HEADER_BYTES, HEADER_BYTES + length)) as [
+    number,
+    MessageTuple[],
+  ];
+  return { component, messages };
+}
+
+export function toInbound(m: MessageTuple): InboundMessage {
+  return {
+    payload: m[Msg.payload],
+    channel: m[Msg.channel],
+    partition: m[Msg.partition],
+    offset: m[Msg.offset],
+    key: m[Msg.key],
+    headers: m[Msg.headers],
+    timestamp: m[Msg.timestamp],
+    broker: m[Msg.broker],
+  };
+}
+
+/** Writes results after the request; returns where and how long, or the bytes when they do not fit. */
+export function writeResponse(
+  slot: Uint8Array,
+  requestLength: number,
+  results: ResultTuple[],
+): { offset: number; length: number; inline?: Uint8Array } {
+  const bytes = packr.pack(results);
+  const offset = align8(HEADER_BYTES + requestLength);
+  if (offset + bytes.length > slot.length) return { offset: 0, length: bytes.length, inline: new Uint8Array(bytes) };
+  slot.set(bytes, offset);
+  return { offset, length: bytes.length };
+}
+
+export function readResponse(bytes: Uint8Array): ResultTuple[] {
+  return responseUnpackr.unpack(bytes) as ResultTuple[];
+}
+
+export function outboxFromTuples(tuples: OutboxTuple[] | null): OutboxEntry[] {
+  if (tuples === null) return [];
+  return tuples.map((t) => ({ broker: t[0], kind: t[1], channel: t[2], data: t[3], headers: t[4] }));
+}
+
+export function outboxToTuples(entries: OutboxEntry[]): OutboxTuple[] | null {
+  return entries.length === 0 ? null : entries.map((o) => [o.broker, o.kind, o.channel, o.data, o.headers]);
+}
+
+export { Res, Status };

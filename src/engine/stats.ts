@@ -1,0 +1,80 @@
+import * as hdr from 'hdr-histogram-js';
+
+/** Counters and the end-to-end latency histogram (received → acked), in the main thread. */
+export interface EngineStats {
+  readonly received: number;
+  /** Messages whose handler returned ok. */
+  readonly processed: number;
+  readonly acked: number;
+  /** Handler attempts that returned err or trapped (each attempt counts). */
+  readonly failed: number;
+  readonly retried: number;
+  readonly deadLettered: number;
+  readonly published: number;
+  readonly inFlightBatches: number;
+  readonly buffered: number;
+  readonly elapsedMs: number;
+  readonly msgsPerSec: number;
+  readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
+  /** Mean µs per message the workers spent decoding, calling and encoding. */
+  readonly workerUs: { readonly decode: number; readonly call: number; readonly encode: number };
+}
+
+export class StatsRecorder {
+  received = 0;
+  processed = 0;
+  acked = 0;
+  failed = 0;
+  retried = 0;
+  deadLettered = 0;
+  published = 0;
+  private readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  private readonly workerTotals = [0, 0, 0];
+  private workerMessages = 0;
+  private started = 0;
+
+  start(): void {
+    this.started = performance.now();
+  }
+
+  /** Latency in µs (integers in the histogram). */
+  recordLatency(ms: number): void {
+    this.histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
+  }
+
+  recordWorker(timing: readonly number[], messages: number): void {
+    for (let i = 0; i < 3; i++) this.workerTotals[i]! += timing[i]!;
+    this.workerMessages += messages;
+  }
+
+  snapshot(inFlightBatches: number, buffered: number): EngineStats {
+    const elapsedMs = this.started === 0 ? 0 : performance.now() - this.started;
+    const q = (p: number): number =>
+      this.histogram.totalCount === 0 ? 0 : this.histogram.getValueAtPercentile(p) / 1000;
+    const per = (i: number): number => (this.workerMessages === 0 ? 0 : this.workerTotals[i]! / this.workerMessages);
+    return {
+      received: this.received,
+      processed: this.processed,
+      acked: this.acked,
+      failed: this.failed,
+      retried: this.retried,
+      deadLettered: this.deadLettered,
+      published: this.published,
+      inFlightBatches,
+      buffered,
+      elapsedMs,
+      msgsPerSec: elapsedMs === 0 ? 0 : (this.acked / elapsedMs) * 1000,
+      latencyMs: {
+        p50: q(50),
+        p90: q(90),
+        p99: q(99),
+        max: this.histogram.totalCount === 0 ? 0 : this.histogram.maxValue / 1000,
+      },
+      workerUs: { decode: per(0), call: per(1), encode: per(2) },
+    };
+  }
+}

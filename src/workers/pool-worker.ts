@@ -1,0 +1,83 @@
+import { workerData } from 'node:worker_threads';
+import { ComponentInstance } from '../component/instance.js';
+import type { CompiledComponent } from '../component/load.js';
+import type { HostConfig } from '../component/types.js';
+import { type ResultTuple, outboxToTuples, readRequest, toInbound, writeResponse } from '../codec/batch.js';
+import { HDR_PROGRESS, HEADER_BYTES, Msg, Status } from '../codec/layout.js';
+
+/**
+ * Piscina worker: holds a warm instance of every component of the engine (compiled Modules
+ * arrive once, in workerData; nothing is transpiled or compiled here) and runs batches.
+ *
+ * Ordering: when a message fails, later messages of the same lane in this batch are not
+ * called but returned as `skipped`, so the dispatcher can retry the failed one first.
+ */
+
+export interface PoolWorkerData {
+  readonly components: CompiledComponent[];
+  readonly hosts: Array<Omit<HostConfig, 'logger'>>;
+  readonly arena: SharedArrayBuffer;
+  readonly slotBytes: number;
+}
+
+export interface PoolTask {
+  readonly slot: number;
+  readonly length: number;
+  /** The request, when it did not fit its slot. */
+  readonly inline?: Uint8Array;
+}
+
+export interface PoolTaskResult {
+  readonly offset: number;
+  readonly length: number;
+  readonly inline?: Uint8Array;
+  /** µs spent decoding, calling and encoding (the worker's split, for the benchmarks). */
+  readonly timing: [decode: number, call: number, encode: number];
+}
+
+const data = workerData as PoolWorkerData;
+const logger = (l: { component: string; stream: string; text: string }): void => {
+  process.stderr.write(`[${l.component} ${l.stream}] ${l.text}\n`);
+};
+const instances = await Promise.all(
+  data.components.map((c, i) => ComponentInstance.create(c, { ...data.hosts[i]!, logger })),
+);
+const progress = new Int32Array(data.arena);
+
+export default function runBatch(task: PoolTask): PoolTaskResult {
+  const t0 = performance.now();
+  const slot = new Uint8Array(data.arena, task.slot * data.slotBytes, data.slotBytes);
+  const req =
+    task.inline === undefined ? readRequest(slot, task.length) : readRequest(withHeader(task.inline), task.length);
+  const t1 = performance.now();
+  const instance = instances[req.component]!;
+  const results: ResultTuple[] = new Array(req.messages.length);
+  const failedLanes = new Set<number>();
+  const progressIndex = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
+  for (let i = 0; i < req.messages.length; i++) {
+    const m = req.messages[i]!;
+    const lane = m[Msg.lane];
+    if (failedLanes.has(lane)) {
+      results[i] = [Status.skipped, null, null];
+      continue;
+    }
+    Atomics.store(progress, progressIndex, i);
+    const { result, outbox } = instance.call(toInbound(m));
+    if (result.tag === 'ok') {
+      results[i] = [Status.ok, null, outboxToTuples(outbox)];
+    } else {
+      failedLanes.add(lane);
+      results[i] = result.tag === 'error' ? [Status.error, result.error, null] : [Status.trap, result.message, null];
+    }
+  }
+  const t2 = performance.now();
+  const out = writeResponse(slot, task.inline === undefined ? task.length : 0, results);
+  const t3 = performance.now();
+  return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000] };
+}
+
+function withHeader(inline: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(HEADER_BYTES + inline.length);
+  buf.set(inline, HEADER_BYTES);
+  return buf;
+}

@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import type { BrokerRecord } from '../../src/brokers/adapter.js';
+import { MemoryBroker } from '../../src/brokers/memory.js';
+import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
+import { Engine } from '../../src/engine/engine.js';
+import type { EngineOptionsInput } from '../../src/engine/options.js';
+import { ErrorCode, OptionError } from '../../src/errors.js';
+import { cacheDir, decode, examples, fixture, text } from '../helpers.js';
+
+type Settled = { record: BrokerRecord; outcome: string };
+
+function engineFor(
+  file: string,
+  extra: Partial<EngineOptionsInput> = {},
+  partitions = 4,
+): { engine: Engine; memory: MemoryBroker } {
+  const memory = new MemoryBroker({ name: 'default', partitions });
+  const engine = new Engine(
+    { components: [{ path: file, subscriptions: [{ channel: 'in' }] }], workers: 2, cacheDir, ...extra },
+    [memory],
+  );
+  return { engine, memory };
+}
+
+/** Resolves with every settled event once `n` messages have settled. */
+function settledUntil(engine: Engine, n: number): Promise<Settled[]> {
+  const seen: Settled[] = [];
+  return new Promise((resolve) =>
+    engine.on('settled', (e) => {
+      seen.push(e);
+      if (seen.length === n) resolve(seen);
+    }),
+  );
+}
+
+const digest = (chunks: Iterable<Uint8Array>): string => {
+  const sorted = [...chunks].map((c) => Buffer.from(c).toString('hex')).sort();
+  return createHash('sha256').update(sorted.join(',')).digest('hex');
+};
+
+describe('engine: delivery', () => {
+  test('a normal run loses nothing and duplicates nothing (count and checksum of all payloads)', async () => {
+    const N = 20_000;
+    const { engine, memory } = engineFor(examples.echo, { ordering: 'none' });
+    await engine.start();
+    const done = settledUntil(engine, N);
+    await generate(memory, 'in', { count: N, size: 64, keys: 50 });
+    const settled = await done;
+    await engine.stop();
+    const out = memory.read('echo');
+    assert.equal(out.length, N, 'one output per input');
+    const expected = Array.from({ length: N }, (_, i) => syntheticPayload(i, 64));
+    assert.equal(digest(out.map((r) => r.value)), digest(expected));
+    assert.equal(
+      new Set(settled.map((s) => `${s.record.partition}/${s.record.offset}`)).size,
+      N,
+      'each input settled once',
+    );
+    const s = engine.snapshot();
+    assert.deepEqual([s.received, s.processed, s.acked, s.published, s.failed], [N, N, N, N, 0]);
+    const committed = memory.committed('in', 'wasmsg');
+    assert.equal(committed.length, 4);
+    assert.equal(
+      committed.reduce((x, y) => x + y, 0),
+      N,
+      'every partition committed to its end',
+    );
+  });
+
+  for (const ordering of ['partition', 'key'] as const) {
+    test(`ordering '${ordering}' holds across 2 workers (settle order per ${ordering})`, async () => {
+      const N = 6000;
+      const { engine, memory } = engineFor(examples.enrich, { ordering, batch: { maxMessages: 16, lingerMs: 0 } });
+      await engine.start();
+      const done = settledUntil(engine, N);
+      for (let i = 0; i < N; i++) memory.produce('in', { key: `k${i % 37}`, value: text(`{"amount":${i}}`) });
+      const settled = await done;
+      await engine.stop();
+      const last = new Map<string, number>();
+      for (const { record } of settled) {
+        const lane = ordering === 'partition' ? `${record.partition}` : `${record.key}`;
+        const seq = Number(/"amount":(\d+)/.exec(decode(record.value))![1]);
+        assert.ok(seq > (last.get(lane) ?? -1), `${lane}: ${seq} settled after ${last.get(lane)}`);
+        last.set(lane, seq);
+      }
+      assert.equal(last.size, ordering === 'partition' ? 4 : 37);
+    });
+  }
+});
+
+describe('engine: failures', () => {
+  test('err → retried up to maxAttempts → dead-lettered with error, attempts and source → acked', async () => {
+    const { engine, memory } = engineFor(fixture('err'), { retries: { maxAttempts: 3, backoffMs: 1 } }, 2);
+    await engine.start();
+    const done = settledUntil(engine, 20);
+    for (let i = 0; i < 20; i++) memory.produce('in', { value: text(`m${i}`), headers: { origin: 'test' } });
+    const settled = await done;
+    await engine.stop();
+    assert.ok(settled.every((s) => s.outcome === 'dead-lettered'));
+    const dlq = memory.read('wasmsg.dead-letter');
+    assert.equal(dlq.length, 20);
+    const h = dlq[0]!.headers;
+    assert.equal(h['x-wasmsg-error'], 'other: rejected by fixture');
+    assert.equal(h['x-wasmsg-attempts'], '3');
+    assert.match(h['x-wasmsg-source']!, /^default\/in\/\d\/\d+$/);
+    assert.equal(h['origin'], 'test', 'original headers kept');
+    assert.deepEqual(new Set(dlq.map((r) => decode(r.value))), new Set(Array.from({ length: 20 }, (_, i) => `m${i}`)));
+    const s = engine.snapshot();
+    assert.deepEqual([s.failed, s.retried, s.deadLettered, s.acked], [60, 40, 20, 20]);
+  });
+
+  for (const ordering of ['key', 'none'] as const) {
+    test(`a poison message (traps every time) is rebuilt, retried, dead-lettered; in '${ordering}' mode the rest of its partition proceeds`, async () => {
+      const { engine, memory } = engineFor(
+        fixture('poison'),
+        { ordering, retries: { maxAttempts: 3, backoffMs: 200 }, batch: { maxMessages: 8, lingerMs: 0 } },
+        1,
+      );
+      await engine.start();
+      const N = 200;
+      const done = settledUntil(engine, N);
+      for (let i = 0; i < N; i++)
+        memory.produce('in', { key: i === 0 ? 'bad' : `k${i % 5}`, value: text(i === 0 ? 'X poison' : `ok ${i}`) });
+      const settled = await done;
+      await engine.stop();
+      const poison = settled.findIndex((s) => decode(s.record.value) === 'X poison');
+      assert.equal(settled[poison]!.outcome, 'dead-lettered');
+      assert.equal(
+        poison,
+        N - 1,
+        'every other message of the partition settled while the poison waited out its backoffs',
+      );
+      assert.match(memory.read('wasmsg.dead-letter')[0]!.headers['x-wasmsg-error']!, /^trap: .*unreachable/);
+    });
+  }
+
+  test("in 'partition' mode a failing message holds back its partition (order is kept)", async () => {
+    const { engine, memory } = engineFor(
+      fixture('poison'),
+      { ordering: 'partition', retries: { maxAttempts: 2, backoffMs: 1 } },
+      1,
+    );
+    await engine.start();
+    const done = settledUntil(engine, 3);
+    for (const v of ['ok 1', 'X poison', 'ok 2']) memory.produce('in', { value: text(v) });
+    const settled = await done;
+    await engine.stop();
+    assert.deepEqual(
+      settled.map((s) => [decode(s.record.value), s.outcome]),
+      [
+        ['ok 1', 'ok'],
+        ['X poison', 'dead-lettered'],
+        ['ok 2', 'ok'],
+      ],
+    );
+  });
+
+  test('a publish outside the grants is permission-denied → dead-lettered, nothing published', async () => {
+    const memory = new MemoryBroker({ name: 'default' });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.enrich, subscriptions: [{ channel: 'in' }], grants: { publish: ['audit.*'] } }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = settledUntil(engine, 1);
+    memory.produce('in', { value: text('{"amount":5}') });
+    await done;
+    await engine.stop();
+    assert.equal(memory.read('orders.enriched').length, 0);
+    assert.match(
+      memory.read('wasmsg.dead-letter')[0]!.headers['x-wasmsg-error']!,
+      /^permission-denied: not granted publish to 'orders\.enriched'/,
+    );
+  });
+});
+
+describe('engine: backpressure and stop', () => {
+  test('with a slow handler, in-flight batches and buffered messages stay within their bounds', async () => {
+    const { engine, memory } = engineFor(
+      examples.fizzbuzz,
+      { workers: 1, maxInFlightBatches: 2, batch: { maxMessages: 8, lingerMs: 0 } },
+      1,
+    );
+    await engine.start();
+    const N = 400;
+    let maxBuffered = 0;
+    let maxInFlight = 0;
+    engine.on('settled', () => {
+      const s = engine.snapshot();
+      maxBuffered = Math.max(maxBuffered, s.buffered);
+      maxInFlight = Math.max(maxInFlight, s.inFlightBatches);
+    });
+    const done = settledUntil(engine, N);
+    for (let i = 0; i < N; i++) memory.produce('in', { value: syntheticPayload(i, 32) });
+    await done;
+    await engine.stop();
+    assert.ok(maxInFlight <= 2, `in flight ${maxInFlight}`);
+    // high water = 2 batches × 8 × 2 = 32, plus at most one broker delivery (512) past it
+    assert.ok(maxBuffered <= 32 + 512, `buffered ${maxBuffered}`);
+    assert.ok(maxBuffered < N, 'intake paused: the engine never held the whole input');
+  });
+
+  test('a graceful stop mid-stream loses nothing: a second engine in the group gets the rest', async () => {
+    const N = 5000;
+    const memory = new MemoryBroker({ name: 'default', partitions: 2 });
+    const options: EngineOptionsInput = {
+      components: [{ path: examples.echo, subscriptions: [{ channel: 'in', kind: 'queue', group: 'g' }] }],
+      workers: 2,
+      cacheDir,
+    };
+    for (let i = 0; i < N; i++) memory.produce('in', { value: syntheticPayload(i, 16) });
+    const first = new Engine(options, [memory]);
+    const seen = new Set<string>();
+    first.on('settled', (e) => seen.add(`${e.record.partition}/${e.record.offset}`));
+    await first.start();
+    await settledUntil(first, 1000);
+    await first.stop();
+    const firstCount = seen.size;
+    assert.ok(firstCount >= 1000 && firstCount < N, `first engine settled ${firstCount}`);
+    const second = new Engine(options, [memory]);
+    const rest = new Set<string>();
+    second.on('settled', (e) => rest.add(`${e.record.partition}/${e.record.offset}`));
+    const all = new Promise<void>((resolve) =>
+      second.on('settled', () => seen.size + rest.size >= N && new Set([...seen, ...rest]).size === N && resolve()),
+    );
+    await second.start();
+    await all;
+    await second.stop();
+    assert.equal(new Set([...seen, ...rest]).size, N, 'every input settled by one of the two');
+    assert.equal(memory.read('echo').length >= N, true, 'every input has its output');
+  });
+});
+
+describe('engine: options', () => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['no components', { components: [] }, /^options\.components: /],
+    [
+      'workers 0',
+      { components: [{ path: 'x', subscriptions: [{ channel: 'c' }] }], workers: 0 },
+      /^options\.workers: /,
+    ],
+    [
+      'bad kind',
+      { components: [{ path: 'x', subscriptions: [{ channel: 'c', kind: 'fanout' }] }] },
+      /^options\.components\[0\]\.subscriptions\[0\]\.kind: .*"queue"\|"topic"/,
+    ],
+    [
+      'bad ordering',
+      { components: [{ path: 'x', subscriptions: [{ channel: 'c' }] }], ordering: 'total' },
+      /^options\.ordering: /,
+    ],
+    [
+      'unknown field',
+      { components: [{ path: 'x', subscriptions: [{ channel: 'c' }] }], wrokers: 2 },
+      /Unrecognized key: "wrokers"/,
+    ],
+    [
+      'unknown broker',
+      { components: [{ path: 'x', subscriptions: [{ channel: 'c', broker: 'kafka' }] }] },
+      /subscriptions\[0\]\.broker: no broker named 'kafka'/,
+    ],
+  ];
+  for (const [name, options, message] of cases) {
+    test(name, () => {
+      assert.throws(
+        () => new Engine(options as EngineOptionsInput),
+        (e: unknown) => e instanceof OptionError && e.code === ErrorCode.badOption && message.test(e.message),
+      );
+    });
+  }
+});
