@@ -125,3 +125,35 @@ describe('bad input: non-zero exit and one line on stderr', () => {
     assert.equal(wasmsg('frobnicate').status, 2);
   });
 });
+
+describe('wasmsg run', () => {
+  test('--generate N --json: every message settled, one JSON object with the stats', () => {
+    const r = wasmsg('run', examples.fizzbuzz, '--generate', '300', '--size', '32', '--workers', '1', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    const s = JSON.parse(r.stdout) as Record<string, unknown> & { latencyMs: Record<string, number> };
+    assert.equal(s['processed'], 300);
+    assert.equal(s['acked'], 300);
+    assert.equal(s['failed'], 0);
+    assert.equal(s['deadLettered'], 0);
+    assert.equal(s['published'], 100, 'every third synthetic payload starts with fizz');
+    assert.ok((s['msgsPerSec'] as number) > 0);
+    for (const k of ['p50', 'p90', 'p99', 'max']) assert.equal(typeof s.latencyMs[k], 'number');
+  });
+
+  test('a handler that always fails: retried, then dead-lettered', () => {
+    const r = wasmsg('run', fixture('err'), '--generate', '5', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as Record<string, number>;
+    assert.deepEqual([s['acked'], s['deadLettered'], s['failed']], [5, 5, 15]);
+  });
+
+  test('bad options: one line naming the option', () => {
+    const r = wasmsg('run', examples.noop, '--generate', '10', '--workers', 'two');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr.trim(), /^wasmsg: --workers must be an integer >= 1, got 'two' \[E_BAD_OPTION\]$/);
+    const c = wasmsg('run', '--config', at('package.json'));
+    assert.equal(c.status, 1);
+    assert.match(c.stderr.trim(), /^wasmsg: options\.components: .*\[E_BAD_OPTION\]$/);
+  });
+});

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { BrokerRecord, Consumer } from '../../src/brokers/adapter.js';
+import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
+import { ErrorCode } from '../../src/errors.js';
+import { decode, text } from '../helpers.js';
+
+/** Subscribes and collects deliveries; resolves `until(n)` once n records have arrived. */
+async function collector(broker: MemoryBroker, spec: Parameters<MemoryBroker['subscribe']>[0]) {
+  const got: BrokerRecord[] = [];
+  let want = Infinity;
+  let wake: () => void = () => {};
+  const consumer: Consumer = await broker.subscribe(spec, (batch) => {
+    got.push(...batch);
+    if (got.length >= want) wake();
+  });
+  return {
+    consumer,
+    got,
+    until: (n: number) =>
+      new Promise<void>((resolve) => {
+        want = n;
+        wake = resolve;
+        if (got.length >= n) resolve();
+      }),
+  };
+}
+
+describe('memory broker', () => {
+  test('queue: two consumers in one group split the partitions; topic: each subscriber gets everything', async () => {
+    const b = new MemoryBroker({ partitions: 4 });
+    const q1 = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    const q2 = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    const t1 = await collector(b, { channel: 'c', kind: 'topic' });
+    const t2 = await collector(b, { channel: 'c', kind: 'topic' });
+    for (let i = 0; i < 400; i++) b.produce('c', { key: `k${i}`, value: text(String(i)) });
+    await Promise.all([t1.until(400), t2.until(400), new Promise<void>((r) => setImmediate(r))]);
+    await new Promise<void>((r) => setImmediate(r));
+    assert.equal(q1.got.length + q2.got.length, 400);
+    assert.ok(q1.got.length > 0 && q2.got.length > 0);
+    const p1 = new Set(q1.got.map((r) => r.partition));
+    assert.ok(
+      q2.got.every((r) => !p1.has(r.partition)),
+      'no partition is read by both members',
+    );
+    assert.equal(t1.got.length, 400);
+    assert.equal(t2.got.length, 400);
+  });
+
+  test('a key always lands on the same partition; offsets grow per partition', () => {
+    const b = new MemoryBroker({ partitions: 8 });
+    const a = b.produce('c', { key: 'same', value: text('1') });
+    const c = b.produce('c', { key: 'same', value: text('2') });
+    assert.equal(a.partition, c.partition);
+    assert.equal(Number(c.offset), Number(a.offset) + 1);
+  });
+
+  test('nack → redelivered; ack → committed up to the contiguous watermark', async () => {
+    const b = new MemoryBroker({ partitions: 1 });
+    const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    for (const v of ['a', 'b', 'c']) b.produce('c', { value: text(v) });
+    await q.until(3);
+    q.consumer.settle(q.got[2]!, 'ack');
+    assert.deepEqual(b.committed('c', 'g'), [0], 'c acked but a, b not: nothing committable');
+    q.consumer.settle(q.got[0]!, 'ack');
+    assert.deepEqual(b.committed('c', 'g'), [1]);
+    q.consumer.settle(q.got[1]!, 'nack');
+    await q.until(4);
+    assert.equal(decode(q.got[3]!.value), 'b');
+    q.consumer.settle(q.got[3]!, 'ack');
+    assert.deepEqual(b.committed('c', 'g'), [3]);
+  });
+
+  test('a producer that outruns retention gets a clear error; produceWhenSpace waits instead', async () => {
+    const b = new MemoryBroker({ partitions: 1, retention: 10 });
+    const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    q.consumer.pause();
+    for (let i = 0; i < 10; i++) b.produce('c', { value: text(String(i)) });
+    assert.throws(
+      () => b.produce('c', { value: text('11') }),
+      (e: unknown) =>
+        e instanceof BrokerError && e.code === ErrorCode.retention && /retention.*outran its consumers/.test(e.message),
+    );
+    const waiting = b.produceWhenSpace('c', { value: text('late') });
+    q.consumer.resume();
+    await q.until(10);
+    q.consumer.settle(q.got[0]!, 'ack');
+    await waiting;
+    await q.until(11);
+    assert.equal(decode(q.got[10]!.value), 'late');
+  });
+
+  test('pause stops deliveries until resume', async () => {
+    const b = new MemoryBroker({ partitions: 1 });
+    const q = await collector(b, { channel: 'c', kind: 'queue' });
+    q.consumer.pause();
+    b.produce('c', { value: text('x') });
+    await new Promise<void>((r) => setImmediate(r));
+    await new Promise<void>((r) => setImmediate(r));
+    assert.equal(q.got.length, 0);
+    q.consumer.resume();
+    await q.until(1);
+  });
+});
