@@ -29,3 +29,19 @@ export {
   errorFromJSON,
 } from './errors.js';
 export type { ErrorCodeValue, SerializedError } from './errors.js';
+export { Engine } from './engine/engine.js';
+export type { EngineEvents } from './engine/engine.js';
+export type { EngineOptionsInput, ResolvedOptions } from './engine/options.js';
+export { EngineOptionsSchema, resolveOptions } from './engine/options.js';
+export type { EngineStats } from './engine/stats.js';
+export { MemoryBroker, BrokerError } from './brokers/memory.js';
+export type { MemoryBrokerOptions } from './brokers/memory.js';
+export { generate, syntheticPayload } from './brokers/synthetic.js';
+export type {
+  BrokerAdapter,
+  BrokerRecord,
+  Consumer,
+  OutRecord,
+  SubscribeSpec,
+  BatchListener,
+} from './brokers/adapter.js';
