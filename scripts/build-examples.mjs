@@ -105,6 +105,7 @@ const A = 'wit/messaging-0.1.0-draft';
 const B = 'wit/messaging-0.2.0-draft';
 const targets = [
   ['examples/noop-wat/noop.wasm', () => wat('examples/noop-wat/noop.wat', WORLD_A, 'messaging')],
+  ['examples/spin-wat/spin.wasm', () => wat('examples/spin-wat/spin.wat', WORLD_A, 'messaging')],
   ['examples/enrich-c/enrich.wasm', () => c('examples/enrich-c/enrich.c', WORLD_A, 'messaging')],
   ['examples/fizzbuzz-js/fizzbuzz.wasm', () => js('examples/fizzbuzz-js/fizzbuzz.js', A, 'messaging')],
   ['examples/echo-wat/echo.wasm', () => wat('examples/echo-wat/echo.wat', WORLD_B, 'messaging-core')],

@@ -14,6 +14,7 @@ export const examples = {
   fizzbuzz: at('examples/fizzbuzz-js/fizzbuzz.wasm'),
   echo: at('examples/echo-wat/echo.wasm'),
   shout: at('examples/shout-js/shout.wasm'),
+  spin: at('examples/spin-wat/spin.wasm'),
 } as const;
 
 export const fixture = (name: string): string => at('test/fixtures', `${name}.wasm`);

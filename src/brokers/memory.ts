@@ -33,19 +33,38 @@ interface Produce {
 }
 
 class Partition {
-  readonly records: BrokerRecord[] = [];
-  /** Offset of records[0]. */
+  /** Physical log; records[i] has offset `start + i`. Trimmed lazily: see trimTo. */
+  private records: BrokerRecord[] = [];
+  private start = 0;
+  /** First retained offset. */
   base = 0;
   get end(): number {
-    return this.base + this.records.length;
+    return this.start + this.records.length;
+  }
+  get length(): number {
+    return this.end - this.base;
+  }
+  push(r: BrokerRecord): void {
+    this.records.push(r);
   }
   at(offset: number): BrokerRecord | undefined {
-    return this.records[offset - this.base];
+    return offset < this.base ? undefined : this.records[offset - this.start];
   }
+  retained(): BrokerRecord[] {
+    return this.records.slice(this.base - this.start);
+  }
+  /**
+   * Forgets records below `offset`. Splicing the array on every ack made acks O(n) (it was 60 %
+   * of the main thread in a 200k-message run), so the dead prefix is dropped only once it is
+   * both over 4096 records and over half the array: amortised O(1) per record.
+   */
   trimTo(offset: number): void {
-    if (offset > this.base) {
-      this.records.splice(0, offset - this.base);
-      this.base = offset;
+    if (offset <= this.base) return;
+    this.base = Math.min(offset, this.end);
+    const dead = this.base - this.start;
+    if (dead > 4096 && dead * 2 > this.records.length) {
+      this.records = this.records.slice(dead);
+      this.start = this.base;
     }
   }
 }
@@ -188,7 +207,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
       );
     }
     const offset = part.end;
-    part.records.push({
+    part.push({
       channel: channelName,
       partition: p,
       offset: String(offset),
@@ -277,7 +296,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
   /** Records in a channel from `from` onwards, for tests and the CLI (does not consume). */
   read(channelName: string): BrokerRecord[] {
     const c = this.channels.get(channelName);
-    return c === undefined ? [] : c.partitions.flatMap((p) => p.records);
+    return c === undefined ? [] : c.partitions.flatMap((p) => p.retained());
   }
 
   /** Committed offset of a queue group per partition. */

@@ -103,12 +103,9 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   const engine = new Engine(options, [memory]);
   await engine.start();
 
-  let settled = 0;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
-  engine.on('settled', () => {
-    if (++settled === limit) resolveDone();
-  });
+  if (limit !== undefined) void engine.waitForSettled(limit).then(resolveDone);
   const onSignal = (): void => resolveDone();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -127,7 +124,10 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       cliProgress.Presets.shades_classic,
     );
     bar.start(limit, 0, { rate: 0 });
-    ticker = setInterval(() => bar!.update(settled, { rate: Math.round(engine.snapshot().msgsPerSec) }), 200);
+    ticker = setInterval(() => {
+      const s = engine.snapshot();
+      bar!.update(s.acked, { rate: Math.round(s.msgsPerSec) });
+    }, 200);
   } else if (tty) {
     ticker = setInterval(() => process.stderr.write(`${statsLine(engine.snapshot())}\n`), 1000);
   }
@@ -135,7 +135,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   await done;
   const stats = engine.snapshot();
   if (ticker !== undefined) clearInterval(ticker);
-  bar?.update(settled, { rate: Math.round(stats.msgsPerSec) });
+  bar?.update(stats.acked, { rate: Math.round(stats.msgsPerSec) });
   bar?.stop();
   await engine.stop();
   process.off('SIGINT', onSignal);

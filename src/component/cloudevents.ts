@@ -110,12 +110,36 @@ function positionOf(msg: InboundMessage): string {
   return `${msg.channel}/${msg.partition ?? 0}/${msg.offset ?? '-'}`;
 }
 
+// Per-message string building showed in profiles: the source of the last channel and the ISO
+// time of the last timestamp are reused (consecutive messages share both almost always).
+let lastSourceKey = '';
+let lastSource = '';
+let lastTs = NaN;
+let lastTime = '';
+
 function sourceOf(msg: InboundMessage): string {
-  return `wasmsg://${msg.broker ?? 'default'}/${msg.channel}`;
+  const broker = msg.broker ?? 'default';
+  const key = `${broker}\u0000${msg.channel}`;
+  if (key !== lastSourceKey) {
+    lastSourceKey = key;
+    lastSource = `wasmsg://${broker}/${msg.channel}`;
+  }
+  return lastSource;
+}
+
+function timeOf(ts: number): string {
+  if (ts !== lastTs) {
+    lastTs = ts;
+    lastTime = new Date(ts).toISOString();
+  }
+  return lastTime;
 }
 
 function synthesise(msg: InboundMessage, headers: Readonly<Record<string, string>>): CloudEvent {
-  const extensions = Object.entries(headers).filter(([k]) => k !== CONTENT_TYPE);
+  let extensions: Array<[string, string]> | undefined;
+  for (const k in headers) {
+    if (k !== CONTENT_TYPE) (extensions ??= []).push([k, headers[k]!]);
+  }
   return {
     specversion: '1.0',
     ty: SYNTHETIC_TYPE,
@@ -125,8 +149,8 @@ function synthesise(msg: InboundMessage, headers: Readonly<Record<string, string
     datacontenttype: headers[CONTENT_TYPE],
     dataschema: undefined,
     subject: msg.key ?? undefined,
-    time: msg.timestamp === undefined ? undefined : new Date(msg.timestamp).toISOString(),
-    extensions: extensions.length > 0 ? extensions : undefined,
+    time: msg.timestamp === undefined ? undefined : timeOf(msg.timestamp),
+    extensions,
   };
 }
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ComponentFormatError, ComponentLinkError, ErrorCode, describe } from '../errors.js';
+import { ComponentFormatError, ComponentLinkError, ErrorCode, OptionError, describe } from '../errors.js';
 import { checkComponentBinary } from './binary.js';
 import { type CacheEntry, defaultCacheDir, readEntry, sha256, writeEntry } from './cache.js';
 import { type WorldFamily, type WorldIdValue, detectWorld, parseWorldItems } from './worlds.js';
@@ -54,7 +54,16 @@ async function getTranspilerVersion(): Promise<string> {
 }
 
 async function readSource(source: string | Uint8Array): Promise<{ bytes: Uint8Array; label: string }> {
-  if (typeof source !== 'string') return { bytes: source, label: '<bytes>' };
+  if (source instanceof Uint8Array) return { bytes: source, label: '<bytes>' };
+  if (typeof source !== 'string') {
+    throw new OptionError(
+      ErrorCode.badOption,
+      `component source must be a file path or a Uint8Array, got ${typeof source}`,
+      {
+        option: 'source',
+      },
+    );
+  }
   try {
     return { bytes: await readFile(source), label: source };
   } catch (err) {

@@ -5,9 +5,9 @@ import { MemoryBroker } from '../brokers/memory.js';
 import { type ResultTuple, type MessageTuple, outboxFromTuples, readResponse, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES, Status } from '../codec/layout.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
-import type { MessagingError } from '../component/types.js';
+import type { MessagingError, OutboxEntry } from '../component/types.js';
 import { ErrorCode, OptionError, WasmsgError, describe } from '../errors.js';
-import type { PoolTask, PoolTaskResult, PoolWorkerData } from '../workers/pool-worker.js';
+import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/pool-worker.js';
 import { type EngineOptionsInput, type ResolvedOptions, resolveOptions } from './options.js';
 import { type EngineStats, StatsRecorder } from './stats.js';
 
@@ -33,6 +33,23 @@ interface Pending {
   attempts: number;
   readonly receivedAt: number;
   lastError: string;
+  /** Set for messages fed through `process()`: outputs and the outcome go to the caller, not to brokers. */
+  readonly sink?: (outcome: ProcessResult) => void;
+}
+
+/** What `engine.process()` yields per input, in input order. */
+export type ProcessResult =
+  | { readonly status: 'ok'; readonly input: ProcessInput; readonly outputs: OutboxEntry[] }
+  | { readonly status: 'failed'; readonly input: ProcessInput; readonly error: string; readonly attempts: number };
+
+/** One input of `engine.process()`. */
+export interface ProcessInput {
+  readonly value: Uint8Array;
+  readonly key?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly channel?: string;
+  readonly partition?: number;
+  readonly timestamp?: number;
 }
 
 interface Lane {
@@ -150,6 +167,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       hosts: o.components.map((c) => ({ brokers, ...(c.grants === undefined ? {} : { grants: c.grants }) })),
       arena: this.arena,
       slotBytes: this.slotBytes,
+      control: new SharedArrayBuffer(4),
+      workers: o.workers,
     };
     this.pool = new Piscina({
       filename: new URL('../workers/pool-worker.js', import.meta.url).href,
@@ -159,6 +178,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       concurrentTasksPerWorker: 1,
       workerData,
     });
+    const warmUp: WarmUpTask = { warmUp: true };
+    try {
+      await Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp)));
+    } catch (err) {
+      await this.pool.destroy();
+      this.state = 'stopped';
+      throw err instanceof WasmsgError
+        ? err
+        : new WasmsgError(ErrorCode.instantiate, `engine workers failed to start: ${describe(err)}`);
+    }
     this.stats.start();
     this.state = 'running';
     for (const [i, c] of o.components.entries()) {
@@ -194,6 +223,91 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.state = 'stopped';
   }
 
+  /**
+   * The engine as a pipeline stage: feeds `source` through component `component` (index in
+   * options.components) and yields one result per input, in input order, with what the handler
+   * published (not sent to any broker). Failures are retried as configured and yielded as
+   * `failed` instead of being dead-lettered. Backpressure: the source is not pulled while the
+   * engine holds its high-water mark of messages. Ordering follows `options.ordering`, with
+   * `partition` read from each input (default 0).
+   */
+  async *process(
+    source: AsyncIterable<ProcessInput> | Iterable<ProcessInput>,
+    component = 0,
+  ): AsyncGenerator<ProcessResult> {
+    if (this.state !== 'running')
+      throw new WasmsgError(ErrorCode.engineState, `engine.process needs a started engine (it is ${this.state})`);
+    if (this.components[component] === undefined) {
+      throw new OptionError(ErrorCode.badOption, `process: no component at index ${component}`, {
+        option: 'component',
+      });
+    }
+    const consumer: Consumer = { pause() {}, resume() {}, settle() {}, close: async () => {} };
+    const results: Array<Promise<ProcessResult>> = [];
+    let sourceDone = false;
+    let sourceError: unknown;
+    let wakeReader: (() => void) | undefined;
+    let seq = 0;
+    const feed = (async () => {
+      try {
+        for await (const input of source) {
+          while (this.buffered >= this.highWater) await new Promise<void>((r) => this.spaceWaiters.push(r));
+          let resolve!: (r: ProcessResult) => void;
+          results.push(new Promise<ProcessResult>((r) => (resolve = r)));
+          const rec = {
+            channel: input.channel ?? 'process',
+            partition: input.partition ?? 0,
+            offset: String(seq++),
+            key: input.key ?? null,
+            headers: input.headers ?? {},
+            value: input.value,
+            timestamp: input.timestamp ?? Date.now(),
+          };
+          this.enqueue(component, 'process', consumer, rec, (r) => resolve({ ...r, input } as ProcessResult));
+          this.afterIntake(1);
+          wakeReader?.();
+        }
+      } catch (err) {
+        sourceError = err;
+      } finally {
+        sourceDone = true;
+        wakeReader?.();
+      }
+    })();
+    let next = 0;
+    for (;;) {
+      if (next < results.length) {
+        const r = await results[next]!;
+        results[next++] = undefined as unknown as Promise<ProcessResult>;
+        yield r;
+        continue;
+      }
+      if (sourceDone) break;
+      await new Promise<void>((r) => (wakeReader = r));
+      wakeReader = undefined;
+    }
+    await feed;
+    if (sourceError !== undefined) throw sourceError;
+  }
+
+  /**
+   * Resolves once `n` messages have settled since the engine started (acked after ok, or after
+   * dead-lettering) — cheaper than counting 'settled' events, which allocate one per message.
+   */
+  waitForSettled(n: number): Promise<void> {
+    if (this.settledTotal >= n) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.settleWaiters.push({ n, resolve });
+      this.settleWaiters.sort((a, b) => a.n - b.n);
+      this.nextSettleTarget = this.settleWaiters[0]!.n;
+    });
+  }
+
+  /** Starts a new stats window: counters, latency histogram and rate clock from zero. */
+  resetStats(): void {
+    this.stats.reset();
+  }
+
   snapshot(): EngineStats {
     return this.stats.snapshot(this.inFlight.size, this.buffered);
   }
@@ -205,15 +319,37 @@ export class Engine extends EventEmitter<EngineEvents> {
       for (const r of records) consumer.settle(r, 'nack');
       return;
     }
-    const now = performance.now();
-    for (const rec of records) {
-      const lane = this.laneFor(component, broker, rec);
-      lane.queue.push({ rec, consumer, component, broker, lane, attempts: 0, receivedAt: now, lastError: '' });
-      this.markReady(lane);
-    }
-    this.stats.received += records.length;
-    this.buffered += records.length;
-    this.queued += records.length;
+    for (const rec of records) this.enqueue(component, broker, consumer, rec, undefined);
+    this.afterIntake(records.length);
+  }
+
+  private enqueue(
+    component: number,
+    broker: string,
+    consumer: Consumer,
+    rec: BrokerRecord,
+    sink: ((r: ProcessResult) => void) | undefined,
+  ): void {
+    const lane = this.laneFor(component, broker, rec);
+    const p: Pending = {
+      rec,
+      consumer,
+      component,
+      broker,
+      lane,
+      attempts: 0,
+      receivedAt: performance.now(),
+      lastError: '',
+      ...(sink === undefined ? {} : { sink }),
+    };
+    lane.queue.push(p);
+    this.markReady(lane);
+  }
+
+  private afterIntake(n: number): void {
+    this.stats.received += n;
+    this.buffered += n;
+    this.queued += n;
     this.applyBackpressure();
     this.pump();
   }
@@ -254,7 +390,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     } else this.markReady(lane);
   }
 
+  private readonly spaceWaiters: Array<() => void> = [];
+
   private applyBackpressure(): void {
+    if (this.spaceWaiters.length > 0 && this.buffered < this.highWater)
+      for (const w of this.spaceWaiters.splice(0)) w();
     if (!this.paused && this.buffered >= this.highWater) {
       this.paused = true;
       for (const c of this.consumers) c.pause();
@@ -313,6 +453,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private send(component: number, batch: Pending[]): void {
     const slot = this.freeSlots.pop()!;
+    this.stats.batches++;
     const view = new Uint8Array(this.arena, slot * this.slotBytes, this.slotBytes);
     const messages: MessageTuple[] = batch.map((p) => [
       p.rec.value,
@@ -362,6 +503,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       const [status, error, outbox] = results[i]!;
       if (status === Status.ok) {
         this.stats.processed++;
+        if (p.sink !== undefined) {
+          const outputs = outboxFromTuples(outbox);
+          p.sink({ status: 'ok', input: p.rec as unknown as ProcessInput, outputs });
+          this.ack(p, 'ok');
+          return;
+        }
         ok.push(p);
         for (const o of outboxFromTuples(outbox)) {
           let list = outputs.get(o.broker);
@@ -483,6 +630,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private deadLetter(p: Pending): void {
+    if (p.sink !== undefined) {
+      this.stats.deadLettered++;
+      p.sink({ status: 'failed', input: p.rec as unknown as ProcessInput, error: p.lastError, attempts: p.attempts });
+      this.ack(p, 'dead-lettered');
+      return;
+    }
     const broker = this.options.deadLetter.broker ?? p.broker;
     const headers: Record<string, string> = {
       ...p.rec.headers,
@@ -514,9 +667,18 @@ export class Engine extends EventEmitter<EngineEvents> {
       );
   }
 
+  private settledTotal = 0;
+  private nextSettleTarget = Infinity;
+  private readonly settleWaiters: Array<{ n: number; resolve: () => void }> = [];
+
   private ack(p: Pending, outcome: 'ok' | 'dead-lettered'): void {
     p.consumer.settle(p.rec, 'ack');
     this.stats.acked++;
+    if (++this.settledTotal >= this.nextSettleTarget) {
+      while (this.settleWaiters.length > 0 && this.settleWaiters[0]!.n <= this.settledTotal)
+        this.settleWaiters.shift()!.resolve();
+      this.nextSettleTarget = this.settleWaiters[0]?.n ?? Infinity;
+    }
     this.buffered--;
     this.stats.recordLatency(performance.now() - p.receivedAt);
     this.applyBackpressure();

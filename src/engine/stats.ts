@@ -12,6 +12,8 @@ export interface EngineStats {
   readonly deadLettered: number;
   readonly published: number;
   readonly inFlightBatches: number;
+  /** Batches run so far (messages ÷ batches = the mean batch size). */
+  readonly batches: number;
   readonly buffered: number;
   readonly elapsedMs: number;
   readonly msgsPerSec: number;
@@ -28,6 +30,7 @@ export class StatsRecorder {
   retried = 0;
   deadLettered = 0;
   published = 0;
+  batches = 0;
   private readonly histogram = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 3_600_000_000,
@@ -39,6 +42,23 @@ export class StatsRecorder {
 
   start(): void {
     this.started = performance.now();
+  }
+
+  /** Zeroes the counters, the histogram and the clock (e.g. after a warm-up). */
+  reset(): void {
+    this.received =
+      this.processed =
+      this.acked =
+      this.failed =
+      this.retried =
+      this.deadLettered =
+      this.published =
+      this.batches =
+        0;
+    this.histogram.reset();
+    this.workerTotals.fill(0);
+    this.workerMessages = 0;
+    this.start();
   }
 
   /** Latency in µs (integers in the histogram). */
@@ -65,6 +85,7 @@ export class StatsRecorder {
       deadLettered: this.deadLettered,
       published: this.published,
       inFlightBatches,
+      batches: this.batches,
       buffered,
       elapsedMs,
       msgsPerSec: elapsedMs === 0 ? 0 : (this.acked / elapsedMs) * 1000,

@@ -14,9 +14,13 @@ export class Watermark {
 
   /** Marks one offset acked; returns the new watermark (first offset not yet acked). */
   ack(offset: number): number {
-    if (offset < this.next) return this.next;
-    this.done.add(offset);
-    while (this.done.delete(this.next)) this.next++;
+    if (offset === this.next) {
+      // the common case, acks in order: no set traffic
+      this.next++;
+      if (this.done.size > 0) while (this.done.delete(this.next)) this.next++;
+    } else if (offset > this.next) {
+      this.done.add(offset);
+    }
     return this.next;
   }
 

@@ -18,6 +18,14 @@ export interface PoolWorkerData {
   readonly hosts: Array<Omit<HostConfig, 'logger'>>;
   readonly arena: SharedArrayBuffer;
   readonly slotBytes: number;
+  /** Int32[0]: workers that reached the start barrier (see warmUp). */
+  readonly control: SharedArrayBuffer;
+  readonly workers: number;
+}
+
+/** Sent `workers` times at start: returns once every worker has loaded and instantiated. */
+export interface WarmUpTask {
+  readonly warmUp: true;
 }
 
 export interface PoolTask {
@@ -44,7 +52,24 @@ const instances = await Promise.all(
 );
 const progress = new Int32Array(data.arena);
 
-export default function runBatch(task: PoolTask): PoolTaskResult {
+const control = new Int32Array(data.control);
+
+/**
+ * Start barrier: one warm-up task per worker, each held here until all have arrived. With one
+ * task per worker at a time, `workers` concurrent warm-ups must land on `workers` different
+ * threads, so when they return every worker has its instances ready (no first-batch stall).
+ */
+function warmUp(): PoolTaskResult {
+  Atomics.add(control, 0, 1);
+  Atomics.notify(control, 0);
+  for (let seen = Atomics.load(control, 0); seen < data.workers; seen = Atomics.load(control, 0)) {
+    if (Atomics.wait(control, 0, seen, 30_000) === 'timed-out') break;
+  }
+  return { offset: 0, length: 0, timing: [0, 0, 0] };
+}
+
+export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
+  if ('warmUp' in task) return warmUp();
   const t0 = performance.now();
   const slot = new Uint8Array(data.arena, task.slot * data.slotBytes, data.slotBytes);
   const req =

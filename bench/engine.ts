@@ -1,0 +1,254 @@
+/**
+ * End-to-end benchmarks of the engine, P1–P7 of the engine issue, each measured in a fresh
+ * child process, one after another in one run, reported as ratios. `npm run bench:engine`.
+ * Nothing else may run on the machine meanwhile (2 shared cores).
+ *
+ *   P1  engine msgs/s (noop WAT, 2 workers, synthetic source) ÷ raw single-thread host loop   goal ≥ 1.3
+ *   P2  engine ÷ naive piscina (one task per message)                                         goal ≥ 15
+ *   P3  CPU-heavy handler (≈50 µs): 2 workers ÷ 1 worker                                      goal ≥ 1.85
+ *   P4  main-thread µs per message; the worker's decode / call / encode split
+ *   P6  latency p50/p99 at 50 % of the max rate, linger 1 ms                                  goal p99 ≤ 5 ms
+ *   P7  peak RSS while the source floods 10× faster than a slow handler, and no loss          goal ≤ 300 MB
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { MemoryBroker } from '../src/brokers/memory.js';
+import { generate, syntheticPayload } from '../src/brokers/synthetic.js';
+import { ComponentInstance } from '../src/component/instance.js';
+import { loadComponent } from '../src/component/load.js';
+import { Engine } from '../src/engine/engine.js';
+import type { EngineOptionsInput } from '../src/engine/options.js';
+import { examples } from '../test/helpers.js';
+
+const cacheDir = process.env['WASMSG_CACHE_DIR'] ?? mkdtempSync(join(tmpdir(), 'wasmsg-bench-'));
+const N = Number(process.env['BENCH_N'] ?? 200_000);
+type Result = Record<string, number>;
+/** Messages for P3: enough for ≈3 s of handler time, so start-up does not weigh. */
+const SPIN_N = Number(process.env['SPIN_N'] ?? 60_000);
+
+/** CPU ms used by the main thread alone (Linux: its task's utime + stime, 10 ms ticks). */
+function mainThreadCpuMs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function raw(file: string, n: number, payloadOf: (i: number) => Uint8Array): Promise<Result> {
+  const instance = await ComponentInstance.create(await loadComponent(file, { cacheDir }), {
+    brokers: ['default'],
+    logger: () => {},
+  });
+  for (let i = 0; i < 2000; i++)
+    instance.call({ payload: payloadOf(i), channel: 'in', partition: 0, offset: String(i), timestamp: Date.now() });
+  const t = performance.now();
+  for (let i = 0; i < n; i++)
+    instance.call({ payload: payloadOf(i), channel: 'in', partition: i & 3, offset: String(i), timestamp: Date.now() });
+  const ms = performance.now() - t;
+  return { msgsPerSec: (n / ms) * 1000, usPerMsg: (ms * 1000) / n };
+}
+
+/** Messages run through every engine before measuring, so JIT tiers and caches are warm. */
+const WARM_UP = 20_000;
+
+async function engineRun(
+  file: string,
+  n: number,
+  extra: Partial<EngineOptionsInput>,
+  feed: (memory: MemoryBroker) => Promise<void> | void,
+  warmPayload: Uint8Array = syntheticPayload(0, 100),
+): Promise<Result> {
+  const memory = new MemoryBroker({ name: 'default', partitions: 4 });
+  const engine = new Engine(
+    { components: [{ path: file, subscriptions: [{ channel: 'in' }] }], workers: 2, cacheDir, ...extra },
+    [memory],
+  );
+  await engine.start();
+  void generate(memory, 'in', { count: WARM_UP, size: 100 });
+  void warmPayload;
+  await engine.waitForSettled(WARM_UP);
+  engine.resetStats();
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20);
+  const done = engine.waitForSettled(WARM_UP + n);
+  const cpu0 = mainThreadCpuMs();
+  const t = performance.now();
+  void feed(memory);
+  await done;
+  const ms = performance.now() - t;
+  const cpuMs = mainThreadCpuMs() - cpu0;
+  clearInterval(sampler);
+  const s = engine.snapshot();
+  await engine.stop();
+  return {
+    msgsPerSec: (n / ms) * 1000,
+    acked: s.acked,
+    meanBatch: s.acked / s.batches,
+    mainUsPerMsg: (cpuMs * 1000) / n,
+    workerDecodeUs: s.workerUs.decode,
+    workerCallUs: s.workerUs.call,
+    workerEncodeUs: s.workerUs.encode,
+    p50: s.latencyMs.p50,
+    p99: s.latencyMs.p99,
+    peakRssMB: peakRss / 1048576,
+  };
+}
+
+async function naive(file: string, n: number): Promise<Result> {
+  const component = await loadComponent(file, { cacheDir });
+  const pool = new Piscina({
+    filename: new URL('./naive-worker.js', import.meta.url).href,
+    minThreads: 2,
+    maxThreads: 2,
+    workerData: component,
+  });
+  await pool.run({ payload: syntheticPayload(0, 100), offset: 0 });
+  const t = performance.now();
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      await pool.run({ payload: syntheticPayload(i, 100), offset: i });
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, lane));
+  const ms = performance.now() - t;
+  await pool.destroy();
+  return { msgsPerSec: (n / ms) * 1000 };
+}
+
+const spinPayload = (rounds: number) => {
+  const p = new TextEncoder().encode(`${rounds} `);
+  return () => p;
+};
+
+/** Rounds of examples/spin-wat that make one call take ≈targetUs here, now. */
+async function calibrate(targetUs: number): Promise<number> {
+  let rounds = 20_000;
+  for (let k = 0; k < 4; k++) {
+    const r = await raw(examples.spin, 2000, spinPayload(rounds));
+    rounds = Math.max(1, Math.round((rounds * targetUs) / r['usPerMsg']!));
+  }
+  return rounds;
+}
+
+const modes: Record<string, () => Promise<Result>> = {
+  rawNoop: () => raw(examples.noop, N, (i) => syntheticPayload(i, 100)),
+  engineNoopNone: () =>
+    engineRun(examples.noop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
+  engineNoopPartition: () =>
+    engineRun(examples.noop, N, { ordering: 'partition' }, (m) => generate(m, 'in', { count: N, size: 100 })),
+  naiveNoop: () => naive(examples.noop, Math.min(N, 50_000)),
+  spin1: async () => {
+    const rounds = Number(process.env['SPIN_ROUNDS']);
+    const n = SPIN_N;
+    return engineRun(examples.spin, n, { workers: 1, ordering: 'none' }, (m) => {
+      for (let i = 0; i < n; i++) m.produce('in', { value: spinPayload(rounds)() });
+    });
+  },
+  spin2: async () => {
+    const rounds = Number(process.env['SPIN_ROUNDS']);
+    const n = SPIN_N;
+    return engineRun(examples.spin, n, { workers: 2, ordering: 'none' }, (m) => {
+      for (let i = 0; i < n; i++) m.produce('in', { value: spinPayload(rounds)() });
+    });
+  },
+  calibrate: async () => ({ rounds50: await calibrate(50), rounds500: await calibrate(500) }),
+  latencyAtHalf: async () => {
+    const rate = Number(process.env['HALF_RATE']); // msgs/s
+    const seconds = 4;
+    const n = Math.round(rate * seconds);
+    return engineRun(
+      examples.noop,
+      n,
+      { ordering: (process.env['ORDERING'] ?? 'partition') as 'partition', batch: { lingerMs: 1 } },
+      async (m) => {
+        const perMs = rate / 1000;
+        const start = performance.now();
+        let sent = 0;
+        while (sent < n) {
+          const due = Math.min(n, Math.floor((performance.now() - start) * perMs));
+          for (; sent < due; sent++) m.produce('in', { value: syntheticPayload(sent, 100) });
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      },
+    );
+  },
+  flood: async () => {
+    // the slow handler takes ≈500 µs; the source produces as fast as the broker's retention lets
+    const rounds = Number(process.env['SPIN_ROUNDS']);
+    const n = 20_000;
+    const payload = spinPayload(rounds)();
+    return engineRun(examples.spin, n, { ordering: 'none' }, async (m) => {
+      for (let i = 0; i < n; i++) {
+        const rec = { value: payload };
+        try {
+          m.produce('in', rec);
+        } catch {
+          await m.produceWhenSpace('in', rec);
+        }
+      }
+    });
+  },
+};
+
+const mode = process.argv[2];
+if (mode !== undefined && mode !== 'all') {
+  process.stdout.write(`${JSON.stringify(await modes[mode]!())}\n`);
+  process.exit(0);
+}
+
+const self = fileURLToPath(import.meta.url);
+function child(m: string, env: Record<string, string> = {}): Result {
+  const out = execFileSync(process.execPath, [self, m], {
+    env: { ...process.env, WASMSG_CACHE_DIR: cacheDir, ...env },
+    encoding: 'utf8',
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as Result;
+}
+
+const f = (x: number | undefined, d = 0): string =>
+  x === undefined ? '-' : x.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
+const rawNoop = child('rawNoop');
+const none = child('engineNoopNone');
+const part = child('engineNoopPartition');
+const naiveR = child('naiveNoop');
+const cal = child('calibrate');
+const spin1 = child('spin1', { SPIN_ROUNDS: String(cal['rounds50']) });
+const spin2 = child('spin2', { SPIN_ROUNDS: String(cal['rounds50']) });
+const half = child('latencyAtHalf', { HALF_RATE: String(Math.round(part['msgsPerSec']! / 2)) });
+const flood = child('flood', { SPIN_ROUNDS: String(cal['rounds500']) });
+
+console.log(`node ${process.version}, ${process.platform}/${process.arch}, N = ${N}\n`);
+console.log('| measure | value | goal |');
+console.log('|---|---|---|');
+console.log(
+  `| raw single-thread loop, noop | ${f(rawNoop['msgsPerSec'])} msgs/s (${f(rawNoop['usPerMsg'], 2)} µs/msg) | |`,
+);
+console.log(`| engine, noop, 2 workers, ordering none | ${f(none['msgsPerSec'])} msgs/s | |`);
+console.log(`| engine, noop, 2 workers, ordering partition | ${f(part['msgsPerSec'])} msgs/s | |`);
+console.log(
+  `| **P1** engine ÷ raw (none / partition) | **${f(none['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)} / ${f(part['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)}** | ≥ 1.3 |`,
+);
+console.log(`| naive piscina, one task per message | ${f(naiveR['msgsPerSec'])} msgs/s | |`);
+console.log(
+  `| **P2** engine (none) ÷ naive piscina | **${f(none['msgsPerSec']! / naiveR['msgsPerSec']!, 1)}** | ≥ 15 |`,
+);
+console.log(
+  `| spin handler (${f(cal['rounds50'])} rounds ≈ 50 µs), 1 / 2 workers | ${f(spin1['msgsPerSec'])} / ${f(spin2['msgsPerSec'])} msgs/s | |`,
+);
+console.log(`| **P3** 2 workers ÷ 1 worker | **${f(spin2['msgsPerSec']! / spin1['msgsPerSec']!, 2)}** | ≥ 1.85 |`);
+console.log(`| **P4** main thread per message (ordering none) | **${f(none['mainUsPerMsg'], 2)} µs** | |`);
+console.log(
+  `| **P4** worker per message: decode / call / encode | **${f(none['workerDecodeUs'], 2)} / ${f(none['workerCallUs'], 2)} / ${f(none['workerEncodeUs'], 2)} µs** | |`,
+);
+console.log(
+  `| **P6** latency at ${f(part['msgsPerSec']! / 2)} msgs/s (50 %), p50 / p99 | **${f(half['p50'], 2)} / ${f(half['p99'], 2)} ms** | p99 ≤ 5 ms |`,
+);
+console.log(
+  `| **P7** peak RSS, flood vs ≈500 µs handler (${f(cal['rounds500'])} rounds); acked | **${f(flood['peakRssMB'])} MB; ${f(flood['acked'])} of 20,000** | ≤ 300 MB, all |`,
+);
