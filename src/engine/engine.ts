@@ -247,11 +247,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     let sourceDone = false;
     let sourceError: unknown;
     let wakeReader: (() => void) | undefined;
+    let wakeFeeder: (() => void) | undefined;
+    let next = 0;
     let seq = 0;
     const feed = (async () => {
       try {
         for await (const input of source) {
+          // bounded by the engine's high-water mark and by results the caller has not read yet
           while (this.buffered >= this.highWater) await new Promise<void>((r) => this.spaceWaiters.push(r));
+          while (results.length - next >= this.highWater) await new Promise<void>((r) => (wakeFeeder = r));
           let resolve!: (r: ProcessResult) => void;
           results.push(new Promise<ProcessResult>((r) => (resolve = r)));
           const rec = {
@@ -274,11 +278,12 @@ export class Engine extends EventEmitter<EngineEvents> {
         wakeReader?.();
       }
     })();
-    let next = 0;
     for (;;) {
       if (next < results.length) {
         const r = await results[next]!;
         results[next++] = undefined as unknown as Promise<ProcessResult>;
+        wakeFeeder?.();
+        wakeFeeder = undefined;
         yield r;
         continue;
       }

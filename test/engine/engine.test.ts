@@ -70,18 +70,20 @@ describe('engine: delivery', () => {
   });
 
   for (const ordering of ['partition', 'key'] as const) {
-    test(`ordering '${ordering}' holds across 2 workers (settle order per ${ordering})`, async () => {
-      const N = 6000;
-      const { engine, memory } = engineFor(examples.enrich, { ordering, batch: { maxMessages: 16, lingerMs: 0 } });
+    test(`ordering '${ordering}' holds across 2 workers with random handler delays`, async () => {
+      const N = 3000;
+      const { engine, memory } = engineFor(examples.spin, { ordering, batch: { maxMessages: 16, lingerMs: 0 } });
       await engine.start();
       const done = settledUntil(engine, N);
-      for (let i = 0; i < N; i++) memory.produce('in', { key: `k${i % 37}`, value: text(`{"amount":${i}}`) });
+      // spin-wat spins for the leading number of rounds: 0–20 000 rounds ≈ 0–30 µs, at random
+      for (let i = 0; i < N; i++)
+        memory.produce('in', { key: `k${i % 37}`, value: text(`${Math.floor(Math.random() * 20_000)} seq=${i}`) });
       const settled = await done;
       await engine.stop();
       const last = new Map<string, number>();
       for (const { record } of settled) {
         const lane = ordering === 'partition' ? `${record.partition}` : `${record.key}`;
-        const seq = Number(/"amount":(\d+)/.exec(decode(record.value))![1]);
+        const seq = Number(/seq=(\d+)/.exec(decode(record.value))![1]);
         assert.ok(seq > (last.get(lane) ?? -1), `${lane}: ${seq} settled after ${last.get(lane)}`);
         last.set(lane, seq);
       }
@@ -275,4 +277,87 @@ describe('engine: options', () => {
       );
     });
   }
+});
+
+describe('engine: as a pipeline stage (process)', () => {
+  test('yields one result per input, in input order, with the outputs; failures as failed', async () => {
+    const engine = new Engine({
+      components: [{ path: examples.enrich, subscriptions: [{ channel: 'unused' }] }],
+      workers: 2,
+      cacheDir,
+      ordering: 'none',
+      retries: { maxAttempts: 2, backoffMs: 1 },
+    });
+    await engine.start();
+    async function* inputs(): AsyncGenerator<{ value: Uint8Array }> {
+      for (let i = 0; i < 500; i++) yield { value: text(i % 100 === 7 ? '{"no":1}' : `{"amount":${i}}`) };
+    }
+    let i = 0;
+    for await (const r of engine.process(inputs())) {
+      const expectOk = i % 100 !== 7;
+      assert.equal(r.status, expectOk ? 'ok' : 'failed', `input ${i}`);
+      if (r.status === 'ok') {
+        assert.deepEqual(JSON.parse(decode(r.outputs[0]!.data)), { amount: i, tier: i >= 1000 ? 'large' : 'small' });
+      } else {
+        assert.equal(r.error, "other: event data has no numeric field 'amount'");
+        assert.equal(r.attempts, 2);
+      }
+      i++;
+    }
+    assert.equal(i, 500);
+    await engine.stop();
+  });
+
+  test('a slow reader holds the source back (bounded memory)', async () => {
+    const engine = new Engine({
+      components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
+      workers: 1,
+      cacheDir,
+      maxInFlightBatches: 1,
+      batch: { maxMessages: 4 },
+    });
+    await engine.start();
+    let pulled = 0;
+    function* inputs(): Generator<{ value: Uint8Array }> {
+      for (let i = 0; i < 10_000; i++) {
+        pulled++;
+        yield { value: text('x') };
+      }
+    }
+    const it = engine.process(inputs());
+    await it.next();
+    // let the feeder run as far as it may
+    for (let k = 0; k < 50; k++) await new Promise<void>((r) => setImmediate(r));
+    const highWater = 1 * 4 * 2;
+    assert.ok(pulled <= 2 * highWater + 2, `pulled ${pulled} inputs ahead of a reader that read one`);
+    await it.return(undefined);
+    await engine.stop();
+  });
+});
+
+describe('engine: a handler that never returns', () => {
+  test('is stopped after handlerTimeoutMs, its worker replaced, the message dead-lettered; others proceed', async () => {
+    const memory = new MemoryBroker({ name: 'default' });
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('loop'), subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        handlerTimeoutMs: 300,
+        retries: { maxAttempts: 2, backoffMs: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = settledUntil(engine, 1);
+    memory.produce('in', { value: text('spin forever') });
+    const [settled] = await done;
+    await engine.stop();
+    assert.equal(settled!.outcome, 'dead-lettered');
+    assert.match(
+      memory.read('wasmsg.dead-letter')[0]!.headers['x-wasmsg-error']!,
+      /^timeout: handler ran longer than 300 ms$/,
+    );
+    assert.equal(engine.snapshot().failed, 2);
+  });
 });
