@@ -54,6 +54,17 @@ program
   .option('--batch <n>', 'max messages per batch')
   .option('--linger <ms>', 'max wait to fill a batch')
   .addOption(new Option('--ordering <mode>', 'ordering guarantee').choices(['partition', 'key', 'none']))
+  .option(
+    '--from <url>',
+    'consume from a broker: kafka://h:9092/topic, nats://h:4222/subject, redis://h:6379/stream, amqp://u:p@h:5672/queue, mqtt://h:1883/topic/#',
+  )
+  .option('--group <name>', 'consumer group (queue semantics)')
+  .addOption(
+    new Option('--kind <kind>', 'queue: competing consumers in --group; topic: this engine gets everything').choices([
+      'queue',
+      'topic',
+    ]),
+  )
   .option('--topic <name>', 'input channel on the embedded broker', 'input')
   .option('--partitions <n>', 'partitions of the input channel on the embedded broker', '4')
   .option('--generate <n>', 'produce N synthetic messages into the input channel')

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
 import { MemoryBroker } from '../brokers/memory.js';
 import { generate } from '../brokers/synthetic.js';
+import { channelFromUrl } from '../brokers/connect.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineOptionsInput } from '../engine/options.js';
 import type { EngineStats } from '../engine/stats.js';
@@ -19,6 +20,9 @@ export interface RunOptions {
   size: string;
   keys?: string;
   limit?: string;
+  from?: string;
+  group?: string;
+  kind?: string;
   json?: boolean;
   cacheDir?: string;
 }
@@ -58,7 +62,26 @@ async function baseOptions(component: string | undefined, opts: RunOptions): Pro
       option: 'component',
     });
   }
-  return { components: [{ path: component, subscriptions: [{ channel: opts.topic, kind: 'queue' }] }] };
+  const kind = opts.kind ?? 'queue';
+  const group = opts.group === undefined ? {} : { group: opts.group };
+  if (opts.from !== undefined) {
+    const channel = channelFromUrl(opts.from);
+    if (channel === undefined) {
+      throw new OptionError(
+        ErrorCode.badOption,
+        `--from ${opts.from}: the URL names no channel (e.g. kafka://127.0.0.1:9092/orders)`,
+        {
+          option: 'from',
+        },
+      );
+    }
+    // The --from broker is the components' `default` broker: what they publish goes back to it.
+    return {
+      brokers: [{ name: 'default', url: opts.from }],
+      components: [{ path: component, subscriptions: [{ broker: 'default', channel, kind, ...group }] }],
+    };
+  }
+  return { components: [{ path: component, subscriptions: [{ channel: opts.topic, kind, ...group }] }] };
 }
 
 export function statsToJSON(s: EngineStats): Record<string, unknown> {
@@ -99,8 +122,16 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       ...(opts.linger === undefined ? {} : { lingerMs: int('linger', opts.linger, 0)! }),
     },
   };
+  if (opts.from !== undefined && generateCount !== undefined) {
+    throw new OptionError(
+      ErrorCode.badOption,
+      '--generate feeds the embedded broker; it cannot be combined with --from',
+      { option: 'generate' },
+    );
+  }
   const memory = new MemoryBroker({ name: 'default', partitions });
-  const engine = new Engine(options, [memory]);
+  const defaultFromUrl = (options.brokers ?? []).some((b) => b.name === 'default');
+  const engine = new Engine(options, defaultFromUrl ? [] : [memory]);
   await engine.start();
 
   let resolveDone!: () => void;
@@ -111,6 +142,13 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   process.once('SIGTERM', onSignal);
 
   if (generateCount !== undefined) {
+    if (defaultFromUrl) {
+      throw new OptionError(
+        ErrorCode.badOption,
+        '--generate feeds the embedded broker, but the config names another default broker',
+        { option: 'generate' },
+      );
+    }
     const channel = engine.options.components[0]!.subscriptions[0]!.channel;
     void generate(memory, channel, { count: generateCount, size, ...(keys === undefined ? {} : { keys }) });
   }
@@ -132,7 +170,10 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     ticker = setInterval(() => process.stderr.write(`${statsLine(engine.snapshot())}\n`), 1000);
   }
 
+  // Nothing else may hold the event loop open (embedded broker, idle pool): wait for `done`.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   await done;
+  clearInterval(keepAlive);
   const stats = engine.snapshot();
   if (ticker !== undefined) clearInterval(ticker);
   bar?.update(stats.acked, { rate: Math.round(stats.msgsPerSec) });

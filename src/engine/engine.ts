@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Piscina } from 'piscina';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
+import { SCHEMES, createBroker, schemeOf } from '../brokers/connect.js';
 import { type ResultTuple, type MessageTuple, outboxFromTuples, readResponse, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES, Status } from '../codec/layout.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
@@ -113,24 +114,43 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       this.adapters.set(b.name, b);
     }
-    if (!this.adapters.has('default')) {
+    const fromUrls = new Set<string>();
+    for (const [i, b] of this.options.brokers.entries()) {
+      if (this.adapters.has(b.name) || fromUrls.has(b.name)) {
+        throw new OptionError(ErrorCode.badOption, `options.brokers[${i}].name: two brokers are named '${b.name}'`, {
+          option: `brokers[${i}].name`,
+        });
+      }
+      if (!SCHEMES.includes(schemeOf(b.url) as (typeof SCHEMES)[number])) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.brokers[${i}].url: unsupported scheme in '${b.url}' (schemes: ${SCHEMES.join(', ')})`,
+          {
+            option: `brokers[${i}].url`,
+          },
+        );
+      }
+      fromUrls.add(b.name);
+    }
+    if (!this.adapters.has('default') && !fromUrls.has('default')) {
       const memory = new MemoryBroker({ name: 'default' });
       this.adapters.set('default', memory);
       this.ownedAdapters.push(memory);
     }
+    const known = new Set([...this.adapters.keys(), ...fromUrls]);
     this.options.components.forEach((c, i) => {
       for (const [j, s] of c.subscriptions.entries()) {
-        if (!this.adapters.has(s.broker)) {
+        if (!known.has(s.broker)) {
           throw new OptionError(
             ErrorCode.badOption,
-            `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...this.adapters.keys()].join(', ')})`,
+            `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
             { option: `components[${i}].subscriptions[${j}].broker` },
           );
         }
       }
     });
     const dlq = this.options.deadLetter.broker;
-    if (dlq !== undefined && !this.adapters.has(dlq)) {
+    if (dlq !== undefined && !known.has(dlq)) {
       throw new OptionError(ErrorCode.badOption, `options.deadLetter.broker: no broker named '${dlq}'`, {
         option: 'deadLetter.broker',
       });
@@ -157,7 +177,18 @@ export class Engine extends EventEmitter<EngineEvents> {
         }),
       ),
     );
-    await Promise.all([...this.adapters.values()].map((a) => a.connect()));
+    for (const b of o.brokers) {
+      const adapter = await createBroker(b);
+      this.adapters.set(b.name, adapter);
+      this.ownedAdapters.push(adapter);
+    }
+    try {
+      await Promise.all([...this.adapters.values()].map((a) => a.connect()));
+    } catch (err) {
+      for (const a of this.ownedAdapters) await a.close().catch(() => {});
+      this.state = 'stopped';
+      throw err;
+    }
     this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
     this.freeSlots = Array.from({ length: o.maxInFlightBatches }, (_, i) => i);

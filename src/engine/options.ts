@@ -31,8 +31,17 @@ export const ComponentSchema = z.strictObject({
   grants: GrantsSchema.optional(),
 });
 
+export const BrokerSpecSchema = z.strictObject({
+  name: z.string().min(1),
+  url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//, 'must be a URL like kafka://host:9092 or nats://host:4222'),
+  /** Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. */
+  options: z.record(z.string(), z.unknown()).optional(),
+});
+
 export const EngineOptionsSchema = z.strictObject({
   components: z.array(ComponentSchema).min(1),
+  /** Brokers by URL, created at start (adapters can also be passed to the constructor). */
+  brokers: z.array(BrokerSpecSchema).default([]),
   workers: positiveInt.default(Math.max(1, availableParallelism() - 1)),
   batch: z
     .strictObject({

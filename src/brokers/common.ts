@@ -1,0 +1,63 @@
+import { ErrorCode, describe } from '../errors.js';
+import { BrokerError } from './memory.js';
+
+/**
+ * Small pieces every real-broker adapter shares. Nothing here imports a client library.
+ */
+
+/** The URL with any password replaced, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+export function unreachable(url: string, cause: unknown): BrokerError {
+  return new BrokerError(
+    ErrorCode.brokerUnavailable,
+    `cannot reach ${redact(url)}: ${describe(cause)}`,
+    { url: redact(url) },
+    { cause },
+  );
+}
+
+/**
+ * CloudEvents binary-mode headers: the engine's neutral form names attributes `ce_<attr>` (the
+ * Kafka binding); each broker's binding uses its own prefix (AMQP `cloudEvents:`, NATS and
+ * HTTP `ce-`, MQTT none). Other headers pass unchanged.
+ */
+export function headersOut(neutral: Readonly<Record<string, string>>, prefix: string): Record<string, string> {
+  if (prefix === 'ce_') return { ...neutral };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(neutral)) out[k.startsWith('ce_') ? prefix + k.slice(3) : k] = v;
+  return out;
+}
+
+/** A broker's headers as the engine's neutral strings (inbound mapping is done in cloudevents.ts). */
+export function headerValue(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+  if (Array.isArray(v)) return v.map(headerValue).join(',');
+  return v === undefined || v === null ? '' : String(v);
+}
+
+/** The channel part of a broker URL's path: `redis://h:p/orders` → `orders`. */
+export function channelOf(url: string): string | undefined {
+  const path = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  return path === '' ? undefined : path;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (loops that must stop promptly). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,298 @@
+import { hostname } from 'node:os';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import { headerValue, redact, sleep, unreachable } from './common.js';
+
+/**
+ * Redis Streams (ioredis). A channel is a stream; an entry is `data` (the payload), `key`, and
+ * one `h:<name>` field per header.
+ * - queue: a consumer group (`XREADGROUP ... COUNT`), XACK after success. On start the consumer
+ *   first reads its own pending entries (id `0`: what it was given before a restart and never
+ *   acked), and it periodically takes over entries other consumers left idle longer than
+ *   `claimIdleMs` (`XAUTOCLAIM`): the server never redelivers by itself. A nack leaves the entry
+ *   pending; it comes back through the same claim.
+ * - topic: an independent reader (`XREAD` from the end), nothing to ack.
+ * - publish: `XADD` in a pipeline; its replies are the confirmation.
+ */
+
+export interface RedisAdapterOptions {
+  readonly name: string;
+  readonly url: string;
+  /** Consumer name in the group; stable across restarts so own pending entries are found again. Default: host-pid. */
+  readonly consumer?: string;
+  /** Entries per read (default 512). */
+  readonly count?: number;
+  /** Idle time after which another consumer's pending entry is claimed (default 30 s). */
+  readonly claimIdleMs?: number;
+  /** Passed to ioredis (TLS, password, ...). */
+  readonly client?: RedisOptions;
+  /** Approximate stream length kept by XADD MAXLEN ~ (default: unbounded). */
+  readonly maxLen?: number;
+}
+
+const DATA = 'data';
+const KEY = 'key';
+const HEADER = 'h:';
+
+function decodeEntry(channel: string, id: string, fields: Buffer[]): BrokerRecord {
+  let value: Uint8Array = new Uint8Array(0);
+  let key: string | null = null;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString('utf8');
+    if (name === DATA) value = fields[i + 1]!;
+    else if (name === KEY) key = fields[i + 1]!.toString('utf8');
+    else if (name.startsWith(HEADER)) headers[name.slice(HEADER.length)] = headerValue(fields[i + 1]);
+  }
+  return { channel, partition: 0, offset: id, key, headers, value, timestamp: Number(id.slice(0, id.indexOf('-'))) };
+}
+
+type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+
+class RedisConsumer implements Consumer {
+  private paused = false;
+  private wake: (() => void) | undefined;
+  private readonly stop = new AbortController();
+  private readonly acks: string[] = [];
+  private ackScheduled = false;
+  readonly loop: Promise<void>;
+
+  constructor(
+    private readonly adapter: RedisAdapter,
+    private readonly reader: Redis,
+    private readonly spec: SubscribeSpec,
+    private readonly group: string | undefined,
+    private readonly onBatch: BatchListener,
+  ) {
+    this.loop = group === undefined ? this.readTopic() : this.readGroup(group);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    if (this.group === undefined || outcome === 'nack') return; // nack: stays pending, reclaimed later
+    this.acks.push(record.offset);
+    if (!this.ackScheduled) {
+      this.ackScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+  private flushAcks(): void {
+    this.ackScheduled = false;
+    const ids = this.acks.splice(0);
+    if (ids.length > 0)
+      this.adapter.command.xack(this.spec.channel, this.group!, ...ids).catch((err: unknown) => this.adapter.fail(err));
+  }
+  async close(): Promise<void> {
+    this.stop.abort();
+    this.wake?.();
+    this.reader.disconnect();
+    await this.loop.catch(() => {});
+    this.flushAcks();
+  }
+
+  private async whileRunning(step: () => Promise<void>): Promise<void> {
+    while (!this.stop.signal.aborted) {
+      if (this.paused) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      try {
+        await step();
+      } catch (err) {
+        if (this.stop.signal.aborted) return;
+        this.adapter.fail(err);
+        await sleep(500, this.stop.signal); // ioredis reconnects by itself; retry the read after a pause
+      }
+    }
+  }
+
+  private deliver(reply: StreamReply): number {
+    const entries = reply?.[0]?.[1] ?? [];
+    const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id.toString('utf8'), fields));
+    if (records.length > 0) this.onBatch(records);
+    return records.length;
+  }
+
+  private async readGroup(group: string): Promise<void> {
+    const { channel } = this.spec;
+    const count = this.adapter.options.count ?? 512;
+    const consumer = this.adapter.consumerName;
+    // 1. own pending entries from before a restart (id 0 = the pending list, not new entries)
+    let cursor = '0';
+    while (!this.stop.signal.aborted) {
+      const reply = (await this.reader.xreadgroupBuffer(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'STREAMS',
+        channel,
+        cursor,
+      )) as StreamReply;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length === 0) break;
+      cursor = entries[entries.length - 1]![0].toString('utf8');
+      this.deliver(reply);
+    }
+    // 2. new entries, with a periodic claim of entries idle too long (dead consumers, nacks)
+    let lastClaim = Date.now();
+    const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
+    await this.whileRunning(async () => {
+      if (Date.now() - lastClaim >= Math.min(claimIdle, 5000)) {
+        lastClaim = Date.now();
+        const claimed = (await this.adapter.command.callBuffer('XAUTOCLAIM', [
+          channel,
+          group,
+          consumer,
+          claimIdle,
+          '0-0',
+          'COUNT',
+          count,
+        ])) as [Buffer, Array<[Buffer, Buffer[]]>];
+        const entries = (claimed[1] ?? []).filter((e) => e !== null && Array.isArray(e[1]));
+        if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
+      }
+      const reply = (await this.reader.xreadgroupBuffer(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        1000,
+        'STREAMS',
+        channel,
+        '>',
+      )) as StreamReply;
+      this.deliver(reply);
+    });
+  }
+
+  private async readTopic(): Promise<void> {
+    const count = this.adapter.options.count ?? 512;
+    let cursor = '$';
+    await this.whileRunning(async () => {
+      const reply = (await this.reader.xreadBuffer(
+        'COUNT',
+        count,
+        'BLOCK',
+        1000,
+        'STREAMS',
+        this.spec.channel,
+        cursor,
+      )) as StreamReply;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length > 0) cursor = entries[entries.length - 1]![0].toString('utf8');
+      this.deliver(reply);
+    });
+  }
+}
+
+export class RedisAdapter implements BrokerAdapter {
+  readonly name: string;
+  readonly options: RedisAdapterOptions;
+  readonly consumerName: string;
+  command!: Redis;
+  private readonly consumers: RedisConsumer[] = [];
+  private lastError: ((err: unknown) => void) | undefined;
+
+  constructor(options: RedisAdapterOptions) {
+    this.name = options.name;
+    this.options = options;
+    this.consumerName = options.consumer ?? `${hostname()}-${process.pid}`;
+  }
+
+  /** Called with errors of background loops (reads, acks); default: printed once per message. */
+  onError(listener: (err: unknown) => void): void {
+    this.lastError = listener;
+  }
+
+  fail(err: unknown): void {
+    if (this.lastError !== undefined) this.lastError(err);
+    else
+      process.stderr.write(
+        `wasmsg: redis ${redact(this.options.url)}: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+  }
+
+  private connected = false;
+
+  /**
+   * A client that fails fast while the first connection is made (so a wrong URL is a clear error
+   * at start) and afterwards reconnects by ioredis's own mechanism, backing off to 2 s.
+   */
+  private client(): { redis: Redis; lastError: () => unknown } {
+    let lastError: unknown;
+    const redis = new Redis(this.options.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => (this.connected ? Math.min(times * 100, 2000) : null),
+      ...this.options.client,
+    });
+    redis.on('error', (err: unknown) => {
+      lastError = err;
+      if (this.connected) this.fail(err);
+    });
+    return { redis, lastError: () => lastError };
+  }
+
+  private async open(): Promise<Redis> {
+    const { redis, lastError } = this.client();
+    try {
+      await redis.connect();
+    } catch (err) {
+      redis.disconnect();
+      throw unreachable(this.options.url, lastError() ?? err);
+    }
+    return redis;
+  }
+
+  async connect(): Promise<void> {
+    this.command = await this.open();
+    this.connected = true;
+  }
+
+  async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
+    let group: string | undefined;
+    if (spec.kind === 'queue') {
+      group = spec.group ?? 'wasmsg';
+      try {
+        await this.command.xgroup('CREATE', spec.channel, group, '0', 'MKSTREAM');
+      } catch (err) {
+        if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+      }
+    }
+    // Blocking reads need a connection of their own.
+    const reader = await this.open();
+    const consumer = new RedisConsumer(this, reader, spec, group, onBatch);
+    this.consumers.push(consumer);
+    return consumer;
+  }
+
+  async publish(records: readonly OutRecord[]): Promise<void> {
+    const pipeline = this.command.pipeline();
+    for (const r of records) {
+      const args: Array<string | Buffer | number> = [r.channel];
+      if (this.options.maxLen !== undefined) args.push('MAXLEN', '~', this.options.maxLen);
+      args.push('*', DATA, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+      if (r.key !== undefined && r.key !== null) args.push(KEY, r.key);
+      for (const [k, v] of Object.entries(r.headers)) args.push(HEADER + k, v);
+      pipeline.xadd(...(args as [string, ...Array<string | Buffer | number>]));
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([err]) => err !== null);
+    if (failed !== undefined) throw failed[0];
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.consumers.splice(0)) await c.close();
+    this.command?.disconnect();
+  }
+}
