@@ -184,11 +184,33 @@ export class KafkaAdapter implements BrokerAdapter {
     }
     await consumer.subscribe({ topic: spec.channel, fromBeginning: spec.kind === 'queue' });
     const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, this);
+    // A topic subscriber (a group of its own) starts at the end of each partition as of now:
+    // the offsets are read before joining and sought to on joining, so a message produced after
+    // subscribe() returns is never skipped by a "latest" resolved a moment later.
+    let start: Array<{ partition: number; offset: string }> = [];
+    if (spec.kind === 'topic') {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        start = (await admin.fetchTopicOffsets(spec.channel)).map((o) => ({ partition: o.partition, offset: o.high }));
+      } finally {
+        await admin.disconnect();
+      }
+    }
+    // subscribed = a member of the group with partitions assigned
+    const joined = new Promise<void>((resolve) =>
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        for (const o of start) consumer.seek({ topic: spec.channel, ...o });
+        start = [];
+        resolve();
+      }),
+    );
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: (payload) => c.eachBatch(payload),
     });
+    await joined;
     this.consumers.push(c);
     return c;
   }

@@ -172,14 +172,21 @@ export class MqttAdapter implements BrokerAdapter {
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
     // the consumer needs the client and the client's ack hook needs the consumer
     const ref: { consumer?: MqttConsumer } = {};
+    const early: Array<Parameters<MqttConsumer['receive']>> = [];
     const client = await this.client({
       clientId: `${this.clientId}-${this.consumers.length}`,
       clean: false,
       properties: { sessionExpiryInterval: 24 * 3600, receiveMaximum: this.options.receiveMaximum ?? 1000 },
-      customHandleAcks: (topic, message, packet, cb) => ref.consumer!.receive(topic, message, packet, cb),
+      // A persistent session redelivers what it holds right after CONNACK, before the consumer
+      // exists: those wait (unacknowledged, and mqtt.js reads no further) until it does.
+      customHandleAcks: (topic, message, packet, cb) => {
+        if (ref.consumer === undefined) early.push([topic, message, packet, cb]);
+        else ref.consumer.receive(topic, message, packet, cb);
+      },
     });
     const consumer = new MqttConsumer(client, onBatch);
     ref.consumer = consumer;
+    for (const [topic, message, packet, cb] of early.splice(0)) consumer.receive(topic, message, packet, cb);
     const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
     await client.subscribeAsync(filter, { qos: 1 });
     this.consumers.push(consumer);

@@ -63,8 +63,9 @@ class RedisConsumer implements Consumer {
     private readonly spec: SubscribeSpec,
     private readonly group: string | undefined,
     private readonly onBatch: BatchListener,
+    topicStart: string,
   ) {
-    this.loop = group === undefined ? this.readTopic() : this.readGroup(group);
+    this.loop = group === undefined ? this.readTopic(topicStart) : this.readGroup(group);
   }
 
   pause(): void {
@@ -175,9 +176,9 @@ class RedisConsumer implements Consumer {
     });
   }
 
-  private async readTopic(): Promise<void> {
+  private async readTopic(start: string): Promise<void> {
     const count = this.adapter.options.count ?? 512;
-    let cursor = '$';
+    let cursor = start;
     await this.whileRunning(async () => {
       const reply = (await this.reader.xreadBuffer(
         'COUNT',
@@ -271,7 +272,14 @@ export class RedisAdapter implements BrokerAdapter {
     }
     // Blocking reads need a connection of their own.
     const reader = await this.open();
-    const consumer = new RedisConsumer(this, reader, spec, group, onBatch);
+    // A topic reader starts after the stream's last entry as of now (not '$' at its first read,
+    // which would miss what is added between subscribe() and that read).
+    let topicStart = '0-0';
+    if (group === undefined) {
+      const last = (await this.command.xrevrange(spec.channel, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+      if (last.length > 0) topicStart = last[0]![0];
+    }
+    const consumer = new RedisConsumer(this, reader, spec, group, onBatch, topicStart);
     this.consumers.push(consumer);
     return consumer;
   }

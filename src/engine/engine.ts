@@ -223,12 +223,19 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.state = 'running';
     for (const [i, c] of o.components.entries()) {
       for (const s of c.subscriptions) {
+        // A broker may deliver before subscribe() resolves (AMQP, MQTT hand out what is queued at
+        // once): those batches wait here until the consumer they must be settled on is known.
+        const ref: { consumer?: Consumer } = {};
+        const early: Array<readonly BrokerRecord[]> = [];
         const consumer = await this.broker(s.broker).subscribe(
           { channel: s.channel, kind: s.kind, ...(s.group === undefined ? {} : { group: s.group }) },
-          (records) => this.intake(i, s.broker, consumer, records),
+          (records) =>
+            ref.consumer === undefined ? early.push(records) : this.intake(i, s.broker, ref.consumer, records),
         );
+        ref.consumer = consumer;
         this.consumers.push(consumer);
         if (this.paused) consumer.pause();
+        for (const records of early.splice(0)) this.intake(i, s.broker, consumer, records);
       }
     }
   }
