@@ -35,7 +35,9 @@ export interface TestBroker {
   /** Makes `channel` ready to take input (streams, queues, topics). */
   prepare(channel: string): Promise<void>;
   /** Produces to `channel` as a queue (default) or, where the broker tells them apart (AMQP), a topic. */
-  produce(channel: string, values: string[], kind?: 'queue' | 'topic'): Promise<void>;
+  produce(channel: string, values: string[], kind?: 'queue' | 'topic', headers?: Record<string, string>): Promise<void>;
+  /** How this broker's CloudEvents binding prefixes attributes in headers (binary mode). */
+  readonly cePrefix: string;
   /** Starts reading `channel` (as written by a component: topic outputs, or the dead-letter queue). */
   reader(channel: string, kind: 'topic' | 'queue'): Promise<Reader>;
   cleanup(channels: string[]): Promise<void>;
@@ -93,10 +95,12 @@ export async function redisBroker(): Promise<TestBroker> {
     url,
     adapterOptions: (id) => ({ consumer: `consumer-${id}`, claimIdleMs: 2000 }),
     prepare: async () => {},
-    produce: async (channel, values) => {
+    cePrefix: 'ce_',
+    produce: async (channel, values, _kind, headers) => {
       for (let i = 0; i < values.length; i += 1000) {
         const p = client.pipeline();
-        for (const v of values.slice(i, i + 1000)) p.xadd(channel, '*', 'data', v);
+        for (const v of values.slice(i, i + 1000))
+          p.xadd(channel, '*', 'data', v, ...Object.entries(headers ?? {}).flatMap(([k, h]) => [`h:${k}`, h]));
         await p.exec();
       }
     },
@@ -158,9 +162,16 @@ export async function natsBroker(): Promise<TestBroker> {
     url,
     adapterOptions: () => ({ ackWaitMs: 5000 }),
     prepare: ensure,
-    produce: async (subject, values) => {
+    cePrefix: 'ce-',
+    produce: async (subject, values, _kind, headers) => {
+      const h = headers === undefined ? undefined : natsHeaders();
+      for (const [k, v] of Object.entries(headers ?? {})) h!.set(k, v);
       for (let i = 0; i < values.length; i += 1000)
-        await Promise.all(values.slice(i, i + 1000).map((v) => js.publish(subject, new TextEncoder().encode(v))));
+        await Promise.all(
+          values
+            .slice(i, i + 1000)
+            .map((v) => js.publish(subject, new TextEncoder().encode(v), h === undefined ? {} : { headers: h })),
+        );
     },
     reader: async (subject) => {
       await ensure(subject);
@@ -194,7 +205,6 @@ export async function natsBroker(): Promise<TestBroker> {
     },
   };
 }
-void natsHeaders;
 
 // ---------------- AMQP ----------------
 export async function amqpBroker(): Promise<TestBroker> {
@@ -216,14 +226,13 @@ export async function amqpBroker(): Promise<TestBroker> {
     prepare: async (queue) => {
       await ch.assertQueue(queue, { durable: true });
     },
-    produce: async (channel, values, kind = 'queue') => {
+    cePrefix: 'cloudEvents:',
+    produce: async (channel, values, kind = 'queue', headers = {}) => {
       if (kind === 'topic') await ch.assertExchange(channel, 'fanout', { durable: true });
       for (const v of values) {
         const body = Buffer.from(v);
-        const ok =
-          kind === 'topic'
-            ? ch.publish(channel, '', body, { persistent: true })
-            : ch.sendToQueue(channel, body, { persistent: true });
+        const props = { persistent: true, headers };
+        const ok = kind === 'topic' ? ch.publish(channel, '', body, props) : ch.sendToQueue(channel, body, props);
         if (!ok) await new Promise((r) => ch.once('drain', r));
       }
       await ch.waitForConfirms();
@@ -285,8 +294,10 @@ export async function mqttBroker(): Promise<TestBroker> {
     prepare: async () => {},
     // Mosquitto queues at most 1000 messages per session by default and drops the rest: produce in
     // steps no bigger than that, and the tests wait for the engine between steps.
-    produce: async (topic, values) => {
-      await Promise.all(values.map((v) => client.publishAsync(topic, v, { qos: 1 })));
+    cePrefix: '',
+    produce: async (topic, values, _kind, headers) => {
+      const properties = headers === undefined ? {} : { properties: { userProperties: headers } };
+      await Promise.all(values.map((v) => client.publishAsync(topic, v, { qos: 1, ...properties })));
     },
     reader: async (topic) => {
       const rc = await mqtt.connectAsync(url, {
@@ -373,12 +384,15 @@ export async function kafkaBroker(mock: KafkaMock): Promise<TestBroker> {
       const reply = await mock.command(`topic ${topic} 4`);
       if (reply !== 'OK') throw new Error(`kafka mock: topic ${topic}: ${reply}`);
     },
-    produce: async (topic, values) => {
+    cePrefix: 'ce_',
+    produce: async (topic, values, _kind, headers) => {
       for (let i = 0; i < values.length; i += 1000) {
         await producer.send({
           topic,
           acks: -1,
-          messages: values.slice(i, i + 1000).map((v, j) => ({ key: `k${(i + j) % 16}`, value: v })),
+          messages: values
+            .slice(i, i + 1000)
+            .map((v, j) => ({ key: `k${(i + j) % 16}`, value: v, ...(headers === undefined ? {} : { headers }) })),
         });
       }
     },

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
-import { cacheDir, fixture } from '../helpers.js';
-import { type TestBroker, runId } from './clients.js';
+import { cacheDir, examples, fixture } from '../helpers.js';
+import { type ReadRecord, type TestBroker, runId } from './clients.js';
 
 /**
  * The same integration tests for every broker, through the engine with a real component
@@ -212,6 +212,48 @@ export function brokerSuite(open: () => Promise<TestBroker>, opts: SuiteOptions)
       await t2.stop();
       assert.equal(t1.snapshot().processed, 300);
       assert.equal(t2.snapshot().processed, 300);
+    },
+  );
+
+  test(
+    "CloudEvents binary mode: attributes come in and go out in this broker's binding (fizzbuzz, world A)",
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      const input = channel();
+      channels.push('rust'); // fizzbuzz publishes to topic `rust`; this run's output is told apart by its payload
+      await tb.prepare(input);
+      const reader = await tb.reader('rust', 'topic');
+      const e = engine('ce', input, {}, examples.fizzbuzz);
+      await e.start();
+      const p = tb.cePrefix;
+      const ce = {
+        [`${p}specversion`]: '1.0',
+        [`${p}id`]: `id-${runId}`,
+        [`${p}source`]: '/wasmsg/test',
+        [`${p}type`]: 'test.fizz',
+        [`${p}region`]: 'eu',
+      };
+      await tb.produce(input, [`fizz ${runId}`], 'queue', ce);
+      await e.waitForSettled(1);
+      const mine = (): ReadRecord | undefined => reader.records.find((r) => r.value === `buzz ${runId}`);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no output on topic rust')), 30_000);
+        const check = setInterval(() => {
+          if (mine() !== undefined) {
+            clearTimeout(timer);
+            clearInterval(check);
+            resolve();
+          }
+        }, 20);
+      });
+      await e.stop();
+      await reader.close();
+      const h = mine()!.headers;
+      assert.equal(h[`${p}id`], `id-${runId}-buzz`, 'the id came in through the binding (fizzbuzz appends -buzz)');
+      assert.equal(h[`${p}type`], 'test.fizz');
+      assert.equal(h[`${p}source`], '/wasmsg/test');
+      assert.equal(h[`${p}specversion`], '1.0');
+      assert.equal(h[`${p}region`], 'eu', 'extensions pass through');
     },
   );
 }
