@@ -176,6 +176,14 @@ export class KafkaAdapter implements BrokerAdapter {
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: 1000,
       allowAutoTopicCreation: true,
+      // kafkajs restarts a crashed consumer only after retriable errors; a protocol error during
+      // a rebalance (seen with the librdkafka mock's SyncGroup) would leave it dead: restart always.
+      retry: {
+        restartOnFailure: async (err: Error) => {
+          this.warn(`consumer restarts after: ${err.message}`);
+          return true;
+        },
+      },
     });
     try {
       await consumer.connect();

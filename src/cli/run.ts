@@ -133,6 +133,11 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   const defaultFromUrl = (options.brokers ?? []).some((b) => b.name === 'default');
   const engine = new Engine(options, defaultFromUrl ? [] : [memory]);
   await engine.start();
+  // one line on stderr once consuming (stdout stays for the results): scripts wait for it
+  const subs = engine.options.components.flatMap((c) =>
+    c.subscriptions.map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`),
+  );
+  process.stderr.write(`wasmsg: running, consuming ${subs.join(', ')}\n`);
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
