@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerValue, headersOut, redact, unreachable } from './common.js';
+import { HeldDeliveries, headerValue, headersOut, redact, unreachable } from './common.js';
 
 /**
  * AMQP 0-9-1 (RabbitMQ, amqplib). A channel name is a queue (kind queue) or a fanout exchange
@@ -27,17 +27,20 @@ export interface AmqpAdapterOptions {
 const CE_PREFIX = 'cloudEvents:';
 
 class AmqpConsumer implements Consumer {
-  private paused = false;
-  private held: BrokerRecord[] = [];
   private seq = 0;
   private readonly inFlight = new Map<string, amqp.ConsumeMessage>();
   tag = '';
 
+  private readonly deliveries: HeldDeliveries;
+
   constructor(
     private readonly channel: amqp.Channel,
     private readonly name: string,
-    private readonly onBatch: BatchListener,
-  ) {}
+    onBatch: BatchListener,
+  ) {
+    // while paused, deliveries (at most `prefetch` unacked) wait here
+    this.deliveries = new HeldDeliveries(onBatch);
+  }
 
   deliver(m: amqp.ConsumeMessage | null): void {
     if (m === null) return; // consumer cancelled by the server
@@ -55,18 +58,14 @@ class AmqpConsumer implements Consumer {
       value: m.content,
       timestamp: typeof m.properties.timestamp === 'number' ? m.properties.timestamp * 1000 : Date.now(),
     };
-    // While paused, deliveries (at most `prefetch` unacked) wait here.
-    if (this.paused) this.held.push(rec);
-    else this.onBatch([rec]);
+    this.deliveries.deliver(rec);
   }
 
   pause(): void {
-    this.paused = true;
+    this.deliveries.pause();
   }
   resume(): void {
-    this.paused = false;
-    const held = this.held.splice(0);
-    if (held.length > 0) this.onBatch(held);
+    this.deliveries.resume();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
     const m = this.inFlight.get(record.offset);

@@ -1,4 +1,5 @@
 import { ErrorCode, describe } from '../errors.js';
+import type { BatchListener, BrokerRecord } from './adapter.js';
 import { BrokerError } from './memory.js';
 
 /**
@@ -60,4 +61,29 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * For push-based clients (AMQP, core NATS, MQTT) that deliver whether or not the engine paused
+ * intake: deliveries made while paused wait here — bounded by the broker's own in-flight limit
+ * (prefetch, receive maximum) — and go out as one batch on resume.
+ */
+export class HeldDeliveries {
+  private paused = false;
+  private held: BrokerRecord[] = [];
+
+  constructor(private readonly onBatch: BatchListener) {}
+
+  deliver(record: BrokerRecord): void {
+    if (this.paused) this.held.push(record);
+    else this.onBatch([record]);
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    const held = this.held.splice(0);
+    if (held.length > 0) this.onBatch(held);
+  }
 }

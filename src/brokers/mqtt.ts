@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerValue, headersOut, redact, unreachable } from './common.js';
+import { HeldDeliveries, headerValue, headersOut, redact, unreachable } from './common.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -39,18 +39,19 @@ interface Held {
 type SendPacket = (packet: { cmd: string }, cb?: () => void, ...rest: unknown[]) => void;
 
 class MqttConsumer implements Consumer {
-  private paused = false;
-  private held: BrokerRecord[] = [];
   private seq = 0;
   /** Receive order: PUBACKs are sent for the settled prefix. */
   private readonly order: Held[] = [];
   private readonly byOffset = new Map<string, Held>();
   private pendingPuback: Held | undefined;
 
+  private readonly deliveries: HeldDeliveries;
+
   constructor(
     readonly client: MqttClient,
-    private readonly onBatch: BatchListener,
+    onBatch: BatchListener,
   ) {
+    this.deliveries = new HeldDeliveries(onBatch);
     // See the file comment: hold PUBACKs until settlement, let mqtt.js read on.
     const original = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
     (client as unknown as { _sendPacket: SendPacket })._sendPacket = (packet, cb, ...rest) => {
@@ -91,8 +92,7 @@ class MqttConsumer implements Consumer {
     };
     this.pendingPuback = held;
     ack(0); // → _sendPacket(puback) above: held, not sent
-    if (this.paused) this.held.push(rec);
-    else this.onBatch([rec]);
+    this.deliveries.deliver(rec);
   }
 
   private flush(): void {
@@ -101,12 +101,10 @@ class MqttConsumer implements Consumer {
   }
 
   pause(): void {
-    this.paused = true;
+    this.deliveries.pause();
   }
   resume(): void {
-    this.paused = false;
-    const held = this.held.splice(0);
-    if (held.length > 0) this.onBatch(held);
+    this.deliveries.resume();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
     if (outcome === 'nack') return; // comes back with the next session

@@ -15,7 +15,7 @@ import {
   nanos,
 } from 'nats';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerValue, headersOut, redact, sleep, unreachable } from './common.js';
+import { HeldDeliveries, headerValue, headersOut, redact, sleep, unreachable } from './common.js';
 
 /**
  * NATS (nats.js). A channel is a subject.
@@ -130,13 +130,13 @@ class JetStreamConsumer implements Consumer {
 }
 
 class CoreConsumer implements Consumer {
-  private paused = false;
-  private held: BrokerRecord[] = [];
   private seq = 0;
+  private readonly deliveries: HeldDeliveries;
   constructor(
     private readonly sub: Subscription,
-    private readonly onBatch: BatchListener,
+    onBatch: BatchListener,
   ) {
+    this.deliveries = new HeldDeliveries(onBatch);
     void (async () => {
       for await (const m of sub) this.push(m);
     })();
@@ -151,16 +151,13 @@ class CoreConsumer implements Consumer {
       value: m.data,
       timestamp: Date.now(),
     };
-    if (this.paused) this.held.push(rec);
-    else this.onBatch([rec]);
+    this.deliveries.deliver(rec);
   }
   pause(): void {
-    this.paused = true;
+    this.deliveries.pause();
   }
   resume(): void {
-    this.paused = false;
-    const held = this.held.splice(0);
-    if (held.length > 0) this.onBatch(held);
+    this.deliveries.resume();
   }
   settle(): void {}
   async close(): Promise<void> {
