@@ -92,16 +92,6 @@ export function errorFromJSON(data: SerializedError): WasmsgError {
   return new Cls(data.code as ErrorCodeValue, data.message, data.context ?? {});
 }
 
-export function isSerializedError(value: unknown): value is SerializedError {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as SerializedError).code === 'string' &&
-    typeof (value as SerializedError).message === 'string' &&
-    typeof (value as SerializedError).name === 'string'
-  );
-}
-
 export function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -46,12 +46,6 @@ export function headerValue(v: unknown): string {
   return v === undefined || v === null ? '' : String(v);
 }
 
-/** The channel part of a broker URL's path: `redis://h:p/orders` → `orders`. */
-export function channelOf(url: string): string | undefined {
-  const path = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  return path === '' ? undefined : path;
-}
-
 /** Resolves after `ms`, or at once when `signal` aborts (loops that must stop promptly). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -12,8 +12,6 @@ const CORE_VERSION = [0x01, 0x00, 0x00, 0x00] as const;
 const COMPONENT_LAYER = 1;
 const PREAMBLE_BYTES = 8;
 
-export type BinaryKind = 'component';
-
 function hex(bytes: Uint8Array, from: number, to: number): string {
   return Array.from(bytes.subarray(from, to), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
