@@ -14,6 +14,9 @@
  *   down <brokerId>                      disconnect a broker, refuse new connections (-1 = all)
  *   up <brokerId>                        accept connections again (-1 = all)
  *   leader <topic> <partition> <brokerId> move a partition's leader (-1 = leader-less)
+ *   error <apiKey> <errorCode> [count]   answer the next <count> (default 1) requests of
+ *                                        <apiKey> (e.g. 14 = SyncGroup) with <errorCode>
+ *                                        (e.g. 42 = INVALID_REQUEST), on any broker
  * EOF on stdin does not stop the program; only a signal does.
  *
  * Notes: broker ids are 1..N but the mock reports controller id 0, so admin CreateTopics
@@ -113,8 +116,19 @@ static void handle_command(rd_kafka_mock_cluster_t *mc, char *line) {
             return;
         }
         reply_err(rd_kafka_mock_partition_set_leader(mc, argv[1], (int32_t)a, (int32_t)b));
+    } else if (!strcmp(argv[0], "error")) {
+        long count = 1, k;
+        rd_kafka_resp_err_t errs[64];
+        if (argc < 3 || argc > 4 || parse_int(argv[1], 0, 32767, &a) || parse_int(argv[2], -1, 32767, &b) ||
+            (argc == 4 && parse_int(argv[3], 1, 64, &count))) {
+            reply("ERR usage: error <apiKey> <errorCode> [count 1..64]");
+            return;
+        }
+        for (k = 0; k < count; k++) errs[k] = (rd_kafka_resp_err_t)b;
+        rd_kafka_mock_push_request_errors_array(mc, (int16_t)a, (size_t)count, errs);
+        reply("OK");
     } else {
-        reply("ERR unknown command '%s' (topic|down|up|leader)", argv[0]);
+        reply("ERR unknown command '%s' (topic|down|up|leader|error)", argv[0]);
     }
 }
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   Kafka,
+  type ConsumerConfig,
+  type ConsumerRunConfig,
   type KafkaConfig,
   type Consumer as KafkaConsumer,
   Partitioners,
@@ -34,7 +36,16 @@ export interface KafkaAdapterOptions {
   readonly sessionTimeoutMs?: number;
   /** Passed to kafkajs (ssl, sasl, connectionTimeout, retry, ...). */
   readonly client?: Partial<KafkaConfig>;
+  /** Passed to each kafkajs consumer (partitionAssigners, maxBytesPerPartition, rackId, ...); not groupId. */
+  readonly consumer?: Partial<Omit<ConsumerConfig, 'groupId'>>;
 }
+
+/** Restarts of a consumer that kafkajs gave up on wait this long, doubling up to the maximum. */
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+
+/** kafkajs error types a commit meets while the group rebalances. */
+const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
 function brokersOf(url: string): string[] {
   // kafka://h1:9092,h2:9092/topic — URL() rejects the comma list, so split by hand
@@ -49,6 +60,14 @@ class KafkaGroupConsumer implements Consumer {
   private readonly committed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private paused = false;
+  private closed = false;
+  private restartMs = RESTART_MIN_MS;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly runConfig: ConsumerRunConfig = {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: (payload) => this.eachBatch(payload),
+  };
 
   constructor(
     readonly consumer: KafkaConsumer,
@@ -60,8 +79,38 @@ class KafkaGroupConsumer implements Consumer {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.marks.clear();
       this.committed.clear();
+      this.restartMs = RESTART_MIN_MS;
+      // a restarted consumer (ours or kafkajs's own) starts unpaused: carry the pause over
+      if (this.paused) this.applyPause();
+    });
+    // kafkajs restarts a crashed consumer itself only after a retriable error; after any other
+    // (e.g. the librdkafka mock answering a late follower's SyncGroup with INVALID_REQUEST) it
+    // disconnects and stays down while the engine would wait forever. Run it again, with backoff.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.closed) return;
+      this.adapter.warn(`consumer of ${topic} stopped after: ${payload.error.message}; restarting it`);
+      this.scheduleRestart();
     });
     this.timer = setInterval(() => void this.commit(), adapter.options.commitIntervalMs ?? 200);
+  }
+
+  run(): Promise<void> {
+    return this.consumer.run(this.runConfig);
+  }
+
+  private scheduleRestart(): void {
+    const wait = this.restartMs;
+    this.restartMs = Math.min(this.restartMs * 2, RESTART_MAX_MS);
+    this.restartTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.consumer
+        .connect()
+        .then(() => this.run())
+        .catch((err: unknown) => {
+          this.adapter.warn(err);
+          this.scheduleRestart();
+        });
+    }, wait);
   }
 
   async eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
@@ -89,12 +138,21 @@ class KafkaGroupConsumer implements Consumer {
   pause(): void {
     if (this.paused) return;
     this.paused = true;
-    this.consumer.pause([{ topic: this.topic }]);
+    this.applyPause();
   }
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.consumer.resume([{ topic: this.topic }]);
+    this.applyPause();
+  }
+  /** kafkajs throws while a crashed consumer is down; the next GROUP_JOIN applies the state then. */
+  private applyPause(): void {
+    try {
+      if (this.paused) this.consumer.pause([{ topic: this.topic }]);
+      else this.consumer.resume([{ topic: this.topic }]);
+    } catch {
+      // not running: see GROUP_JOIN
+    }
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
     // nack: not committed, so fetched again after a restart or rebalance
@@ -113,13 +171,16 @@ class KafkaGroupConsumer implements Consumer {
       await this.consumer.commitOffsets(offsets);
       for (const o of offsets) this.committed.set(String(o.partition), Number(o.offset));
     } catch (err) {
-      // a rebalance in progress: the partition's next owner reads from the last commit
-      this.adapter.warn(err);
+      // During a rebalance commits fail until the member rejoins; the partition's next owner
+      // reads from the last commit (at-least-once). Only other failures are worth a warning.
+      if (!REBALANCING.has((err as { type?: string }).type ?? '')) this.adapter.warn(err);
     }
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
+    clearTimeout(this.restartTimer);
     await this.commit();
     await this.consumer.disconnect();
   }
@@ -141,9 +202,13 @@ export class KafkaAdapter implements BrokerAdapter {
       brokers: brokersOf(options.url),
       connectionTimeout: 3000,
       logLevel: logLevel.ERROR,
-      // before the first connection succeeds kafkajs logs every retry; the final error says it all
+      // Before the first connection succeeds kafkajs logs every retry; the final error says it
+      // all. After it, error responses (e.g. REBALANCE_IN_PROGRESS on every heartbeat of a
+      // rebalance) are handled by kafkajs or surface as a crash, which is logged on its own.
       logCreator: () => (entry) => {
-        if (this.connected && entry.level <= logLevel.ERROR) this.warn(entry.log.message);
+        if (!this.connected || entry.level > logLevel.ERROR || entry.log.message.startsWith('Response ')) return;
+        const cause = typeof entry.log['error'] === 'string' ? `: ${entry.log['error']}` : '';
+        this.warn(`${entry.log.message}${cause}`);
       },
       ...options.client,
     });
@@ -172,18 +237,11 @@ export class KafkaAdapter implements BrokerAdapter {
     const groupId =
       spec.kind === 'queue' ? (spec.group ?? 'wasmsg') : `${spec.group ?? 'wasmsg'}-${randomBytes(4).toString('hex')}`;
     const consumer = this.kafka.consumer({
-      groupId,
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: 1000,
       allowAutoTopicCreation: true,
-      // kafkajs restarts a crashed consumer only after retriable errors; a protocol error during
-      // a rebalance (seen with the librdkafka mock's SyncGroup) would leave it dead: restart always.
-      retry: {
-        restartOnFailure: async (err: Error) => {
-          this.warn(`consumer restarts after: ${err.message}`);
-          return true;
-        },
-      },
+      ...this.options.consumer,
+      groupId,
     });
     try {
       await consumer.connect();
@@ -213,11 +271,7 @@ export class KafkaAdapter implements BrokerAdapter {
         resolve();
       }),
     );
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => c.eachBatch(payload),
-    });
+    await c.run();
     await joined;
     this.consumers.push(c);
     return c;

@@ -23,6 +23,10 @@ export interface Reader {
   readonly records: ReadRecord[];
   /** Resolves once `n` records have arrived; rejects after `timeoutMs` naming what arrived. */
   until(n: number, timeoutMs?: number): Promise<void>;
+  /** Resolves once `n` different values have arrived (at-least-once: duplicates allowed). */
+  untilDistinct(n: number, timeoutMs?: number): Promise<void>;
+  /** The number of different values read so far. */
+  distinct(): number;
   close(): Promise<void>;
 }
 
@@ -48,28 +52,45 @@ export const runId = `t${Date.now().toString(36)}${randomBytes(2).toString('hex'
 
 function makeReader(onClose: () => Promise<void>): { reader: Reader; push: (r: ReadRecord) => void } {
   const records: ReadRecord[] = [];
-  let want = Infinity;
-  let wake: (() => void) | undefined;
+  const values = new Set<string>();
+  // each waiter is checked on every record that arrives: no polling
+  const waiters = new Set<() => boolean>();
+  const waitFor = (done: () => boolean, what: () => string, timeoutMs: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      if (done()) return resolve();
+      const check = (): boolean => {
+        if (!done()) return false;
+        clearTimeout(timer);
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`${what()} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiters.add(check);
+    });
   return {
     push: (r) => {
       records.push(r);
-      if (records.length >= want) wake?.();
+      values.add(r.value);
+      for (const w of waiters) if (w()) waiters.delete(w);
     },
     reader: {
       records,
       until: (n, timeoutMs = 60_000) =>
-        new Promise<void>((resolve, reject) => {
-          if (records.length >= n) return resolve();
-          want = n;
-          const timer = setTimeout(
-            () => reject(new Error(`read ${records.length} of ${n} records in ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        }),
+        waitFor(
+          () => records.length >= n,
+          () => `read ${records.length} of ${n} records`,
+          timeoutMs,
+        ),
+      untilDistinct: (n, timeoutMs = 60_000) =>
+        waitFor(
+          () => values.size >= n,
+          () => `read ${values.size} of ${n} different values`,
+          timeoutMs,
+        ),
+      distinct: () => values.size,
       close: onClose,
     },
   };

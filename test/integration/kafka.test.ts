@@ -1,5 +1,12 @@
-import { after, before, describe } from 'node:test';
-import { type KafkaMock, kafkaBroker, startKafkaMock } from './clients.js';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Engine } from '../../src/engine/engine.js';
+import { at, cacheDir, fixture } from '../helpers.js';
+import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
 import { brokerSuite } from './suite.js';
 
 describe('integration: kafka (librdkafka mock cluster)', () => {
@@ -11,4 +18,176 @@ describe('integration: kafka (librdkafka mock cluster)', () => {
     await mock.stop();
   });
   brokerSuite(() => kafkaBroker(mock), { n: 10_000, restartN: 2000 });
+});
+
+const values = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+/** One `wasmsg run` process: a member of the consumer group, as a user would start it. */
+interface Member {
+  readonly child: ChildProcess;
+  /** Resolves once it consumes (joined the group with partitions assigned). */
+  readonly running: Promise<void>;
+  /** Its final stats (`--json`), once it exits after SIGTERM. */
+  readonly result: Promise<Record<string, number>>;
+  stderr(): string;
+}
+
+function member(config: string): Member {
+  const child = spawn(process.execPath, [at('dist/src/cli/main.js'), 'run', '--config', config, '--json'], {
+    env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const running = new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('wasmsg: running')) resolve();
+    });
+    child.once('exit', (code, signal) =>
+      reject(new Error(`engine process exited (${code ?? signal}) before running: ${err}`)),
+    );
+  });
+  const result = new Promise<Record<string, number>>((resolve, reject) =>
+    child.once('exit', (code, signal) => {
+      try {
+        resolve(JSON.parse(out) as Record<string, number>);
+      } catch {
+        reject(new Error(`engine process exited (${code ?? signal}) without stats: ${err}`));
+      }
+    }),
+  );
+  // a member killed on purpose never prints stats: only a caller that awaits `result` sees that
+  result.catch(() => {});
+  running.catch(() => {});
+  return { child, running, result, stderr: () => err };
+}
+
+describe('integration: kafka, engine processes in one consumer group', () => {
+  let mock: KafkaMock;
+  let tb: TestBroker;
+  const members: Member[] = [];
+  before(async () => {
+    mock = await startKafkaMock([]);
+    tb = await kafkaBroker(mock);
+  });
+  after(async () => {
+    for (const m of members) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
+    await tb.close();
+    await mock.stop();
+  });
+
+  test(
+    'two processes split the partitions; one leaves gracefully, one is killed: the rebalances lose nothing',
+    { timeout: 240_000 },
+    async () => {
+      const topic = `wasmsg.${runId}.kafka.procs`;
+      await tb.prepare(topic);
+      const reader = await tb.reader(`${topic}.out`, 'topic');
+      const config = join(mkdtempSync(join(tmpdir(), 'wasmsg-kafka-')), 'engine.json');
+      writeFileSync(
+        config,
+        JSON.stringify({
+          brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('procs') }],
+          components: [
+            {
+              path: fixture('relay'),
+              subscriptions: [{ broker: 'default', channel: topic, kind: 'queue', group: `procs-${runId}` }],
+            },
+          ],
+          workers: 1,
+        }),
+      );
+      const start = (): Member => {
+        const m = member(config);
+        members.push(m);
+        return m;
+      };
+      try {
+        // 1. A and B in one group: each gets a share of the 4 partitions
+        const a = start();
+        await a.running;
+        const b = start();
+        await b.running; // B's join is a rebalance A takes part in: both hold partitions now
+        await tb.produce(topic, values('one', 2000));
+        await reader.untilDistinct(2000, 90_000);
+
+        // 2. A leaves with messages in flight (SIGTERM: stop intake, drain, commit, leave)
+        await tb.produce(topic, values('two', 4000));
+        await reader.untilDistinct(2300, 90_000);
+        a.child.kill('SIGTERM');
+        const ra = await a.result;
+        await reader.untilDistinct(6000, 90_000);
+        assert.ok(
+          ra['processed']! > 0 && ra['processed']! < 6000,
+          `A handled a share, not everything (${ra['processed']} of 6000)`,
+        );
+
+        // 3. C joins; B is killed with messages in flight (no leave, no commit of what it had
+        // in hand): after its session times out, C takes every partition from the last commits
+        const c = start();
+        await c.running;
+        await tb.produce(topic, values('three', 4000));
+        await reader.untilDistinct(6300, 90_000);
+        b.child.kill('SIGKILL');
+        await reader.untilDistinct(10_000, 120_000);
+        c.child.kill('SIGTERM');
+        const rc = await c.result;
+        assert.ok(rc['processed']! > 0, `C handled a share (${rc['processed']})`);
+        assert.deepEqual(
+          new Set(reader.records.map((r) => r.value)),
+          new Set([...values('one', 2000), ...values('two', 4000), ...values('three', 4000)]),
+          'every message reached the output',
+        );
+      } finally {
+        await reader.close();
+      }
+    },
+  );
+
+  test(
+    'a consumer that kafkajs gives up on (a non-retriable SyncGroup error) is restarted, nothing lost',
+    { timeout: 120_000 },
+    async () => {
+      const topic = `wasmsg.${runId}.kafka.crash`;
+      await tb.prepare(topic);
+      const reader = await tb.reader(`${topic}.out`, 'topic');
+      // the next SyncGroup (api key 14) is answered INVALID_REQUEST (42): kafkajs crashes without
+      // restarting (the error is not retriable), as it does when the mock syncs a late follower
+      assert.equal(await mock.command('error 14 42 1'), 'OK');
+      const warnings: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+        warnings.push(String(chunk));
+        return write(chunk, ...rest);
+      }) as typeof process.stderr.write;
+      const e = new Engine({
+        brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('crash') }],
+        components: [
+          {
+            path: fixture('relay'),
+            subscriptions: [{ broker: 'default', channel: topic, kind: 'queue', group: `crash-${runId}` }],
+          },
+        ],
+        workers: 1,
+        cacheDir,
+      });
+      try {
+        await e.start();
+        await tb.produce(topic, values('c', 1000));
+        await e.waitForSettled(1000);
+        await reader.untilDistinct(1000);
+      } finally {
+        process.stderr.write = write;
+        await e.stop();
+        await reader.close();
+      }
+      assert.ok(
+        warnings.some((w) => /stopped after: .*restarting it/.test(w)),
+        `the restart was reported: ${warnings.join('')}`,
+      );
+      assert.equal(reader.distinct(), 1000);
+    },
+  );
 });
