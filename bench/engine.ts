@@ -19,15 +19,14 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { MemoryBroker } from '../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../src/brokers/synthetic.js';
-import { ComponentInstance } from '../src/component/instance.js';
 import { loadComponent } from '../src/component/load.js';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineOptionsInput } from '../src/engine/options.js';
 import { examples } from '../test/helpers.js';
+import { type Result, calibrate, raw, spinPayload } from './spin.js';
 
 const cacheDir = process.env['WASMSG_CACHE_DIR'] ?? mkdtempSync(join(tmpdir(), 'wasmsg-bench-'));
 const N = Number(process.env['BENCH_N'] ?? 200_000);
-type Result = Record<string, number>;
 /** Messages for P3: enough for ≈3 s of handler time, so start-up does not weigh. */
 const SPIN_N = Number(process.env['SPIN_N'] ?? 60_000);
 
@@ -36,20 +35,6 @@ function mainThreadCpuMs(): number {
   const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-async function raw(file: string, n: number, payloadOf: (i: number) => Uint8Array): Promise<Result> {
-  const instance = await ComponentInstance.create(await loadComponent(file, { cacheDir }), {
-    brokers: ['default'],
-    logger: () => {},
-  });
-  for (let i = 0; i < 2000; i++)
-    instance.call({ payload: payloadOf(i), channel: 'in', partition: 0, offset: String(i), timestamp: Date.now() });
-  const t = performance.now();
-  for (let i = 0; i < n; i++)
-    instance.call({ payload: payloadOf(i), channel: 'in', partition: i & 3, offset: String(i), timestamp: Date.now() });
-  const ms = performance.now() - t;
-  return { msgsPerSec: (n / ms) * 1000, usPerMsg: (ms * 1000) / n };
 }
 
 /** Messages run through every engine before measuring, so JIT tiers and caches are warm. */
@@ -121,23 +106,8 @@ async function naive(file: string, n: number): Promise<Result> {
   return { msgsPerSec: (n / ms) * 1000 };
 }
 
-const spinPayload = (rounds: number) => {
-  const p = new TextEncoder().encode(`${rounds} `);
-  return () => p;
-};
-
-/** Rounds of examples/spin-wat that make one call take ≈targetUs here, now. */
-async function calibrate(targetUs: number): Promise<number> {
-  let rounds = 20_000;
-  for (let k = 0; k < 4; k++) {
-    const r = await raw(examples.spin, 2000, spinPayload(rounds));
-    rounds = Math.max(1, Math.round((rounds * targetUs) / r['usPerMsg']!));
-  }
-  return rounds;
-}
-
 const modes: Record<string, () => Promise<Result>> = {
-  rawNoop: () => raw(examples.noop, N, (i) => syntheticPayload(i, 100)),
+  rawNoop: () => raw(examples.noop, N, (i) => syntheticPayload(i, 100), cacheDir),
   engineNoopNone: () =>
     engineRun(examples.noop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
   engineNoopPartition: () =>
@@ -157,7 +127,7 @@ const modes: Record<string, () => Promise<Result>> = {
       for (let i = 0; i < n; i++) m.produce('in', { value: spinPayload(rounds)() });
     });
   },
-  calibrate: async () => ({ rounds50: await calibrate(50), rounds500: await calibrate(500) }),
+  calibrate: async () => ({ rounds50: await calibrate(50, cacheDir), rounds500: await calibrate(500, cacheDir) }),
   latencyAtHalf: async () => {
     const rate = Number(process.env['HALF_RATE']); // msgs/s
     const seconds = 4;

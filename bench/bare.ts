@@ -1,0 +1,202 @@
+/**
+ * The bare npm clients of P5: each consumes a channel at-least-once the way its client's own
+ * documentation does it, with the same batch / prefetch sizes the wasmsg adapters use, calling
+ * `handle` on every message before acknowledging it — and nothing else (no engine, no workers).
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import mqtt from 'mqtt';
+import { AckPolicy, DeliverPolicy, connect as natsConnect } from 'nats';
+
+export type Handle = (value: Uint8Array, i: number) => void;
+
+/**
+ * Counts acknowledged messages; `t0` is taken at the `warm`-th, the result is the time from
+ * there to the `total`-th (the same window the engine runs are measured over).
+ */
+class Window {
+  private count = 0;
+  private t0 = 0;
+  private resolve!: (ms: number) => void;
+  readonly done = new Promise<number>((r) => (this.resolve = r));
+  private waiter: { n: number; wake: () => void } | undefined;
+
+  constructor(
+    private readonly warm: number,
+    private readonly total: number,
+  ) {}
+
+  /** Returns true once the last message is acknowledged. */
+  ack(k = 1): boolean {
+    const before = this.count;
+    this.count += k;
+    if (before < this.warm && this.count >= this.warm) this.t0 = performance.now();
+    if (this.waiter !== undefined && this.count >= this.waiter.n) {
+      this.waiter.wake();
+      this.waiter = undefined;
+    }
+    if (before < this.total && this.count >= this.total) {
+      this.resolve(performance.now() - this.t0);
+      return true;
+    }
+    return false;
+  }
+  get seen(): number {
+    return this.count;
+  }
+  /** Resolves once `n` messages are acknowledged (one waiter at a time: a paced producer). */
+  waitFor(n: number): Promise<void> {
+    if (this.count >= n) return Promise.resolve();
+    return new Promise((wake) => (this.waiter = { n, wake }));
+  }
+}
+
+export interface BareRun {
+  /** Resolves once subscribed (a live producer may start). */
+  readonly ready: Promise<void>;
+  /** ms from the `warm`-th acknowledgement to the `total`-th. */
+  readonly ms: Promise<number>;
+  waitFor(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const kafkaBrokers = (url: string): string[] =>
+  url
+    .replace(/^kafka:\/\//, '')
+    .split('/')[0]!
+    .split(',');
+
+export function bareConsume(
+  broker: string,
+  url: string,
+  channel: string,
+  warm: number,
+  total: number,
+  handle: Handle,
+): BareRun {
+  const w = new Window(warm, total);
+  let close: () => Promise<void> = async () => {};
+  const ready = (async (): Promise<void> => {
+    switch (broker) {
+      case 'kafka': {
+        const kafka = new Kafka({ clientId: 'bare', brokers: kafkaBrokers(url), logLevel: logLevel.NOTHING });
+        const consumer = kafka.consumer({ groupId: `bare-${randomBytes(4).toString('hex')}`, sessionTimeout: 6000 });
+        await consumer.connect();
+        await consumer.subscribe({ topic: channel, fromBeginning: true });
+        // eachBatch, offsets resolved per message, kafkajs's auto-commit after each batch
+        await consumer.run({
+          eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+            for (const m of batch.messages) {
+              handle(m.value!, w.seen);
+              resolveOffset(m.offset);
+              w.ack();
+            }
+            await heartbeat();
+          },
+        });
+        close = () => consumer.disconnect();
+        return;
+      }
+      case 'nats': {
+        const u = new URL(url);
+        const nc = await natsConnect({ servers: `${u.hostname}:${u.port || 4222}` });
+        const jsm = await nc.jetstreamManager();
+        const stream = await jsm.streams.find(channel);
+        const durable = `bare-${randomBytes(4).toString('hex')}`;
+        await jsm.consumers.add(stream, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: channel,
+          max_ack_pending: 4096,
+        });
+        const consumer = await nc.jetstream().consumers.get(stream, durable);
+        const messages = await consumer.consume({ max_messages: 256 });
+        void (async () => {
+          for await (const m of messages) {
+            handle(m.data, w.seen);
+            m.ack();
+            if (w.ack()) break;
+          }
+        })();
+        close = async () => {
+          messages.stop();
+          await jsm.consumers.delete(stream, durable).catch(() => {});
+          await nc.close();
+        };
+        return;
+      }
+      case 'redis': {
+        const r = new Redis(url);
+        const group = `bare-${randomBytes(4).toString('hex')}`;
+        await r.xgroup('CREATE', channel, group, '0', 'MKSTREAM');
+        let stop = false;
+        void (async () => {
+          while (!stop) {
+            const reply = (await r.xreadgroupBuffer(
+              'GROUP',
+              group,
+              'bare',
+              'COUNT',
+              256,
+              'BLOCK',
+              1000,
+              'STREAMS',
+              channel,
+              '>',
+            )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+            const entries = reply?.[0]?.[1] ?? [];
+            if (entries.length === 0) continue;
+            for (const [, fields] of entries) {
+              for (let i = 0; i < fields.length; i += 2)
+                if (fields[i]!.toString() === 'data') handle(fields[i + 1]!, w.seen);
+            }
+            await r.xack(channel, group, ...entries.map(([id]) => id));
+            if (w.ack(entries.length)) break;
+          }
+        })();
+        close = async () => {
+          stop = true;
+          r.disconnect();
+        };
+        return;
+      }
+      case 'amqp': {
+        const conn = await amqp.connect(url);
+        const ch = await conn.createChannel();
+        await ch.prefetch(512);
+        await ch.consume(channel, (m) => {
+          if (m === null) return;
+          handle(m.content, w.seen);
+          ch.ack(m);
+          w.ack();
+        });
+        close = async () => {
+          await ch.close().catch(() => {});
+          await conn.close().catch(() => {});
+        };
+        return;
+      }
+      case 'mqtt': {
+        // QoS 1: mqtt.js sends the PUBACK once the 'message' handler has returned
+        const c = await mqtt.connectAsync(url, {
+          protocolVersion: 5,
+          clientId: `bare-${randomBytes(4).toString('hex')}`,
+        });
+        c.on('message', (_t, payload) => {
+          handle(payload, w.seen);
+          w.ack();
+        });
+        await c.subscribeAsync(channel, { qos: 1 });
+        close = () => c.endAsync();
+        return;
+      }
+      default:
+        throw new Error(`no bare client for '${broker}'`);
+    }
+  })();
+  return { ready, ms: w.done, waitFor: (n) => w.waitFor(n), close: () => close() };
+}

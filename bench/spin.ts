@@ -1,0 +1,53 @@
+/**
+ * The single-thread host loop and the spin handler's calibration, shared by the benchmarks:
+ * the same component called in this thread, one message at a time, as a user would without
+ * the engine.
+ */
+import { performance } from 'node:perf_hooks';
+import { ComponentInstance } from '../src/component/instance.js';
+import { loadComponent } from '../src/component/load.js';
+import { examples } from '../test/helpers.js';
+
+export type Result = Record<string, number>;
+
+/** A component instance in this thread, and one `call` per message as the bare loop does it. */
+export async function inThread(file: string, cacheDir: string): Promise<(payload: Uint8Array, i: number) => void> {
+  const instance = await ComponentInstance.create(await loadComponent(file, { cacheDir }), {
+    brokers: ['default'],
+    logger: () => {},
+  });
+  return (payload, i) => {
+    const r = instance.call({ payload, channel: 'in', partition: i & 3, offset: String(i), timestamp: Date.now() });
+    if (r.result.tag !== 'ok') throw new Error(`handler failed: ${JSON.stringify(r.result)}`);
+  };
+}
+
+export async function raw(
+  file: string,
+  n: number,
+  payloadOf: (i: number) => Uint8Array,
+  cacheDir: string,
+): Promise<Result> {
+  const call = await inThread(file, cacheDir);
+  for (let i = 0; i < 2000; i++) call(payloadOf(i), i);
+  const t = performance.now();
+  for (let i = 0; i < n; i++) call(payloadOf(i), i);
+  const ms = performance.now() - t;
+  return { msgsPerSec: (n / ms) * 1000, usPerMsg: (ms * 1000) / n };
+}
+
+/** examples/spin-wat spins the number of rounds its payload starts with. */
+export const spinPayload = (rounds: number): (() => Uint8Array) => {
+  const p = new TextEncoder().encode(`${rounds} `);
+  return () => p;
+};
+
+/** Rounds of examples/spin-wat that make one call take ≈targetUs here, now. */
+export async function calibrate(targetUs: number, cacheDir: string): Promise<number> {
+  let rounds = 20_000;
+  for (let k = 0; k < 4; k++) {
+    const r = await raw(examples.spin, 2000, spinPayload(rounds), cacheDir);
+    rounds = Math.max(1, Math.round((rounds * targetUs) / r['usPerMsg']!));
+  }
+  return rounds;
+}
