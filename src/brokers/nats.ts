@@ -40,6 +40,9 @@ export interface NatsAdapterOptions {
   readonly maxAckPending?: number;
   /** Redelivery after this long without an ack (default 30 s). */
   readonly ackWaitMs?: number;
+  /** A pull waits this long for messages on a quiet stream (default 1000 ms; messages that
+   * arrive meanwhile are handed over at once). */
+  readonly fetchExpiresMs?: number;
   /** Passed to nats.js connect (user, pass, token, tls, ...). */
   readonly client?: Partial<ConnectionOptions>;
 }
@@ -62,6 +65,8 @@ class JetStreamConsumer implements Consumer {
   private wake: (() => void) | undefined;
   private readonly stop = new AbortController();
   private readonly inFlight = new Map<string, JsMsg>();
+  /** The pull in progress, stopped by close() rather than waited out. */
+  private fetching: { stop(): void } | undefined;
   readonly loop: Promise<void>;
 
   constructor(
@@ -91,6 +96,7 @@ class JetStreamConsumer implements Consumer {
   async close(): Promise<void> {
     this.stop.abort();
     this.wake?.();
+    this.fetching?.stop();
     await this.loop.catch(() => {});
     if (this.ephemeral !== undefined)
       await this.ephemeral.jsm.consumers.delete(this.ephemeral.stream, this.ephemeral.name).catch(() => {});
@@ -98,17 +104,35 @@ class JetStreamConsumer implements Consumer {
 
   private async run(): Promise<void> {
     const max = this.adapter.options.batch ?? 256;
+    const expires = this.adapter.options.fetchExpiresMs ?? 1000;
     while (!this.stop.signal.aborted) {
       if (this.paused) {
         await new Promise<void>((r) => (this.wake = r));
         continue;
       }
       try {
-        const messages = await this.consumer.fetch({ max_messages: max, expires: 1000 });
-        const batch: BrokerRecord[] = [];
+        const messages = await this.consumer.fetch({ max_messages: max, expires });
+        this.fetching = messages;
+        // A fetch ends when `max` messages came or it expired: hand over what arrived in each
+        // turn of the event loop instead of waiting for the end (with fewer than `max` waiting,
+        // every message sat out the whole expiry: 1 s of latency, and the tail of a backlog
+        // stalled for that long).
+        let batch: BrokerRecord[] = [];
+        let flushing = false;
+        const flush = (): void => {
+          flushing = false;
+          if (batch.length === 0) return;
+          const ready = batch;
+          batch = [];
+          this.onBatch(ready);
+        };
         for await (const m of messages) {
           const offset = String(m.seq);
           this.inFlight.set(offset, m);
+          if (!flushing) {
+            flushing = true;
+            setImmediate(flush);
+          }
           batch.push({
             channel: m.subject,
             partition: 0,
@@ -119,7 +143,7 @@ class JetStreamConsumer implements Consumer {
             timestamp: Math.floor(m.info.timestampNanos / 1e6),
           });
         }
-        if (batch.length > 0) this.onBatch(batch);
+        flush();
       } catch (err) {
         if (this.stop.signal.aborted) return;
         this.adapter.fail(err);

@@ -1,5 +1,53 @@
-import { describe } from 'node:test';
-import { natsBroker } from './clients.js';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Engine } from '../../src/engine/engine.js';
+import { cacheDir, fixture } from '../helpers.js';
+import { type TestBroker, natsBroker, runId } from './clients.js';
 import { brokerSuite } from './suite.js';
 
 describe('integration: nats', () => brokerSuite(natsBroker, { n: 10_000, restartN: 2000 }));
+
+describe('integration: nats, a quiet stream', () => {
+  let tb: TestBroker;
+  before(async () => {
+    tb = await natsBroker();
+  });
+  after(async () => {
+    await tb.close();
+  });
+
+  test(
+    'a message is handed over when it arrives, not when the pull expires; stop ends the pull',
+    { timeout: 60_000 },
+    async () => {
+      const subject = `wasmsg.${runId}.nats.quiet`;
+      await tb.prepare(subject);
+      // a pull that waits 10 minutes: the message must still reach the handler at once, and stop()
+      // must not wait the pull out (the test runner's timeout would fail either)
+      const e = new Engine({
+        brokers: [
+          { name: 'default', url: tb.url, options: { ...tb.adapterOptions('quiet'), fetchExpiresMs: 600_000 } },
+        ],
+        components: [
+          {
+            path: fixture('relay'),
+            subscriptions: [{ broker: 'default', channel: subject, kind: 'queue', group: `quiet-${runId}` }],
+          },
+        ],
+        workers: 1,
+        cacheDir,
+      });
+      try {
+        await e.start();
+        await tb.produce(subject, ['one']);
+        await e.waitForSettled(1);
+        await tb.produce(subject, ['two']);
+        await e.waitForSettled(2);
+      } finally {
+        await e.stop();
+        await tb.cleanup([subject, `${subject}.out`]);
+      }
+      assert.equal(e.snapshot().acked, 2);
+    },
+  );
+});
