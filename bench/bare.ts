@@ -167,7 +167,7 @@ export function bareConsume(
       case 'amqp': {
         const conn = await amqp.connect(url);
         const ch = await conn.createChannel();
-        await ch.prefetch(512);
+        await ch.prefetch(1024);
         await ch.consume(channel, (m) => {
           if (m === null) return;
           handle(m.content, w.seen);
