@@ -62,6 +62,8 @@ function brokersOf(url: string): string[] {
 class KafkaGroupConsumer implements Consumer {
   private readonly marks = new Map<string, Watermark>();
   private readonly committed = new Map<string, number>();
+  /** Per partition: the offset after the last record delivered. */
+  private readonly expected = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   /** Set while the engine is paused: resolves on resume. */
   private held: { promise: Promise<void>; release: () => void } | undefined;
@@ -84,6 +86,7 @@ class KafkaGroupConsumer implements Consumer {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.marks.clear();
       this.committed.clear();
+      this.expected.clear();
       this.restartMs = RESTART_MIN_MS;
     });
     // kafkajs restarts a crashed consumer itself only after a retriable error; after any other
@@ -126,7 +129,17 @@ class KafkaGroupConsumer implements Consumer {
       if (!isRunning() || isStale()) return;
     }
     const key = String(batch.partition);
-    if (!this.marks.has(key)) this.marks.set(key, new Watermark(Number(batch.messages[0]!.offset)));
+    let mark = this.marks.get(key);
+    if (mark === undefined) this.marks.set(key, (mark = new Watermark(Number(batch.messages[0]!.offset))));
+    // Offsets need not be contiguous (compaction, transaction markers): the holes between the
+    // records delivered are skipped, or the watermark would wait at the first one forever.
+    let expected = this.expected.get(key) ?? Number(batch.messages[0]!.offset);
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset > expected) mark.skip(expected, offset);
+      expected = offset + 1;
+    }
+    this.expected.set(key, expected);
     const records: BrokerRecord[] = batch.messages.map((m) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = headerValue(v);
