@@ -44,6 +44,7 @@ export class Watermark {
     for (;;) {
       if (this.done.delete(this.next)) this.next++;
       else {
+        if (this.gaps.size === 0) return;
         const end = this.gaps.get(this.next);
         if (end === undefined) return;
         this.gaps.delete(this.next);
