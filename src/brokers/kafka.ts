@@ -128,6 +128,7 @@ class KafkaGroupConsumer implements Consumer {
       await heartbeat();
       if (!isRunning() || isStale()) return;
     }
+    if (this.closed) return; // closing: not resolved, so the group's next member fetches it
     const key = String(batch.partition);
     let mark = this.marks.get(key);
     if (mark === undefined) this.marks.set(key, (mark = new Watermark(Number(batch.messages[0]!.offset))));
