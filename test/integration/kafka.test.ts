@@ -4,10 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Engine } from '../../src/engine/engine.js';
 import { at, cacheDir, fixture } from '../helpers.js';
 import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
-import { brokerSuite } from './suite.js';
+import { brokerEngine, brokerSuite } from './suite.js';
 
 describe('integration: kafka (librdkafka mock cluster)', () => {
   let mock: KafkaMock;
@@ -162,17 +161,7 @@ describe('integration: kafka, engine processes in one consumer group', () => {
         warnings.push(String(chunk));
         return write(chunk, ...rest);
       }) as typeof process.stderr.write;
-      const e = new Engine({
-        brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('crash') }],
-        components: [
-          {
-            path: fixture('relay'),
-            subscriptions: [{ broker: 'default', channel: topic, kind: 'queue', group: `crash-${runId}` }],
-          },
-        ],
-        workers: 1,
-        cacheDir,
-      });
+      const e = brokerEngine(tb, 'crash', topic, { group: `crash-${runId}`, extra: { workers: 1 } });
       try {
         await e.start();
         await tb.produce(topic, values('c', 1000));

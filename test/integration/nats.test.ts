@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Engine } from '../../src/engine/engine.js';
-import { cacheDir, fixture } from '../helpers.js';
 import { type TestBroker, natsBroker, runId } from './clients.js';
-import { brokerSuite } from './suite.js';
+import { brokerEngine, brokerSuite } from './suite.js';
 
 describe('integration: nats', () => brokerSuite(natsBroker, { n: 10_000, restartN: 2000 }));
 
@@ -24,18 +22,10 @@ describe('integration: nats, a quiet stream', () => {
       await tb.prepare(subject);
       // a pull that waits 10 minutes: the message must still reach the handler at once, and stop()
       // must not wait the pull out (the test runner's timeout would fail either)
-      const e = new Engine({
-        brokers: [
-          { name: 'default', url: tb.url, options: { ...tb.adapterOptions('quiet'), fetchExpiresMs: 600_000 } },
-        ],
-        components: [
-          {
-            path: fixture('relay'),
-            subscriptions: [{ broker: 'default', channel: subject, kind: 'queue', group: `quiet-${runId}` }],
-          },
-        ],
-        workers: 1,
-        cacheDir,
+      const e = brokerEngine(tb, 'quiet', subject, {
+        group: `quiet-${runId}`,
+        adapter: { fetchExpiresMs: 600_000 },
+        extra: { workers: 1 },
       });
       try {
         await e.start();

@@ -25,6 +25,36 @@ const TEST_TIMEOUT = 120_000;
 
 const values = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
+/**
+ * An engine running `component` (default: the relay fixture) on `input` of the test broker, as
+ * its `default` broker. `adapter` adds to the broker's test options.
+ */
+export function brokerEngine(
+  tb: TestBroker,
+  id: string,
+  input: string,
+  o: {
+    group: string;
+    kind?: 'queue' | 'topic';
+    component?: string;
+    adapter?: Record<string, unknown>;
+    extra?: Partial<EngineOptionsInput>;
+  },
+): Engine {
+  return new Engine({
+    brokers: [{ name: 'default', url: tb.url, options: { ...tb.adapterOptions(id), ...o.adapter } }],
+    components: [
+      {
+        path: o.component ?? fixture('relay'),
+        subscriptions: [{ broker: 'default', channel: input, kind: o.kind ?? 'queue', group: o.group }],
+      },
+    ],
+    workers: 2,
+    cacheDir,
+    ...o.extra,
+  });
+}
+
 export function brokerSuite(open: () => Promise<TestBroker>, opts: SuiteOptions): void {
   let tb: TestBroker;
   const channels: string[] = [];
@@ -44,15 +74,7 @@ export function brokerSuite(open: () => Promise<TestBroker>, opts: SuiteOptions)
     component = fixture('relay'),
     kind: 'queue' | 'topic' = 'queue',
   ): Engine => {
-    const e = new Engine({
-      brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions(id) }],
-      components: [
-        { path: component, subscriptions: [{ broker: 'default', channel: input, kind, group: `g-${runId}` }] },
-      ],
-      workers: 2,
-      cacheDir,
-      ...extra,
-    });
+    const e = brokerEngine(tb, id, input, { group: `g-${runId}`, kind, component, extra });
     engines.push(e);
     return e;
   };
