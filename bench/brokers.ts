@@ -67,7 +67,7 @@ interface ChildSpec {
   readonly handler: Handler;
   readonly total: number;
   readonly options: Record<string, unknown>;
-  /** Produced by the child while it consumes (MQTT): one of each `values` shape. */
+  /** Set when the child itself produces while it consumes (MQTT); `rounds` makes the heavy payloads. */
   readonly live?: { readonly rounds: number };
 }
 
