@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { AckPolicy, DeliverPolicy, connect as natsConnect } from 'nats';
+import { brokersOf } from '../src/brokers/kafka.js';
 
 export type Handle = (value: Uint8Array, i: number) => void;
 
@@ -63,12 +64,6 @@ export interface BareRun {
   close(): Promise<void>;
 }
 
-const kafkaBrokers = (url: string): string[] =>
-  url
-    .replace(/^kafka:\/\//, '')
-    .split('/')[0]!
-    .split(',');
-
 export function bareConsume(
   broker: string,
   url: string,
@@ -82,7 +77,7 @@ export function bareConsume(
   const ready = (async (): Promise<void> => {
     switch (broker) {
       case 'kafka': {
-        const kafka = new Kafka({ clientId: 'bare', brokers: kafkaBrokers(url), logLevel: logLevel.NOTHING });
+        const kafka = new Kafka({ clientId: 'bare', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
         const consumer = kafka.consumer({ groupId: `bare-${randomBytes(4).toString('hex')}`, sessionTimeout: 6000 });
         await consumer.connect();
         await consumer.subscribe({ topic: channel, fromBeginning: true });

@@ -51,7 +51,8 @@ const HOLD_HEARTBEAT_MS = 1000;
 /** kafkajs error types a commit meets while the group rebalances. */
 const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
-function brokersOf(url: string): string[] {
+/** The bootstrap brokers of a `kafka://h1:9092,h2:9092/topic` URL. */
+export function brokersOf(url: string): string[] {
   // kafka://h1:9092,h2:9092/topic — URL() rejects the comma list, so split by hand
   const rest = url.replace(/^kafka:\/\//, '');
   const hosts = rest.split('/')[0]!;
@@ -60,10 +61,9 @@ function brokersOf(url: string): string[] {
 }
 
 class KafkaGroupConsumer implements Consumer {
-  private readonly marks = new Map<string, Watermark>();
+  /** Per partition: the acked watermark and the offset after the last record delivered. */
+  private readonly marks = new Map<string, { mark: Watermark; next: number }>();
   private readonly committed = new Map<string, number>();
-  /** Per partition: the offset after the last record delivered. */
-  private readonly expected = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   /** Set while the engine is paused: resolves on resume. */
   private held: { promise: Promise<void>; release: () => void } | undefined;
@@ -86,7 +86,6 @@ class KafkaGroupConsumer implements Consumer {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.marks.clear();
       this.committed.clear();
-      this.expected.clear();
       this.restartMs = RESTART_MIN_MS;
     });
     // kafkajs restarts a crashed consumer itself only after a retriable error; after any other
@@ -130,17 +129,18 @@ class KafkaGroupConsumer implements Consumer {
     }
     if (this.closed) return; // closing: not resolved, so the group's next member fetches it
     const key = String(batch.partition);
-    let mark = this.marks.get(key);
-    if (mark === undefined) this.marks.set(key, (mark = new Watermark(Number(batch.messages[0]!.offset))));
+    let part = this.marks.get(key);
+    if (part === undefined) {
+      const first = Number(batch.messages[0]!.offset);
+      this.marks.set(key, (part = { mark: new Watermark(first), next: first }));
+    }
     // Offsets need not be contiguous (compaction, transaction markers): the holes between the
     // records delivered are skipped, or the watermark would wait at the first one forever.
-    let expected = this.expected.get(key) ?? Number(batch.messages[0]!.offset);
     for (const m of batch.messages) {
       const offset = Number(m.offset);
-      if (offset > expected) mark.skip(expected, offset);
-      expected = offset + 1;
+      if (offset > part.next) part.mark.skip(part.next, offset);
+      part.next = offset + 1;
     }
-    this.expected.set(key, expected);
     const records: BrokerRecord[] = batch.messages.map((m) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = headerValue(v);
@@ -175,14 +175,14 @@ class KafkaGroupConsumer implements Consumer {
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
     // nack: not committed, so fetched again after a restart or rebalance
     if (outcome === 'nack') return;
-    this.marks.get(String(record.partition))?.ack(Number(record.offset));
+    this.marks.get(String(record.partition))?.mark.ack(Number(record.offset));
   }
 
   async commit(): Promise<void> {
     const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
-    for (const [p, w] of this.marks) {
-      if (this.committed.get(p) !== w.committed)
-        offsets.push({ topic: this.topic, partition: Number(p), offset: String(w.committed) });
+    for (const [p, { mark }] of this.marks) {
+      if (this.committed.get(p) !== mark.committed)
+        offsets.push({ topic: this.topic, partition: Number(p), offset: String(mark.committed) });
     }
     if (offsets.length === 0) return;
     try {
