@@ -14,6 +14,7 @@ export interface CallOptions {
   timeout: string;
   json?: boolean;
   cacheDir?: string;
+  binding?: string;
 }
 
 function parseHeaders(list: string[]): Record<string, string> {
@@ -99,17 +100,19 @@ export async function runCall(file: string, opts: CallOptions): Promise<number> 
       broker: 'cli',
       offset: '0',
     },
-    { brokers },
+    { brokers, binding: opts.binding === 'jco' ? 'jco' : 'auto' },
     { timeoutMs },
   );
+  const binding = opts.binding === 'jco' || component.binding.kind === 'jco' ? 'jco' : 'direct';
   const failed = outcome.result.tag !== 'ok';
   if (opts.json === true) {
-    process.stdout.write(`${JSON.stringify(outcomeToJSON(component.world, outcome))}\n`);
+    process.stdout.write(`${JSON.stringify({ ...(outcomeToJSON(component.world, outcome) as object), binding })}\n`);
     return failed ? 3 : 0;
   }
   const r = outcome.result;
   const lines = [
     `world   ${component.world}`,
+    `binding ${binding}`,
     `result  ${r.tag === 'ok' ? 'ok' : r.tag === 'error' ? `err(${r.error.tag}${'val' in r.error ? `: ${r.error.val}` : ''})` : `trap: ${r.message}`}`,
     `outbox  ${outcome.outbox.length} message(s)`,
   ];

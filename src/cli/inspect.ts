@@ -3,8 +3,9 @@ import { inspectComponent } from '../component/load.js';
 export async function runInspect(file: string, opts: { json?: boolean; cacheDir?: string }): Promise<number> {
   const info = await inspectComponent(file, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
   if (opts.json === true) {
-    const { name, world, imports, exports, size, wasi, hash } = info;
-    process.stdout.write(`${JSON.stringify({ file, name, world, imports, exports, size, wasi, hash })}\n`);
+    const { name, world, imports, exports, size, wasi, hash, binding } = info;
+    const b = { kind: binding.kind, why: binding.why };
+    process.stdout.write(`${JSON.stringify({ file, name, world, imports, exports, size, wasi, hash, binding: b })}\n`);
     return 0;
   }
   const lines = [
@@ -12,6 +13,7 @@ export async function runInspect(file: string, opts: { json?: boolean; cacheDir?
     `world    ${info.world}`,
     `size     ${info.size} bytes`,
     `wasi     ${info.wasi ? 'yes (runs in the WASI sandbox)' : 'no'}`,
+    `binding  ${info.binding.kind === 'direct' ? 'direct (canonical ABI by hand)' : "jco's glue"}: ${info.binding.why}`,
     `sha256   ${info.hash}`,
     `imports  ${info.imports.length === 0 ? '(none)' : info.imports.join('\n         ')}`,
     `exports  ${info.exports.join('\n         ')}`,

@@ -39,6 +39,14 @@ program
   .option('--header <k=v>', 'message header (repeatable)', collect, [])
   .option('--broker <name>', 'broker name the component may open (repeatable; default: default)', collect, [])
   .option('--timeout <ms>', 'stop a handler that runs longer than this', '10000')
+  .addOption(
+    new Option(
+      '--binding <kind>',
+      "auto: the direct canonical-ABI binding where the component fits it; jco: always jco's glue",
+    )
+      .choices(['auto', 'jco'])
+      .default('auto'),
+  )
   .option('--json', 'print one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')
   .action(async (file: string, opts: Parameters<typeof runCall>[1]) => {
@@ -71,6 +79,12 @@ program
   .option('--size <bytes>', 'payload size of generated messages', '100')
   .option('--keys <k>', 'distinct keys of generated messages')
   .option('--limit <n>', 'stop after N messages settled (default: --generate N)')
+  .addOption(
+    new Option(
+      '--binding <kind>',
+      "auto: the direct canonical-ABI binding where the component fits it; jco: always jco's glue",
+    ).choices(['auto', 'jco']),
+  )
   .option('--json', 'print the final stats as one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')
   .action(async (component: string | undefined, opts: Parameters<typeof runRun>[1]) => {

@@ -30,6 +30,20 @@ const OPTIONAL_ATTRS = ['datacontenttype', 'dataschema', 'subject', 'time'] as c
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+const SPECVERSION_KEYS = [...PREFIXES.map((p) => `${p}specversion`), 'specversion'];
+
+/**
+ * True when `messageToEvent` would synthesise the event from the broker position: no structured
+ * content type and no CloudEvents attribute in the headers. Lets a binding lower such a record
+ * field by field without building the event object.
+ */
+export function isPlainRecord(headers: Readonly<Record<string, string>>): boolean {
+  const contentType = headers[CONTENT_TYPE];
+  if (contentType !== undefined && contentType.startsWith(STRUCTURED)) return false;
+  for (const k of SPECVERSION_KEYS) if (headers[k] !== undefined) return false;
+  return true;
+}
+
 export function messageToEvent(msg: InboundMessage): CloudEvent {
   const headers = msg.headers ?? {};
   const contentType = headers[CONTENT_TYPE];
@@ -40,10 +54,25 @@ export function messageToEvent(msg: InboundMessage): CloudEvent {
   return fromBinary(msg, headers) ?? synthesise(msg, headers);
 }
 
+/**
+ * True when a record carries CloudEvents attributes that `messageToEvent` would use: a structured
+ * mode content type, or binary-mode attributes (world C reports such a message as `cloudevents`).
+ */
+export function hasCloudEventAttributes(headers: Readonly<Record<string, string>>): boolean {
+  const contentType = headers[CONTENT_TYPE];
+  if (contentType !== undefined && contentType.startsWith(STRUCTURED)) return true;
+  return binaryPrefix(headers) !== null;
+}
+
+/** The prefix of binary-mode attributes ('' for unprefixed MQTT-style ones), or null: none. */
+function binaryPrefix(headers: Readonly<Record<string, string>>): string | null {
+  return (
+    PREFIXES.find((p) => headers[`${p}specversion`] !== undefined) ?? (headers['specversion'] !== undefined ? '' : null)
+  );
+}
+
 function fromBinary(msg: InboundMessage, headers: Readonly<Record<string, string>>): CloudEvent | null {
-  const prefix =
-    PREFIXES.find((p) => headers[`${p}specversion`] !== undefined) ??
-    (headers['specversion'] !== undefined ? '' : null);
+  const prefix = binaryPrefix(headers);
   if (prefix === null) return null;
   const attrs: Record<string, string> = {};
   const extensions: Array<[string, string]> = [];
@@ -57,7 +86,7 @@ function fromBinary(msg: InboundMessage, headers: Readonly<Record<string, string
   const event: CloudEvent = {
     specversion: attrs['specversion'] ?? '1.0',
     ty: attrs['type'] ?? SYNTHETIC_TYPE,
-    source: attrs['source'] ?? sourceOf(msg),
+    source: attrs['source'] ?? sourceOf(msg.broker, msg.channel),
     id: attrs['id'] ?? positionOf(msg),
     data: msg.payload,
     datacontenttype: headers[CONTENT_TYPE] ?? attrs['datacontenttype'],
@@ -117,17 +146,19 @@ let lastSource = '';
 let lastTs = NaN;
 let lastTime = '';
 
-function sourceOf(msg: InboundMessage): string {
-  const broker = msg.broker ?? 'default';
-  const key = `${broker}\u0000${msg.channel}`;
+/** The synthesised `source` of a record from `broker` (default `default`) and `channel`. */
+export function sourceOf(brokerName: string | undefined, channel: string): string {
+  const broker = brokerName ?? 'default';
+  const key = `${broker}\u0000${channel}`;
   if (key !== lastSourceKey) {
     lastSourceKey = key;
-    lastSource = `wasmsg://${broker}/${msg.channel}`;
+    lastSource = `wasmsg://${broker}/${channel}`;
   }
   return lastSource;
 }
 
-function timeOf(ts: number): string {
+/** The synthesised `time` of a broker timestamp (ms since the epoch), ISO 8601. */
+export function timeOf(ts: number): string {
   if (ts !== lastTs) {
     lastTs = ts;
     lastTime = new Date(ts).toISOString();
@@ -143,7 +174,7 @@ function synthesise(msg: InboundMessage, headers: Readonly<Record<string, string
   return {
     specversion: '1.0',
     ty: SYNTHETIC_TYPE,
-    source: sourceOf(msg),
+    source: sourceOf(msg.broker, msg.channel),
     id: positionOf(msg),
     data: msg.payload,
     datacontenttype: headers[CONTENT_TYPE],

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ComponentFormatError, ComponentLinkError, ErrorCode, OptionError, describe } from '../errors.js';
 import { checkComponentBinary } from './binary.js';
 import { type CacheEntry, defaultCacheDir, readEntry, sha256, writeEntry } from './cache.js';
+import { type BindingChoice, chooseBinding } from './direct/fit.js';
 import { type WorldFamily, type WorldIdValue, detectWorld, parseWorldItems } from './worlds.js';
 
 /** What wasmsg knows about a component without running it. Plain data. */
@@ -19,6 +20,8 @@ export interface ComponentInfo {
   readonly imports: readonly string[];
   readonly exports: readonly string[];
   readonly wasi: boolean;
+  /** Which binding runs it by default (the direct canonical-ABI binding or jco's glue), and why. */
+  readonly binding: BindingChoice;
 }
 
 /**
@@ -41,6 +44,11 @@ export interface LoadOptions {
 }
 
 const GLUE = 'component.mjs';
+/**
+ * Bumped whenever what the cache stores for the same transpiler and component changes (so old
+ * entries are rebuilt): 2 = the glue's `_debugLog` calls removed (see `quietGlue`).
+ */
+const GLUE_REVISION = 2;
 const GLUE_NAME = 'component';
 
 let transpilerVersion: string | undefined;
@@ -102,7 +110,7 @@ async function transpileToCache(bytes: Uint8Array, label: string, cacheDir: stri
   const files = new Map<string, Uint8Array>();
   for (const [name, content] of Object.entries(out.files)) {
     if (name.endsWith('.d.ts')) continue;
-    files.set(name === `${GLUE_NAME}.js` ? GLUE : name, content);
+    files.set(name === `${GLUE_NAME}.js` ? GLUE : name, name === `${GLUE_NAME}.js` ? quietGlue(content) : content);
   }
   if (!files.has(GLUE)) {
     throw new ComponentLinkError(ErrorCode.transpile, `${label}: jco produced no ${GLUE_NAME}.js`, { file: label });
@@ -110,9 +118,27 @@ async function transpileToCache(bytes: Uint8Array, label: string, cacheDir: stri
   return writeEntry(cacheDir, key, files, { wit });
 }
 
+const DEBUG_LOG_DEF =
+  /const _debugLog = \(\.\.\.args\) => \{\s*if \(!globalThis\?\.process\?\.env\?\.JCO_DEBUG\) \{ return; \}\s*console\.debug\(\.\.\.args\);\s*\};/;
+
+/**
+ * jco 1.35's glue calls `_debugLog` about ten times per export call (more per host call), and
+ * each call reads `process.env.JCO_DEBUG` and builds its arguments: 39 % of the glue's time
+ * (../shared/BINDING.md). Each call site becomes `0 && _debugLog(...)`, so neither the call nor
+ * its arguments are evaluated, and the definition a no-op. Glue of another shape is kept as is.
+ */
+export function quietGlue(content: Uint8Array): Uint8Array {
+  const text = new TextDecoder().decode(content);
+  if (!DEBUG_LOG_DEF.test(text)) return content;
+  const quiet = text
+    .replace(DEBUG_LOG_DEF, 'const _debugLog = () => {};')
+    .replace(/(^|[;{}\s])_debugLog\(/g, '$10 && _debugLog(');
+  return new TextEncoder().encode(quiet);
+}
+
 async function cachedTranspile(bytes: Uint8Array, label: string, hash: string, opts: LoadOptions): Promise<CacheEntry> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const key = `${await getTranspilerVersion()}-${hash}`;
+  const key = `${await getTranspilerVersion()}-r${GLUE_REVISION}-${hash}`;
   const read = await readEntry(cacheDir, key);
   if (read.status === 'hit') {
     opts.onCacheEvent?.({ kind: 'hit', key });
@@ -146,8 +172,15 @@ async function describeComponent(
     imports,
     exports,
     wasi: world.wasi,
+    binding: chooseBinding(world.family, world.wasi, bytes, coreFiles(entry)),
   };
   return { info, entry };
+}
+
+function coreFiles(entry: CacheEntry): Map<string, Uint8Array> {
+  const cores = new Map<string, Uint8Array>();
+  for (const [name, bytes] of entry.files) if (name.endsWith('.wasm')) cores.set(name, bytes);
+  return cores;
 }
 
 /** Reads, checks, recognises and (through the cache) transpiles a component. */

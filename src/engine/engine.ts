@@ -195,7 +195,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     const brokers = [...this.adapters.keys()];
     const workerData: PoolWorkerData = {
       components: this.components,
-      hosts: o.components.map((c) => ({ brokers, ...(c.grants === undefined ? {} : { grants: c.grants }) })),
+      hosts: o.components.map((c) => ({
+        brokers,
+        binding: c.binding,
+        ...(c.grants === undefined ? {} : { grants: c.grants }),
+      })),
       arena: this.arena,
       slotBytes: this.slotBytes,
       control: new SharedArrayBuffer(4),

@@ -29,6 +29,8 @@ export const ComponentSchema = z.strictObject({
   name: z.string().min(1).optional(),
   subscriptions: z.array(SubscriptionSchema).min(1),
   grants: GrantsSchema.optional(),
+  /** `auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue. */
+  binding: z.enum(['auto', 'jco']).default('auto'),
 });
 
 export const BrokerSpecSchema = z.strictObject({

@@ -2,7 +2,7 @@ import { workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
 import type { CompiledComponent } from '../component/load.js';
 import type { HostConfig } from '../component/types.js';
-import { type ResultTuple, outboxToTuples, readRequest, toInbound, writeResponse } from '../codec/batch.js';
+import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES, Msg, Status } from '../codec/layout.js';
 
 /**
@@ -87,7 +87,7 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
       continue;
     }
     Atomics.store(progress, progressIndex, i);
-    const { result, outbox } = instance.call(toInbound(m));
+    const { result, outbox } = instance.callTuple(m);
     if (result.tag === 'ok') {
       results[i] = [Status.ok, null, outboxToTuples(outbox)];
     } else {

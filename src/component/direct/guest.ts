@@ -1,0 +1,346 @@
+import type { MessagingError } from '../types.js';
+import { REALLOC_SIG } from './fit.js';
+
+/**
+ * The guest side of the direct binding: one core instance, its memory, `cabi_realloc` and the
+ * canonical ABI's lowering and lifting of strings, byte lists and the error variant, with the
+ * guards the spec requires. Runs in whichever thread holds the instance (the engine's workers).
+ *
+ * Memory growth: any realloc, guest call or host-import entry may grow the guest's memory, which
+ * detaches the old ArrayBuffer and leaves every view on it with length 0. `u8`/`dv` are refreshed
+ * after each realloc and at each host-import entry (`enter()`), so a view is never used stale.
+ */
+
+/** A trap raised by the host on the guest's behalf (bad pointer, bad handle, bad discriminant). */
+export class GuestTrap extends Error {
+  override get name(): string {
+    return 'GuestTrap';
+  }
+}
+
+export function trap(message: string): never {
+  throw new GuestTrap(message);
+}
+
+/** The parts of the WebAssembly JS API used here (@types/node declares only Module and compile). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+export interface WasmInstance {
+  readonly exports: Record<string, unknown>;
+}
+export const Wasm = WebAssembly as unknown as {
+  readonly Instance: new (module: WebAssembly.Module, imports: object) => WasmInstance;
+  readonly Memory: abstract new (...args: never[]) => WasmMemory;
+};
+export type Imports = Record<string, Record<string, (...args: number[]) => number | void>>;
+
+/** V8's trap texts → the wasmtime wording jco 1.35 uses, so both bindings report a trap alike. */
+const CORE_TRAP_MESSAGES = new Map([
+  ['unreachable', 'wasm trap: wasm `unreachable` instruction executed'],
+  ['memory access out of bounds', 'wasm trap: out of bounds memory access'],
+  ['divide by zero', 'wasm trap: integer divide by zero'],
+  ['remainder by zero', 'wasm trap: integer divide by zero'],
+  ['divide result unrepresentable', 'wasm trap: integer overflow'],
+  ['float unrepresentable in integer range', 'wasm trap: invalid conversion to integer'],
+  ['table index is out of bounds', 'wasm trap: undefined element: out of bounds table access'],
+  ['function signature mismatch', 'wasm trap: indirect call type mismatch'],
+  ['call stack exhausted', 'wasm trap: call stack exhausted'],
+]);
+const RuntimeError = (WebAssembly as unknown as { RuntimeError: new () => Error }).RuntimeError;
+
+/** The text of a trap: a core trap in wasmtime's words, the host's own traps as they are. */
+export function trapMessage(e: unknown): string {
+  if (e instanceof RuntimeError) return CORE_TRAP_MESSAGES.get(e.message) ?? `wasm trap: ${e.message}`;
+  if (e instanceof Error) return e.message;
+  return `handler threw ${String(e)}`;
+}
+
+const encoder = new TextEncoder();
+/** Non-fatal and BOM-stripping, as jco's lifting (and so the differential oracle) decodes. */
+const decoder = new TextDecoder();
+const ERROR_TAG: Readonly<Record<MessagingError['tag'], number>> = {
+  timeout: 0,
+  connection: 1,
+  'permission-denied': 2,
+  other: 3,
+};
+const ERROR_NAMES = ['timeout', 'connection', 'permission-denied', 'other'] as const;
+/** Strings up to this many UTF-16 units are copied by a JS loop; longer ones by encodeInto. */
+const SHORT_STRING = 48;
+
+function utf8Length(s: string): number {
+  let len = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) len += 1;
+    else if (c < 0x800) len += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      len += 4;
+      i++;
+    } else len += 3; // BMP, or a lone surrogate (encoded as U+FFFD, 3 bytes)
+  }
+  return len;
+}
+
+export interface CoreExports {
+  readonly memory: WasmMemory;
+  readonly realloc: (old: number, oldSize: number, align: number, size: number) => number;
+  readonly handler: (...args: number[]) => number;
+  readonly postReturn: ((ret: number) => void) | undefined;
+}
+
+export class Guest {
+  readonly memory: WasmMemory;
+  u8: Uint8Array;
+  dv: DataView;
+  private readonly reallocFn: CoreExports['realloc'];
+  readonly handler: CoreExports['handler'];
+  private readonly postReturnFn: CoreExports['postReturn'];
+  /** may-enter: false while a call into the guest is running (no re-entrance). */
+  private mayEnter = true;
+  /** may-leave: false during post-return (no host calls, no realloc). */
+  private mayLeave = true;
+
+  constructor(instance: WasmInstance, handlerExport: string, postReturnExport: string) {
+    const e = instance.exports;
+    const memory = e['memory'];
+    const realloc = e['cabi_realloc'];
+    const handler = e[handlerExport];
+    if (!(memory instanceof Wasm.Memory) || typeof realloc !== 'function' || typeof handler !== 'function') {
+      throw new Error(`core instance lacks memory, cabi_realloc (${REALLOC_SIG}) or ${handlerExport}`);
+    }
+    this.memory = memory;
+    this.reallocFn = realloc as CoreExports['realloc'];
+    this.handler = handler as CoreExports['handler'];
+    const post = e[postReturnExport];
+    this.postReturnFn = typeof post === 'function' ? (post as CoreExports['postReturn']) : undefined;
+    this.u8 = new Uint8Array(memory.buffer);
+    this.dv = new DataView(memory.buffer);
+  }
+
+  /** Re-reads the views if the memory grew (a grown memory detaches the old buffer). */
+  refresh(): void {
+    if (this.u8.length === 0 || this.u8.buffer !== this.memory.buffer) {
+      this.u8 = new Uint8Array(this.memory.buffer);
+      this.dv = new DataView(this.memory.buffer);
+    }
+  }
+
+  /** Entry of every host import: the may-leave guard and fresh views. */
+  enter(): void {
+    if (!this.mayLeave) trap('a host import was called during post-return (may-leave is false)');
+    if (this.u8.length === 0) this.refresh();
+  }
+
+  /** Calls the guest's export; `args` are its core parameters. Returns the core result. */
+  callExport(a0: number): number {
+    if (!this.mayEnter) trap('the component was re-entered (may-enter is false)');
+    this.mayEnter = false;
+    try {
+      const ret = this.handler(a0);
+      this.refresh();
+      return ret;
+    } finally {
+      this.mayEnter = true;
+    }
+  }
+
+  callExport2(a0: number, a1: number): number {
+    if (!this.mayEnter) trap('the component was re-entered (may-enter is false)');
+    this.mayEnter = false;
+    try {
+      const ret = this.handler(a0, a1);
+      this.refresh();
+      return ret;
+    } finally {
+      this.mayEnter = true;
+    }
+  }
+
+  postReturn(ret: number): void {
+    if (this.postReturnFn === undefined) return;
+    this.mayLeave = false;
+    this.mayEnter = false;
+    try {
+      this.postReturnFn(ret);
+    } finally {
+      this.mayLeave = true;
+      this.mayEnter = true;
+    }
+  }
+
+  /** realloc(0, 0, align, size), checked: aligned and inside memory. */
+  alloc(align: number, size: number): number {
+    const ptr = this.reallocFn(0, 0, align, size) >>> 0;
+    this.refresh();
+    if ((ptr & (align - 1)) !== 0) trap(`cabi_realloc returned ${ptr}, not aligned to ${align}`);
+    if (ptr + size > this.u8.length) trap(`cabi_realloc returned ${ptr}..${ptr + size}, past the end of memory`);
+    return ptr;
+  }
+
+  /** Checks that [ptr, ptr+size) is inside memory and ptr is aligned. */
+  check(ptr: number, size: number, align: number): void {
+    if ((ptr & (align - 1)) !== 0) trap(`pointer ${ptr} is not aligned to ${align}`);
+    if (ptr + size > this.u8.length) trap(`pointer ${ptr}..${ptr + size} is past the end of memory`);
+  }
+
+  // ---- lowering (host → guest) ----
+
+  /** Lowers a string and stores its (ptr, len) at `at`. "" is (1, 0) without a realloc, as jco does. */
+  storeString(at: number, s: string): void {
+    const n = s.length;
+    let ptr = 1;
+    let len = 0;
+    if (n > 0) {
+      let ascii = true;
+      for (let i = 0; i < n; i++) {
+        if (s.charCodeAt(i) >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        len = n;
+        ptr = this.alloc(1, n);
+        if (n <= SHORT_STRING) {
+          const u8 = this.u8;
+          for (let i = 0; i < n; i++) u8[ptr + i] = s.charCodeAt(i);
+        } else encoder.encodeInto(s, this.u8.subarray(ptr, ptr + n));
+      } else {
+        len = utf8Length(s);
+        ptr = this.alloc(1, len);
+        encoder.encodeInto(s, this.u8.subarray(ptr, ptr + len));
+      }
+    }
+    const dv = this.dv;
+    dv.setUint32(at, ptr, true);
+    dv.setUint32(at + 4, len, true);
+  }
+
+  /** Lowers bytes (list<u8>) and stores (ptr, len) at `at`. */
+  storeBytes(at: number, bytes: Uint8Array): void {
+    const len = bytes.length;
+    const ptr = this.alloc(1, len);
+    if (len > 0) this.u8.set(bytes, ptr);
+    const dv = this.dv;
+    dv.setUint32(at, ptr, true);
+    dv.setUint32(at + 4, len, true);
+  }
+
+  /** list<tuple<string,string>>: 16-byte elements, align 4; stores (ptr, len) at `at`. */
+  storePairs(at: number, pairs: ReadonlyArray<readonly [string, string]>): void {
+    const n = pairs.length;
+    const base = this.alloc(4, n * 16);
+    for (let i = 0; i < n; i++) {
+      const p = pairs[i]!;
+      this.storeString(base + i * 16, p[0]);
+      this.storeString(base + i * 16 + 8, p[1]);
+    }
+    this.dv.setUint32(at, base, true);
+    this.dv.setUint32(at + 4, n, true);
+  }
+
+  /** result<_, error> at `ret` (16 bytes, align 4). */
+  storeResult(ret: number, error: MessagingError | null): void {
+    this.check(ret, 16, 4);
+    if (error === null) {
+      this.u8[ret] = 0;
+      return;
+    }
+    this.u8[ret] = 1;
+    this.storeError(ret + 4, error);
+  }
+
+  /** The error variant at `at` (tag byte, then its string at +4). */
+  storeError(at: number, error: MessagingError): void {
+    this.u8[at] = ERROR_TAG[error.tag];
+    if (error.tag !== 'timeout') this.storeString(at + 4, error.val);
+  }
+
+  // ---- lifting (guest → host) ----
+
+  loadString(ptr: number, len: number): string {
+    if (ptr + len > this.u8.length) trap(`string ${ptr}..${ptr + len} is past the end of memory`);
+    const u8 = this.u8;
+    if (len <= SHORT_STRING) {
+      let s = '';
+      for (let i = 0; i < len; i++) {
+        const c = u8[ptr + i]!;
+        if (c >= 0x80) return decoder.decode(u8.subarray(ptr, ptr + len));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return decoder.decode(u8.subarray(ptr, ptr + len));
+  }
+
+  /** The string whose (ptr, len) is stored at `at`. */
+  loadStringAt(at: number): string {
+    return this.loadString(this.dv.getUint32(at, true), this.dv.getUint32(at + 4, true));
+  }
+
+  /** A copy of list<u8> bytes: the guest's memory is reused after the call. */
+  loadBytes(ptr: number, len: number): Uint8Array {
+    if (ptr + len > this.u8.length) trap(`list ${ptr}..${ptr + len} is past the end of memory`);
+    return this.u8.slice(ptr, ptr + len);
+  }
+
+  /** list<tuple<string,string>> whose (ptr, len) is stored at `at`. */
+  loadPairsAt(at: number): Array<[string, string]> {
+    const base = this.dv.getUint32(at, true);
+    const n = this.dv.getUint32(at + 4, true);
+    this.check(base, n * 16, 4);
+    const out: Array<[string, string]> = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = [this.loadStringAt(base + i * 16), this.loadStringAt(base + i * 16 + 8)];
+    return out;
+  }
+
+  /** The error variant at `at`. */
+  loadError(at: number): MessagingError {
+    const tag = this.u8[at]!;
+    const name = ERROR_NAMES[tag];
+    if (name === undefined) trap(`invalid error discriminant ${tag}`);
+    if (name === 'timeout') return { tag: name };
+    return { tag: name, val: this.loadStringAt(at + 4) };
+  }
+}
+
+/** One own-handle table per resource type; index 0 is never valid. Dropped slots are reused. */
+export class HandleTable<T> {
+  private readonly items: Array<T | undefined> = [undefined];
+  private readonly free: number[] = [];
+  private count = 0;
+
+  add(value: T): number {
+    this.count++;
+    const h = this.free.pop();
+    if (h !== undefined) {
+      this.items[h] = value;
+      return h;
+    }
+    this.items.push(value);
+    return this.items.length - 1;
+  }
+
+  /** A borrow: the handle must be live, else the guest traps (jco would make a placeholder). */
+  get(handle: number, what: string): T {
+    const v = this.items[handle];
+    if (v === undefined) trap(`unknown ${what} handle ${handle}`);
+    return v;
+  }
+
+  /** Moves ownership out (a drop, or an own passed to the host). */
+  remove(handle: number, what: string): T {
+    const v = this.items[handle];
+    if (v === undefined) trap(`unknown ${what} handle ${handle}`);
+    this.items[handle] = undefined;
+    this.free.push(handle);
+    this.count--;
+    return v;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+}
