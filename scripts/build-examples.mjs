@@ -14,6 +14,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const at = (...p) => join(root, ...p);
 const WORLD_A = readFileSync(at('wit/messaging-0.1.0-draft/messaging.wit'), 'utf8');
 const WORLD_B = readFileSync(at('wit/messaging-0.2.0-draft/messaging.wit'), 'utf8');
+const WORLD_C = readFileSync(at('wit/messaging-c/messaging.wit'), 'utf8');
+// World C under its January 2024 label: the same interfaces, package wasi:messaging@0.1.0.
+const V010 = (text) => text.replaceAll('@0.2.0-draft', '@0.1.0');
 const FIXTURES = WORLD_A + readFileSync(at('test/fixtures/src/extra.wit'), 'utf8');
 // World A nested beside minimal WASI packages, for the sandbox probe (one WIT source, several packages).
 const SANDBOX_PROBE = `package wasmsg:fixtures;
@@ -110,12 +113,27 @@ const targets = [
   ['examples/fizzbuzz-js/fizzbuzz.wasm', () => js('examples/fizzbuzz-js/fizzbuzz.js', A, 'messaging')],
   ['examples/echo-wat/echo.wasm', () => wat('examples/echo-wat/echo.wat', WORLD_B, 'messaging-core')],
   ['examples/shout-js/shout.wasm', () => js('examples/shout-js/shout.js', B, 'messaging-core')],
+  ['examples/batch-wat/batch.wasm', () => wat('examples/batch-wat/batch.wat', WORLD_C, 'messaging')],
   ['test/fixtures/err.wasm', () => wat('test/fixtures/src/err.wat', WORLD_A, 'messaging')],
   ['test/fixtures/trap.wasm', () => wat('test/fixtures/src/trap.wat', WORLD_A, 'messaging')],
   ['test/fixtures/relay.wasm', () => wat('test/fixtures/src/relay.wat', WORLD_B, 'messaging-core')],
   ['test/fixtures/poison.wasm', () => wat('test/fixtures/src/poison.wat', WORLD_A, 'messaging')],
   ['test/fixtures/loop.wasm', () => wat('test/fixtures/src/loop.wat', WORLD_A, 'messaging')],
   ['test/fixtures/leak-b.wasm', () => wat('test/fixtures/src/leak-b.wat', WORLD_B, 'messaging-core')],
+  ['test/fixtures/batch-script.wasm', () => wat('test/fixtures/src/batch-script.wat', WORLD_C, 'messaging')],
+  ['test/fixtures/batch-noconf.wasm', () => wat('test/fixtures/src/batch-noconf.wat', WORLD_C, 'messaging')],
+  // The batch example as a component of the @0.1.0 label.
+  [
+    'test/fixtures/batch-v010.wasm',
+    async () =>
+      componentFromCore(
+        await parse(V010(readFileSync(at('examples/batch-wat/batch.wat'), 'utf8'))),
+        V010(WORLD_C),
+        'messaging',
+      ),
+  ],
+  ['test/fixtures/mirror-a.wasm', () => wat('test/fixtures/src/mirror-a.wat', WORLD_A, 'messaging')],
+  ['test/fixtures/mirror-b.wasm', () => wat('test/fixtures/src/mirror-b.wat', WORLD_B, 'messaging-request-reply')],
   ['test/fixtures/unknown-import.wasm', () => wat('test/fixtures/src/unknown-import.wat', FIXTURES, 'with-telemetry')],
   ['test/fixtures/wrong-export.wasm', () => wat('test/fixtures/src/wrong-export.wat', FIXTURES, 'wrong-export')],
   [
