@@ -10,11 +10,20 @@ import { examples } from '../test/helpers.js';
 
 export type Result = Record<string, number>;
 
-/** A component instance in this thread, and one `call` per message as the bare loop does it. */
-export async function inThread(file: string, cacheDir: string): Promise<(payload: Uint8Array, i: number) => void> {
+/**
+ * A component instance in this thread, and one `call` per message as the bare loop does it —
+ * through jco's glue unless told otherwise: the baseline is what a user gets calling the
+ * component with jco, without this engine.
+ */
+export async function inThread(
+  file: string,
+  cacheDir: string,
+  binding: 'auto' | 'jco' = 'jco',
+): Promise<(payload: Uint8Array, i: number) => void> {
   const instance = await ComponentInstance.create(await loadComponent(file, { cacheDir }), {
     brokers: ['default'],
     logger: () => {},
+    binding,
   });
   return (payload, i) => {
     const r = instance.call({ payload, channel: 'in', partition: i & 3, offset: String(i), timestamp: Date.now() });
@@ -27,8 +36,9 @@ export async function raw(
   n: number,
   payloadOf: (i: number) => Uint8Array,
   cacheDir: string,
+  binding: 'auto' | 'jco' = 'jco',
 ): Promise<Result> {
-  const call = await inThread(file, cacheDir);
+  const call = await inThread(file, cacheDir, binding);
   for (let i = 0; i < 2000; i++) call(payloadOf(i), i);
   const t = performance.now();
   for (let i = 0; i < n; i++) call(payloadOf(i), i);

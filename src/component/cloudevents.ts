@@ -141,18 +141,18 @@ function positionOf(msg: InboundMessage): string {
 
 // Per-message string building showed in profiles: the source of the last channel and the ISO
 // time of the last timestamp are reused (consecutive messages share both almost always).
-let lastSourceKey = '';
+let lastBroker: string | undefined = '';
+let lastChannel = '';
 let lastSource = '';
 let lastTs = NaN;
 let lastTime = '';
 
 /** The synthesised `source` of a record from `broker` (default `default`) and `channel`. */
 export function sourceOf(brokerName: string | undefined, channel: string): string {
-  const broker = brokerName ?? 'default';
-  const key = `${broker}\u0000${channel}`;
-  if (key !== lastSourceKey) {
-    lastSourceKey = key;
-    lastSource = `wasmsg://${broker}/${channel}`;
+  if (brokerName !== lastBroker || channel !== lastChannel) {
+    lastBroker = brokerName;
+    lastChannel = channel;
+    lastSource = `wasmsg://${brokerName ?? 'default'}/${channel}`;
   }
   return lastSource;
 }

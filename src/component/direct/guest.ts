@@ -121,7 +121,9 @@ export class Guest {
 
   /** Re-reads the views if the memory grew (a grown memory detaches the old buffer). */
   refresh(): void {
-    if (this.u8.length === 0 || this.u8.buffer !== this.memory.buffer) {
+    // A non-shared memory's buffer is detached when it grows, so a stale view has length 0;
+    // reading `memory.buffer` (a getter) on every call showed in profiles.
+    if (this.u8.length === 0) {
       this.u8 = new Uint8Array(this.memory.buffer);
       this.dv = new DataView(this.memory.buffer);
     }
@@ -179,6 +181,14 @@ export class Guest {
     return ptr;
   }
 
+  /** realloc(ptr, old, 1, size), checked: a byte block grown in place or moved. */
+  private grow(ptr: number, old: number, size: number): number {
+    const out = this.reallocFn(ptr, old, 1, size) >>> 0;
+    this.refresh();
+    if (out + size > this.u8.length) trap(`cabi_realloc returned ${out}..${out + size}, past the end of memory`);
+    return out;
+  }
+
   /** Checks that [ptr, ptr+size) is inside memory and ptr is aligned. */
   check(ptr: number, size: number, align: number): void {
     if ((ptr & (align - 1)) !== 0) trap(`pointer ${ptr} is not aligned to ${align}`);
@@ -187,30 +197,34 @@ export class Guest {
 
   // ---- lowering (host → guest) ----
 
-  /** Lowers a string and stores its (ptr, len) at `at`. "" is (1, 0) without a realloc, as jco does. */
+  /**
+   * Lowers a string and stores its (ptr, len) at `at`. "" is (1, 0) without a realloc, as jco
+   * does. One pass for the usual ASCII string: one byte per UTF-16 unit is allocated and written
+   * as it is read; at the first non-ASCII unit the exact UTF-8 length is measured, the block
+   * grown with realloc(ptr, n, 1, exact) (as the canonical ABI's own lowering does) and the whole
+   * string encoded again (a guest's realloc need not copy).
+   */
   storeString(at: number, s: string): void {
     const n = s.length;
     let ptr = 1;
     let len = 0;
-    if (n > 0) {
-      let ascii = true;
+    if (n > SHORT_STRING) {
+      len = utf8Length(s);
+      ptr = this.alloc(1, len);
+      encoder.encodeInto(s, this.u8.subarray(ptr, ptr + len));
+    } else if (n > 0) {
+      len = n;
+      ptr = this.alloc(1, n);
+      const u8 = this.u8;
       for (let i = 0; i < n; i++) {
-        if (s.charCodeAt(i) >= 0x80) {
-          ascii = false;
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) {
+          len = utf8Length(s);
+          ptr = this.grow(ptr, n, len);
+          encoder.encodeInto(s, this.u8.subarray(ptr, ptr + len));
           break;
         }
-      }
-      if (ascii) {
-        len = n;
-        ptr = this.alloc(1, n);
-        if (n <= SHORT_STRING) {
-          const u8 = this.u8;
-          for (let i = 0; i < n; i++) u8[ptr + i] = s.charCodeAt(i);
-        } else encoder.encodeInto(s, this.u8.subarray(ptr, ptr + n));
-      } else {
-        len = utf8Length(s);
-        ptr = this.alloc(1, len);
-        encoder.encodeInto(s, this.u8.subarray(ptr, ptr + len));
+        u8[ptr + i] = c;
       }
     }
     const dv = this.dv;
