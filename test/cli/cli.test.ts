@@ -72,6 +72,7 @@ describe('wasmsg call', () => {
       world: 'wasi:messaging@0.1.0-draft/messaging',
       result: { error: { tag: 'other', val: 'rejected by fixture' } },
       outbox: [],
+      binding: 'direct',
     });
   });
 
@@ -155,5 +156,29 @@ describe('wasmsg run', () => {
     const c = wasmsg('run', '--config', at('package.json'));
     assert.equal(c.status, 1);
     assert.match(c.stderr.trim(), /^wasmsg: options\.components: .*\[E_BAD_OPTION\]$/);
+  });
+});
+
+describe('binding choice is visible and can be forced', () => {
+  test('inspect says which binding a component gets and why', () => {
+    const wat = JSON.parse(wasmsg('inspect', examples.noop, '--json').stdout) as {
+      binding: { kind: string; why: string };
+    };
+    assert.equal(wat.binding.kind, 'direct');
+    const js = wasmsg('inspect', examples.fizzbuzz);
+    assert.match(js.stdout, /binding\s+jco's glue: it imports WASI/);
+  });
+
+  test('call --binding jco runs the same handler through jco, with the same outcome', () => {
+    const args = ['call', examples.enrich, '--data-file', at('examples/enrich-c/sample.json'), '--json'];
+    const direct = JSON.parse(wasmsg(...args).stdout) as { binding: string; outbox: Array<{ data: string }> };
+    const jco = JSON.parse(wasmsg(...args, '--binding', 'jco').stdout) as typeof direct;
+    assert.equal(direct.binding, 'direct');
+    assert.equal(jco.binding, 'jco');
+    assert.deepEqual(
+      jco.outbox.map((o) => o.data),
+      direct.outbox.map((o) => o.data),
+    );
+    assert.equal(wasmsg('call', examples.noop, '--binding', 'fast').status, 2, 'an unknown binding is a usage error');
   });
 });
