@@ -7,8 +7,11 @@ export type { CallInWorkerOptions } from './component/call.js';
 export { WorldId } from './component/worlds.js';
 export type { WorldIdValue, WorldFamily } from './component/worlds.js';
 export type {
+  BatchMessageResult,
+  BatchOutcome,
   CallOutcome,
   ChannelKind,
+  FormatSpec,
   Grants,
   HandlerResult,
   HostConfig,

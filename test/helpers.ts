@@ -15,6 +15,7 @@ export const examples = {
   echo: at('examples/echo-wat/echo.wasm'),
   shout: at('examples/shout-js/shout.wasm'),
   spin: at('examples/spin-wat/spin.wasm'),
+  batch: at('examples/batch-wat/batch.wasm'),
 } as const;
 
 export const fixture = (name: string): string => at('test/fixtures', `${name}.wasm`);

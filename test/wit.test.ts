@@ -7,11 +7,16 @@ import { at } from './helpers.js';
 
 const A = readFileSync(at('wit/messaging-0.1.0-draft/messaging.wit'), 'utf8');
 const B = readFileSync(at('wit/messaging-0.2.0-draft/messaging.wit'), 'utf8');
+const C = readFileSync(at('wit/messaging-c/messaging.wit'), 'utf8');
+/** World C under its January 2024 label. */
+const C010 = C.replaceAll('@0.2.0-draft', '@0.1.0');
 
 const worlds = [
   { wit: A, world: 'messaging', id: WorldId.seed },
   { wit: B, world: 'messaging-core', id: WorldId.core },
   { wit: B, world: 'messaging-request-reply', id: WorldId.requestReply },
+  { wit: C, world: 'messaging', id: WorldId.batch },
+  { wit: C010, world: 'messaging', id: WorldId.batchV010 },
 ] as const;
 
 for (const { wit, world, id } of worlds) {
@@ -46,4 +51,23 @@ test('world B request-reply imports request-reply and exports incoming-handler',
   const { imports, exports } = parseWorldItems(await componentWit(component));
   assert.ok(imports.includes('wasi:messaging/request-reply@0.2.0-draft'));
   assert.deepEqual(exports, ['wasi:messaging/incoming-handler@0.2.0-draft']);
+});
+
+test('world C has the exact interfaces of SPEC.md, and its label is that of world B', async () => {
+  const component = await componentNew(await componentEmbed({ witSource: C, world: 'messaging', dummy: true }));
+  const { imports, exports } = parseWorldItems(await componentWit(component));
+  assert.deepEqual(
+    new Set(imports),
+    new Set([
+      'wasi:messaging/messaging-types@0.2.0-draft',
+      'wasi:messaging/producer@0.2.0-draft',
+      'wasi:messaging/consumer@0.2.0-draft',
+    ]),
+  );
+  assert.deepEqual(exports, ['wasi:messaging/messaging-guest@0.2.0-draft']);
+  assert.equal(detectWorld(imports, exports, 'dummy').family, 'c');
+  // the same label, other interfaces: a world B component is still world B
+  const b = await componentNew(await componentEmbed({ witSource: B, world: 'messaging-core', dummy: true }));
+  const items = parseWorldItems(await componentWit(b));
+  assert.equal(detectWorld(items.imports, items.exports, 'dummy').family, 'b');
 });

@@ -73,7 +73,10 @@ program
       'topic',
     ]),
   )
-  .option('--topic <name>', 'input channel on the embedded broker', 'input')
+  .option(
+    '--topic <name>',
+    "input channel on the embedded broker (default: input; a world C component's: the channels its configure() returns)",
+  )
   .option('--partitions <n>', 'partitions of the input channel on the embedded broker', '4')
   .option('--generate <n>', 'produce N synthetic messages into the input channel')
   .option('--size <bytes>', 'payload size of generated messages', '100')

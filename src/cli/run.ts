@@ -3,6 +3,7 @@ import cliProgress from 'cli-progress';
 import { MemoryBroker } from '../brokers/memory.js';
 import { generate } from '../brokers/synthetic.js';
 import { channelFromUrl } from '../brokers/connect.js';
+import { inspectComponent } from '../component/load.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineOptionsInput } from '../engine/options.js';
 import type { EngineStats } from '../engine/stats.js';
@@ -14,7 +15,8 @@ export interface RunOptions {
   batch?: string;
   linger?: string;
   ordering?: string;
-  topic: string;
+  /** Default `input`; for a world C component, the channels its configure() returns. */
+  topic?: string;
   partitions: string;
   generate?: string;
   size: string;
@@ -81,7 +83,12 @@ async function baseOptions(component: string | undefined, opts: RunOptions): Pro
       components: [{ path: component, subscriptions: [{ broker: 'default', channel, kind, ...group }] }],
     };
   }
-  return { components: [{ path: component, subscriptions: [{ channel: opts.topic, kind, ...group }] }] };
+  if (opts.topic === undefined) {
+    // No channel named: a world C component subscribes to what its configure() returns.
+    const info = await inspectComponent(component, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
+    if (info.family === 'c') return { components: [{ path: component }] };
+  }
+  return { components: [{ path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] }] };
 }
 
 export function statsToJSON(s: EngineStats): Record<string, unknown> {

@@ -1,12 +1,13 @@
-import { ComponentLinkError, ErrorCode, describe } from '../errors.js';
+import { ComponentLinkError, ErrorCode, WasmsgError, describe } from '../errors.js';
 import { messageToEvent } from './cloudevents.js';
 import { worldAImports } from './host-a.js';
 import { worldBImports, type WorldBHost } from './host-b.js';
+import { type GuestConfiguration, type WorldCHost, settleBatch, worldCImports } from './host-c.js';
 import { HostState } from './host-state.js';
 import type { CompiledComponent } from './load.js';
-import type { CallOutcome, HandlerResult, HostConfig, InboundMessage, MessagingError } from './types.js';
+import type { BatchOutcome, CallOutcome, HandlerResult, HostConfig, InboundMessage, MessagingError } from './types.js';
 import { defaultLogger, wasiImports } from './wasi.js';
-import { Iface } from './worlds.js';
+import { Iface, handlerExportOf } from './worlds.js';
 
 /**
  * One live instance of a component in the current thread, behind the one handler interface:
@@ -59,6 +60,9 @@ export class ComponentInstance {
   private readonly instantiateFn: Instantiate;
   private state!: HostState;
   private worldB: WorldBHost | undefined;
+  private worldC: WorldCHost | undefined;
+  /** World C: what the guest's `configure()` returned when this instance was (re)built. */
+  configuration: GuestConfiguration | undefined;
   private handler!: (arg: unknown) => void;
   private dead = false;
   private leaked = 0;
@@ -95,6 +99,9 @@ export class ComponentInstance {
     if (c.family === 'a') {
       this.worldB = undefined;
       imports = worldAImports(this.state);
+    } else if (c.family === 'c') {
+      this.worldC = worldCImports(this.state, this.config.brokerFormats);
+      imports = this.worldC.imports;
     } else {
       this.worldB = worldBImports(this.state);
       imports = this.worldB.imports;
@@ -113,6 +120,7 @@ export class ComponentInstance {
         world: c.world,
       });
     }
+    if (c.family === 'c') return this.bindWorldC(exports);
     const iface = exports[c.family === 'a' ? Iface.aHandler : Iface.bHandler];
     const fn = iface?.[c.family === 'a' ? 'onReceive' : 'handle'];
     if (typeof fn !== 'function') {
@@ -136,6 +144,7 @@ export class ComponentInstance {
 
   /** Calls the handler once. Never throws for guest behaviour: errors and traps are results. */
   call(msg: InboundMessage): CallOutcome {
+    if (this.component.family === 'c') return this.callOne(msg);
     if (this.dead || this.leaked > LEAKED_HANDLES_REBUILD) this.rebuild();
     let result: HandlerResult;
     try {
@@ -149,5 +158,78 @@ export class ComponentInstance {
     const outbox = this.state.drainOutbox();
     // A failed call publishes nothing: its outputs would otherwise go out on every retry.
     return { result, outbox: result.tag === 'ok' ? outbox : [] };
+  }
+
+  /** World C: the guest's `messaging-guest` export; `configure()` runs once per (re)built instance. */
+  private bindWorldC(exports: ReturnType<Instantiate>): void {
+    const c = this.component;
+    const iface = exports[handlerExportOf(c.world)] as Record<string, unknown> | undefined;
+    const handler = iface?.['handler'];
+    const configure = iface?.['configure'];
+    if (typeof handler !== 'function' || typeof configure !== 'function') {
+      throw new ComponentLinkError(
+        ErrorCode.instantiate,
+        `${c.source}: instantiated, but its handler export is missing`,
+        {
+          file: c.source,
+        },
+      );
+    }
+    this.handler = handler as (arg: unknown) => void;
+    try {
+      this.configuration = (configure as () => GuestConfiguration)();
+    } catch (e) {
+      const error = this.worldC!.guestError(e);
+      throw new ComponentLinkError(
+        ErrorCode.instantiate,
+        `${c.source}: configure() ${error === undefined ? `trapped: ${describe(e)}` : `returned err: ${error.val}`}`,
+        { file: c.source, world: c.world },
+      );
+    }
+    this.dead = false;
+    this.leaked = 0;
+  }
+
+  /** `call` for world C: a batch of one. */
+  private callOne(msg: InboundMessage): CallOutcome {
+    const { results, outbox } = this.callBatch([msg]);
+    return { result: results[0] as HandlerResult, outbox };
+  }
+
+  /**
+   * World C: hands the whole batch to `handler` in one call. Per message: completed by the guest
+   * → ok; abandoned → error; otherwise the handler's result (ok, error, trap). A message after a
+   * failed one of the same lane is `skipped`, to keep the lane's order; `lanes[i]` is message i's
+   * lane (default: its broker, channel and partition). The outbox is the batch's: empty unless a
+   * message is ok. Never throws for guest behaviour; after a trap the instance is rebuilt (and
+   * `configure()` run again) before the next call.
+   */
+  callBatch(msgs: readonly InboundMessage[], lanes?: readonly unknown[]): BatchOutcome {
+    if (this.worldC === undefined) {
+      throw new WasmsgError(ErrorCode.badInput, `${this.component.source}: callBatch needs a world C component`);
+    }
+    if (msgs.length === 0) return { results: [], outbox: [] };
+    const laneOf = lanes ?? msgs.map((m) => `${m.broker ?? ''}\u0000${m.channel}\u0000${m.partition ?? 0}`);
+    if (this.dead || this.worldC.liveHandles() > LEAKED_HANDLES_REBUILD) {
+      try {
+        this.rebuild();
+      } catch (e) {
+        this.dead = true;
+        const trap: HandlerResult = { tag: 'trap', message: `instance rebuild failed: ${describe(e)}` };
+        return settleBatch(trap, new Array(msgs.length).fill(undefined), laneOf, []);
+      }
+    }
+    const host = this.worldC;
+    const records = host.begin(msgs);
+    let result: HandlerResult;
+    try {
+      this.handler(records);
+      result = { tag: 'ok' };
+    } catch (e) {
+      const error = host.guestError(e);
+      result = error === undefined ? classify(e) : { tag: 'error', error };
+      if (result.tag === 'trap') this.dead = true;
+    }
+    return settleBatch(result, host.end(), laneOf, this.state.drainOutbox());
   }
 }

@@ -45,6 +45,22 @@ export interface CallOutcome {
   readonly outbox: OutboxEntry[];
 }
 
+/** A message's outcome in a world C batch: a handler result, or not settled to keep its lane's order. */
+export type BatchMessageResult = HandlerResult | { readonly tag: 'skipped' };
+
+/** What one world C handler call gives: a result per message, in batch order, and the batch's outputs. */
+export interface BatchOutcome {
+  readonly results: BatchMessageResult[];
+  /**
+   * Everything the guest sent during the call; empty unless at least one message is `ok`. The
+   * outputs belong to the batch, not to a message: the engine attributes them to the first ok one.
+   */
+  readonly outbox: OutboxEntry[];
+}
+
+/** World C's `format-spec`: how a message's data is framed. */
+export type FormatSpec = 'cloudevents' | 'http' | 'amqp' | 'mqtt' | 'kafka' | 'raw';
+
 /** Which brokers and channels a component may use. Omitted lists allow everything. */
 export interface Grants {
   /** Broker names `broker.open` / `client.connect` may resolve. */
@@ -71,4 +87,9 @@ export interface HostConfig {
   readonly logger?: Logger;
   /** Default broker for outputs of world B (which names no broker per message). */
   readonly defaultBroker?: string;
+  /**
+   * World C: the `format` of a message without CloudEvents attributes, per broker name (e.g.
+   * `kafka` for a Kafka broker); brokers not named here give `raw`.
+   */
+  readonly brokerFormats?: Readonly<Record<string, FormatSpec>>;
 }

@@ -10,11 +10,18 @@ export const WorldId = {
   seed: 'wasi:messaging@0.1.0-draft/messaging',
   core: 'wasi:messaging@0.2.0-draft/messaging-core',
   requestReply: 'wasi:messaging@0.2.0-draft/messaging-request-reply',
+  /** World C (batch delivery), labelled like world B: told apart by its interfaces. */
+  batch: 'wasi:messaging@0.2.0-draft/messaging',
+  /** World C under its January 2024 label. */
+  batchV010: 'wasi:messaging@0.1.0/messaging',
 } as const;
 export type WorldIdValue = (typeof WorldId)[keyof typeof WorldId];
 
-/** 'a' = the seed world (CloudEvents push handler); 'b' = upstream 0.2.0-draft (message resources). */
-export type WorldFamily = 'a' | 'b';
+/**
+ * 'a' = the seed world (CloudEvents push handler); 'b' = upstream 0.2.0-draft (message resources);
+ * 'c' = batch delivery (a list of message records per handler call, error resources).
+ */
+export type WorldFamily = 'a' | 'b' | 'c';
 
 export const Iface = {
   aTypes: 'wasi:messaging/messaging-types@0.1.0-draft',
@@ -25,6 +32,15 @@ export const Iface = {
   bProducer: 'wasi:messaging/producer@0.2.0-draft',
   bRequestReply: 'wasi:messaging/request-reply@0.2.0-draft',
   bHandler: 'wasi:messaging/incoming-handler@0.2.0-draft',
+  cTypes: 'wasi:messaging/messaging-types@0.2.0-draft',
+  /** The same name as world B's producer: the handler export decides which world it is. */
+  cProducer: 'wasi:messaging/producer@0.2.0-draft',
+  cConsumer: 'wasi:messaging/consumer@0.2.0-draft',
+  cGuest: 'wasi:messaging/messaging-guest@0.2.0-draft',
+  cTypesV010: 'wasi:messaging/messaging-types@0.1.0',
+  cProducerV010: 'wasi:messaging/producer@0.1.0',
+  cConsumerV010: 'wasi:messaging/consumer@0.1.0',
+  cGuestV010: 'wasi:messaging/messaging-guest@0.1.0',
 } as const;
 
 interface WorldDef {
@@ -48,7 +64,24 @@ const WORLDS: readonly WorldDef[] = [
     handlerExport: Iface.bHandler,
     imports: [Iface.bTypes, Iface.bProducer, Iface.bRequestReply],
   },
+  {
+    id: WorldId.batch,
+    family: 'c',
+    handlerExport: Iface.cGuest,
+    imports: [Iface.cTypes, Iface.cProducer, Iface.cConsumer],
+  },
+  {
+    id: WorldId.batchV010,
+    family: 'c',
+    handlerExport: Iface.cGuestV010,
+    imports: [Iface.cTypesV010, Iface.cProducerV010, Iface.cConsumerV010],
+  },
 ];
+
+/** The export name of a world's handler interface (the key of jco's exports object). */
+export function handlerExportOf(world: WorldIdValue): string {
+  return WORLDS.find((w) => w.id === world)!.handlerExport;
+}
 
 /**
  * WASI interfaces the sandbox provides (preview2-shim, with no preopens, no environment and no
@@ -84,7 +117,7 @@ export function detectWorld(imports: readonly string[], exports: readonly string
     const found = exports.length > 0 ? exports.join(', ') : 'none';
     throw new WorldError(
       ErrorCode.missingExport,
-      `${source}: exports no wasi:messaging handler; exports found: ${found} (expected ${Iface.aHandler} or ${Iface.bHandler})`,
+      `${source}: exports no wasi:messaging handler; exports found: ${found} (expected ${Iface.aHandler}, ${Iface.bHandler} or ${Iface.cGuest})`,
       { file: source, exports: [...exports] },
     );
   }

@@ -6,7 +6,10 @@ import { SCHEMES, createBroker, schemeOf } from '../brokers/connect.js';
 import { type ResultTuple, type MessageTuple, outboxFromTuples, readResponse, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES, Status } from '../codec/layout.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
-import type { MessagingError, OutboxEntry } from '../component/types.js';
+import { compileGrants } from '../component/grants.js';
+import { formatOfScheme } from '../component/host-c.js';
+import { ComponentInstance } from '../component/instance.js';
+import type { FormatSpec, MessagingError, OutboxEntry } from '../component/types.js';
 import { ErrorCode, OptionError, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/pool-worker.js';
 import { type EngineOptionsInput, type ResolvedOptions, resolveOptions } from './options.js';
@@ -177,6 +180,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         }),
       ),
     );
+    await this.subscriptionsFromConfigure();
     for (const b of o.brokers) {
       const adapter = await createBroker(b);
       this.adapters.set(b.name, adapter);
@@ -193,11 +197,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
     this.freeSlots = Array.from({ length: o.maxInFlightBatches }, (_, i) => i);
     const brokers = [...this.adapters.keys()];
+    const brokerFormats = this.brokerFormats();
     const workerData: PoolWorkerData = {
       components: this.components,
       hosts: o.components.map((c) => ({
         brokers,
         binding: c.binding,
+        brokerFormats,
         ...(c.grants === undefined ? {} : { grants: c.grants }),
       })),
       arena: this.arena,
@@ -241,6 +247,58 @@ export class Engine extends EventEmitter<EngineEvents> {
         if (this.paused) consumer.pause();
         for (const records of early.splice(0)) this.intake(i, s.broker, consumer, records);
       }
+    }
+  }
+
+  /** World C: the `format` of a message without CloudEvents attributes, per broker (`raw` for the others). */
+  private brokerFormats(): Record<string, FormatSpec> {
+    const formats: Record<string, FormatSpec> = {};
+    for (const b of this.options.brokers) formats[b.name] = formatOfScheme(schemeOf(b.url));
+    return formats;
+  }
+
+  /**
+   * A world C component configured without subscriptions subscribes to the channels its
+   * `configure()` returns (on broker `default`, kind `queue`): one instance is built here, in the
+   * main thread, to ask it. Components of worlds A and B must name their subscriptions.
+   */
+  private async subscriptionsFromConfigure(): Promise<void> {
+    for (const [i, c] of this.options.components.entries()) {
+      if (c.subscriptions.length > 0) continue;
+      const component = this.components[i]!;
+      const option = `components[${i}].subscriptions`;
+      if (component.family !== 'c') {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.${option}: ${component.name} (${component.world}) needs subscriptions; only a world C component takes them from configure()`,
+          { option },
+        );
+      }
+      const brokers = [...new Set([...this.adapters.keys(), ...this.options.brokers.map((b) => b.name)])];
+      const instance = await ComponentInstance.create(component, {
+        brokers,
+        ...(c.grants === undefined ? {} : { grants: c.grants }),
+      });
+      const channels = [...new Set(instance.configuration?.channels ?? [])];
+      if (channels.length === 0) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.${option}: ${component.name}'s configure() names no channels; name its subscriptions in the options`,
+          { option },
+        );
+      }
+      const grants = compileGrants(c.grants);
+      for (const channel of channels) {
+        const denied = grants.subscribe('default', channel);
+        if (denied !== null) {
+          throw new OptionError(
+            ErrorCode.badOption,
+            `options.${option}: ${component.name}'s configure() asks for channel '${channel}', which its grants do not allow`,
+            { option, channel },
+          );
+        }
+      }
+      c.subscriptions.push(...channels.map((channel) => ({ broker: 'default', channel, kind: 'queue' as const })));
     }
   }
 

@@ -27,7 +27,11 @@ export const GrantsSchema = z.strictObject({
 export const ComponentSchema = z.strictObject({
   path: z.string().min(1),
   name: z.string().min(1).optional(),
-  subscriptions: z.array(SubscriptionSchema).min(1),
+  /**
+   * Required for world A and B components. A world C component given none subscribes to the
+   * channels its `configure()` returns (broker `default`, kind `queue`), read when the engine starts.
+   */
+  subscriptions: z.array(SubscriptionSchema).min(1).optional(),
   grants: GrantsSchema.optional(),
   /** `auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue. */
   binding: z.enum(['auto', 'jco']).default('auto'),
@@ -74,7 +78,15 @@ export const EngineOptionsSchema = z.strictObject({
 });
 
 export type EngineOptionsInput = z.input<typeof EngineOptionsSchema>;
-export type ResolvedOptions = z.output<typeof EngineOptionsSchema> & { maxInFlightBatches: number };
+type ParsedOptions = z.output<typeof EngineOptionsSchema>;
+type ResolvedComponent = ParsedOptions['components'][number] & {
+  /** Empty until `engine.start()` when they come from a world C component's `configure()`. */
+  subscriptions: Array<z.output<typeof SubscriptionSchema>>;
+};
+export type ResolvedOptions = Omit<ParsedOptions, 'components'> & {
+  components: ResolvedComponent[];
+  maxInFlightBatches: number;
+};
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>(
@@ -94,5 +106,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     });
   }
   const o = parsed.data;
-  return { ...o, maxInFlightBatches: o.maxInFlightBatches ?? o.workers * 2 };
+  return {
+    ...o,
+    components: o.components.map((c) => ({ ...c, subscriptions: c.subscriptions ?? [] })),
+    maxInFlightBatches: o.maxInFlightBatches ?? o.workers * 2,
+  };
 }

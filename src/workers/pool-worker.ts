@@ -4,6 +4,7 @@ import type { CompiledComponent } from '../component/load.js';
 import type { HostConfig } from '../component/types.js';
 import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES, Msg, Status } from '../codec/layout.js';
+import { runWorldCBatch } from './world-c.js';
 
 /**
  * Piscina worker: holds a warm instance of every component of the engine (compiled Modules
@@ -76,6 +77,14 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
     task.inline === undefined ? readRequest(slot, task.length) : readRequest(withHeader(task.inline), task.length);
   const t1 = performance.now();
   const instance = instances[req.component]!;
+  if (instance.component.family === 'c') {
+    // World C: one handler call for the whole batch; a batch that hangs is blamed on its first message.
+    Atomics.store(progress, (task.slot * data.slotBytes) / 4 + HDR_PROGRESS, 0);
+    const results = runWorldCBatch(instance, req.messages);
+    const t2 = performance.now();
+    const out = writeResponse(slot, task.inline === undefined ? task.length : 0, results);
+    return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (performance.now() - t2) * 1000] };
+  }
   const results: ResultTuple[] = new Array(req.messages.length);
   const failedLanes = new Set<number>();
   const progressIndex = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;

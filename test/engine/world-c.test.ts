@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { MemoryBroker } from '../../src/brokers/memory.js';
+import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
+import { Engine } from '../../src/engine/engine.js';
+import { ErrorCode } from '../../src/errors.js';
+import { cacheDir, decode, examples, fixture, text } from '../helpers.js';
+
+const digest = (chunks: Iterable<Uint8Array>): string => {
+  const sorted = [...chunks].map((c) => Buffer.from(c).toString('hex')).sort();
+  return createHash('sha256').update(sorted.join(',')).digest('hex');
+};
+
+describe('engine: world C (batch delivery)', () => {
+  test("subscribes to configure()'s channels; every batch in one call; all outputs arrive, all inputs acked", async () => {
+    const N = 3000;
+    const memory = new MemoryBroker({ name: 'default', partitions: 4 });
+    // no subscriptions: the example's configure() returns ["in"]
+    const engine = new Engine(
+      { components: [{ path: examples.batch }], workers: 2, cacheDir, batch: { maxMessages: 64 } },
+      [memory],
+    );
+    await engine.start();
+    assert.deepEqual(engine.options.components[0]!.subscriptions, [
+      { broker: 'default', channel: 'in', kind: 'queue' },
+    ]);
+    const done = engine.waitForSettled(N);
+    await generate(memory, 'in', { count: N, size: 48, keys: 20 });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    const out = memory.read('out');
+    assert.equal(out.length, N, 'one output per input');
+    assert.equal(digest(out.map((r) => r.value)), digest(Array.from({ length: N }, (_, i) => syntheticPayload(i, 48))));
+    assert.ok(
+      out.every((r) => Object.keys(r.headers).every((k) => !k.startsWith('wasmsg-'))),
+      'no host metadata in the outputs',
+    );
+    assert.deepEqual([s.received, s.processed, s.acked, s.published, s.failed], [N, N, N, N, 0]);
+    assert.ok(s.batches < N, `${s.batches} batches for ${N} messages`);
+    const committed = memory.committed('in', 'wasmsg');
+    assert.equal(
+      committed.reduce((x, y) => x + y, 0),
+      N,
+      'every partition committed to its end',
+    );
+  });
+
+  test('abandoned messages are retried then dead-lettered; the rest of their lane waits, then proceeds in order', async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 2 });
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('batch-script') }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 2, backoffMs: 1 },
+        batch: { maxMessages: 16, lingerMs: 0 },
+      },
+      [memory],
+    );
+    const order: string[] = [];
+    engine.on('settled', (e) => order.push(`${e.record.partition}:${decode(e.record.value)}`));
+    await engine.start();
+    const done = engine.waitForSettled(40);
+    // s<i>: sent to `out` (ok); a<i>: abandoned → dead-lettered
+    for (let i = 0; i < 40; i++)
+      memory.produce('in', { value: text(`${i % 5 === 2 ? 'a' : 's'}${i}`), partition: i % 2 });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    const dlq = memory.read('wasmsg.dead-letter');
+    assert.deepEqual(
+      dlq.map((r) => decode(r.value)).sort(),
+      ['a12', 'a17', 'a2', 'a22', 'a27', 'a32', 'a37', 'a7'].sort(),
+    );
+    assert.equal(dlq[0]!.headers['x-wasmsg-error'], 'other: abandoned by the guest (abandon-message)');
+    assert.equal(dlq[0]!.headers['x-wasmsg-attempts'], '2');
+    const sent = memory.read('out').map((r) => decode(r.value));
+    assert.equal(new Set(sent).size, 32, 'every s message sent (at least once)');
+    assert.equal(s.acked, 40);
+    // per partition, settled in broker order
+    for (const p of [0, 1]) {
+      const seq = order.filter((o) => o.startsWith(`${p}:`)).map((o) => Number(o.slice(3)));
+      assert.deepEqual(
+        seq,
+        [...seq].sort((x, y) => x - y),
+        `partition ${p}: ${seq.join(' ')}`,
+      );
+    }
+  });
+
+  test('world A and B components still need subscriptions; a configure() channel outside the grants stops start', async () => {
+    await assert.rejects(new Engine({ components: [{ path: examples.noop }], workers: 1, cacheDir }).start(), {
+      code: ErrorCode.badOption,
+      message: /components\[0\]\.subscriptions: noop .* needs subscriptions/,
+    });
+    await assert.rejects(
+      new Engine({
+        components: [{ path: examples.batch, grants: { subscribe: ['orders.*'] } }],
+        workers: 1,
+        cacheDir,
+      }).start(),
+      { code: ErrorCode.badOption, message: /configure\(\) asks for channel 'in', which its grants do not allow/ },
+    );
+  });
+});
