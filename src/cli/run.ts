@@ -27,6 +27,7 @@ export interface RunOptions {
   kind?: string;
   json?: boolean;
   cacheDir?: string;
+  binding?: string;
 }
 
 function int(name: string, value: string | undefined, min = 1): number | undefined {
@@ -91,6 +92,12 @@ async function baseOptions(component: string | undefined, opts: RunOptions): Pro
   return { components: [{ path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] }] };
 }
 
+/** `--binding jco` forces jco's glue on every component (of the file, or the positional one). */
+function withBinding(base: Record<string, unknown>, binding: string): unknown[] {
+  const components = (base['components'] as Array<Record<string, unknown>> | undefined) ?? [];
+  return components.map((c) => ({ ...c, binding }));
+}
+
 export function statsToJSON(s: EngineStats): Record<string, unknown> {
   return {
     processed: s.processed,
@@ -123,6 +130,9 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     ...(opts.workers === undefined ? {} : { workers: int('workers', opts.workers)! }),
     ...(opts.ordering === undefined ? {} : { ordering: opts.ordering as 'partition' }),
     ...(opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir }),
+    ...(opts.binding === undefined
+      ? {}
+      : { components: withBinding(base, opts.binding) as EngineOptionsInput['components'] }),
     batch: {
       ...((base['batch'] as object | undefined) ?? {}),
       ...(opts.batch === undefined ? {} : { maxMessages: int('batch', opts.batch)! }),

@@ -1,11 +1,24 @@
+import type { MessageTuple } from '../codec/batch.js';
+import { toInbound } from '../codec/batch.js';
 import { ComponentLinkError, ErrorCode, WasmsgError, describe } from '../errors.js';
 import { messageToEvent } from './cloudevents.js';
+import { trapMessage } from './direct/guest.js';
+import { DirectWorldA } from './direct/world-a.js';
+import { DirectWorldB } from './direct/world-b.js';
 import { worldAImports } from './host-a.js';
 import { worldBImports, type WorldBHost } from './host-b.js';
 import { type GuestConfiguration, type WorldCHost, settleBatch, worldCImports } from './host-c.js';
 import { HostState } from './host-state.js';
 import type { CompiledComponent } from './load.js';
-import type { BatchOutcome, CallOutcome, HandlerResult, HostConfig, InboundMessage, MessagingError } from './types.js';
+import type {
+  BatchOutcome,
+  CallOutcome,
+  HandlerResult,
+  HostConfig,
+  InboundMessage,
+  MessagingError,
+  OutboxEntry,
+} from './types.js';
 import { defaultLogger, wasiImports } from './wasi.js';
 import { Iface, handlerExportOf } from './worlds.js';
 
@@ -54,29 +67,46 @@ function classify(e: unknown): HandlerResult {
   return { tag: 'trap', message: `handler threw ${describe(e)}` };
 }
 
+const OK: HandlerResult = Object.freeze({ tag: 'ok' });
+const OK_EMPTY: CallOutcome = Object.freeze({ result: OK, outbox: [] as OutboxEntry[] });
+const NO_OUTBOX: OutboxEntry[] = [];
+Object.freeze(NO_OUTBOX);
+
+/** Which binding an instance uses: the direct canonical-ABI binding, or jco's generated glue. */
+export type BindingKind = 'direct' | 'jco';
+
 export class ComponentInstance {
   readonly component: CompiledComponent;
   private readonly config: HostConfig;
-  private readonly instantiateFn: Instantiate;
+  private readonly instantiateFn: Instantiate | undefined;
+  /** The binding this instance runs on (`config.binding: 'jco'` forces jco's glue). */
+  readonly binding: BindingKind;
   private state!: HostState;
   private worldB: WorldBHost | undefined;
   private worldC: WorldCHost | undefined;
   /** World C: what the guest's `configure()` returned when this instance was (re)built. */
   configuration: GuestConfiguration | undefined;
+  private direct: DirectWorldA | DirectWorldB | undefined;
   private handler!: (arg: unknown) => void;
   private dead = false;
   private leaked = 0;
   /** How many times the instance was rebuilt (after traps or handle leaks). */
   rebuilds = 0;
+  /** World B: messages the guest left undropped after its calls, in all (a leak counter for tests). */
+  leakedHandles = 0;
 
-  private constructor(component: CompiledComponent, config: HostConfig, instantiateFn: Instantiate) {
+  private constructor(component: CompiledComponent, config: HostConfig, instantiateFn: Instantiate | undefined) {
     this.component = component;
     this.config = config;
     this.instantiateFn = instantiateFn;
+    this.binding = instantiateFn === undefined ? 'direct' : 'jco';
     this.build();
   }
 
   static async create(component: CompiledComponent, config: HostConfig): Promise<ComponentInstance> {
+    if (component.binding.kind === 'direct' && config.binding !== 'jco') {
+      return new ComponentInstance(component, config, undefined);
+    }
     let glue: { instantiate: Instantiate };
     try {
       glue = (await import(component.glueUrl)) as { instantiate: Instantiate };
@@ -95,6 +125,12 @@ export class ComponentInstance {
   private build(): void {
     const c = this.component;
     this.state = new HostState(this.config);
+    this.dead = false;
+    this.leaked = 0;
+    if (this.instantiateFn === undefined) {
+      this.buildDirect();
+      return;
+    }
     let imports: Record<string, unknown>;
     if (c.family === 'a') {
       this.worldB = undefined;
@@ -109,7 +145,7 @@ export class ComponentInstance {
     if (c.wasi) imports = { ...wasiImports(c.name, this.config.logger ?? defaultLogger), ...imports };
     let exports: ReturnType<Instantiate>;
     try {
-      exports = this.instantiateFn((name) => {
+      exports = this.instantiateFn!((name) => {
         const m = c.modules[name];
         if (m === undefined) throw new Error(`no compiled core module '${name}'`);
         return m;
@@ -133,8 +169,21 @@ export class ComponentInstance {
       );
     }
     this.handler = fn;
-    this.dead = false;
-    this.leaked = 0;
+  }
+
+  private buildDirect(): void {
+    const c = this.component;
+    const binding = c.binding;
+    const module = binding.kind === 'direct' ? c.modules[binding.core] : undefined;
+    if (module === undefined) throw new Error(`${c.source}: no core module for the direct binding`);
+    try {
+      this.direct = c.family === 'a' ? new DirectWorldA(module, this.state) : new DirectWorldB(module, this.state);
+    } catch (err) {
+      throw new ComponentLinkError(ErrorCode.instantiate, `${c.source}: cannot instantiate: ${describe(err)}`, {
+        file: c.source,
+        world: c.world,
+      });
+    }
   }
 
   private rebuild(): void {
@@ -145,6 +194,43 @@ export class ComponentInstance {
   /** Calls the handler once. Never throws for guest behaviour: errors and traps are results. */
   call(msg: InboundMessage): CallOutcome {
     if (this.component.family === 'c') return this.callOne(msg);
+    if (this.direct !== undefined) return this.callDirect(msg, undefined);
+    return this.callJco(msg);
+  }
+
+  /**
+   * Calls the handler with a message as the batch codec decoded it. The direct binding lowers it
+   * from the tuple's fields (payload copied once, slot → guest, no event or message object where
+   * the world needs none); jco's glue gets the message object it needs.
+   */
+  callTuple(m: MessageTuple): CallOutcome {
+    if (this.direct !== undefined) return this.callDirect(undefined, m);
+    return this.callJco(toInbound(m));
+  }
+
+  private callDirect(msg: InboundMessage | undefined, tuple: MessageTuple | undefined): CallOutcome {
+    if (this.dead || this.leaked > LEAKED_HANDLES_REBUILD) this.rebuild();
+    const direct = this.direct!;
+    let result: HandlerResult = OK;
+    try {
+      const error = tuple !== undefined ? direct.callTuple(tuple) : direct.call(msg!);
+      if (error !== null) result = { tag: 'error', error };
+    } catch (e) {
+      result = { tag: 'trap', message: trapMessage(e) };
+      this.dead = true;
+    }
+    if (direct instanceof DirectWorldB) {
+      const n = direct.releaseLive();
+      this.leaked += n;
+      this.leakedHandles += n;
+    }
+    const outbox = this.state.outbox;
+    if (outbox.length === 0) return result === OK ? OK_EMPTY : { result, outbox: NO_OUTBOX };
+    // A failed call publishes nothing: its outputs would otherwise go out on every retry.
+    return { result, outbox: result === OK ? this.state.drainOutbox() : (outbox.splice(0), NO_OUTBOX) };
+  }
+
+  private callJco(msg: InboundMessage): CallOutcome {
     if (this.dead || this.leaked > LEAKED_HANDLES_REBUILD) this.rebuild();
     let result: HandlerResult;
     try {
@@ -154,7 +240,11 @@ export class ComponentInstance {
       result = classify(e);
       if (result.tag === 'trap') this.dead = true;
     }
-    if (this.worldB !== undefined) this.leaked += this.worldB.releaseLive();
+    if (this.worldB !== undefined) {
+      const n = this.worldB.releaseLive();
+      this.leaked += n;
+      this.leakedHandles += n;
+    }
     const outbox = this.state.drainOutbox();
     // A failed call publishes nothing: its outputs would otherwise go out on every retry.
     return { result, outbox: result.tag === 'ok' ? outbox : [] };

@@ -92,4 +92,9 @@ export interface HostConfig {
    * `kafka` for a Kafka broker); brokers not named here give `raw`.
    */
   readonly brokerFormats?: Readonly<Record<string, FormatSpec>>;
+  /**
+   * `auto` (default): the direct canonical-ABI binding where the component fits it (see
+   * `ComponentInfo.binding`), else jco's glue; `jco`: always jco's glue.
+   */
+  readonly binding?: 'auto' | 'jco';
 }

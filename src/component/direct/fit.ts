@@ -29,7 +29,7 @@ const B_PRODUCER = 'wasi:messaging/producer@0.2.0-draft';
 const B_RR = 'wasi:messaging/request-reply@0.2.0-draft';
 
 /** Core import `module#name` → signature, per world. Flattening per the canonical ABI (MAX_FLAT_PARAMS 16, MAX_FLAT_RESULTS 1). */
-export const KNOWN_IMPORTS: Readonly<Record<'a' | 'b', Readonly<Record<string, string>>>> = {
+export const KNOWN_IMPORTS: Readonly<Record<'a' | 'b' | 'c' | 'c010', Readonly<Record<string, string>>>> = {
   a: {
     [`${A_TYPES}#[static]broker.open`]: sig(3), // name ptr/len, retptr
     [`${A_TYPES}#[resource-drop]broker`]: sig(1),
@@ -60,18 +60,48 @@ export const KNOWN_IMPORTS: Readonly<Record<'a' | 'b', Readonly<Record<string, s
     [`${B_RR}#request`]: sig(7), // client, topic ptr/len, message, option tag + handle, retptr
     [`${B_RR}#reply`]: sig(3),
   },
+  c: worldCImports('0.2.0-draft'),
+  c010: worldCImports('0.1.0'),
 };
 
-export const HANDLER_EXPORT: Readonly<Record<'a' | 'b', string>> = {
+/** World C's imports under either of its labels (@0.1.0, then @0.2.0-draft: the same shape). */
+function worldCImports(version: string): Record<string, string> {
+  const types = `wasi:messaging/messaging-types@${version}`;
+  const consumer = `wasi:messaging/consumer@${version}`;
+  return {
+    [`${types}#[static]client.connect`]: sig(3), // name ptr/len, retptr
+    [`${types}#[resource-drop]client`]: sig(1),
+    [`${types}#[static]error.trace`]: sig(1), // retptr
+    [`${types}#[resource-drop]error`]: sig(1),
+    [`wasi:messaging/producer@${version}#send`]: sig(6), // own client, channel ptr/len, list ptr/len, retptr
+    [`${consumer}#subscribe-try-receive`]: sig(5), // client, channel, u32, retptr
+    [`${consumer}#subscribe-receive`]: sig(4),
+    [`${consumer}#update-guest-configuration`]: sig(6), // channels ptr/len, option tag/ptr/len, retptr
+    [`${consumer}#complete-message`]: sig(7), // message flattened (6), retptr
+    [`${consumer}#abandon-message`]: sig(7),
+  };
+}
+
+export const HANDLER_EXPORT: Readonly<Record<'a' | 'b' | 'c' | 'c010', string>> = {
   a: 'wasi:messaging/handler@0.1.0-draft#on-receive',
   b: 'wasi:messaging/incoming-handler@0.2.0-draft#handle',
+  c: 'wasi:messaging/messaging-guest@0.2.0-draft#handler',
+  c010: 'wasi:messaging/messaging-guest@0.1.0#handler',
 };
+
+/** World C's second export, run once per instance. */
+export function configureExport(handler: string): string {
+  return handler.replace(/#handler$/, '#configure');
+}
+
+/** The shape key of a family: world C's two labels have their own names. */
+export type Shape = keyof typeof HANDLER_EXPORT;
 
 export function postReturnName(exportName: string): string {
   return `cabi_post_${exportName}`;
 }
 
-function checkCore(family: 'a' | 'b', core: CoreShape): string | null {
+function checkCore(family: Shape, core: CoreShape): string | null {
   const known = KNOWN_IMPORTS[family];
   for (const [name, s] of core.funcImports) {
     const want = known[name];
@@ -81,19 +111,23 @@ function checkCore(family: 'a' | 'b', core: CoreShape): string | null {
   }
   if (core.otherImports.length > 0) return `its core module imports ${core.otherImports[0]}`;
   const handler = HANDLER_EXPORT[family];
+  const world = family === 'c' || family === 'c010';
   const checks: Array<[string, string]> = [
     ['memory', 'memory'],
     ['cabi_realloc', REALLOC_SIG],
-    [handler, sig(1, true)],
+    [handler, world ? sig(2, true) : sig(1, true)],
   ];
+  if (world) checks.push([configureExport(handler), sig(0, true)]);
   for (const [name, want] of checks) {
     const got = core.exports.get(name);
     if (got === undefined) return `its core module does not export ${name}`;
     if (got !== want) return `its core export ${name} is (${got}), expected (${want})`;
   }
-  const post = core.exports.get(postReturnName(handler));
-  if (post !== undefined && post !== POST_RETURN_SIG) {
-    return `its core export ${postReturnName(handler)} is (${post}), expected (${POST_RETURN_SIG})`;
+  for (const name of world ? [handler, configureExport(handler)] : [handler]) {
+    const post = core.exports.get(postReturnName(name));
+    if (post !== undefined && post !== POST_RETURN_SIG) {
+      return `its core export ${postReturnName(name)} is (${post}), expected (${POST_RETURN_SIG})`;
+    }
   }
   return null;
 }
@@ -116,22 +150,24 @@ export function chooseBinding(
   component: Uint8Array,
   cores: ReadonlyMap<string, Uint8Array>,
 ): BindingChoice {
-  if (family !== 'a' && family !== 'b') return { kind: 'jco', why: `no direct binding for world ${family} yet` };
   if (wasi) return { kind: 'jco', why: 'it imports WASI (the sandbox is preview2-shim, through jco)' };
   const canon = readCanonShape(component);
   if (canon === null) return { kind: 'jco', why: 'its canonical definitions could not be read' };
   if (canon.unfit !== null) return { kind: 'jco', why: `it uses ${canon.unfit}` };
-  if (canon.lifts.length !== 1) return { kind: 'jco', why: `it lifts ${canon.lifts.length} functions, expected 1` };
-  const lift = canon.lifts[0]!;
-  if (!lift.memory) return { kind: 'jco', why: 'its handler is lifted without a memory' };
-  if (family === 'a' && !lift.realloc) return { kind: 'jco', why: 'its handler is lifted without realloc' };
-  let main: { name: string; shape: CoreShape } | undefined;
+  const lifts = family === 'c' ? 2 : 1;
+  if (canon.lifts.length !== lifts)
+    return { kind: 'jco', why: `it lifts ${canon.lifts.length} functions, expected ${lifts}` };
+  if (canon.lifts.some((l) => !l.memory)) return { kind: 'jco', why: 'an export is lifted without a memory' };
+  if (family === 'a' && !canon.lifts[0]!.realloc) return { kind: 'jco', why: 'its handler is lifted without realloc' };
+  const shapes: Shape[] = family === 'c' ? ['c', 'c010'] : [family];
+  let main: { name: string; shape: CoreShape; family: Shape } | undefined;
   for (const [name, bytes] of cores) {
     const shape = readCoreShape(bytes);
     if (shape === null) return { kind: 'jco', why: `core module ${name} uses features the fit check cannot read` };
-    if (shape.exports.has(HANDLER_EXPORT[family])) {
+    const f = shapes.find((k) => shape.exports.has(HANDLER_EXPORT[k]));
+    if (f !== undefined) {
       if (main !== undefined) return { kind: 'jco', why: 'two core modules export the handler' };
-      main = { name, shape };
+      main = { name, shape, family: f };
     } else if (!isPlumbing(shape)) {
       return { kind: 'jco', why: `core module ${name} is neither the guest nor wit-component plumbing` };
     }
@@ -140,11 +176,13 @@ export function chooseBinding(
   if (canon.coreModules !== cores.size) {
     return { kind: 'jco', why: `the component holds ${canon.coreModules} core modules, jco extracted ${cores.size}` };
   }
-  const bad = checkCore(family, main.shape);
+  const bad = checkCore(main.family, main.shape);
   if (bad !== null) return { kind: 'jco', why: bad };
-  const hasPost = main.shape.exports.has(postReturnName(HANDLER_EXPORT[family]));
-  if (hasPost !== lift.postReturn) {
-    return { kind: 'jco', why: 'its post-return export and its canonical post-return option disagree' };
+  const handler = HANDLER_EXPORT[main.family];
+  const exported = family === 'c' ? [handler, configureExport(handler)] : [handler];
+  const posts = exported.filter((e) => main.shape.exports.has(postReturnName(e))).length;
+  if (posts !== canon.lifts.filter((l) => l.postReturn).length) {
+    return { kind: 'jco', why: 'its post-return exports and its canonical post-return options disagree' };
   }
   return { kind: 'direct', core: main.name, why: 'its core module has exactly the shape of the direct binding' };
 }
