@@ -147,6 +147,69 @@ export function settleBatch(
   return { results, outbox: results.some((r) => r.tag === 'ok') ? outbox : [] };
 }
 
+/** Where each message of a batch came from, for recognising a message the guest hands back. */
+export interface BatchPositions {
+  readonly length: number;
+  position(i: number): [channel: string, partition: number | undefined, offset: string | undefined];
+}
+
+/**
+ * `complete-message` / `abandon-message`: finds the batch message the guest means by its
+ * `wasmsg-index` metadata (checked against its channel, partition and offset) and records how
+ * it was settled. Throws the error variant to return to the guest when it is not one of the
+ * batch's, or was already settled the other way.
+ */
+export function settleMessage(
+  settled: Settlement[],
+  metadata: ReadonlyArray<readonly [string, string]> | undefined,
+  how: 'complete' | 'abandon',
+  batch: BatchPositions,
+): void {
+  const fn = `${how}-message`;
+  const meta = new Map(metadata ?? []);
+  const raw = meta.get(Meta.index);
+  const notOurs = `${fn}: not a message of this batch`;
+  if (raw === undefined) fail({ tag: 'other', val: `${notOurs} (its metadata has no ${Meta.index})` });
+  const i = /^\d+$/.test(raw) ? Number(raw) : -1;
+  if (!(i >= 0 && i < batch.length)) {
+    fail({ tag: 'other', val: `${notOurs} (${Meta.index} '${raw}'; the batch has ${batch.length} messages)` });
+  }
+  const [channel, partition, offset] = batch.position(i);
+  const want: Array<[string, string | undefined]> = [
+    [Meta.channel, channel],
+    [Meta.partition, partition === undefined ? undefined : String(partition)],
+    [Meta.offset, offset],
+  ];
+  for (const [name, value] of want) {
+    if (value !== undefined && meta.get(name) !== value) {
+      fail({
+        tag: 'other',
+        val: `${notOurs} (${Meta.index} ${i} has ${name} '${value}', this message says '${meta.get(name) ?? '(none)'}')`,
+      });
+    }
+  }
+  const before = settled[i];
+  if (before !== undefined && before !== how) {
+    fail({
+      tag: 'other',
+      val: `${fn}: message ${i} of the batch was already ${before === 'complete' ? 'completed' : 'abandoned'}`,
+    });
+  }
+  settled[i] = how;
+}
+
+/** The `not supported` text of the pull functions, and of update-guest-configuration. */
+export function notSupported(fn: string, channel?: string): string {
+  return channel === undefined
+    ? `not supported: ${fn}: subscriptions are fixed when the engine starts (configure() is read once)`
+    : `not supported: ${fn}: this host pushes messages to handler (the channels of configure() or the engine's subscriptions); a guest cannot pull from '${channel}'`;
+}
+
+/** Metadata names the host adds (dropped from broker headers on the way in and from `send`'s outputs). */
+export function isReservedMeta(name: string): boolean {
+  return RESERVED.has(name);
+}
+
 export function worldCImports(state: HostState, brokerFormats?: Readonly<Record<string, FormatSpec>>): WorldCHost {
   /** Handles the guest holds; a guest that never drops them makes the instance rebuild (see instance.ts). */
   const live = new Set<object>();
@@ -222,52 +285,19 @@ export function worldCImports(state: HostState, brokerFormats?: Readonly<Record<
     return call(() => {
       const denied = state.grants.subscribe(c.name, ch);
       if (denied !== null) fail(denied);
-      return fail({
-        tag: 'other',
-        val: `not supported: ${fn}: this host pushes messages to handler (the channels of configure() or the engine's subscriptions); a guest cannot pull from '${ch}'`,
-      });
+      return fail({ tag: 'other', val: notSupported(fn, ch) });
     });
   }
 
-  function recognise(m: GuestMessage, fn: string, msgs: readonly InboundMessage[]): number {
-    const meta = new Map(m.metadata ?? []);
-    const raw = meta.get(Meta.index);
-    const notOurs = `${fn}: not a message of this batch`;
-    if (raw === undefined) fail({ tag: 'other', val: `${notOurs} (its metadata has no ${Meta.index})` });
-    const i = /^\d+$/.test(raw) ? Number(raw) : -1;
-    const msg = msgs[i];
-    if (msg === undefined) {
-      fail({ tag: 'other', val: `${notOurs} (${Meta.index} '${raw}'; the batch has ${msgs.length} messages)` });
-    }
-    const want: Array<[string, string | undefined]> = [
-      [Meta.channel, msg.channel],
-      [Meta.partition, msg.partition === undefined ? undefined : String(msg.partition)],
-      [Meta.offset, msg.offset],
-    ];
-    for (const [name, value] of want) {
-      if (value !== undefined && meta.get(name) !== value) {
-        fail({
-          tag: 'other',
-          val: `${notOurs} (${Meta.index} ${i} has ${name} '${value}', this message says '${meta.get(name) ?? '(none)'}')`,
-        });
-      }
-    }
-    return i;
-  }
-
   function settle(m: GuestMessage, how: 'complete' | 'abandon'): void {
-    const fn = `${how}-message`;
     call(() => {
-      if (batch === null) fail({ tag: 'other', val: `${fn}: no batch is being handled (call it from handler)` });
-      const i = recognise(m, fn, batch.msgs);
-      const before = batch.settled[i];
-      if (before !== undefined && before !== how) {
-        fail({
-          tag: 'other',
-          val: `${fn}: message ${i} of the batch was already ${before === 'complete' ? 'completed' : 'abandoned'}`,
-        });
-      }
-      batch.settled[i] = how;
+      if (batch === null)
+        fail({ tag: 'other', val: `${how}-message: no batch is being handled (call it from handler)` });
+      const msgs = batch.msgs;
+      settleMessage(batch.settled, m.metadata, how, {
+        length: msgs.length,
+        position: (i) => [msgs[i]!.channel, msgs[i]!.partition, msgs[i]!.offset],
+      });
     });
   }
 
@@ -279,12 +309,7 @@ export function worldCImports(state: HostState, brokerFormats?: Readonly<Record<
         subscribeTryReceive: (c: Client, ch: string) => notPulled('subscribe-try-receive', c, ch),
         subscribeReceive: (c: Client, ch: string) => notPulled('subscribe-receive', c, ch),
         updateGuestConfiguration: () =>
-          call(() =>
-            fail({
-              tag: 'other',
-              val: 'not supported: update-guest-configuration: subscriptions are fixed when the engine starts (configure() is read once)',
-            }),
-          ),
+          call(() => fail({ tag: 'other', val: notSupported('update-guest-configuration') })),
         completeMessage: (m: GuestMessage) => settle(m, 'complete'),
         abandonMessage: (m: GuestMessage) => settle(m, 'abandon'),
       },

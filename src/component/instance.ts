@@ -1,13 +1,15 @@
 import type { MessageTuple } from '../codec/batch.js';
 import { toInbound } from '../codec/batch.js';
+import { Msg } from '../codec/layout.js';
 import { ComponentLinkError, ErrorCode, WasmsgError, describe } from '../errors.js';
 import { messageToEvent } from './cloudevents.js';
 import { trapMessage } from './direct/guest.js';
 import { DirectWorldA } from './direct/world-a.js';
 import { DirectWorldB } from './direct/world-b.js';
+import { ConfigureError, DirectWorldC } from './direct/world-c.js';
 import { worldAImports } from './host-a.js';
 import { worldBImports, type WorldBHost } from './host-b.js';
-import { type GuestConfiguration, type WorldCHost, settleBatch, worldCImports } from './host-c.js';
+import { type GuestConfiguration, type Settlement, type WorldCHost, settleBatch, worldCImports } from './host-c.js';
 import { HostState } from './host-state.js';
 import type { CompiledComponent } from './load.js';
 import type {
@@ -20,7 +22,7 @@ import type {
   OutboxEntry,
 } from './types.js';
 import { defaultLogger, wasiImports } from './wasi.js';
-import { Iface, handlerExportOf } from './worlds.js';
+import { Iface, WorldId, handlerExportOf } from './worlds.js';
 
 /**
  * One live instance of a component in the current thread, behind the one handler interface:
@@ -86,7 +88,7 @@ export class ComponentInstance {
   private worldC: WorldCHost | undefined;
   /** World C: what the guest's `configure()` returned when this instance was (re)built. */
   configuration: GuestConfiguration | undefined;
-  private direct: DirectWorldA | DirectWorldB | undefined;
+  private direct: DirectWorldA | DirectWorldB | DirectWorldC | undefined;
   private handler!: (arg: unknown) => void;
   private dead = false;
   private leaked = 0;
@@ -177,12 +179,18 @@ export class ComponentInstance {
     const module = binding.kind === 'direct' ? c.modules[binding.core] : undefined;
     if (module === undefined) throw new Error(`${c.source}: no core module for the direct binding`);
     try {
-      this.direct = c.family === 'a' ? new DirectWorldA(module, this.state) : new DirectWorldB(module, this.state);
+      if (c.family === 'c') {
+        const shape = c.world === WorldId.batchV010 ? 'c010' : 'c';
+        const direct = new DirectWorldC(module, this.state, shape, this.config.brokerFormats);
+        this.direct = direct;
+        this.configuration = direct.configuration;
+      } else {
+        this.direct = c.family === 'a' ? new DirectWorldA(module, this.state) : new DirectWorldB(module, this.state);
+      }
     } catch (err) {
-      throw new ComponentLinkError(ErrorCode.instantiate, `${c.source}: cannot instantiate: ${describe(err)}`, {
-        file: c.source,
-        world: c.world,
-      });
+      const what =
+        err instanceof ConfigureError ? `configure() ${err.message}` : `cannot instantiate: ${describe(err)}`;
+      throw new ComponentLinkError(ErrorCode.instantiate, `${c.source}: ${what}`, { file: c.source, world: c.world });
     }
   }
 
@@ -210,7 +218,7 @@ export class ComponentInstance {
 
   private callDirect(msg: InboundMessage | undefined, tuple: MessageTuple | undefined): CallOutcome {
     if (this.dead || this.leaked > LEAKED_HANDLES_REBUILD) this.rebuild();
-    const direct = this.direct!;
+    const direct = this.direct as DirectWorldA | DirectWorldB;
     let result: HandlerResult = OK;
     try {
       const error = tuple !== undefined ? direct.callTuple(tuple) : direct.call(msg!);
@@ -287,6 +295,43 @@ export class ComponentInstance {
   }
 
   /**
+   * World C from the batch codec's tuples (the pool worker's path): the direct binding lowers
+   * them as they are; jco's glue gets message objects. Lanes are the tuples' lane ids.
+   */
+  callBatchTuples(tuples: readonly MessageTuple[]): BatchOutcome {
+    const lanes = tuples.map((t) => t[Msg.lane]);
+    if (this.direct instanceof DirectWorldC) return this.callBatchDirect(tuples, lanes);
+    return this.callBatch(tuples.map(toInbound), lanes);
+  }
+
+  private callBatchDirect(tuples: readonly MessageTuple[], lanes: readonly unknown[]): BatchOutcome {
+    if (tuples.length === 0) return { results: [], outbox: [] };
+    let direct = this.direct as DirectWorldC;
+    if (this.dead || direct.liveHandles() > LEAKED_HANDLES_REBUILD) {
+      try {
+        this.rebuild();
+        direct = this.direct as DirectWorldC;
+      } catch (e) {
+        this.dead = true;
+        const trap: HandlerResult = { tag: 'trap', message: `instance rebuild failed: ${describe(e)}` };
+        return settleBatch(trap, new Array(tuples.length).fill(undefined), lanes, []);
+      }
+    }
+    let result: HandlerResult = OK;
+    let settled: Settlement[];
+    try {
+      const r = direct.callBatch(tuples);
+      if (r.error !== null) result = { tag: 'error', error: r.error };
+      settled = r.settled;
+    } catch (e) {
+      result = { tag: 'trap', message: trapMessage(e) };
+      settled = direct.lastSettled();
+      this.dead = true;
+    }
+    return settleBatch(result, settled, lanes, this.state.drainOutbox());
+  }
+
+  /**
    * World C: hands the whole batch to `handler` in one call. Per message: completed by the guest
    * → ok; abandoned → error; otherwise the handler's result (ok, error, trap). A message after a
    * failed one of the same lane is `skipped`, to keep the lane's order; `lanes[i]` is message i's
@@ -295,11 +340,14 @@ export class ComponentInstance {
    * `configure()` run again) before the next call.
    */
   callBatch(msgs: readonly InboundMessage[], lanes?: readonly unknown[]): BatchOutcome {
+    if (this.direct instanceof DirectWorldC) {
+      return this.callBatchDirect(msgs.map(inboundToTuple), lanes ?? msgs.map(laneKey));
+    }
     if (this.worldC === undefined) {
       throw new WasmsgError(ErrorCode.badInput, `${this.component.source}: callBatch needs a world C component`);
     }
     if (msgs.length === 0) return { results: [], outbox: [] };
-    const laneOf = lanes ?? msgs.map((m) => `${m.broker ?? ''}\u0000${m.channel}\u0000${m.partition ?? 0}`);
+    const laneOf = lanes ?? msgs.map(laneKey);
     if (this.dead || this.worldC.liveHandles() > LEAKED_HANDLES_REBUILD) {
       try {
         this.rebuild();
@@ -322,4 +370,24 @@ export class ComponentInstance {
     }
     return settleBatch(result, host.end(), laneOf, this.state.drainOutbox());
   }
+}
+
+/** The lane of a message given without one: its broker, channel and partition. */
+function laneKey(m: InboundMessage): string {
+  return `${m.broker ?? ''}\u0000${m.channel}\u0000${m.partition ?? 0}`;
+}
+
+/** The batch tuple of a message given as an object (the `call` and library paths of world C). */
+function inboundToTuple(m: InboundMessage): MessageTuple {
+  return [
+    m.payload,
+    m.channel,
+    m.partition as number,
+    m.offset as string,
+    m.key as string | null,
+    m.headers as Record<string, string>,
+    m.timestamp as number,
+    0,
+    m.broker as string,
+  ];
 }

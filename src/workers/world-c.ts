@@ -1,6 +1,6 @@
 import type { ComponentInstance } from '../component/instance.js';
-import { type MessageTuple, type ResultTuple, outboxToTuples, toInbound } from '../codec/batch.js';
-import { Msg, Status } from '../codec/layout.js';
+import { type MessageTuple, type ResultTuple, outboxToTuples } from '../codec/batch.js';
+import { Status } from '../codec/layout.js';
 
 /**
  * The pool worker's path for world C (batch delivery): the whole batch goes to the guest's
@@ -10,10 +10,7 @@ import { Msg, Status } from '../codec/layout.js';
  * once, and only when at least one message is ok.
  */
 export function runWorldCBatch(instance: ComponentInstance, messages: readonly MessageTuple[]): ResultTuple[] {
-  const { results, outbox } = instance.callBatch(
-    messages.map(toInbound),
-    messages.map((m) => m[Msg.lane]),
-  );
+  const { results, outbox } = instance.callBatchTuples(messages);
   let outputs = outboxToTuples(outbox);
   return results.map((r): ResultTuple => {
     switch (r.tag) {

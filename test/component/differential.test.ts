@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { MessageTuple } from '../../src/codec/batch.js';
 import { ComponentInstance } from '../../src/component/instance.js';
 import type { CallOutcome, HostConfig, InboundMessage } from '../../src/component/types.js';
-import { examples, fixture, load } from '../helpers.js';
+import { at, examples, fixture, load } from '../helpers.js';
 
 /**
  * jco stays the oracle: seeded, fuzzed messages go through the direct binding and through jco's
@@ -177,6 +177,55 @@ describe('differential: direct binding against jco glue (the oracle)', () => {
       assert.equal(calls, CALLS * Object.keys(HOSTS).length);
     });
   }
+
+  const BATCH_COMPONENTS = {
+    batch: at('examples/batch-wat/batch.wasm'),
+    'batch-script': fixture('batch-script'),
+    'batch-v010': fixture('batch-v010'),
+  };
+  const SCRIPT = [...'cascteuprgTx'].map((c) => c.charCodeAt(0));
+  for (const [name, file] of Object.entries(BATCH_COMPONENTS)) {
+    test(`world C ${name}: ${CALLS / 4} fuzzed batches per host configuration give identical outcomes`, async () => {
+      const component = await load(file);
+      assert.equal(component.binding.kind, 'direct', component.binding.why);
+      for (const [hostName, host] of Object.entries(HOSTS)) {
+        const config = { ...host, brokerFormats: { default: 'kafka' as const } };
+        const direct = await ComponentInstance.create(component, config);
+        const jco = await ComponentInstance.create(component, { ...config, binding: 'jco' });
+        assert.deepEqual(direct.configuration, jco.configuration);
+        for (let b = 0; b < CALLS / 4; b++) {
+          const r = rng(b + 1);
+          const msgs = Array.from({ length: 1 + Math.floor(r() * 12) }, (_, i) => {
+            const m = gen((b + 1) * 131 + i);
+            if (m.payload.length > 0 && r() < 0.8) m.payload[0] = SCRIPT[Math.floor(r() * SCRIPT.length)]!;
+            return m;
+          });
+          const lanes = msgs.map((m) => m.partition! % 3);
+          const got = direct.callBatch(msgs, lanes);
+          const want = jco.callBatch(msgs, lanes);
+          const where = `${name}, host '${hostName}', batch ${b}`;
+          const norm = (o: typeof got): unknown => normalise({ result: o.results as never, outbox: o.outbox });
+          assert.deepEqual(norm(got), norm(want), where);
+          assert.equal(direct.rebuilds, jco.rebuilds, `rebuilds: ${where}`);
+          assert.deepEqual(direct.configuration, jco.configuration, `configuration after rebuilds: ${where}`);
+        }
+      }
+    });
+  }
+
+  test('world C: configure() returning err fails both bindings with the same text', async () => {
+    const component = await load(fixture('batch-noconf'));
+    const errors = await Promise.all(
+      (['auto', 'jco'] as const).map((binding) =>
+        ComponentInstance.create(component, { ...HOSTS['open']!, binding }).then(
+          () => 'created',
+          (e: Error) => e.message,
+        ),
+      ),
+    );
+    assert.match(errors[0]!, /configure\(\) returned err/);
+    assert.equal(errors[0], errors[1]);
+  });
 
   test('the fuzzer reaches every outcome: ok, err of each kind, trap, outputs and leaks', async () => {
     const results = new Set<string>();

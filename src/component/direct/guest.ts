@@ -160,12 +160,29 @@ export class Guest {
     }
   }
 
+  /** Calls another export of no parameters (world C's configure) under the same guards. */
+  callExportFn(fn: () => number): number {
+    if (!this.mayEnter) trap('the component was re-entered (may-enter is false)');
+    this.mayEnter = false;
+    try {
+      const ret = fn();
+      this.refresh();
+      return ret;
+    } finally {
+      this.mayEnter = true;
+    }
+  }
+
   postReturn(ret: number): void {
-    if (this.postReturnFn === undefined) return;
+    if (this.postReturnFn !== undefined) this.postReturnWith(this.postReturnFn, ret);
+  }
+
+  /** Runs a post-return function: no host calls (may-leave) and no re-entrance meanwhile. */
+  postReturnWith(fn: (ret: number) => void, ret: number): void {
     this.mayLeave = false;
     this.mayEnter = false;
     try {
-      this.postReturnFn(ret);
+      fn(ret);
     } finally {
       this.mayLeave = true;
       this.mayEnter = true;
