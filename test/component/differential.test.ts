@@ -111,8 +111,9 @@ function gen(seed: number): InboundMessage {
     if (shape === 5) {
       headers['content-type'] = 'application/cloudevents+json';
       const doc: Record<string, unknown> = { specversion: '1.0', id: str(8), type: str(8), source: str(8) };
-      if (r() < 0.5) doc['data'] = r() < 0.5 ? str(20) : { n: int(100), s: str(5) };
-      else if (r() < 0.5) doc['data_base64'] = Buffer.from(bytes(int(40))).toString('base64');
+      const d = r();
+      if (d < 0.5) doc['data'] = r() < 0.5 ? str(20) : { n: int(100), s: str(5) };
+      else if (d < 0.75) doc['data_base64'] = Buffer.from(bytes(int(40))).toString('base64');
       if (r() < 0.5) doc[`x${int(9)}`] = str(6);
       payload = new TextEncoder().encode(r() < 0.9 ? JSON.stringify(doc) : `{${str(5)}`);
     }
