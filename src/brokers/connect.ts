@@ -1,5 +1,6 @@
 import { ErrorCode, OptionError } from '../errors.js';
 import type { BrokerAdapter } from './adapter.js';
+import { redact } from './common.js';
 import { MemoryBroker } from './memory.js';
 
 /**
@@ -9,8 +10,10 @@ import { MemoryBroker } from './memory.js';
  *   kafka://host:9092[,host:9092]/topic       Kafka (kafkajs)
  *   nats://host:4222/subject                  NATS JetStream (at-least-once)
  *   nats-core://host:4222/subject             core NATS (at-most-once)
- *   redis://[:password@]host:6379/stream      Redis Streams (ioredis); rediss:// for TLS
- *   amqp://user:pass@host:5672[/vhost]/queue  AMQP 0-9-1 (amqplib); amqps:// for TLS
+ *   redis://[:password@]host:6379/stream[?db=N]  Redis Streams (ioredis); rediss:// for TLS. The
+ *                                             path is the stream, never a database number.
+ *   amqp://user:pass@host:5672[/vhost]/queue  AMQP 0-9-1 (amqplib); amqps:// for TLS; the
+ *                                             default vhost `/` is written %2F
  *   mqtt://host:1883/topic/#                  MQTT 5 (mqtt.js); mqtts:// for TLS
  *   memory:///channel                         the embedded broker
  */
@@ -40,15 +43,38 @@ export function schemeOf(url: string): string {
   return m?.[1] ?? '';
 }
 
-/** The channel a `--from` URL names (its path), per the scheme's rules. */
+/**
+ * The channel a `--from` URL names: its path, percent-decoded segment by segment. A query
+ * (`?...`) is never part of it (the client's options: `redis://h/stream?db=2`,
+ * `amqp://h/queue?heartbeat=30`); `#` is not a fragment but part of the path (MQTT's wildcard).
+ * A `?` or `/` inside a name is written `%3F` / `%2F`.
+ */
 export function channelFromUrl(url: string): string | undefined {
   const scheme = schemeOf(url);
-  const path = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/, '').replace(/^\//, '');
+  const rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?]*/, '');
+  const query = rest.indexOf('?');
+  const path = (query < 0 ? rest : rest.slice(0, query)).replace(/^\//, '');
   if (path === '') return undefined;
-  const decoded = decodeURIComponent(path);
-  // amqp: an optional vhost first (`/vhost/queue`): the queue is the last segment
-  if (scheme === 'amqp' || scheme === 'amqps') return decoded.split('/').pop();
-  return decoded;
+  let segments: string[];
+  try {
+    segments = path.split('/').map((s) => decodeURIComponent(s));
+  } catch {
+    throw new OptionError(ErrorCode.badOption, `--from ${redact(url)}: the path is not valid percent-encoding`, {
+      option: 'from',
+    });
+  }
+  if (scheme === 'amqp' || scheme === 'amqps') {
+    // `/queue` or `/vhost/queue` (the adapter connects to the vhost; the default one is `%2F`)
+    if (segments.length > 2 || segments.some((s) => s === '')) {
+      throw new OptionError(
+        ErrorCode.badOption,
+        `--from ${redact(url)}: an AMQP path is /queue or /vhost/queue (write a '/' inside a name as %2F)`,
+        { option: 'from' },
+      );
+    }
+    return segments[segments.length - 1];
+  }
+  return segments.join('/');
 }
 
 export async function createBroker(spec: BrokerSpec): Promise<BrokerAdapter> {

@@ -248,6 +248,9 @@ export class NatsAdapter implements BrokerAdapter {
       const sub = this.nc.subscribe(spec.channel, spec.kind === 'queue' ? { queue: spec.group ?? 'wasmsg' } : {});
       const c = new CoreConsumer(sub, onBatch);
       this.consumers.push(c);
+      // the server has the subscription once it answered a PING sent after it: from then on
+      // nothing published is missed (core NATS keeps nothing for a subscriber not there yet)
+      await this.nc.flush();
       return c;
     }
     const jsm = this.jsm!;

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
+import { ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { headerValue, redact, sleep, unreachable } from './common.js';
 
@@ -47,6 +48,31 @@ function decodeEntry(channel: string, id: string, fields: Buffer[]): BrokerRecor
   return { channel, partition: 0, offset: id, key, headers, value, timestamp: Number(id.slice(0, id.indexOf('-'))) };
 }
 
+/**
+ * The URL handed to ioredis: without the path. ioredis reads a URL's path as the database
+ * number (`redis://h:6379/orders` would become `SELECT NaN`); here the path is the stream. A
+ * database is chosen with `?db=N` (or the `client.db` option); the rest of the query and the
+ * password pass to ioredis unchanged.
+ */
+export function redisClientUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new OptionError(ErrorCode.badOption, `redis URL '${redact(url)}' is not a URL`, { url: redact(url) });
+  }
+  const db = u.searchParams.get('db');
+  if (db !== null && !/^\d+$/.test(db)) {
+    throw new OptionError(
+      ErrorCode.badOption,
+      `redis URL '${redact(url)}': db must be a database number (?db=N), got '${db}'`,
+      { url: redact(url), option: 'db' },
+    );
+  }
+  u.pathname = '';
+  return u.toString();
+}
+
 type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
 
 class RedisConsumer implements Consumer {
@@ -89,12 +115,21 @@ class RedisConsumer implements Consumer {
     if (ids.length > 0)
       this.adapter.command.xack(this.spec.channel, this.group!, ...ids).catch((err: unknown) => this.adapter.fail(err));
   }
-  async close(): Promise<void> {
-    this.stop.abort();
-    this.wake?.();
-    this.reader.disconnect();
-    await this.loop.catch(() => {});
-    this.flushAcks();
+  private closing: Promise<void> | undefined;
+  /**
+   * Idempotent: the engine closes its consumers, then the adapter closes what it still lists. A
+   * second `disconnect()` of an ended connection would leave ioredis's 2 s destroy timer
+   * running (its 'close' already fired), holding the process open that long.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stop.abort();
+      this.wake?.();
+      this.reader.disconnect();
+      await this.loop.catch(() => {});
+      this.flushAcks();
+    })();
+    return this.closing;
   }
 
   private async whileRunning(step: () => Promise<void>): Promise<void> {
@@ -201,6 +236,7 @@ export class RedisAdapter implements BrokerAdapter {
   readonly options: RedisAdapterOptions;
   readonly consumerName: string;
   command!: Redis;
+  private readonly clientUrl: string;
   private readonly consumers: RedisConsumer[] = [];
   private lastError: ((err: unknown) => void) | undefined;
 
@@ -208,6 +244,7 @@ export class RedisAdapter implements BrokerAdapter {
     this.name = options.name;
     this.options = options;
     this.consumerName = options.consumer ?? `${hostname()}-${process.pid}`;
+    this.clientUrl = redisClientUrl(options.url);
   }
 
   /** Called with errors of background loops (reads, acks); default: printed once per message. */
@@ -231,7 +268,7 @@ export class RedisAdapter implements BrokerAdapter {
    */
   private client(): { redis: Redis; lastError: () => unknown } {
     let lastError: unknown;
-    const redis = new Redis(this.options.url, {
+    const redis = new Redis(this.clientUrl, {
       lazyConnect: true,
       maxRetriesPerRequest: null,
       retryStrategy: (times) => (this.connected ? Math.min(times * 100, 2000) : null),

@@ -64,7 +64,7 @@ program
   .addOption(new Option('--ordering <mode>', 'ordering guarantee').choices(['partition', 'key', 'none']))
   .option(
     '--from <url>',
-    'consume from a broker: kafka://h:9092/topic, nats://h:4222/subject, redis://h:6379/stream, amqp://u:p@h:5672/queue, mqtt://h:1883/topic/#',
+    'consume from a broker: kafka://h:9092/topic, nats://h:4222/subject, redis://h:6379/stream[?db=N], amqp://u:p@h:5672/[vhost/]queue, mqtt://h:1883/topic/#',
   )
   .option('--group <name>', 'consumer group (queue semantics)')
   .addOption(

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { channelFromUrl } from '../../src/brokers/connect.js';
+import { brokersOf } from '../../src/brokers/kafka.js';
+import { redisClientUrl } from '../../src/brokers/redis.js';
+
+describe('--from URLs: the path is the channel', () => {
+  const cases: Array<[string, string | undefined]> = [
+    ['kafka://127.0.0.1:9092/orders', 'orders'],
+    ['kafka://h1:9092,h2:9093,h3/orders', 'orders'],
+    ['nats://127.0.0.1:4222/orders.in', 'orders.in'],
+    ['nats-core://127.0.0.1:4222/orders.>', 'orders.>'],
+    ['redis://127.0.0.1:6379/orders', 'orders'],
+    ['redis://:secret@127.0.0.1:6379/orders?db=2', 'orders'],
+    ['redis://127.0.0.1:6379/0', '0'],
+    ['amqp://guest:guest@127.0.0.1:5672/orders', 'orders'],
+    ['amqp://guest:guest@127.0.0.1:5672/%2F/orders', 'orders'],
+    ['amqp://guest:guest@127.0.0.1:5672/vhost/orders?heartbeat=10', 'orders'],
+    ['amqp://h/a%2Fb', 'a/b'],
+    ['mqtt://127.0.0.1:1883/orders/#', 'orders/#'],
+    ['mqtt://127.0.0.1:1883/orders/+/eu', 'orders/+/eu'],
+    ['kafka://h/a%3Fb', 'a?b'],
+    ['memory:///orders', 'orders'],
+    ['memory:///', undefined],
+    ['redis://127.0.0.1:6379', undefined],
+    ['redis://127.0.0.1:6379?db=1', undefined],
+  ];
+  for (const [url, channel] of cases) test(url, () => assert.equal(channelFromUrl(url), channel));
+
+  test('an AMQP path of more than /vhost/queue is refused, naming the URL without its password', () => {
+    assert.throws(() => channelFromUrl('amqp://guest:pw@h/v/a/b'), {
+      code: 'E_BAD_OPTION',
+      message: /^--from amqp:\/\/guest:\*\*\*@h\/v\/a\/b: an AMQP path is \/queue or \/vhost\/queue/,
+    });
+  });
+  test('bad percent-encoding is an option error, not a URIError', () => {
+    assert.throws(() => channelFromUrl('kafka://h/%zz'), { code: 'E_BAD_OPTION', message: /percent-encoding/ });
+  });
+});
+
+describe('redis: the URL given to ioredis has no path (ioredis would read it as the database)', () => {
+  test('the stream path is dropped; password, query and TLS scheme stay', () => {
+    assert.equal(redisClientUrl('redis://127.0.0.1:6379/orders'), 'redis://127.0.0.1:6379');
+    assert.equal(redisClientUrl('redis://:p%40ss@h:6379/orders?db=2'), 'redis://:p%40ss@h:6379?db=2');
+    assert.equal(redisClientUrl('rediss://u:p@h/orders.x?db=3&family=6'), 'rediss://u:p@h?db=3&family=6');
+    assert.equal(redisClientUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+  });
+  test('?db must be a number', () => {
+    assert.throws(() => redisClientUrl('redis://:pw@h/orders?db=orders'), {
+      code: 'E_BAD_OPTION',
+      message: "redis URL 'redis://:***@h/orders?db=orders': db must be a database number (?db=N), got 'orders'",
+    });
+  });
+});
+
+describe('kafka: bootstrap brokers of the URL', () => {
+  test('several hosts, default port 9092, path and credentials dropped', () => {
+    assert.deepEqual(brokersOf('kafka://h1:9092,h2:9093,h3/orders'), ['h1:9092', 'h2:9093', 'h3:9092']);
+    assert.deepEqual(brokersOf('kafka://u:p@h1/orders'), ['h1:9092']);
+  });
+});
