@@ -3,7 +3,8 @@
  * child process, one after another in one run, reported as ratios. `npm run bench:engine`.
  * Nothing else may run on the machine meanwhile (2 shared cores).
  *
- *   P1  engine msgs/s (noop WAT, 2 workers, synthetic source) ÷ raw single-thread host loop   goal ≥ 1.3
+ *   P1  engine msgs/s (noop WAT, 2 workers, synthetic source) ÷ raw single-thread jco loop    goal ≥ 3.0 / 2.0
+ *   worker µs per message by binding (direct / jco) for worlds A, B and C
  *   P2  engine ÷ naive piscina (one task per message)                                         goal ≥ 15
  *   P3  CPU-heavy handler (≈50 µs): 2 workers ÷ 1 worker                                      goal ≥ 1.85
  *   P4  main-thread µs per message; the worker's decode / call / encode split
@@ -22,9 +23,12 @@ import { generate, syntheticPayload } from '../src/brokers/synthetic.js';
 import { loadComponent } from '../src/component/load.js';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineOptionsInput } from '../src/engine/options.js';
-import { examples } from '../test/helpers.js';
+import { at, examples } from '../test/helpers.js';
 import { type Result, calibrate, raw, spinPayload } from './spin.js';
 
+/** World C: forwards each whole batch with one send; and the smallest batch handler. */
+const batchExample = at('examples/batch-wat/batch.wasm');
+const batchNoop = at('test/fixtures/batch-noop.wasm');
 const cacheDir = process.env['WASMSG_CACHE_DIR'] ?? mkdtempSync(join(tmpdir(), 'wasmsg-bench-'));
 const N = Number(process.env['BENCH_N'] ?? 200_000);
 /** Messages for P3: enough for ≈3 s of handler time, so start-up does not weigh. */
@@ -45,16 +49,15 @@ async function engineRun(
   n: number,
   extra: Partial<EngineOptionsInput>,
   feed: (memory: MemoryBroker) => Promise<void> | void,
-  warmPayload: Uint8Array = syntheticPayload(0, 100),
+  binding: 'auto' | 'jco' = 'auto',
 ): Promise<Result> {
   const memory = new MemoryBroker({ name: 'default', partitions: 4 });
   const engine = new Engine(
-    { components: [{ path: file, subscriptions: [{ channel: 'in' }] }], workers: 2, cacheDir, ...extra },
+    { components: [{ path: file, subscriptions: [{ channel: 'in' }], binding }], workers: 2, cacheDir, ...extra },
     [memory],
   );
   await engine.start();
   void generate(memory, 'in', { count: WARM_UP, size: 100 });
-  void warmPayload;
   await engine.waitForSettled(WARM_UP);
   engine.resetStats();
   let peakRss = process.memoryUsage.rss();
@@ -113,6 +116,17 @@ const modes: Record<string, () => Promise<Result>> = {
   engineNoopPartition: () =>
     engineRun(examples.noop, N, { ordering: 'partition' }, (m) => generate(m, 'in', { count: N, size: 100 })),
   naiveNoop: () => naive(examples.noop, Math.min(N, 50_000)),
+  // the worker's cost per message by binding and world (ordering none, 100-byte payloads)
+  noopJco: () =>
+    engineRun(examples.noop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
+  echoDirect: () =>
+    engineRun(examples.echo, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
+  echoJco: () =>
+    engineRun(examples.echo, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
+  batchDirect: () =>
+    engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
+  batchJco: () =>
+    engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
   spin1: async () => {
     const rounds = Number(process.env['SPIN_ROUNDS']);
     const n = SPIN_N;
@@ -187,6 +201,12 @@ const rawNoop = child('rawNoop');
 const none = child('engineNoopNone');
 const part = child('engineNoopPartition');
 const naiveR = child('naiveNoop');
+const byBinding: Array<[string, Result, Result]> = [
+  ['world A, noop (WAT)', none, child('noopJco')],
+  ['world B, echo (WAT, publishes each)', child('echoDirect'), child('echoJco')],
+  ['world C, batch-noop (WAT)', child('batchNoopDirect'), child('batchNoopJco')],
+  ['world C, batch (WAT, relays each batch with one send)', child('batchDirect'), child('batchJco')],
+];
 const cal = child('calibrate');
 const spin1 = child('spin1', { SPIN_ROUNDS: String(cal['rounds50']) });
 const spin2 = child('spin2', { SPIN_ROUNDS: String(cal['rounds50']) });
@@ -197,12 +217,12 @@ console.log(`node ${process.version}, ${process.platform}/${process.arch}, N = $
 console.log('| measure | value | goal |');
 console.log('|---|---|---|');
 console.log(
-  `| raw single-thread loop, noop | ${f(rawNoop['msgsPerSec'])} msgs/s (${f(rawNoop['usPerMsg'], 2)} µs/msg) | |`,
+  `| raw single-thread loop, noop through jco's glue | ${f(rawNoop['msgsPerSec'])} msgs/s (${f(rawNoop['usPerMsg'], 2)} µs/msg) | |`,
 );
 console.log(`| engine, noop, 2 workers, ordering none | ${f(none['msgsPerSec'])} msgs/s | |`);
 console.log(`| engine, noop, 2 workers, ordering partition | ${f(part['msgsPerSec'])} msgs/s | |`);
 console.log(
-  `| **P1** engine ÷ raw (none / partition) | **${f(none['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)} / ${f(part['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)}** | ≥ 1.3 |`,
+  `| **P1** engine ÷ raw (none / partition) | **${f(none['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)} / ${f(part['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)}** | ≥ 3.0 / 2.0 |`,
 );
 console.log(`| naive piscina, one task per message | ${f(naiveR['msgsPerSec'])} msgs/s | |`);
 console.log(
@@ -216,6 +236,19 @@ console.log(`| **P4** main thread per message (ordering none) | **${f(none['main
 console.log(
   `| **P4** worker per message: decode / call / encode | **${f(none['workerDecodeUs'], 2)} / ${f(none['workerCallUs'], 2)} / ${f(none['workerEncodeUs'], 2)} µs** | |`,
 );
+const workerUs = (r: Result): string =>
+  `${f(r['workerDecodeUs']! + r['workerCallUs']! + r['workerEncodeUs']!, 2)} (${f(r['workerDecodeUs'], 2)} / ${f(r['workerCallUs'], 2)} / ${f(r['workerEncodeUs'], 2)})`;
+const goals: Record<string, string> = { A: '≤ 1 µs', B: '≤ 1.5 µs', C: '≤ 0.2 µs' };
+console.log(
+  '\nWorker µs per message, total (decode / call / encode), engine with 2 workers, ordering none, batch 256:\n',
+);
+console.log('| component | direct binding | jco glue (`_debugLog` removed) | msgs/s direct / jco | goal (direct) |');
+console.log('|---|---|---|---|---|');
+for (const [name, direct, jco] of byBinding) {
+  console.log(
+    `| ${name} | ${workerUs(direct)} | ${workerUs(jco)} | ${f(direct['msgsPerSec'])} / ${f(jco['msgsPerSec'])} | ${goals[name.charAt(6)]} |`,
+  );
+}
 console.log(
   `| **P6** latency at ${f(part['msgsPerSec']! / 2)} msgs/s (50 %), p50 / p99 | **${f(half['p50'], 2)} / ${f(half['p99'], 2)} ms** | p99 ≤ 5 ms |`,
 );

@@ -59,16 +59,13 @@ export function messageToEvent(msg: InboundMessage): CloudEvent {
  * mode content type, or binary-mode attributes (world C reports such a message as `cloudevents`).
  */
 export function hasCloudEventAttributes(headers: Readonly<Record<string, string>>): boolean {
-  const contentType = headers[CONTENT_TYPE];
-  if (contentType !== undefined && contentType.startsWith(STRUCTURED)) return true;
-  return binaryPrefix(headers) !== null;
+  return !isPlainRecord(headers);
 }
 
 /** The prefix of binary-mode attributes ('' for unprefixed MQTT-style ones), or null: none. */
 function binaryPrefix(headers: Readonly<Record<string, string>>): string | null {
-  return (
-    PREFIXES.find((p) => headers[`${p}specversion`] !== undefined) ?? (headers['specversion'] !== undefined ? '' : null)
-  );
+  for (let i = 0; i < PREFIXES.length; i++) if (headers[SPECVERSION_KEYS[i]!] !== undefined) return PREFIXES[i]!;
+  return headers['specversion'] !== undefined ? '' : null;
 }
 
 function fromBinary(msg: InboundMessage, headers: Readonly<Record<string, string>>): CloudEvent | null {

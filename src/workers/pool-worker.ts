@@ -69,6 +69,9 @@ function warmUp(): PoolTaskResult {
   return { offset: 0, length: 0, timing: [0, 0, 0] };
 }
 
+/** The result of a message that succeeded and published nothing: one shared tuple (msgpack writes it the same). */
+const OK_NO_OUTPUT: ResultTuple = [Status.ok, null, null];
+
 export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   if ('warmUp' in task) return warmUp();
   const t0 = performance.now();
@@ -86,21 +89,21 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
     return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (performance.now() - t2) * 1000] };
   }
   const results: ResultTuple[] = new Array(req.messages.length);
-  const failedLanes = new Set<number>();
+  let failedLanes: Set<number> | undefined;
   const progressIndex = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
   for (let i = 0; i < req.messages.length; i++) {
     const m = req.messages[i]!;
     const lane = m[Msg.lane];
-    if (failedLanes.has(lane)) {
+    if (failedLanes !== undefined && failedLanes.has(lane)) {
       results[i] = [Status.skipped, null, null];
       continue;
     }
     Atomics.store(progress, progressIndex, i);
     const { result, outbox } = instance.callTuple(m);
     if (result.tag === 'ok') {
-      results[i] = [Status.ok, null, outboxToTuples(outbox)];
+      results[i] = outbox.length === 0 ? OK_NO_OUTPUT : [Status.ok, null, outboxToTuples(outbox)];
     } else {
-      failedLanes.add(lane);
+      (failedLanes ??= new Set()).add(lane);
       results[i] = result.tag === 'error' ? [Status.error, result.error, null] : [Status.trap, result.message, null];
     }
   }

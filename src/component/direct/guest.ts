@@ -249,6 +249,17 @@ export class Guest {
     dv.setUint32(at + 4, len, true);
   }
 
+  /** Lowers a string already encoded (ASCII constants) and stores (ptr, len) at `at`. */
+  storeAscii(at: number, bytes: Uint8Array): void {
+    const n = bytes.length;
+    const ptr = this.alloc(1, n);
+    const u8 = this.u8;
+    for (let i = 0; i < n; i++) u8[ptr + i] = bytes[i]!;
+    const dv = this.dv;
+    dv.setUint32(at, ptr, true);
+    dv.setUint32(at + 4, n, true);
+  }
+
   /** Lowers bytes (list<u8>) and stores (ptr, len) at `at`. */
   storeBytes(at: number, bytes: Uint8Array): void {
     const len = bytes.length;
@@ -315,6 +326,16 @@ export class Guest {
   loadBytes(ptr: number, len: number): Uint8Array {
     if (ptr + len > this.u8.length) trap(`list ${ptr}..${ptr + len} is past the end of memory`);
     return this.u8.slice(ptr, ptr + len);
+  }
+
+  /** Copies list<u8> bytes into `out.buf` at `out.at` (advanced); returns the view of them there. */
+  copyInto(ptr: number, len: number, out: { buf: Uint8Array; at: number }): Uint8Array {
+    if (ptr + len > this.u8.length) trap(`list ${ptr}..${ptr + len} is past the end of memory`);
+    if (out.at + len > out.buf.length) trap('list lengths changed while they were read');
+    out.buf.set(this.u8.subarray(ptr, ptr + len), out.at);
+    const view = out.buf.subarray(out.at, out.at + len);
+    out.at += len;
+    return view;
   }
 
   /** list<tuple<string,string>> whose (ptr, len) is stored at `at`. */

@@ -39,6 +39,13 @@ const FORMAT_INDEX: Readonly<Record<FormatSpec, number>> = {
   raw: 5,
 };
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const RESERVED_PREFIX = new TextEncoder().encode('wasmsg-');
+const META_BYTES = Object.fromEntries(
+  Object.entries(Meta).map(([name, key]) => [name, new TextEncoder().encode(key)]),
+) as Record<keyof typeof Meta, Uint8Array>;
+const RESERVED_BYTES = Object.values(META_BYTES);
+const RESERVED_MIN = Math.min(...Object.values(Meta).map((k) => k.length));
+const RESERVED_MAX = Math.max(...Object.values(Meta).map((k) => k.length));
 
 /** configure() returned err or trapped (the message says which): the instance is unusable. */
 export class ConfigureError extends Error {}
@@ -162,14 +169,20 @@ export class DirectWorldC {
       g.storeString(p + 8, v);
       p += 16;
     };
+    // the host's names are constants: their bytes are encoded once
+    const meta = (k: Uint8Array, v: string): void => {
+      g.storeAscii(p, k);
+      g.storeString(p + 8, v);
+      p += 16;
+    };
     for (const k in headers) if (!isReservedMeta(k)) pair(k, headers[k]!);
-    pair(Meta.channel, m[Msg.channel]);
-    if (partition !== undefined) pair(Meta.partition, String(partition));
-    if (offset !== undefined) pair(Meta.offset, offset);
-    if (key !== undefined && key !== null) pair(Meta.key, key);
-    if (broker !== undefined) pair(Meta.broker, broker);
-    if (ts !== undefined) pair(Meta.timestamp, String(ts));
-    pair(Meta.index, String(index));
+    meta(META_BYTES.channel, m[Msg.channel]);
+    if (partition !== undefined) meta(META_BYTES.partition, String(partition));
+    if (offset !== undefined) meta(META_BYTES.offset, offset);
+    if (key !== undefined && key !== null) meta(META_BYTES.key, key);
+    if (broker !== undefined) meta(META_BYTES.broker, broker);
+    if (ts !== undefined) meta(META_BYTES.timestamp, String(ts));
+    meta(META_BYTES.index, String(index));
     g.dv.setUint32(at + 16, base, true);
     g.dv.setUint32(at + 20, n, true);
   }
@@ -202,19 +215,42 @@ export class DirectWorldC {
     metaTag: number,
     metaPtr: number,
     metaLen: number,
+    dropReserved = false,
+    dataOut?: { buf: Uint8Array; at: number },
   ): { data: Uint8Array; metadata: Array<[string, string]> | undefined } {
     const g = this.guest;
-    const data = g.loadBytes(dataPtr, dataLen);
+    const data = dataOut === undefined ? g.loadBytes(dataPtr, dataLen) : g.copyInto(dataPtr, dataLen, dataOut);
     if (FORMATS[format] === undefined) trap(`invalid format-spec discriminant ${format}`);
     let metadata: Array<[string, string]> | undefined;
     if (metaTag === 1) {
       g.check(metaPtr, metaLen * 16, 4);
-      metadata = new Array(metaLen);
+      metadata = [];
       for (let i = 0; i < metaLen; i++) {
-        metadata[i] = [g.loadStringAt(metaPtr + i * 16), g.loadStringAt(metaPtr + i * 16 + 8)];
+        const at = metaPtr + i * 16;
+        const keyPtr = g.dv.getUint32(at, true);
+        const keyLen = g.dv.getUint32(at + 4, true);
+        if (dropReserved && this.isReserved(keyPtr, keyLen)) {
+          // dropped, but checked as jco's lifting would read it
+          g.check(g.dv.getUint32(at + 8, true), g.dv.getUint32(at + 12, true), 1);
+          continue;
+        }
+        metadata.push([g.loadString(keyPtr, keyLen), g.loadStringAt(at + 8)]);
       }
     } else if (metaTag !== 0) trap(`invalid option discriminant ${metaTag}`);
     return { data, metadata };
+  }
+
+  /** Whether the key at (ptr, len) in guest memory is one of the host's `wasmsg-*` names, compared as bytes. */
+  private isReserved(ptr: number, len: number): boolean {
+    if (len < RESERVED_MIN || len > RESERVED_MAX || ptr + len > this.guest.u8.length) return false;
+    const u8 = this.guest.u8;
+    for (let i = 0; i < RESERVED_PREFIX.length; i++) if (u8[ptr + i] !== RESERVED_PREFIX[i]) return false;
+    next: for (const name of RESERVED_BYTES) {
+      if (name.length !== len) continue;
+      for (let i = RESERVED_PREFIX.length; i < len; i++) if (u8[ptr + i] !== name[i]) continue next;
+      return true;
+    }
+    return false;
   }
 
   private settle(how: 'complete' | 'abandon', metadata: Array<[string, string]> | undefined): MessagingError | null {
@@ -288,6 +324,10 @@ export class DirectWorldC {
         const client = clients.remove(c!, 'client'); // passed owned: consumed, whatever the outcome
         const channel = guest.loadString(chp!, chl!);
         guest.check(lp!, ll! * MESSAGE, 4);
+        // one copy-out buffer for every message's data (one allocation per send, not per message)
+        let total = 0;
+        for (let i = 0; i < ll!; i++) total += guest.dv.getUint32(lp! + i * MESSAGE + 4, true);
+        const dataOut = { buf: new Uint8Array(total), at: 0 };
         const out: Array<{ data: Uint8Array; metadata: Array<[string, string]> | undefined }> = [];
         for (let i = 0; i < ll!; i++) {
           const at = lp! + i * MESSAGE;
@@ -300,6 +340,8 @@ export class DirectWorldC {
               guest.u8[at + 12]!,
               dv.getUint32(at + 16, true),
               dv.getUint32(at + 20, true),
+              true,
+              dataOut,
             ),
           );
         }
@@ -307,7 +349,7 @@ export class DirectWorldC {
         if (denied === null) {
           for (const m of out) {
             const headers: Record<string, string> = {};
-            for (const [k, v] of m.metadata ?? []) if (!isReservedMeta(k)) headers[k] = v;
+            for (const [k, v] of m.metadata ?? []) headers[k] = v;
             state.outbox.push({ broker: client.name, kind: 'topic', channel, data: m.data, headers });
           }
         }
