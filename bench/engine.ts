@@ -123,6 +123,10 @@ const modes: Record<string, () => Promise<Result>> = {
     engineRun(examples.echo, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
   echoJco: () =>
     engineRun(examples.echo, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
+  batchNoopDirect: () =>
+    engineRun(batchNoop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
+  batchNoopJco: () =>
+    engineRun(batchNoop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
   batchDirect: () =>
     engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
   batchJco: () =>
