@@ -108,12 +108,18 @@ for (const c of cases) {
   ];
   if (compiled.binding.kind === 'direct') variants.push({ label: 'direct', component: compiled, binding: 'auto' });
   const workers = await Promise.all(variants.map((v) => spawn(v, c.message)));
-  // calibrate: calls per round so each variant spends about ROUND_MS of CPU
+  // warm up (JIT tiers), then calibrate: calls per round so each variant spends about ROUND_MS of CPU
   const perRound: number[] = [];
   for (const w of workers) {
-    const probe = await run(w.worker, 200);
-    perRound.push(Math.max(20, Math.round((ROUND_MS * 1e6 * 200) / Math.max(probe.cpuNs, 1))));
+    let calls = 100;
+    let probe = await run(w.worker, calls);
+    for (let spent = probe.cpuNs; spent < ROUND_MS * 2e6; spent += probe.cpuNs) {
+      calls = Math.min(calls * 2, 1_000_000);
+      probe = await run(w.worker, calls);
+    }
+    perRound.push(Math.max(10, Math.round((ROUND_MS * 1e6 * calls) / Math.max(probe.cpuNs, 1))));
   }
+  console.error(`${c.name}: ${perRound.join(' / ')} calls per round`);
   const cpu = variants.map(() => [] as number[]);
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < variants.length; k++) {
