@@ -240,6 +240,12 @@ console.log(`| **P4** main thread per message (ordering none) | **${f(none['main
 console.log(
   `| **P4** worker per message: decode / call / encode | **${f(none['workerDecodeUs'], 2)} / ${f(none['workerCallUs'], 2)} / ${f(none['workerEncodeUs'], 2)} µs** | |`,
 );
+console.log(
+  `| **P6** latency at ${f(part['msgsPerSec']! / 2)} msgs/s (50 %), p50 / p99 | **${f(half['p50'], 2)} / ${f(half['p99'], 2)} ms** | p99 ≤ 5 ms |`,
+);
+console.log(
+  `| **P7** peak RSS, flood vs ≈500 µs handler (${f(cal['rounds500'])} rounds); acked | **${f(flood['peakRssMB'])} MB; ${f(flood['acked'])} of 20,000** | ≤ 300 MB, all |`,
+);
 const workerUs = (r: Result): string =>
   `${f(r['workerDecodeUs']! + r['workerCallUs']! + r['workerEncodeUs']!, 2)} (${f(r['workerDecodeUs'], 2)} / ${f(r['workerCallUs'], 2)} / ${f(r['workerEncodeUs'], 2)})`;
 const goals: Record<string, string> = { A: '≤ 1 µs', B: '≤ 1.5 µs', C: '≤ 0.2 µs' };
@@ -253,9 +259,3 @@ for (const [name, direct, jco] of byBinding) {
     `| ${name} | ${workerUs(direct)} | ${workerUs(jco)} | ${f(direct['msgsPerSec'])} / ${f(jco['msgsPerSec'])} | ${goals[name.charAt(6)]} |`,
   );
 }
-console.log(
-  `| **P6** latency at ${f(part['msgsPerSec']! / 2)} msgs/s (50 %), p50 / p99 | **${f(half['p50'], 2)} / ${f(half['p99'], 2)} ms** | p99 ≤ 5 ms |`,
-);
-console.log(
-  `| **P7** peak RSS, flood vs ≈500 µs handler (${f(cal['rounds500'])} rounds); acked | **${f(flood['peakRssMB'])} MB; ${f(flood['acked'])} of 20,000** | ≤ 300 MB, all |`,
-);
