@@ -8,6 +8,8 @@ import { HEADER_BYTES, Msg, Res, Status, type StatusValue, align8 } from './layo
  */
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
+/** Requests only (main thread): packs straight into the slot it is given before each pack. */
+const requestPackr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 /** Responses are read in the main thread and their outputs outlive the slot: copy the bytes out. */
 const responseUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
@@ -39,12 +41,17 @@ export interface Request {
   readonly messages: MessageTuple[];
 }
 
-/** Writes a request into the slot; returns its length, or -1 if it does not fit (caller sends it inline). */
-export function writeRequest(slot: Uint8Array, req: Request): { length: number; inline?: Uint8Array } {
-  const bytes = packr.pack([req.component, req.messages]);
-  if (HEADER_BYTES + bytes.length > slot.length) return { length: bytes.length, inline: new Uint8Array(bytes) };
-  slot.set(bytes, HEADER_BYTES);
-  return { length: bytes.length };
+/**
+ * Writes a request straight into the slot, after its header (msgpackr packs into the buffer it
+ * is given: no intermediate buffer, no copy). Returns its length; when it does not fit,
+ * msgpackr has moved to a buffer of its own, and the bytes come back to be sent inline.
+ */
+export function writeRequest(slot: Buffer, req: Request): { length: number; inline?: Uint8Array } {
+  const target = slot.subarray(HEADER_BYTES);
+  requestPackr.useBuffer(target);
+  const bytes = requestPackr.pack([req.component, req.messages]);
+  if (bytes.buffer === target.buffer && bytes.byteOffset === target.byteOffset) return { length: bytes.length };
+  return { length: bytes.length, inline: new Uint8Array(bytes) };
 }
 
 /** Decodes a request in place: payloads are views into the slot. */

@@ -1,8 +1,7 @@
 import { workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
-import type { CompiledComponent } from '../component/load.js';
-import type { HostConfig } from '../component/types.js';
 import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
+import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
 import { HDR_PROGRESS, HEADER_BYTES, Msg, Status } from '../codec/layout.js';
 import { runWorldCBatch } from './world-c.js';
 
@@ -13,36 +12,6 @@ import { runWorldCBatch } from './world-c.js';
  * Ordering: when a message fails, later messages of the same lane in this batch are not
  * called but returned as `skipped`, so the dispatcher can retry the failed one first.
  */
-
-export interface PoolWorkerData {
-  readonly components: CompiledComponent[];
-  readonly hosts: Array<Omit<HostConfig, 'logger'>>;
-  readonly arena: SharedArrayBuffer;
-  readonly slotBytes: number;
-  /** Int32[0]: workers that reached the start barrier (see warmUp). */
-  readonly control: SharedArrayBuffer;
-  readonly workers: number;
-}
-
-/** Sent `workers` times at start: returns once every worker has loaded and instantiated. */
-export interface WarmUpTask {
-  readonly warmUp: true;
-}
-
-export interface PoolTask {
-  readonly slot: number;
-  readonly length: number;
-  /** The request, when it did not fit its slot. */
-  readonly inline?: Uint8Array;
-}
-
-export interface PoolTaskResult {
-  readonly offset: number;
-  readonly length: number;
-  readonly inline?: Uint8Array;
-  /** µs spent decoding, calling and encoding (the worker's split, for the benchmarks). */
-  readonly timing: [decode: number, call: number, encode: number];
-}
 
 const data = workerData as PoolWorkerData;
 const logger = (l: { component: string; stream: string; text: string }): void => {
@@ -90,6 +59,7 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   }
   const results: ResultTuple[] = new Array(req.messages.length);
   let failedLanes: Set<number> | undefined;
+  let allOk = true;
   const progressIndex = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
   for (let i = 0; i < req.messages.length; i++) {
     const m = req.messages[i]!;
@@ -101,13 +71,19 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
     Atomics.store(progress, progressIndex, i);
     const { result, outbox } = instance.callTuple(m);
     if (result.tag === 'ok') {
-      results[i] = outbox.length === 0 ? OK_NO_OUTPUT : [Status.ok, null, outboxToTuples(outbox)];
+      if (outbox.length === 0) results[i] = OK_NO_OUTPUT;
+      else {
+        results[i] = [Status.ok, null, outboxToTuples(outbox)];
+        allOk = false;
+      }
     } else {
+      allOk = false;
       (failedLanes ??= new Set()).add(lane);
       results[i] = result.tag === 'error' ? [Status.error, result.error, null] : [Status.trap, result.message, null];
     }
   }
   const t2 = performance.now();
+  if (allOk) return { offset: 0, length: 0, allOk: true, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, 0] };
   const out = writeResponse(slot, task.inline === undefined ? task.length : 0, results);
   const t3 = performance.now();
   return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000] };

@@ -1,0 +1,209 @@
+import { Piscina } from 'piscina';
+import { type MessageTuple, writeRequest } from '../codec/batch.js';
+import { HDR_PROGRESS, HEADER_BYTES } from '../codec/layout.js';
+import { ErrorCode, WasmsgError, describe } from '../errors.js';
+import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
+import type { Lane, Lanes, Pending } from './lanes.js';
+import type { ResolvedOptions } from './options.js';
+import type { StatsRecorder } from './stats.js';
+
+/**
+ * Dispatch (main thread): ready lanes → batches → arena slots → the piscina pool.
+ *
+ * The arena is one SharedArrayBuffer of `maxInFlightBatches` slots; a batch in flight owns one
+ * slot, so memory for batches is fixed by configuration. A batch is packed (msgpack) straight
+ * into its slot and the task posted is two integers. While batches are in flight, a batch that
+ * is not full waits up to `lingerMs` for more messages.
+ *
+ * Keeping workers busy under `partition`/`key` ordering: an exclusive lane has one batch in
+ * flight, so a batch that took every ready lane would leave the other workers idle until it
+ * returned. A batch takes at most ⌈ready lanes ÷ free slots⌉ lanes, so the ready lanes spread
+ * over as many batches (and workers) as there are slots, each still up to `maxMessages` long.
+ */
+
+export interface InFlight {
+  readonly slot: number;
+  readonly messages: Pending[];
+  readonly controller: AbortController;
+  readonly timer: NodeJS.Timeout;
+}
+
+const SLOT_OVERHEAD = 64 * 1024;
+
+export class Dispatcher {
+  readonly inFlight = new Set<InFlight>();
+  private pool: Piscina | undefined;
+  private arena!: SharedArrayBuffer;
+  private slotBytes = 0;
+  private freeSlots: number[] = [];
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Messages queued in lanes (not yet in a batch). */
+  queued = 0;
+  /** Tuples reused from batch to batch: msgpackr copies them into the slot at once. */
+  private readonly tuples: MessageTuple[] = [];
+  private readonly messages: MessageTuple[] = [];
+  private uniqueLane = -1;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly lanes: Lanes,
+    private readonly stats: StatsRecorder,
+    /** Whether new batches may be sent (the engine is running). */
+    private readonly running: () => boolean,
+    private readonly onResult: (flight: InFlight, res: PoolTaskResult) => void,
+    private readonly onCrash: (flight: InFlight, err: unknown) => void,
+  ) {}
+
+  /** Creates the arena and the pool, and waits until every worker holds warm instances. */
+  async start(data: Omit<PoolWorkerData, 'arena' | 'slotBytes' | 'control' | 'workers'>): Promise<void> {
+    const o = this.options;
+    this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
+    this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
+    this.freeSlots = Array.from({ length: o.maxInFlightBatches }, (_, i) => i);
+    const workerData: PoolWorkerData = {
+      ...data,
+      arena: this.arena,
+      slotBytes: this.slotBytes,
+      control: new SharedArrayBuffer(4),
+      workers: o.workers,
+    };
+    this.pool = new Piscina({
+      filename: new URL('../workers/pool-worker.js', import.meta.url).href,
+      minThreads: o.workers,
+      maxThreads: o.workers,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      concurrentTasksPerWorker: 1,
+      recordTiming: false, // piscina's own per-task histograms: not read, not paid for
+      workerData,
+    });
+    const warmUp: WarmUpTask = { warmUp: true };
+    try {
+      await Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp)));
+    } catch (err) {
+      await this.pool.destroy();
+      throw err instanceof WasmsgError
+        ? err
+        : new WasmsgError(ErrorCode.instantiate, `engine workers failed to start: ${describe(err)}`);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    await this.pool?.destroy();
+  }
+
+  /** Sends batches while there are free slots and ready lanes (or arms the linger timer). */
+  pump(): void {
+    const { maxMessages, lingerMs } = this.options.batch;
+    while (this.freeSlots.length > 0 && this.lanes.ready.size > 0 && this.running()) {
+      // Linger: while batches are in flight, wait up to lingerMs for a full batch.
+      if (this.queued < maxMessages && this.inFlight.size > 0 && lingerMs > 0) {
+        this.lingerTimer ??= setTimeout(() => {
+          this.lingerTimer = undefined;
+          this.dispatchOne();
+          this.pump();
+        }, lingerMs);
+        return;
+      }
+      if (!this.dispatchOne()) return;
+    }
+  }
+
+  /** Builds one batch from ready lanes and runs it; false when nothing could be sent. */
+  private dispatchOne(): boolean {
+    const ready = this.lanes.ready;
+    if (this.freeSlots.length === 0 || ready.size === 0 || !this.running()) return false;
+    const { maxMessages, maxBytes } = this.options.batch;
+    const laneCap = Math.ceil(ready.size / this.freeSlots.length);
+    const batch: Pending[] = [];
+    let bytes = 0;
+    let component = -1;
+    let lanes = 0;
+    for (const lane of ready) {
+      if (component === -1) component = lane.component;
+      if (lane.component !== component) continue;
+      const queue = lane.queue;
+      for (let next = queue.peek(); next !== undefined && batch.length < maxMessages; next = queue.peek()) {
+        if (batch.length > 0 && bytes + next.rec.value.length > maxBytes) break;
+        batch.push(queue.shift()!);
+        bytes += next.rec.value.length;
+      }
+      if (lane.exclusive) lane.busy = true;
+      if (lane.busy || queue.length === 0) ready.delete(lane);
+      if (batch.length >= maxMessages || bytes >= maxBytes || ++lanes >= laneCap) break;
+    }
+    if (batch.length === 0) return false;
+    this.queued -= batch.length;
+    this.send(component, batch);
+    return true;
+  }
+
+  private send(component: number, batch: Pending[]): void {
+    const slot = this.freeSlots.pop()!;
+    this.stats.batches++;
+    const offset = slot * this.slotBytes;
+    const tuples = this.tuples;
+    const messages = this.messages;
+    messages.length = batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      const r = p.rec;
+      let t = tuples[i];
+      if (t === undefined) tuples.push((t = new Array(9) as MessageTuple));
+      t[0] = r.value;
+      t[1] = r.channel;
+      t[2] = r.partition;
+      t[3] = r.offset;
+      t[4] = r.key;
+      t[5] = r.headers as Record<string, string>;
+      t[6] = r.timestamp;
+      t[7] = laneId(p.lane, this);
+      t[8] = p.broker;
+      messages[i] = t;
+    }
+    // -1 = no message started yet; the worker stores each index before calling (see crashed()).
+    Atomics.store(new Int32Array(this.arena, offset, HEADER_BYTES / 4), HDR_PROGRESS, -1);
+    const written = writeRequest(Buffer.from(this.arena, offset, this.slotBytes), { component, messages });
+    for (let i = 0; i < batch.length; i++) tuples[i]![0] = EMPTY; // drop the payload references
+    const task: PoolTask =
+      written.inline === undefined
+        ? { slot, length: written.length }
+        : { slot, length: written.length, inline: written.inline };
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.handlerTimeoutMs + batch.length);
+    const flight: InFlight = { slot, messages: batch, controller, timer };
+    this.inFlight.add(flight);
+    this.pool!.run(task, { signal: controller.signal }).then(
+      (res: PoolTaskResult) => this.onResult(flight, res),
+      (err: unknown) => this.onCrash(flight, err),
+    );
+  }
+
+  /** A lane id for the worker: exclusive lanes keep theirs; each message of `none` gets its own. */
+  nextUniqueLane(): number {
+    return this.uniqueLane--;
+  }
+
+  /** The batch settled or crashed: its slot is free again. */
+  finish(flight: InFlight): void {
+    clearTimeout(flight.timer);
+    this.inFlight.delete(flight);
+    this.freeSlots.push(flight.slot);
+  }
+
+  /** The response bytes of a completed batch (in its slot, or inline). */
+  response(flight: InFlight, res: PoolTaskResult): Uint8Array {
+    return res.inline ?? new Uint8Array(this.arena, flight.slot * this.slotBytes + res.offset, res.length);
+  }
+
+  /** Index of the message the worker was calling when its batch was aborted (-1: none started). */
+  progress(flight: InFlight): number {
+    return Atomics.load(new Int32Array(this.arena), (flight.slot * this.slotBytes) / 4 + HDR_PROGRESS);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function laneId(lane: Lane, d: Dispatcher): number {
+  return lane.exclusive ? lane.id : d.nextUniqueLane();
+}

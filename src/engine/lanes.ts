@@ -1,0 +1,175 @@
+import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
+import type { OutboxEntry } from '../component/types.js';
+import { Deque } from './deque.js';
+
+/**
+ * Ordering lanes (main thread). A lane is the unit of order: `partition` mode has one per
+ * (component, broker, channel, partition), `key` mode one per key within those (a record
+ * without a key falls back to its partition's lane), `none` one per component. An exclusive
+ * lane (partition, key) has at most one batch in flight, and what failed goes back to its front:
+ * that is the whole ordering guarantee. Lanes are found through nested maps (no key string is
+ * built per message) with the last lane found kept, since consecutive records of an adapter's
+ * batch share their lane almost always.
+ */
+
+/** One input message the engine holds, from intake until it is acked or handed back. */
+export interface Pending {
+  readonly rec: BrokerRecord;
+  readonly consumer: Consumer;
+  readonly component: number;
+  readonly broker: string;
+  readonly lane: Lane;
+  attempts: number;
+  /** performance.now() of the intake call that brought it (one clock read per adapter batch). */
+  readonly receivedAt: number;
+  lastError: string;
+  /** Set for messages fed through `process()`: outputs and the outcome go to the caller, not to brokers. */
+  readonly sink?: (outcome: ProcessOutcome) => void;
+}
+
+/** What `process()`'s caller gets per input, before the input object is attached. */
+export type ProcessOutcome =
+  | { readonly status: 'ok'; readonly outputs: OutboxEntry[] }
+  | { readonly status: 'failed'; readonly error: string; readonly attempts: number };
+
+export interface Lane {
+  readonly id: number;
+  readonly component: number;
+  readonly exclusive: boolean;
+  readonly queue: Deque<Pending>;
+  busy: boolean;
+  /** performance.now() before which the lane waits (retry backoff). */
+  blockedUntil: number;
+  /** Where the lane is registered, so an idle exclusive lane can be forgotten. */
+  readonly home: Map<unknown, Lane> | undefined;
+  readonly homeKey: unknown;
+}
+
+export type OrderingMode = 'partition' | 'key' | 'none';
+
+type Nested<T> = Map<string, Map<string, Map<number, T>>>;
+/** Per partition: its lane, and in key mode the lanes of its keys. */
+interface PartitionLanes {
+  lane: Lane | undefined;
+  keys: Map<unknown, Lane> | undefined;
+}
+
+export class Lanes {
+  /** Lanes with queued messages that may be sent now (insertion-ordered: fair across lanes). */
+  readonly ready = new Set<Lane>();
+  private readonly byComponent: Array<Nested<PartitionLanes>> = [];
+  private readonly unordered: Lane[] = [];
+  private nextId = 1;
+  private last: { component: number; broker: string; channel: string; partition: number; key: unknown; lane: Lane } = {
+    component: -1,
+    broker: '',
+    channel: '',
+    partition: -1,
+    key: undefined,
+    lane: undefined as unknown as Lane,
+  };
+
+  constructor(private readonly mode: OrderingMode) {}
+
+  /** The lane of a record (created on first use). */
+  laneFor(component: number, broker: string, rec: BrokerRecord): Lane {
+    if (this.mode === 'none')
+      return (this.unordered[component] ??= this.newLane(component, false, undefined, undefined));
+    const key = this.mode === 'key' ? rec.key : null;
+    const last = this.last;
+    if (
+      last.component === component &&
+      last.partition === rec.partition &&
+      last.channel === rec.channel &&
+      last.broker === broker &&
+      last.key === key &&
+      last.lane.home?.get(last.lane.homeKey) === last.lane
+    ) {
+      return last.lane;
+    }
+    const channels = getOrSet(getOrSet((this.byComponent[component] ??= new Map()), broker), rec.channel);
+    let p = channels.get(rec.partition);
+    if (p === undefined) channels.set(rec.partition, (p = { lane: undefined, keys: undefined }));
+    let lane: Lane;
+    if (key === null) {
+      const known = p.lane;
+      lane = known !== undefined && known.home?.get(known.homeKey) === known ? known : this.partitionLane(component, p);
+    } else {
+      const keys = (p.keys ??= new Map());
+      lane = keys.get(key) ?? this.newLane(component, true, keys, key);
+    }
+    last.component = component;
+    last.broker = broker;
+    last.channel = rec.channel;
+    last.partition = rec.partition;
+    last.key = key;
+    last.lane = lane;
+    return lane;
+  }
+
+  private partitionLane(component: number, p: PartitionLanes): Lane {
+    // registered in a one-entry map of its own, so release() can tell it was forgotten
+    const home = new Map<unknown, Lane>();
+    const lane = this.newLane(component, true, home, 0);
+    p.lane = lane;
+    return lane;
+  }
+
+  private newLane(component: number, exclusive: boolean, home: Map<unknown, Lane> | undefined, homeKey: unknown): Lane {
+    const lane: Lane = {
+      id: this.nextId++,
+      component,
+      exclusive,
+      queue: new Deque<Pending>(),
+      busy: false,
+      blockedUntil: 0,
+      home,
+      homeKey,
+    };
+    home?.set(homeKey, lane);
+    return lane;
+  }
+
+  markReady(lane: Lane, now: number): void {
+    if (lane.queue.length > 0 && !lane.busy && lane.blockedUntil <= now) this.ready.add(lane);
+  }
+
+  /** A lane's batch settled: it may send again; an idle exclusive lane is forgotten (key mode makes many). */
+  release(lane: Lane, now: number): void {
+    lane.busy = false;
+    if (lane.queue.length === 0) {
+      this.ready.delete(lane);
+      if (lane.exclusive) lane.home?.delete(lane.homeKey);
+    } else this.markReady(lane, now);
+  }
+
+  /** Every message still queued, lane by lane (for stop: they are handed back). */
+  drainAll(): Pending[] {
+    const out: Pending[] = [];
+    const visit = (lane: Lane | undefined): void => {
+      if (lane !== undefined) for (const p of lane.queue.drain()) out.push(p);
+    };
+    for (const lane of this.unordered) visit(lane);
+    for (const brokers of this.byComponent) {
+      for (const channels of brokers?.values() ?? []) {
+        for (const partitions of channels.values()) {
+          for (const p of partitions.values()) {
+            visit(p.lane);
+            for (const lane of p.keys?.values() ?? []) visit(lane);
+          }
+        }
+      }
+    }
+    // lanes forgotten while busy, then refilled, are reachable only through ready
+    for (const lane of this.ready) visit(lane);
+    return out;
+  }
+}
+
+function getOrSet<K, V>(m: Map<K, Map<string, V>>, k: K): Map<string, V>;
+function getOrSet<K, V>(m: Map<K, Map<number, V>>, k: K): Map<number, V>;
+function getOrSet<K>(m: Map<K, Map<unknown, unknown>>, k: K): Map<unknown, unknown> {
+  let v = m.get(k);
+  if (v === undefined) m.set(k, (v = new Map()));
+  return v;
+}

@@ -1,0 +1,93 @@
+import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
+import type { OutboxEntry } from '../component/types.js';
+import type { ProcessOutcome } from './lanes.js';
+
+/**
+ * `engine.process()`: the engine as a pipeline stage (main thread). Inputs are pulled from the
+ * caller's iterable, enqueued like broker records of a channel `process` (the outputs go back
+ * to the caller, not to any broker) and yielded in input order. Backpressure: the source is not
+ * pulled while the engine holds its high-water mark of messages, nor while the caller has that
+ * many results unread.
+ */
+
+/** What `engine.process()` yields per input, in input order. */
+export type ProcessResult =
+  | { readonly status: 'ok'; readonly input: ProcessInput; readonly outputs: OutboxEntry[] }
+  | { readonly status: 'failed'; readonly input: ProcessInput; readonly error: string; readonly attempts: number };
+
+/** One input of `engine.process()`. */
+export interface ProcessInput {
+  readonly value: Uint8Array;
+  readonly key?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly channel?: string;
+  readonly partition?: number;
+  readonly timestamp?: number;
+}
+
+/** What process() needs of the engine. */
+export interface ProcessHost {
+  readonly highWater: number;
+  buffered(): number;
+  waitForSpace(): Promise<void>;
+  enqueue(component: number, rec: BrokerRecord, consumer: Consumer, sink: (o: ProcessOutcome) => void): void;
+}
+
+/** Settling a process() input settles nothing at a broker. */
+const NO_BROKER: Consumer = { pause() {}, resume() {}, settle() {}, close: async () => {} };
+
+export async function* processStream(
+  host: ProcessHost,
+  source: AsyncIterable<ProcessInput> | Iterable<ProcessInput>,
+  component: number,
+): AsyncGenerator<ProcessResult> {
+  const results: Array<Promise<ProcessResult> | undefined> = [];
+  let sourceDone = false;
+  let sourceError: unknown;
+  let wakeReader: (() => void) | undefined;
+  let wakeFeeder: (() => void) | undefined;
+  let next = 0;
+  let seq = 0;
+  const feed = (async () => {
+    try {
+      for await (const input of source) {
+        // bounded by the engine's high-water mark and by results the caller has not read yet
+        while (host.buffered() >= host.highWater) await host.waitForSpace();
+        while (results.length - next >= host.highWater) await new Promise<void>((r) => (wakeFeeder = r));
+        let resolve!: (r: ProcessResult) => void;
+        results.push(new Promise<ProcessResult>((r) => (resolve = r)));
+        const rec: BrokerRecord = {
+          channel: input.channel ?? 'process',
+          partition: input.partition ?? 0,
+          offset: String(seq++),
+          key: input.key ?? null,
+          headers: input.headers ?? {},
+          value: input.value,
+          timestamp: input.timestamp ?? Date.now(),
+        };
+        host.enqueue(component, rec, NO_BROKER, (o) => resolve({ ...o, input } as ProcessResult));
+        wakeReader?.();
+      }
+    } catch (err) {
+      sourceError = err;
+    } finally {
+      sourceDone = true;
+      wakeReader?.();
+    }
+  })();
+  for (;;) {
+    if (next < results.length) {
+      const r = await results[next]!;
+      results[next++] = undefined;
+      wakeFeeder?.();
+      wakeFeeder = undefined;
+      yield r;
+      continue;
+    }
+    if (sourceDone) break;
+    await new Promise<void>((r) => (wakeReader = r));
+    wakeReader = undefined;
+  }
+  await feed;
+  if (sourceError !== undefined) throw sourceError;
+}

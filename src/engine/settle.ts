@@ -1,0 +1,310 @@
+import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
+import { type ResultTuple, outboxFromTuples, readResponse } from '../codec/batch.js';
+import { Status } from '../codec/layout.js';
+import type { MessagingError } from '../component/types.js';
+import { describe } from '../errors.js';
+import type { Dispatcher, InFlight } from './dispatch.js';
+import type { Lane, Lanes, Pending } from './lanes.js';
+import type { ResolvedOptions } from './options.js';
+import type { StatsRecorder } from './stats.js';
+import type { PoolTaskResult } from '../workers/protocol.js';
+
+/**
+ * Settlement (main thread): what happens to each message of a batch that came back — one path
+ * for completed and crashed batches.
+ *
+ *   ok        → its outputs are published (all of the batch's, per broker), and once every
+ *               broker confirmed them the inputs are acked (at-least-once end to end);
+ *   err/trap  → a failed attempt: back to the front of its lane after an exponential backoff,
+ *               or, after `retries.maxAttempts`, published to the dead-letter channel, then acked;
+ *   skipped   → back to the front of its lane (an earlier message of its lane failed);
+ *   publish of the outputs failed → a failed attempt of each of those inputs (never a crash);
+ *   dead-letter publish failed    → tried again with backoff while the engine runs.
+ *
+ * A crashed or timed-out batch is settled the same way: the message the worker was calling
+ * (its progress word) failed, the others were not run and go back to their lanes.
+ */
+
+export interface SettleHost {
+  readonly options: ResolvedOptions;
+  readonly stats: StatsRecorder;
+  readonly lanes: Lanes;
+  readonly dispatcher: Dispatcher;
+  running(): boolean;
+  broker(name: string): BrokerAdapter;
+  componentName(index: number): string;
+  /** `n` messages left the engine (acked or handed back): backpressure. */
+  released(n: number): void;
+  /** Batches or publishes finished: stop() may be waiting for none to be left. */
+  checkDrained(): void;
+  settled(p: Pending, outcome: 'ok' | 'dead-lettered'): void;
+  deadLettered(p: Pending): void;
+}
+
+const OK_NO_OUTPUT: ResultTuple = [Status.ok, null, null];
+
+/** A crashed batch's culprit, settled like a trap but with its own text. */
+const CRASHED = -1;
+
+export class Settler {
+  /** Publishes (outputs or dead letters) not yet confirmed. */
+  publishing = 0;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Messages waiting out a backoff outside any queue (`none` lanes, dead-letter retries). */
+  private readonly waiting = new Set<Pending>();
+
+  constructor(private readonly host: SettleHost) {}
+
+  complete(flight: InFlight, res: PoolTaskResult): void {
+    const d = this.host.dispatcher;
+    this.host.stats.recordWorker(res.timing, flight.messages.length);
+    if (res.allOk === true) {
+      d.finish(flight);
+      this.settleBatch(flight.messages, () => OK_NO_OUTPUT);
+      return;
+    }
+    const results = readResponse(d.response(flight, res));
+    d.finish(flight);
+    this.settleBatch(flight.messages, (i) => results[i]!);
+  }
+
+  /** The worker died or the batch timed out: the message it was calling failed; the rest go back. */
+  crashed(flight: InFlight, err: unknown): void {
+    const d = this.host.dispatcher;
+    const timedOut = flight.controller.signal.aborted;
+    const at = d.progress(flight);
+    d.finish(flight);
+    const why = timedOut
+      ? `timeout: handler ran longer than ${this.host.options.handlerTimeoutMs} ms`
+      : `worker crashed: ${describe(err)}`;
+    const crashed: ResultTuple = [CRASHED as never, why, null];
+    const skipped: ResultTuple = [Status.skipped, null, null];
+    this.settleBatch(flight.messages, (i) => (i === at ? crashed : skipped));
+  }
+
+  private settleBatch(messages: readonly Pending[], resultOf: (i: number) => ResultTuple): void {
+    const { stats, lanes } = this.host;
+    const ok: Pending[] = [];
+    const outputs = new Map<string, OutRecord[]>();
+    const back = new Map<Lane, Pending[]>();
+    for (let i = 0; i < messages.length; i++) {
+      const p = messages[i]!;
+      const [status, error, outbox] = resultOf(i);
+      if (status === Status.ok) {
+        stats.processed++;
+        if (p.sink !== undefined) {
+          p.sink({ status: 'ok', outputs: outboxFromTuples(outbox) });
+          this.ack(p, 'ok', performance.now());
+          continue;
+        }
+        ok.push(p);
+        if (outbox !== null) {
+          for (const o of outbox) {
+            let list = outputs.get(o[0]);
+            if (list === undefined) outputs.set(o[0], (list = []));
+            list.push({ kind: o[1], channel: o[2], headers: o[4], value: o[3], key: p.rec.key });
+          }
+        }
+      } else if (status === Status.skipped) {
+        pushTo(back, p.lane, p);
+      } else {
+        stats.failed++;
+        p.lastError =
+          status === Status.error
+            ? formatError(error as MessagingError)
+            : status === Status.trap
+              ? `trap: ${String(error)}`
+              : String(error);
+        if (++p.attempts >= this.host.options.retries.maxAttempts) this.deadLetter(p);
+        else pushTo(back, p.lane, p);
+      }
+    }
+    this.requeue(back, true);
+    const now = performance.now();
+    for (const m of messages) if (m.lane.busy && !back.has(m.lane)) lanes.release(m.lane, now);
+    if (ok.length > 0) this.publishThenAck(ok, outputs);
+    this.host.dispatcher.pump();
+    this.host.checkDrained();
+  }
+
+  /**
+   * Failed (and skipped) messages go back to the front of their lanes, in order, after a
+   * backoff. `ownBatch`: the lanes' busy flag came from the batch being settled (else a batch of
+   * the lane may be in flight, and it stays busy).
+   */
+  private requeue(back: Map<Lane, Pending[]>, ownBatch: boolean): void {
+    const { options, stats, lanes, dispatcher } = this.host;
+    const r = options.retries;
+    for (const [lane, list] of back) {
+      let attempts = 0;
+      let retried = 0;
+      for (const p of list) {
+        attempts = Math.max(attempts, p.attempts);
+        if (p.attempts > 0) retried++;
+      }
+      const delay = attempts === 0 ? 0 : Math.min(r.maxBackoffMs, r.backoffMs * 2 ** (attempts - 1));
+      stats.retried += retried;
+      if (lane.exclusive) {
+        lane.queue.unshiftAll(list);
+        dispatcher.queued += list.length;
+        lane.blockedUntil = performance.now() + delay;
+        if (ownBatch) lane.busy = false;
+        if (delay > 0) {
+          lanes.ready.delete(lane);
+          this.later(delay, () => {
+            lane.blockedUntil = 0; // timers may fire a little before performance.now() says they are due
+            lanes.markReady(lane, performance.now());
+            dispatcher.pump();
+          });
+        } else lanes.markReady(lane, performance.now());
+      } else {
+        for (const p of list) this.waiting.add(p);
+        this.later(delay, () => {
+          for (const p of list) this.waiting.delete(p);
+          if (!this.host.running()) {
+            for (const p of list) p.consumer.settle(p.rec, 'nack');
+            this.host.released(list.length);
+            return;
+          }
+          lane.queue.unshiftAll(list);
+          dispatcher.queued += list.length;
+          lanes.markReady(lane, performance.now());
+          dispatcher.pump();
+        });
+      }
+    }
+  }
+
+  private later(delay: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.retryTimers.delete(t);
+      fn();
+    }, delay);
+    this.retryTimers.add(t);
+  }
+
+  private publishThenAck(ok: Pending[], outputs: Map<string, OutRecord[]>): void {
+    let count = 0;
+    for (const list of outputs.values()) count += list.length;
+    if (count === 0) {
+      const now = performance.now();
+      for (const p of ok) this.ack(p, 'ok', now);
+      return;
+    }
+    this.publishing++;
+    Promise.all([...outputs].map(([broker, records]) => this.host.broker(broker).publish(records))).then(
+      () => {
+        this.publishing--;
+        this.host.stats.published += count;
+        const now = performance.now();
+        for (const p of ok) this.ack(p, 'ok', now);
+        this.host.checkDrained();
+      },
+      (err: unknown) => {
+        // Outputs not confirmed: a failed attempt of each input (retried, then dead-lettered).
+        this.publishing--;
+        this.failedPublish(ok, `publish failed: ${describe(err)}`);
+        this.host.checkDrained();
+      },
+    );
+  }
+
+  private failedPublish(ok: Pending[], why: string): void {
+    const { stats, lanes, options } = this.host;
+    const back = new Map<Lane, Pending[]>();
+    for (const p of ok) {
+      stats.failed++;
+      p.lastError = why;
+      if (++p.attempts >= options.retries.maxAttempts) {
+        this.deadLetter(p);
+        continue;
+      }
+      // its lane was released when the batch came back: it may be busy again, or forgotten
+      const lane = lanes.laneFor(p.component, p.broker, p.rec);
+      pushTo(back, lane, lane === p.lane ? p : { ...p, lane });
+    }
+    if (!this.host.running()) {
+      for (const list of back.values()) for (const p of list) p.consumer.settle(p.rec, 'nack');
+      this.host.released([...back.values()].reduce((n, l) => n + l.length, 0));
+      return;
+    }
+    this.requeue(back, false);
+    this.host.dispatcher.pump();
+  }
+
+  private deadLetter(p: Pending, tries = 0): void {
+    const { stats, options } = this.host;
+    if (p.sink !== undefined) {
+      stats.deadLettered++;
+      p.sink({ status: 'failed', error: p.lastError, attempts: p.attempts });
+      this.ack(p, 'dead-lettered', performance.now());
+      return;
+    }
+    const broker = options.deadLetter.broker ?? p.broker;
+    const headers: Record<string, string> = {
+      ...p.rec.headers,
+      'x-wasmsg-error': p.lastError,
+      'x-wasmsg-attempts': String(p.attempts),
+      'x-wasmsg-source': `${p.broker}/${p.rec.channel}/${p.rec.partition}/${p.rec.offset}`,
+      'x-wasmsg-component': this.host.componentName(p.component),
+    };
+    this.publishing++;
+    this.host
+      .broker(broker)
+      .publish([{ kind: 'queue', channel: options.deadLetter.channel, key: p.rec.key, headers, value: p.rec.value }])
+      .then(
+        () => {
+          this.publishing--;
+          stats.deadLettered++;
+          this.host.deadLettered(p);
+          this.ack(p, 'dead-lettered', performance.now());
+          this.host.checkDrained();
+        },
+        () => {
+          // The dead-letter channel refused it: keep the message and try again, with backoff,
+          // as long as the engine runs; on stop it goes back to its broker unacknowledged.
+          this.publishing--;
+          if (!this.host.running()) {
+            p.consumer.settle(p.rec, 'nack');
+            this.host.released(1);
+          } else {
+            const r = options.retries;
+            this.waiting.add(p); // on stop() it goes back to its broker
+            this.later(Math.min(r.maxBackoffMs, r.backoffMs * 2 ** Math.min(tries, 20)), () => {
+              this.waiting.delete(p);
+              this.deadLetter(p, tries + 1);
+            });
+          }
+          this.host.checkDrained();
+        },
+      );
+  }
+
+  private ack(p: Pending, outcome: 'ok' | 'dead-lettered', now: number): void {
+    p.consumer.settle(p.rec, 'ack');
+    const stats = this.host.stats;
+    stats.acked++;
+    stats.recordLatency(now - p.receivedAt);
+    this.host.released(1);
+    this.host.settled(p, outcome);
+  }
+
+  /** On stop: cancel backoffs; messages waiting one go back to their brokers. */
+  stop(): void {
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    for (const p of this.waiting) p.consumer.settle(p.rec, 'nack');
+    this.host.released(this.waiting.size);
+    this.waiting.clear();
+  }
+}
+
+function pushTo(back: Map<Lane, Pending[]>, lane: Lane, p: Pending): void {
+  let list = back.get(lane);
+  if (list === undefined) back.set(lane, (list = []));
+  list.push(p);
+}
+
+export function formatError(e: MessagingError): string {
+  return 'val' in e ? `${e.tag}: ${e.val}` : e.tag;
+}
