@@ -25,7 +25,9 @@ export interface InFlight {
   readonly slot: number;
   readonly messages: Pending[];
   readonly controller: AbortController;
-  readonly timer: NodeJS.Timeout;
+  /** The progress word as the watchdog last saw it, and since when (see `watch`). */
+  seen: number;
+  since: number;
 }
 
 const SLOT_OVERHEAD = 64 * 1024;
@@ -77,18 +79,37 @@ export class Dispatcher {
       workerData,
     });
     const warmUp: WarmUpTask = { warmUp: true };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const names = data.components.map((c) => c.source).join(', ');
+        reject(
+          new WasmsgError(
+            ErrorCode.instantiate,
+            `${names}: not instantiated within ${o.instantiateTimeoutMs} ms (instantiateTimeoutMs): does its start function loop?`,
+            { components: data.components.map((c) => c.source), timeoutMs: o.instantiateTimeoutMs },
+          ),
+        );
+      }, o.instantiateTimeoutMs);
+    });
     try {
-      await Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp)));
+      await Promise.race([Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp))), timeout]);
     } catch (err) {
-      await this.pool.destroy();
+      await this.pool.destroy(); // terminates the workers, looping ones included
       throw err instanceof WasmsgError
         ? err
         : new WasmsgError(ErrorCode.instantiate, `engine workers failed to start: ${describe(err)}`);
+    } finally {
+      clearTimeout(timer);
     }
+    const period = Math.min(1000, Math.max(5, Math.floor(o.handlerTimeoutMs / 4)));
+    this.watchdog = setInterval(() => this.watch(), period);
+    this.watchdog.unref();
   }
 
   async destroy(): Promise<void> {
     if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    if (this.watchdog !== undefined) clearInterval(this.watchdog);
     await this.pool?.destroy();
   }
 
@@ -170,8 +191,7 @@ export class Dispatcher {
         ? { slot, length: written.length }
         : { slot, length: written.length, inline: written.inline };
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.options.handlerTimeoutMs + batch.length);
-    const flight: InFlight = { slot, messages: batch, controller, timer };
+    const flight: InFlight = { slot, messages: batch, controller, seen: -1, since: 0 };
     this.inFlight.add(flight);
     this.pool!.run(task, { signal: controller.signal }).then(
       (res: PoolTaskResult) => this.onResult(flight, res),
@@ -184,9 +204,31 @@ export class Dispatcher {
     return this.uniqueLane--;
   }
 
+  /**
+   * The handler timeout applies to each call, not to a batch: a watchdog reads each batch's
+   * progress word (the index of the message its worker is calling, -1 while the batch waits for
+   * a worker) a few times per timeout; a call that has not moved on for `handlerTimeoutMs` is
+   * aborted (piscina terminates and replaces that worker) and settled as that message's failure.
+   * A correct but slow handler (200 ms a message, 256 a batch) is never cut off.
+   */
+  private watch(): void {
+    const limit = this.options.handlerTimeoutMs;
+    const now = performance.now();
+    for (const f of this.inFlight) {
+      const at = this.progress(f);
+      if (at !== f.seen) {
+        f.seen = at;
+        f.since = now;
+      } else if (at >= 0 && now - f.since > limit && !f.controller.signal.aborted) {
+        f.controller.abort();
+      }
+    }
+  }
+
+  private watchdog: NodeJS.Timeout | undefined;
+
   /** The batch settled or crashed: its slot is free again. */
   finish(flight: InFlight): void {
-    clearTimeout(flight.timer);
     this.inFlight.delete(flight);
     this.freeSlots.push(flight.slot);
   }

@@ -73,7 +73,9 @@ export const EngineOptionsSchema = z.strictObject({
     })
     .prefault({}),
   /** A handler call running longer than this is stopped (its worker is replaced). */
-  handlerTimeoutMs: positiveInt.default(30_000),
+  handlerTimeoutMs: positiveInt.max(2 ** 31 - 1).default(30_000),
+  /** Workers that have not instantiated every component after this long fail the start (a start function that loops). */
+  instantiateTimeoutMs: positiveInt.max(2 ** 31 - 1).default(60_000),
   cacheDir: z.string().min(1).optional(),
 });
 

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MemoryBroker } from '../../src/brokers/memory.js';
+import { Engine } from '../../src/engine/engine.js';
+import { WasmsgError } from '../../src/errors.js';
+import { cacheDir, examples, fixture, text } from '../helpers.js';
+
+describe('engine: timeouts', () => {
+  test('the handler timeout applies to each call, not to the batch: a slow but correct handler is never cut off', async () => {
+    // 12 calls of ≈120 ms in one batch on one worker: ≈1.4 s a batch, each call far under 400 ms
+    // (a timeout per batch, as before, aborted such a batch and dead-lettered healthy messages)
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        handlerTimeoutMs: 400,
+        batch: { maxMessages: 12, lingerMs: 0 },
+        retries: { maxAttempts: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(12);
+    for (let i = 0; i < 12; i++) memory.produce('in', { value: text('120000000 rounds') });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    assert.equal(s.deadLettered, 0, 'no healthy message dead-lettered');
+    assert.equal(s.processed, 12);
+    assert.equal(s.failed, 0);
+  });
+
+  test('a hung call is identified and dead-lettered alone; the messages after it in its batch are run again and succeed', async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        handlerTimeoutMs: 300,
+        batch: { maxMessages: 8, lingerMs: 0 },
+        ordering: 'none',
+        retries: { maxAttempts: 1, backoffMs: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(8);
+    for (let i = 0; i < 8; i++) memory.produce('in', { value: text(i === 3 ? '2000000000 rounds' : `${i}`) });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    const dead = memory.read('wasmsg.dead-letter');
+    assert.equal(dead.length, 1);
+    assert.match(new TextDecoder().decode(dead[0]!.value), /^2000000000/);
+    assert.match(dead[0]!.headers['x-wasmsg-error']!, /^timeout: handler ran longer than 300 ms$/);
+    assert.equal(s.processed, 7);
+  });
+
+  test('a component whose start function loops fails the start after instantiateTimeoutMs, naming it', async () => {
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('start-loop'), subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        instantiateTimeoutMs: 500,
+      },
+      [new MemoryBroker({ name: 'default' })],
+    );
+    await assert.rejects(engine.start(), (err: unknown) => {
+      assert.ok(err instanceof WasmsgError);
+      assert.equal(err.code, 'E_INSTANTIATE');
+      assert.match(err.message, /start-loop\.wasm: not instantiated within 500 ms/);
+      return true;
+    });
+  });
+
+  test('timeouts beyond what a timer can hold are refused, naming the field', () => {
+    assert.throws(
+      () =>
+        new Engine({ components: [{ path: 'x.wasm', subscriptions: [{ channel: 'in' }] }], handlerTimeoutMs: 2 ** 31 }),
+      /options\.handlerTimeoutMs: /,
+    );
+  });
+});
