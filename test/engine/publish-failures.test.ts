@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { OutRecord } from '../../src/brokers/adapter.js';
+import { MemoryBroker } from '../../src/brokers/memory.js';
+import { Engine } from '../../src/engine/engine.js';
+import { cacheDir, examples, text } from '../helpers.js';
+
+/**
+ * The embedded broker with publishes to some channels refused — a stand-in (no real server
+ * refuses on demand; the fault suite kills real ones) for a broker that refuses a publish:
+ * NATS during a restart, a Redis key of another type.
+ */
+class RefusingPublishMemoryBroker extends MemoryBroker {
+  refusals = new Map<string, number>();
+  refused = 0;
+  override async publish(records: readonly OutRecord[]): Promise<void> {
+    for (const r of records) {
+      const left = this.refusals.get(r.channel) ?? 0;
+      if (left > 0) {
+        this.refusals.set(r.channel, left - 1);
+        this.refused++;
+        throw new Error(`refused publish to ${r.channel}`);
+      }
+    }
+    return super.publish(records);
+  }
+}
+
+describe('engine: publishes that fail', () => {
+  test("a failed output publish is a failed attempt of its input: retried, then dead-lettered — no 'error', no crash", async () => {
+    const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
+    memory.refusals.set('echo', Infinity);
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 3, backoffMs: 1 },
+      },
+      [memory],
+    );
+    let errors = 0;
+    engine.on('error', () => errors++);
+    await engine.start();
+    const done = engine.waitForSettled(2);
+    memory.produce('in', { value: text('a') });
+    memory.produce('in', { value: text('b') });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    const dead = memory.read('wasmsg.dead-letter');
+    assert.equal(dead.length, 2);
+    assert.match(dead[0]!.headers['x-wasmsg-error']!, /^publish failed: .*refused publish to echo/);
+    assert.equal(dead[0]!.headers['x-wasmsg-attempts'], '3');
+    assert.equal(s.failed, 6);
+    assert.equal(errors, 0);
+    assert.equal(memory.read('echo').length, 0);
+  });
+
+  test('a publish that fails twice and then succeeds: the input is acked once, its output published once', async () => {
+    const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
+    memory.refusals.set('echo', 2);
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 3, backoffMs: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(1);
+    memory.produce('in', { value: text('only') });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    assert.equal(s.deadLettered, 0);
+    assert.equal(s.acked, 1);
+    assert.deepEqual(
+      memory.read('echo').map((r) => new TextDecoder().decode(r.value)),
+      ['only'],
+    );
+  });
+
+  test('a dead-letter publish that fails is tried again with backoff until it succeeds', async () => {
+    const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
+    memory.refusals.set('wasmsg.dead-letter', 3);
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1, backoffMs: 1, maxBackoffMs: 5 },
+      },
+      [memory],
+    );
+    memory.refusals.set('echo', Infinity);
+    await engine.start();
+    const done = engine.waitForSettled(1);
+    memory.produce('in', { value: text('poison') });
+    await done;
+    await engine.stop();
+    assert.equal(memory.refused >= 4, true, `refused ${memory.refused}`);
+    assert.equal(memory.read('wasmsg.dead-letter').length, 1);
+  });
+});
