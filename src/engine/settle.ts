@@ -187,8 +187,7 @@ export class Settler {
     let count = 0;
     for (const list of outputs.values()) count += list.length;
     if (count === 0) {
-      const now = performance.now();
-      for (const p of ok) this.ack(p, 'ok', now);
+      this.ackAll(ok);
       return;
     }
     this.publishing++;
@@ -196,8 +195,7 @@ export class Settler {
       () => {
         this.publishing--;
         this.host.stats.published += count;
-        const now = performance.now();
-        for (const p of ok) this.ack(p, 'ok', now);
+        this.ackAll(ok);
         this.host.checkDrained();
       },
       (err: unknown) => {
@@ -284,9 +282,33 @@ export class Settler {
     p.consumer.settle(p.rec, 'ack');
     const stats = this.host.stats;
     stats.acked++;
-    stats.recordLatency(now - p.receivedAt);
+    stats.recordLatency(now - p.receivedAt, 1);
     this.host.released(1);
     this.host.settled(p, outcome);
+  }
+
+  /**
+   * Acks a batch's ok messages. Messages of one adapter batch share their intake time, so the
+   * latency histogram gets one record per run of equal times, not one per message.
+   */
+  private ackAll(ok: readonly Pending[]): void {
+    const now = performance.now();
+    const stats = this.host.stats;
+    let runAt = NaN;
+    let run = 0;
+    for (const p of ok) {
+      p.consumer.settle(p.rec, 'ack');
+      if (p.receivedAt !== runAt) {
+        if (run > 0) stats.recordLatency(now - runAt, run);
+        runAt = p.receivedAt;
+        run = 0;
+      }
+      run++;
+    }
+    if (run > 0) stats.recordLatency(now - runAt, run);
+    stats.acked += ok.length;
+    this.host.released(ok.length);
+    for (const p of ok) this.host.settled(p, 'ok');
   }
 
   /** On stop: cancel backoffs; messages waiting one go back to their brokers. */

@@ -62,8 +62,8 @@ export class StatsRecorder {
   }
 
   /** Latency in µs (integers in the histogram). */
-  recordLatency(ms: number): void {
-    this.histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
+  recordLatency(ms: number, count: number): void {
+    this.histogram.recordValueWithCount(Math.max(1, Math.round(ms * 1000)), count);
   }
 
   recordWorker(timing: readonly number[], messages: number): void {
