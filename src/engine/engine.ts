@@ -51,8 +51,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   private state: State = 'new';
   /** Messages held, from intake until acked or handed back (queued, in flight, publishing). */
   private buffered = 0;
+  private bufferedBytes = 0;
   private paused = false;
   private readonly highWater: number;
+  /** Payload bytes held before intake pauses: as many as the batches in flight can carry, twice. */
+  private readonly highWaterBytes: number;
   private readonly spaceWaiters: Array<() => void> = [];
   private readonly drainWaiters: Array<() => void> = [];
   private settledTotal = 0;
@@ -75,6 +78,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.ownedAdapters.push(memory);
     }
     this.highWater = this.options.maxInFlightBatches * this.options.batch.maxMessages * 2;
+    this.highWaterBytes = this.options.maxInFlightBatches * this.options.batch.maxBytes * 2;
     this.lanes = new Lanes(this.options.ordering);
     const running = (): boolean => this.state === 'running';
     this.dispatcher = new Dispatcher(
@@ -93,7 +97,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       running,
       broker: (name) => this.broker(name),
       componentName: (i) => this.components[i]?.name ?? String(i),
-      released: (n) => this.released(n),
+      released: (n, bytes) => this.released(n, bytes),
       checkDrained: () => this.checkDrained(),
       settled: (p, outcome) => this.onSettled(p, outcome),
       deadLettered: (p) => {
@@ -185,8 +189,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
     // Whatever is still queued was never handled: hand it back for redelivery.
     const queued = this.lanes.drainAll();
-    for (const p of queued) p.consumer.settle(p.rec, 'nack');
-    this.released(queued.length);
+    let bytes = 0;
+    for (const p of queued) {
+      p.consumer.settle(p.rec, 'nack');
+      bytes += p.rec.value.length;
+    }
+    this.released(queued.length, bytes);
     this.settler.stop();
     for (const c of this.consumers) await c.close();
     await this.dispatcher.destroy();
@@ -212,11 +220,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     return processStream(
       {
         highWater: this.highWater,
-        buffered: () => this.buffered,
+        buffered: () => (this.bufferedBytes >= this.highWaterBytes ? this.highWater : this.buffered),
         waitForSpace: () => new Promise<void>((r) => this.spaceWaiters.push(r)),
         enqueue: (c, rec, consumer, sink) => {
           this.enqueue(c, 'process', consumer, rec, performance.now(), sink);
-          this.afterIntake(1);
+          this.afterIntake(1, rec.value.length);
         },
       },
       source,
@@ -243,7 +251,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   snapshot(): EngineStats {
-    return this.stats.snapshot(this.dispatcher.inFlight.size, this.buffered);
+    return this.stats.snapshot(this.dispatcher.inFlight.size, this.buffered, this.bufferedBytes);
   }
 
   // ---- intake and backpressure ----
@@ -254,8 +262,13 @@ export class Engine extends EventEmitter<EngineEvents> {
       return;
     }
     const now = performance.now(); // one clock read per adapter batch: its records arrived together
-    for (let i = 0; i < records.length; i++) this.enqueue(component, broker, consumer, records[i]!, now, undefined);
-    this.afterIntake(records.length);
+    let bytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      bytes += rec.value.length;
+      this.enqueue(component, broker, consumer, rec, now, undefined);
+    }
+    this.afterIntake(records.length, bytes);
   }
 
   private enqueue(
@@ -275,27 +288,35 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (lane.queue.length === 1) this.lanes.markReady(lane, receivedAt);
   }
 
-  private afterIntake(n: number): void {
+  private afterIntake(n: number, bytes: number): void {
     this.stats.received += n;
     this.buffered += n;
+    this.bufferedBytes += bytes;
     this.dispatcher.queued += n;
     this.applyBackpressure();
     this.dispatcher.pump();
   }
 
-  private released(n: number): void {
+  private released(n: number, bytes: number): void {
     if (n === 0) return;
     this.buffered -= n;
+    this.bufferedBytes -= bytes;
     this.applyBackpressure();
   }
 
+  /** Held messages, and their payload bytes, against the high-water marks (counts and bytes). */
   private applyBackpressure(): void {
-    if (this.spaceWaiters.length > 0 && this.buffered < this.highWater)
-      for (const w of this.spaceWaiters.splice(0)) w();
-    if (!this.paused && this.buffered >= this.highWater) {
+    const full = this.buffered >= this.highWater || this.bufferedBytes >= this.highWaterBytes;
+    if (this.spaceWaiters.length > 0 && !full) for (const w of this.spaceWaiters.splice(0)) w();
+    if (!this.paused && full) {
       this.paused = true;
       for (const c of this.consumers) c.pause();
-    } else if (this.paused && this.buffered <= this.highWater / 2 && this.state === 'running') {
+    } else if (
+      this.paused &&
+      this.buffered <= this.highWater / 2 &&
+      this.bufferedBytes <= this.highWaterBytes / 2 &&
+      this.state === 'running'
+    ) {
       this.paused = false;
       for (const c of this.consumers) c.resume();
     }

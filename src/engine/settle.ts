@@ -33,8 +33,8 @@ export interface SettleHost {
   running(): boolean;
   broker(name: string): BrokerAdapter;
   componentName(index: number): string;
-  /** `n` messages left the engine (acked or handed back): backpressure. */
-  released(n: number): void;
+  /** `n` messages of `bytes` payload bytes left the engine (acked or handed back): backpressure. */
+  released(n: number, bytes: number): void;
   /** Batches or publishes finished: stop() may be waiting for none to be left. */
   checkDrained(): void;
   settled(p: Pending, outcome: 'ok' | 'dead-lettered'): void;
@@ -163,7 +163,7 @@ export class Settler {
           for (const p of list) this.waiting.delete(p);
           if (!this.host.running()) {
             for (const p of list) p.consumer.settle(p.rec, 'nack');
-            this.host.released(list.length);
+            this.host.released(list.length, bytesOf(list));
             return;
           }
           lane.queue.unshiftAll(list);
@@ -222,8 +222,9 @@ export class Settler {
       pushTo(back, lane, lane === p.lane ? p : { ...p, lane });
     }
     if (!this.host.running()) {
-      for (const list of back.values()) for (const p of list) p.consumer.settle(p.rec, 'nack');
-      this.host.released([...back.values()].reduce((n, l) => n + l.length, 0));
+      const all = [...back.values()].flat();
+      for (const p of all) p.consumer.settle(p.rec, 'nack');
+      this.host.released(all.length, bytesOf(all));
       return;
     }
     this.requeue(back, false);
@@ -264,7 +265,7 @@ export class Settler {
           this.publishing--;
           if (!this.host.running()) {
             p.consumer.settle(p.rec, 'nack');
-            this.host.released(1);
+            this.host.released(1, p.rec.value.length);
           } else {
             const r = options.retries;
             this.waiting.add(p); // on stop() it goes back to its broker
@@ -283,7 +284,7 @@ export class Settler {
     const stats = this.host.stats;
     stats.acked++;
     stats.recordLatency(now - p.receivedAt, 1);
-    this.host.released(1);
+    this.host.released(1, p.rec.value.length);
     this.host.settled(p, outcome);
   }
 
@@ -296,8 +297,10 @@ export class Settler {
     const stats = this.host.stats;
     let runAt = NaN;
     let run = 0;
+    let bytes = 0;
     for (const p of ok) {
       p.consumer.settle(p.rec, 'ack');
+      bytes += p.rec.value.length;
       if (p.receivedAt !== runAt) {
         if (run > 0) stats.recordLatency(now - runAt, run);
         runAt = p.receivedAt;
@@ -307,7 +310,7 @@ export class Settler {
     }
     if (run > 0) stats.recordLatency(now - runAt, run);
     stats.acked += ok.length;
-    this.host.released(ok.length);
+    this.host.released(ok.length, bytes);
     for (const p of ok) this.host.settled(p, 'ok');
   }
 
@@ -316,9 +319,15 @@ export class Settler {
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     for (const p of this.waiting) p.consumer.settle(p.rec, 'nack');
-    this.host.released(this.waiting.size);
+    this.host.released(this.waiting.size, bytesOf(this.waiting));
     this.waiting.clear();
   }
+}
+
+function bytesOf(list: Iterable<Pending>): number {
+  let n = 0;
+  for (const p of list) n += p.rec.value.length;
+  return n;
 }
 
 function pushTo(back: Map<Lane, Pending[]>, lane: Lane, p: Pending): void {

@@ -15,6 +15,8 @@ export interface EngineStats {
   /** Batches run so far (messages ÷ batches = the mean batch size). */
   readonly batches: number;
   readonly buffered: number;
+  /** Payload bytes of the messages held. */
+  readonly bufferedBytes: number;
   readonly elapsedMs: number;
   readonly msgsPerSec: number;
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
@@ -71,7 +73,7 @@ export class StatsRecorder {
     this.workerMessages += messages;
   }
 
-  snapshot(inFlightBatches: number, buffered: number): EngineStats {
+  snapshot(inFlightBatches: number, buffered: number, bufferedBytes = 0): EngineStats {
     const elapsedMs = this.started === 0 ? 0 : performance.now() - this.started;
     const q = (p: number): number =>
       this.histogram.totalCount === 0 ? 0 : this.histogram.getValueAtPercentile(p) / 1000;
@@ -87,6 +89,7 @@ export class StatsRecorder {
       inFlightBatches,
       batches: this.batches,
       buffered,
+      bufferedBytes,
       elapsedMs,
       msgsPerSec: elapsedMs === 0 ? 0 : (this.acked / elapsedMs) * 1000,
       latencyMs: {

@@ -85,3 +85,33 @@ describe('engine: timeouts', () => {
     );
   });
 });
+
+describe('engine: memory held is bounded in bytes', () => {
+  test('big payloads pause intake at maxInFlightBatches × batch.maxBytes × 2 bytes, not only at a message count', async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 1, maxBatch: 4 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        maxInFlightBatches: 2,
+        batch: { maxMessages: 256, maxBytes: 64 * 1024, lingerMs: 0 },
+      },
+      [memory],
+    );
+    await engine.start();
+    let maxBytes = 0;
+    engine.on('settled', () => (maxBytes = Math.max(maxBytes, engine.snapshot().bufferedBytes)));
+    const N = 120;
+    const done = engine.waitForSettled(N);
+    const payload = new Uint8Array(32 * 1024).fill(0x2e);
+    payload.set(text('200000 rounds'));
+    for (let i = 0; i < N; i++) memory.produce('in', { value: payload });
+    await done;
+    await engine.stop();
+    // 2 × 64 KiB × 2 = 256 KiB, plus one broker delivery (4 × 32 KiB) past it; the 120 × 32 KiB
+    // = 3.75 MiB input was never held at once (a count limit alone would be 2 × 256 × 2 messages)
+    assert.ok(maxBytes <= 256 * 1024 + 4 * 32 * 1024, `held ${maxBytes} bytes`);
+    assert.ok(maxBytes > 0);
+  });
+});
