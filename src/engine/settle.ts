@@ -7,6 +7,7 @@ import type { Dispatcher, InFlight } from './dispatch.js';
 import type { Lane, Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import type { StatsRecorder } from './stats.js';
+import { carryTrace } from './trace.js';
 import type { PoolTaskResult } from '../workers/protocol.js';
 
 /**
@@ -102,7 +103,13 @@ export class Settler {
           for (const o of outbox) {
             let list = outputs.get(o[0]);
             if (list === undefined) outputs.set(o[0], (list = []));
-            list.push({ kind: o[1], channel: o[2], headers: o[4], value: o[3], key: p.rec.key });
+            list.push({
+              kind: o[1],
+              channel: o[2],
+              headers: carryTrace(o[4], p.rec.headers),
+              value: o[3],
+              key: p.rec.key,
+            });
           }
         }
       } else if (status === Status.skipped) {
