@@ -1,6 +1,16 @@
 import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { HeldDeliveries, headerValue, headersOut, redact, unreachable } from './common.js';
+import {
+  HeldDeliveries,
+  KEY_HEADER,
+  headerValue,
+  headersOut,
+  publishFailed,
+  refused,
+  setHeader,
+  unreachable,
+  warnLine,
+} from './common.js';
 
 /**
  * AMQP 0-9-1 (RabbitMQ, amqplib). A channel name is a queue (kind queue) or a fanout exchange
@@ -13,6 +23,18 @@ import { HeldDeliveries, headerValue, headersOut, redact, unreachable } from './
  *   exchange for topic outputs), persistent, honouring `drain`; resolved by the broker's confirms.
  * CloudEvents binary mode uses `cloudEvents:` application properties; `content-type` maps to the
  * content_type property.
+ * - A record's key travels in the header `wasmsg-key` (AMQP has no message key; the routing key
+ *   is the queue's name); an inbound record's key is that header, else its message-id property.
+ *   A header named `__proto__` travels as `%5F%5Fproto%5F%5F` (amqplib's decoder would drop it).
+ * - Queues and exchanges an output names are declared once, each on a channel of its own (a
+ *   failed declaration closes the channel it ran on: never the confirm channel), so an output to
+ *   a queue nobody declared yet waits in a new durable queue instead of being dropped; queue
+ *   outputs are `mandatory`: one the server cannot route (its queue deleted since) rejects the
+ *   publish instead of being dropped. Names and header names longer than 255 bytes, and topic
+ *   names in the reserved `amq.` namespace, are refused (E_BAD_INPUT) before anything is sent.
+ * - The confirm channel, when the server closes it, is opened again for the next publish;
+ *   channel and connection errors are logged, never thrown. The connection itself is not
+ *   reopened: a RabbitMQ restart needs the engine restarted (see RELIABILITY.md).
  */
 
 export interface AmqpAdapterOptions {
@@ -25,6 +47,13 @@ export interface AmqpAdapterOptions {
 }
 
 const CE_PREFIX = 'cloudEvents:';
+
+/**
+ * A header named `__proto__` goes out under this name: amqplib's decoder assigns header names to
+ * a plain object, where that one is the prototype setter and would vanish. Read back as
+ * `__proto__` (it is `__proto__` percent-encoded).
+ */
+const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
 
 class AmqpConsumer implements Consumer {
   private seq = 0;
@@ -47,13 +76,17 @@ class AmqpConsumer implements Consumer {
     const offset = String(this.seq++);
     this.inFlight.set(offset, m);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(m.properties.headers ?? {})) headers[k] = headerValue(v);
+    let key: string | null = typeof m.properties.messageId === 'string' ? m.properties.messageId : null;
+    for (const [k, v] of Object.entries(m.properties.headers ?? {})) {
+      if (k === KEY_HEADER) key = headerValue(v);
+      else setHeader(headers, k === PROTO_ON_WIRE ? '__proto__' : k, headerValue(v));
+    }
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
     const rec: BrokerRecord = {
       channel: this.name,
       partition: 0,
       offset,
-      key: typeof m.properties.messageId === 'string' ? m.properties.messageId : null,
+      key,
       headers,
       value: m.content,
       timestamp: typeof m.properties.timestamp === 'number' ? m.properties.timestamp * 1000 : Date.now(),
@@ -71,8 +104,12 @@ class AmqpConsumer implements Consumer {
     const m = this.inFlight.get(record.offset);
     if (m === undefined) return;
     this.inFlight.delete(record.offset);
-    if (outcome === 'ack') this.channel.ack(m);
-    else this.channel.nack(m, false, true);
+    try {
+      if (outcome === 'ack') this.channel.ack(m);
+      else this.channel.nack(m, false, true);
+    } catch {
+      // the channel is closed: the server gives its unacked messages back to the queue itself
+    }
   }
   async close(): Promise<void> {
     await this.channel.cancel(this.tag).catch(() => {});
@@ -81,13 +118,20 @@ class AmqpConsumer implements Consumer {
   }
 }
 
+/** Longest AMQP short string (queue, exchange and header names), in UTF-8 bytes. */
+const SHORTSTR = 255;
+
 export class AmqpAdapter implements BrokerAdapter {
   readonly name: string;
   readonly options: AmqpAdapterOptions;
   private connection!: amqp.ChannelModel;
-  private confirm!: amqp.ConfirmChannel;
+  private confirmChannel: Promise<amqp.ConfirmChannel> | undefined;
   private readonly consumers: AmqpConsumer[] = [];
-  private readonly exchanges = new Set<string>();
+  /** Queues and exchanges declared for outputs: name → its declaration. */
+  private readonly declared = new Map<string, Promise<void>>();
+  /** Messages the server returned as unroutable, ever (a publish compares it before and after). */
+  private returned = 0;
+  private closing = false;
 
   constructor(options: AmqpAdapterOptions) {
     this.name = options.name;
@@ -101,33 +145,82 @@ export class AmqpAdapter implements BrokerAdapter {
     return u.toString().replace(/\/$/, '');
   }
 
+  warn(err: unknown): void {
+    warnLine('amqp', this.options.url, err);
+  }
+
   async connect(): Promise<void> {
     try {
       this.connection = await amqp.connect(this.serverUrl(), this.options.socket);
     } catch (err) {
       throw unreachable(this.options.url, err);
     }
-    this.connection.on('error', (err: Error) =>
-      process.stderr.write(`wasmsg: amqp ${redact(this.options.url)}: ${err.message}\n`),
-    );
-    this.confirm = await this.connection.createConfirmChannel();
+    this.connection.on('error', (err: Error) => this.warn(err));
+    this.connection.on('close', () => {
+      if (!this.closing) this.warn('connection closed by the server; restart the engine to consume again');
+    });
+    await this.confirm();
   }
 
-  private async exchange(name: string, ch: amqp.Channel): Promise<void> {
-    if (this.exchanges.has(name)) return;
-    await ch.assertExchange(name, 'fanout', { durable: true });
-    this.exchanges.add(name);
+  /** The confirm channel for outputs, opened again after the server closed it. */
+  private confirm(): Promise<amqp.ConfirmChannel> {
+    if (this.confirmChannel === undefined) {
+      const opening = this.connection.createConfirmChannel().then((ch) => {
+        ch.on('error', (err: Error) => this.warn(err));
+        ch.on('close', () => {
+          if (this.confirmChannel === opening) this.confirmChannel = undefined;
+        });
+        ch.on('return', () => this.returned++);
+        return ch;
+      });
+      this.confirmChannel = opening;
+      opening.catch(() => {
+        if (this.confirmChannel === opening) this.confirmChannel = undefined;
+      });
+    }
+    return this.confirmChannel;
+  }
+
+  /**
+   * Declares an output's queue (durable) or fanout exchange once, on a channel of its own: a
+   * declaration the server refuses closes only that channel. An existing queue is checked, not
+   * redeclared (its arguments, e.g. a quorum queue's, need not match ours).
+   */
+  private declare(kind: 'queue' | 'topic', name: string): Promise<void> {
+    const id = `${kind}:${name}`;
+    let p = this.declared.get(id);
+    if (p === undefined) {
+      const onChannel = async (f: (ch: amqp.Channel) => Promise<unknown>): Promise<void> => {
+        const ch = await this.connection.createChannel();
+        ch.on('error', () => {}); // a refused declaration closes this channel: the promise says why
+        try {
+          await f(ch);
+        } finally {
+          await ch.close().catch(() => {});
+        }
+      };
+      p =
+        kind === 'topic'
+          ? onChannel((ch) => ch.assertExchange(name, 'fanout', { durable: true }))
+          : onChannel((ch) => ch.checkQueue(name)).catch(() =>
+              onChannel((ch) => ch.assertQueue(name, { durable: true })),
+            );
+      this.declared.set(id, p);
+      p.catch(() => this.declared.delete(id));
+    }
+    return p;
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
     const ch = await this.connection.createChannel();
+    ch.on('error', (err: Error) => this.warn(err));
     await ch.prefetch(this.options.prefetch ?? 1024);
     let queue: string;
     if (spec.kind === 'queue') {
       queue = spec.channel;
       await ch.assertQueue(queue, { durable: true });
     } else {
-      await this.exchange(spec.channel, ch);
+      await ch.assertExchange(spec.channel, 'fanout', { durable: true });
       queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
       await ch.bindQueue(queue, spec.channel, '');
     }
@@ -137,33 +230,57 @@ export class AmqpAdapter implements BrokerAdapter {
     return consumer;
   }
 
+  /** Why a record cannot go out as it is, or undefined. */
+  private invalid(r: OutRecord, headers: Record<string, string>): string | undefined {
+    if (Buffer.byteLength(r.channel) > SHORTSTR) return `channel name longer than ${SHORTSTR} bytes`;
+    if (r.kind === 'topic' && r.channel.startsWith('amq.')) return `'${r.channel}' is in the reserved amq. namespace`;
+    if (r.channel === '') return 'an empty channel name';
+    for (const k of Object.keys(headers))
+      if (Buffer.byteLength(k) > SHORTSTR) return `header name longer than ${SHORTSTR} bytes: '${k.slice(0, 40)}...'`;
+    return undefined;
+  }
+
   async publish(records: readonly OutRecord[]): Promise<void> {
-    const ch = this.confirm;
-    for (const r of records) {
+    const prepared = records.map((r) => {
       const headers = headersOut(r.headers, CE_PREFIX);
       const contentType = headers['content-type'];
       delete headers['content-type'];
+      if (r.key !== undefined && r.key !== null) headers[KEY_HEADER] = r.key;
+      if (Object.hasOwn(headers, '__proto__')) {
+        headers[PROTO_ON_WIRE] = headers['__proto__']!;
+        delete headers['__proto__'];
+      }
+      const bad = this.invalid(r, headers);
+      if (bad !== undefined) throw refused('amqp', this.options.url, bad, { channel: r.channel });
       const props: amqp.Options.Publish = {
         persistent: true,
         headers,
+        ...(r.kind === 'queue' ? { mandatory: true } : {}),
         ...(contentType === undefined ? {} : { contentType }),
       };
-      const body = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-      let ok: boolean;
-      if (r.kind === 'queue') {
-        ok = ch.sendToQueue(r.channel, body, props);
-      } else {
-        await this.exchange(r.channel, ch);
-        ok = ch.publish(r.channel, '', body, props);
+      return { r, props, body: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength) };
+    });
+    try {
+      for (const { r } of prepared) await this.declare(r.kind, r.channel);
+      const ch = await this.confirm();
+      const returnedBefore = this.returned;
+      for (const { r, props, body } of prepared) {
+        const ok = r.kind === 'queue' ? ch.sendToQueue(r.channel, body, props) : ch.publish(r.channel, '', body, props);
+        if (!ok) await new Promise<void>((resolve) => ch.once('drain', resolve));
       }
-      if (!ok) await new Promise<void>((resolve) => ch.once('drain', resolve));
+      await ch.waitForConfirms();
+      // the server returns an unroutable mandatory message before it confirms it
+      if (this.returned !== returnedBefore) throw new Error('the server could not route a message (its queue is gone)');
+    } catch (err) {
+      throw publishFailed('amqp', this.options.url, err);
     }
-    await ch.waitForConfirms();
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const c of this.consumers.splice(0)) await c.close();
-    await this.confirm?.close().catch(() => {});
+    const ch = await this.confirmChannel?.catch(() => undefined);
+    await ch?.close().catch(() => {});
     await this.connection?.close().catch(() => {});
   }
 }

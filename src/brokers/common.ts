@@ -1,3 +1,4 @@
+import { escapeControl, setHeader } from '../component/host-text.js';
 import { ErrorCode, describe } from '../errors.js';
 import type { BatchListener, BrokerRecord } from './adapter.js';
 import { BrokerError } from './memory.js';
@@ -5,6 +6,8 @@ import { BrokerError } from './memory.js';
 /**
  * Small pieces every real-broker adapter shares. Nothing here imports a client library.
  */
+
+export { setHeader };
 
 /** The URL with any password replaced, for messages and logs. */
 export function redact(url: string): string {
@@ -34,8 +37,99 @@ export function unreachable(url: string, cause: unknown): BrokerError {
 export function headersOut(neutral: Readonly<Record<string, string>>, prefix: string): Record<string, string> {
   if (prefix === 'ce_') return { ...neutral };
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(neutral)) out[k.startsWith('ce_') ? prefix + k.slice(3) : k] = v;
+  for (const [k, v] of Object.entries(neutral)) setHeader(out, k.startsWith('ce_') ? prefix + k.slice(3) : k, v);
   return out;
+}
+
+/**
+ * The header an output's key travels in on brokers that have no message key of their own
+ * (NATS, AMQP, MQTT), and where their adapters read a record's key from. Kafka writes the
+ * message key, Redis Streams the entry's `key` field. World C shows a record's key as the
+ * metadata `wasmsg-key` (from the record's key, whatever the broker), so the name is the same.
+ */
+export const KEY_HEADER = 'wasmsg-key';
+
+/** Headers that name an output's partition key: CloudEvents' `partitionkey` extension in each binding, or plain metadata. */
+const PARTITION_KEY_HEADERS = [
+  'ce_partitionkey',
+  'ce-partitionkey',
+  'cloudEvents:partitionkey',
+  'cloudEvents_partitionkey',
+  'partitionkey',
+] as const;
+
+/**
+ * The key an output is published with: the partition key its handler set — world A's
+ * CloudEvents extension `partitionkey` (neutral header `ce_partitionkey`), world B/C's metadata
+ * `partitionkey` (or the extension in another binding's prefix) — else the key of the input it
+ * was published for, so a relay keeps each key on one partition downstream. An empty string is
+ * a key.
+ */
+export function outputKey(
+  headers: Readonly<Record<string, string>>,
+  inputKey: string | null | undefined,
+): string | null {
+  for (const name of PARTITION_KEY_HEADERS) {
+    if (Object.hasOwn(headers, name)) {
+      const v = headers[name];
+      if (typeof v === 'string') return v;
+    }
+  }
+  return inputKey ?? null;
+}
+
+/**
+ * `text` with every character `bad` refuses, and then every `%` too, written as `%XX` (its
+ * UTF-8 bytes): `decodeURIComponent` gives the original back. Text with nothing bad in it is
+ * returned unchanged, `%` included, so only values a broker could not carry change at all.
+ */
+export function percentEncode(text: string, bad: (codePoint: number, index: number, text: string) => boolean): string {
+  let needed = false;
+  for (let i = 0; i < text.length && !needed; i++) {
+    const cp = text.codePointAt(i)!;
+    if (bad(cp, i, text)) needed = true;
+    if (cp > 0xffff) i++;
+  }
+  if (!needed) return text;
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const cp = text.codePointAt(i)!;
+    const ch = String.fromCodePoint(cp);
+    if (cp === 0x25 || bad(cp, i, text)) {
+      for (const b of Buffer.from(ch, 'utf8')) out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    } else out += ch;
+    if (cp > 0xffff) i++;
+  }
+  return out;
+}
+
+/** A publish the broker did not confirm, as the typed error `publish()` rejects with. */
+export function publishFailed(
+  broker: string,
+  url: string,
+  cause: unknown,
+  context: Record<string, unknown> = {},
+): BrokerError {
+  if (cause instanceof BrokerError) return cause;
+  return new BrokerError(
+    ErrorCode.publishFailed,
+    `${broker} ${redact(url)}: publish failed: ${escapeControl(describe(cause))}`,
+    { url: redact(url), ...context },
+    { cause },
+  );
+}
+
+/** A record this broker cannot carry as it is (a name it cannot take): refused before sending. */
+export function refused(broker: string, url: string, what: string, context: Record<string, unknown> = {}): BrokerError {
+  return new BrokerError(ErrorCode.badInput, `${broker} ${redact(url)}: cannot publish: ${escapeControl(what)}`, {
+    url: redact(url),
+    ...context,
+  });
+}
+
+/** Writes one line about a broker to stderr, its text escaped (broker errors quote guest text). */
+export function warnLine(broker: string, url: string, err: unknown): void {
+  process.stderr.write(`wasmsg: ${broker} ${redact(url)}: ${escapeControl(describe(err))}\n`);
 }
 
 /** A broker's headers as the engine's neutral strings (inbound mapping is done in cloudevents.ts). */

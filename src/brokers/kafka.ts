@@ -12,7 +12,7 @@ import {
 } from 'kafkajs';
 import { Watermark } from '../engine/watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerValue, redact, sleep, unreachable } from './common.js';
+import { headerValue, publishFailed, setHeader, sleep, unreachable, warnLine } from './common.js';
 
 /**
  * Kafka (kafkajs). A channel is a topic.
@@ -24,7 +24,9 @@ import { headerValue, redact, sleep, unreachable } from './common.js';
  *   on close. After a rebalance, whatever was not committed is fetched again by the partition's
  *   new owner (at-least-once). Backpressure: while the engine is paused, `eachBatch` holds the
  *   next batch (heartbeating) instead of handing it over, so kafkajs fetches no further.
- * - publish: `sendBatch` with acks = -1 (all in-sync replicas), grouped by topic.
+ * - publish: `sendBatch` with acks = -1 (all in-sync replicas), grouped by topic; a record's key
+ *   is the message key (kafkajs's default partitioner: murmur2 of the key, as the Java client),
+ *   so one key stays on one partition. A failure rejects with a BrokerError (E_PUBLISH_FAILED).
  * CloudEvents binary mode uses `ce_` headers (the engine's neutral form).
  */
 
@@ -58,6 +60,16 @@ export function brokersOf(url: string): string[] {
   const hosts = rest.split('/')[0]!;
   const at = hosts.lastIndexOf('@');
   return (at >= 0 ? hosts.slice(at + 1) : hosts).split(',').map((h) => (h.includes(':') ? h : `${h}:9092`));
+}
+
+/**
+ * A header value as kafkajs decodes it. Its decoder merges a repeated name into an array, and
+ * takes a name the empty object already has (`__proto__`, `constructor`, `toString`) for a
+ * repetition: the value comes as `[Object.prototype, value]`. Only the bytes are the header's.
+ */
+function kafkaHeaderValue(v: unknown): string {
+  if (Array.isArray(v)) return headerValue(v.filter((x) => typeof x === 'string' || x instanceof Uint8Array));
+  return headerValue(v);
 }
 
 class KafkaGroupConsumer implements Consumer {
@@ -143,7 +155,7 @@ class KafkaGroupConsumer implements Consumer {
     }
     const records: BrokerRecord[] = batch.messages.map((m) => {
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = headerValue(v);
+      for (const [k, v] of Object.entries(m.headers ?? {})) setHeader(headers, k, kafkaHeaderValue(v));
       return {
         channel: batch.topic,
         partition: batch.partition,
@@ -234,9 +246,7 @@ export class KafkaAdapter implements BrokerAdapter {
   }
 
   warn(err: unknown): void {
-    process.stderr.write(
-      `wasmsg: kafka ${redact(this.options.url)}: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
+    warnLine('kafka', this.options.url, err);
   }
 
   async connect(): Promise<void> {
@@ -307,10 +317,14 @@ export class KafkaAdapter implements BrokerAdapter {
         headers: { ...r.headers },
       });
     }
-    await this.producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-    });
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    } catch (err) {
+      throw publishFailed('kafka', this.options.url, err);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, WasmsgError } from '../errors.js';
+import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { Watermark } from '../engine/watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 
@@ -8,11 +8,17 @@ import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, S
  * records with key, headers, timestamp and offset. `queue` subscribers in one group compete
  * (partitions are split among them, offsets committed per group up to the contiguous acked
  * watermark); a `topic` subscriber is a group of its own and gets everything. Nacked records
- * are redelivered. Retention is bounded: when the slowest group is `retention` records behind,
- * `produce` throws (or `produceWhenSpace` waits) instead of growing memory.
+ * are redelivered. Retention is bounded per partition, in records (`retention`) and in bytes
+ * (`retentionBytes`): when the slowest group is that far behind, `produce` throws (or
+ * `produceWhenSpace` waits) instead of growing memory; a partition nobody reads keeps only its
+ * newest records within both bounds (the rest is dropped, as a log with retention drops it). A
+ * record larger than `retentionBytes` is refused.
  */
 
 export class BrokerError extends WasmsgError {}
+
+const DEFAULT_RETENTION_BYTES = 64 * 1024 * 1024;
+const MAX_PARTITIONS = 65_536;
 
 export interface MemoryBrokerOptions {
   readonly name?: string;
@@ -20,6 +26,12 @@ export interface MemoryBrokerOptions {
   readonly partitions?: number;
   /** Records a partition keeps for its slowest group before producers are refused (default 100 000). */
   readonly retention?: number;
+  /**
+   * Bytes a partition keeps for its slowest group before producers are refused (default 64 MiB);
+   * a record counts its payload bytes plus the characters of its key and headers. A partition no
+   * group reads keeps its newest records up to this many bytes (and `retention` records).
+   */
+  readonly retentionBytes?: number;
   /** Most records delivered in one batch (default 512). */
   readonly maxBatch?: number;
 }
@@ -32,10 +44,24 @@ interface Produce {
   readonly timestamp?: number;
 }
 
+/** What a record costs the broker's memory, in bytes (payload bytes + characters of key and headers). */
+function recordBytes(rec: Produce): number {
+  let n = rec.value.byteLength + (rec.key?.length ?? 0);
+  const h = rec.headers;
+  if (h !== undefined) for (const k in h) n += k.length + (h[k]?.length ?? 0);
+  return n;
+}
+
 class Partition {
   /** Physical log; records[i] has offset `start + i`. Trimmed lazily: see trimTo. */
   private records: BrokerRecord[] = [];
+  /** cum[i] = bytes of every record up to and including records[i] (since the partition began). */
+  private cum: number[] = [];
   private start = 0;
+  /** Bytes of the records before `start`. */
+  private startBytes = 0;
+  /** Bytes of every record ever pushed. */
+  private totalBytes = 0;
   /** First retained offset. */
   base = 0;
   get end(): number {
@@ -44,8 +70,25 @@ class Partition {
   get length(): number {
     return this.end - this.base;
   }
-  push(r: BrokerRecord): void {
+  push(r: BrokerRecord, bytes: number): void {
     this.records.push(r);
+    this.totalBytes += bytes;
+    this.cum.push(this.totalBytes);
+  }
+  /** Bytes of the records from `offset` (≥ the physical start) to the end. */
+  bytesFrom(offset: number): number {
+    const before = offset <= this.start ? this.startBytes : this.cum[offset - this.start - 1]!;
+    return this.totalBytes - before;
+  }
+  /** Bytes held for readers: from the first retained offset. */
+  get retainedBytes(): number {
+    return this.bytesFrom(this.base);
+  }
+  /** Drops the oldest records until at most `records` and `bytes` remain. */
+  keepNewest(records: number, bytes: number): void {
+    let from = Math.max(this.base, this.end - records);
+    while (from < this.end && this.bytesFrom(from) > bytes) from++;
+    this.trimTo(from);
   }
   at(offset: number): BrokerRecord | undefined {
     return offset < this.base ? undefined : this.records[offset - this.start];
@@ -63,7 +106,9 @@ class Partition {
     this.base = Math.min(offset, this.end);
     const dead = this.base - this.start;
     if (dead > 4096 && dead * 2 > this.records.length) {
+      this.startBytes = this.cum[dead - 1]!;
       this.records = this.records.slice(dead);
+      this.cum = this.cum.slice(dead);
       this.start = this.base;
     }
   }
@@ -161,6 +206,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
   private readonly channels = new Map<string, Channel>();
   private readonly partitions: number;
   private readonly retention: number;
+  private readonly retentionBytes: number;
   private readonly maxBatch: number;
   private scheduled = false;
   private topicGroups = 0;
@@ -168,13 +214,32 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
   constructor(opts: MemoryBrokerOptions = {}) {
     super();
     this.name = opts.name ?? 'default';
-    this.partitions = opts.partitions ?? 1;
-    this.retention = opts.retention ?? 100_000;
-    this.maxBatch = opts.maxBatch ?? 512;
+    const int = (field: keyof MemoryBrokerOptions, value: unknown, fallback: number, max: number): number => {
+      if (value === undefined) return fallback;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `memory broker '${this.name}': ${field} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
+          { option: field },
+        );
+      }
+      return value;
+    };
+    this.partitions = int('partitions', opts.partitions, 1, MAX_PARTITIONS);
+    this.retention = int('retention', opts.retention, 100_000, Number.MAX_SAFE_INTEGER);
+    this.retentionBytes = int('retentionBytes', opts.retentionBytes, DEFAULT_RETENTION_BYTES, Number.MAX_SAFE_INTEGER);
+    this.maxBatch = int('maxBatch', opts.maxBatch, 512, 1_000_000);
   }
 
   /** Creates a channel with its own partition count (else it is created on first use). */
   createChannel(name: string, partitions = this.partitions): void {
+    if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS) {
+      throw new OptionError(
+        ErrorCode.badOption,
+        `memory broker '${this.name}': channel '${name}': partitions must be an integer from 1 to ${MAX_PARTITIONS}, got ${partitions}`,
+        { option: 'partitions' },
+      );
+    }
     if (!this.channels.has(name)) this.channels.set(name, new Channel(name, partitions));
   }
 
@@ -199,40 +264,69 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
         partition: p,
       });
     }
-    if (!this.hasSpace(c, p)) {
+    const bytes = recordBytes(rec);
+    this.checkSize(channelName, bytes);
+    if (!this.hasSpace(c, p, bytes)) {
+      const behind = part.end - c.slowest(p);
       throw new BrokerError(
         ErrorCode.retention,
-        `broker '${this.name}': channel '${channelName}' partition ${p} holds ${this.retention} unconsumed records (its retention); the producer outran its consumers`,
-        { channel: channelName, partition: p, retention: this.retention },
+        behind >= this.retention
+          ? `broker '${this.name}': channel '${channelName}' partition ${p} holds ${this.retention} unconsumed records (its retention); the producer outran its consumers`
+          : `broker '${this.name}': channel '${channelName}' partition ${p} holds ${part.bytesFrom(c.slowest(p))} unconsumed bytes and this record of ${bytes} would pass its retentionBytes (${this.retentionBytes}); the producer outran its consumers`,
+        { channel: channelName, partition: p, retention: this.retention, retentionBytes: this.retentionBytes },
       );
     }
     const offset = part.end;
-    part.push({
-      channel: channelName,
-      partition: p,
-      offset: String(offset),
-      key: rec.key ?? null,
-      headers: rec.headers ?? {},
-      value: rec.value,
-      timestamp: rec.timestamp ?? Date.now(),
-    });
-    if (c.groups.size === 0) part.trimTo(part.end - this.retention);
+    part.push(
+      {
+        channel: channelName,
+        partition: p,
+        offset: String(offset),
+        key: rec.key ?? null,
+        headers: rec.headers ?? {},
+        value: rec.value,
+        timestamp: rec.timestamp ?? Date.now(),
+      },
+      bytes,
+    );
+    if (c.groups.size === 0) part.keepNewest(this.retention, this.retentionBytes);
     this.schedule();
     return { partition: p, offset: String(offset) };
   }
 
-  private hasSpace(c: Channel, p: number): boolean {
-    return c.groups.size === 0 || c.partitions[p]!.end - c.slowest(p) < this.retention;
+  /** A record larger than the retention in bytes could never be kept: refused, never waited for. */
+  private checkSize(channelName: string, bytes: number): void {
+    if (bytes > this.retentionBytes) {
+      throw new BrokerError(
+        ErrorCode.retention,
+        `broker '${this.name}': a record of ${bytes} bytes for channel '${channelName}' is larger than its retentionBytes (${this.retentionBytes})`,
+        { channel: channelName, bytes, retentionBytes: this.retentionBytes },
+      );
+    }
+  }
+
+  private hasSpace(c: Channel, p: number, bytes: number): boolean {
+    if (c.groups.size === 0) return true;
+    const part = c.partitions[p]!;
+    const slowest = c.slowest(p);
+    return part.end - slowest < this.retention && part.bytesFrom(slowest) + bytes <= this.retentionBytes;
   }
 
   /** `produce`, waiting for consumers to make room instead of failing (producer-side backpressure). */
   async produceWhenSpace(channelName: string, rec: Produce): Promise<{ partition: number; offset: string }> {
     const c = this.channel(channelName);
     const p = rec.partition ?? c.choosePartition(rec.key);
-    while (c.partitions[p] !== undefined && !this.hasSpace(c, p)) {
+    const bytes = recordBytes(rec);
+    this.checkSize(channelName, bytes);
+    while (c.partitions[p] !== undefined && !this.hasSpace(c, p, bytes)) {
       await new Promise<void>((resolve) => this.once('space', resolve));
     }
     return this.produce(channelName, { ...rec, partition: p });
+  }
+
+  /** Bytes a channel's partitions hold (for tests and monitoring). */
+  retainedBytes(channelName: string): number {
+    return this.channels.get(channelName)?.partitions.reduce((n, p) => n + p.retainedBytes, 0) ?? 0;
   }
 
   async publish(records: readonly OutRecord[]): Promise<void> {

@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { HeldDeliveries, headerValue, headersOut, redact, unreachable } from './common.js';
+import {
+  HeldDeliveries,
+  KEY_HEADER,
+  headerValue,
+  headersOut,
+  percentEncode,
+  publishFailed,
+  refused,
+  setHeader,
+  unreachable,
+  warnLine,
+} from './common.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -18,6 +29,16 @@ import { HeldDeliveries, headerValue, headersOut, redact, unreachable } from './
  * - A nack is not possible in MQTT: the message stays unacknowledged and comes back on the next
  *   connection of the session.
  * - publish: QoS 1, resolved on PUBACK. CloudEvents binary mode uses unprefixed user properties.
+ *   A record's key is the user property `wasmsg-key` (MQTT has no message key), read back as
+ *   the key of an inbound message.
+ * - What MQTT cannot carry: a server disconnects a client whose packet has a string with a
+ *   control character (TAB, CR, LF, ESC, DEL, C1), a Unicode non-character or an unpaired
+ *   surrogate — and mqtt.js sends the same packet again after reconnecting, forever. User
+ *   property names and values and the content type are therefore percent-encoded for exactly
+ *   those characters (`%0A`; a `%` in such a text becomes `%25`, so `decodeURIComponent` gives
+ *   the original); a topic with one, with a wildcard (`+`, `#`), starting with `$` (the
+ *   server's), empty, or longer than 65 535 bytes is refused: the publish rejects with a
+ *   BrokerError (E_BAD_INPUT) before anything is sent.
  */
 
 export interface MqttAdapterOptions {
@@ -29,6 +50,37 @@ export interface MqttAdapterOptions {
   readonly receiveMaximum?: number;
   /** Passed to mqtt.js (username, password, TLS, ...). */
   readonly client?: IClientOptions;
+}
+
+/** Characters an MQTT server refuses in a UTF-8 string (Mosquitto disconnects the client). */
+function badMqttChar(cp: number): boolean {
+  return (
+    cp <= 0x1f ||
+    (cp >= 0x7f && cp <= 0x9f) ||
+    (cp >= 0xfdd0 && cp <= 0xfdef) ||
+    (cp & 0xfffe) === 0xfffe ||
+    (cp >= 0xd800 && cp <= 0xdfff) // unpaired: codePointAt gives a pair as one code point
+  );
+}
+
+/** A user property name or value, or a content type, as MQTT can carry it. */
+export function mqttString(text: string): string {
+  return percentEncode(text, badMqttChar);
+}
+
+/** Why `topic` cannot be published to, or undefined when it can. */
+export function badTopic(topic: string): string | undefined {
+  if (topic === '') return 'an empty topic';
+  if (Buffer.byteLength(topic) > 65_535) return 'a topic longer than 65 535 bytes';
+  if (topic.includes('+') || topic.includes('#')) return `topic '${topic}' has a wildcard`;
+  if (topic.startsWith('$')) return `topic '${topic}' is reserved for the server ($)`;
+  for (let i = 0; i < topic.length; i++) {
+    const cp = topic.codePointAt(i)!;
+    if (badMqttChar(cp))
+      return `topic '${topic}' has a character MQTT servers refuse (U+${cp.toString(16).padStart(4, '0')})`;
+    if (cp > 0xffff) i++;
+  }
+  return undefined;
 }
 
 interface Held {
@@ -79,13 +131,17 @@ class MqttConsumer implements Consumer {
     this.order.push(held);
     this.byOffset.set(offset, held);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(packet.properties?.userProperties ?? {})) headers[k] = headerValue(v);
+    let key: string | null = null;
+    for (const [k, v] of Object.entries(packet.properties?.userProperties ?? {})) {
+      if (k === KEY_HEADER) key = headerValue(v);
+      else setHeader(headers, k, headerValue(v));
+    }
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
     const rec: BrokerRecord = {
       channel: topic,
       partition: 0,
       offset,
-      key: null,
+      key,
       headers,
       value: message,
       timestamp: Date.now(),
@@ -162,9 +218,7 @@ export class MqttAdapter implements BrokerAdapter {
 
   async connect(): Promise<void> {
     this.publisher = await this.client({ clientId: `${this.clientId}-pub`, clean: true });
-    this.publisher.on('error', (err) =>
-      process.stderr.write(`wasmsg: mqtt ${redact(this.options.url)}: ${err.message}\n`),
-    );
+    this.publisher.on('error', (err) => warnLine('mqtt', this.options.url, err));
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
@@ -192,25 +246,39 @@ export class MqttAdapter implements BrokerAdapter {
   }
 
   async publish(records: readonly OutRecord[]): Promise<void> {
-    await Promise.all(
-      records.map((r) => {
-        const props = headersOut(r.headers, '');
-        const contentType = props['content-type'];
-        delete props['content-type'];
-        return this.publisher.publishAsync(
-          r.channel,
-          Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
-          {
-            qos: 1,
-            // an empty userProperties object makes mqtt.js's encoder stall the publish: omit it
-            properties: {
-              ...(Object.keys(props).length === 0 ? {} : { userProperties: props }),
-              ...(contentType === undefined ? {} : { contentType }),
-            },
-          },
-        );
-      }),
-    );
+    const packets = records.map((r) => {
+      const bad = badTopic(r.channel);
+      if (bad !== undefined) throw refused('mqtt', this.options.url, bad, { channel: r.channel });
+      const neutral = headersOut(r.headers, '');
+      const contentType = neutral['content-type'];
+      delete neutral['content-type'];
+      const props: Record<string, string> = {};
+      for (const [k, v] of Object.entries(neutral))
+        if (k !== KEY_HEADER) setHeader(props, mqttString(k), mqttString(v));
+      if (r.key !== undefined && r.key !== null) props[KEY_HEADER] = mqttString(r.key);
+      for (const [k, v] of Object.entries(props)) {
+        if (Buffer.byteLength(k) > 65_535 || Buffer.byteLength(v) > 65_535)
+          throw refused('mqtt', this.options.url, `user property '${k.slice(0, 40)}' longer than 65 535 bytes`, {
+            channel: r.channel,
+          });
+      }
+      return {
+        topic: r.channel,
+        body: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+        // an empty userProperties object makes mqtt.js's encoder stall the publish: omit it
+        properties: {
+          ...(Object.keys(props).length === 0 ? {} : { userProperties: props }),
+          ...(contentType === undefined ? {} : { contentType: mqttString(contentType) }),
+        },
+      };
+    });
+    try {
+      await Promise.all(
+        packets.map((p) => this.publisher.publishAsync(p.topic, p.body, { qos: 1, properties: p.properties })),
+      );
+    } catch (err) {
+      throw publishFailed('mqtt', this.options.url, err);
+    }
   }
 
   async close(): Promise<void> {

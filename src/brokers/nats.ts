@@ -3,6 +3,7 @@ import {
   DeliverPolicy,
   type ConnectionOptions,
   type Consumer as JsConsumer,
+  type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -14,8 +15,21 @@ import {
   headers as natsHeaders,
   nanos,
 } from 'nats';
+import { describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { HeldDeliveries, headerValue, headersOut, redact, sleep, unreachable } from './common.js';
+import {
+  HeldDeliveries,
+  KEY_HEADER,
+  headerValue,
+  headersOut,
+  percentEncode,
+  publishFailed,
+  refused,
+  setHeader,
+  sleep,
+  unreachable,
+  warnLine,
+} from './common.js';
 
 /**
  * NATS (nats.js). A channel is a subject.
@@ -28,6 +42,22 @@ import { HeldDeliveries, headerValue, headersOut, redact, sleep, unreachable } f
  * Core NATS (`jetstream: false`, URL scheme `nats-core:`): at-most-once — queue group vs plain
  * subscription, nothing to ack, publish confirmed by a flush only. Documented as such.
  * CloudEvents binary mode uses `ce-` headers.
+ *
+ * What NATS cannot carry, and what is done instead:
+ * - a record's key: NATS has none; it travels in the header `wasmsg-key` (read back as the key).
+ * - header values with CR or LF, or with whitespace at either end (nats.js trims it), and header
+ *   names with characters outside `!`..`~` or a `:`: percent-encoded (`%0A`, `%20`; a `%` in such
+ *   a text becomes `%25`, so `decodeURIComponent` gives the original). Other texts pass unchanged.
+ * - a subject that is empty, has an empty token, a wildcard token (`*`, `>`), whitespace or
+ *   control characters, or starts with `$JS.` / `$SYS.` (the server's API): refused, the publish
+ *   rejects with a BrokerError (E_BAD_INPUT) — nats.js would write it into the protocol as it is.
+ *
+ * Server restarts: nats.js reconnects (forever, every second). A pull that fails is retried, and
+ * the stream and the consumer are looked up again first: when the server lost them (restarted
+ * without its store, or deleted), they are created again — a durable after the last message this
+ * engine was given if the stream survived, from the start of a stream that is new. A publish the
+ * server did not confirm (timeout while it was away, no stream) rejects with E_PUBLISH_FAILED;
+ * "no stream for this subject" is answered by creating the stream and publishing once more.
  */
 
 export interface NatsAdapterOptions {
@@ -49,32 +79,80 @@ export interface NatsAdapterOptions {
 
 const CE_PREFIX = 'ce-';
 
-function hdrsToRecord(h: MsgHdrs | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (h === undefined) return out;
-  for (const k of h.keys()) out[k] = headerValue(h.get(k));
-  return out;
+/** A message's headers, and its key from the `wasmsg-key` header (which is not kept as a header). */
+function hdrsToRecord(h: MsgHdrs | undefined): { headers: Record<string, string>; key: string | null } {
+  const headers: Record<string, string> = {};
+  let key: string | null = null;
+  if (h === undefined) return { headers, key };
+  for (const k of h.keys()) {
+    if (k === KEY_HEADER) key = headerValue(h.get(k));
+    else setHeader(headers, k, headerValue(h.get(k)));
+  }
+  return { headers, key };
+}
+
+/** Header names NATS takes: printable ASCII but `:` (nats.js refuses the rest). */
+const badNameChar = (cp: number): boolean => cp < 33 || cp > 126 || cp === 58;
+/** Header values: no CR or LF, and no whitespace at either end (nats.js trims it on both sides). */
+const badValueChar = (cp: number, i: number, text: string): boolean =>
+  cp === 10 || cp === 13 || ((i === 0 || i === text.length - 1) && /\s/.test(String.fromCharCode(cp)));
+
+/** The header as NATS can carry it: see the file comment. */
+export function natsHeaderName(name: string): string {
+  return percentEncode(name, badNameChar);
+}
+export function natsHeaderValue(value: string): string {
+  return percentEncode(value, badValueChar);
+}
+
+/** Why `subject` cannot be published to, or undefined when it can. */
+export function badSubject(subject: string): string | undefined {
+  if (subject === '') return 'an empty subject';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f]/.test(subject)) return `subject '${subject}' has whitespace or control characters`;
+  const tokens = subject.split('.');
+  if (tokens.some((t) => t === '')) return `subject '${subject}' has an empty token`;
+  if (tokens.some((t) => t === '*' || t === '>')) return `subject '${subject}' has a wildcard`;
+  if (subject.startsWith('$JS.') || subject.startsWith('$SYS.')) return `subject '${subject}' is the server's API`;
+  return undefined;
+}
+
+/** A JetStream API answer that the stream or consumer does not exist. */
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { code?: number } };
+  return e.code === '404' || e.api_error?.code === 404 || /not found|no stream matches/i.test(describe(err));
 }
 
 function streamNameFor(subject: string): string {
   return `WASMSG_${subject.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
+/** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
+interface PullTarget {
+  readonly spec: SubscribeSpec;
+  stream: string;
+  name: string;
+  readonly ephemeral: boolean;
+}
+
 class JetStreamConsumer implements Consumer {
   private paused = false;
   private wake: (() => void) | undefined;
   private readonly stop = new AbortController();
-  private readonly inFlight = new Map<string, JsMsg>();
+  /** By stream sequence; the record's timestamp tells a message of a lost stream from a new one. */
+  private readonly inFlight = new Map<string, { msg: JsMsg; timestamp: number }>();
   /** The pull in progress, stopped by close() rather than waited out. */
   private fetching: { stop(): void } | undefined;
+  /** Highest stream sequence, and its time, given to the engine: where a lost consumer resumes. */
+  private lastSeq = 0;
+  private lastTime = 0;
   readonly loop: Promise<void>;
 
   constructor(
     private readonly adapter: NatsAdapter,
-    private readonly consumer: JsConsumer,
-    private readonly spec: SubscribeSpec,
+    private consumer: JsConsumer,
+    private readonly target: PullTarget,
     private readonly onBatch: BatchListener,
-    private readonly ephemeral: { jsm: JetStreamManager; stream: string; name: string } | undefined,
   ) {
     this.loop = this.run();
   }
@@ -87,19 +165,19 @@ class JetStreamConsumer implements Consumer {
     this.wake?.();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
-    const m = this.inFlight.get(record.offset);
-    if (m === undefined) return;
+    const e = this.inFlight.get(record.offset);
+    if (e === undefined || e.timestamp !== record.timestamp) return;
     this.inFlight.delete(record.offset);
-    if (outcome === 'ack') m.ack();
-    else m.nak();
+    if (outcome === 'ack') e.msg.ack();
+    else e.msg.nak();
   }
   async close(): Promise<void> {
     this.stop.abort();
     this.wake?.();
     this.fetching?.stop();
     await this.loop.catch(() => {});
-    if (this.ephemeral !== undefined)
-      await this.ephemeral.jsm.consumers.delete(this.ephemeral.stream, this.ephemeral.name).catch(() => {});
+    if (this.target.ephemeral)
+      await this.adapter.manager.consumers.delete(this.target.stream, this.target.name).catch(() => {});
   }
 
   private async run(): Promise<void> {
@@ -128,26 +206,32 @@ class JetStreamConsumer implements Consumer {
         };
         for await (const m of messages) {
           const offset = String(m.seq);
-          this.inFlight.set(offset, m);
+          const timestamp = Math.floor(m.info.timestampNanos / 1e6);
+          this.inFlight.set(offset, { msg: m, timestamp });
+          if (m.seq > this.lastSeq) {
+            this.lastSeq = m.seq;
+            this.lastTime = timestamp;
+          }
           if (!flushing) {
             flushing = true;
             setImmediate(flush);
           }
-          batch.push({
-            channel: m.subject,
-            partition: 0,
-            offset,
-            key: null,
-            headers: hdrsToRecord(m.headers),
-            value: m.data,
-            timestamp: Math.floor(m.info.timestampNanos / 1e6),
-          });
+          const { headers, key } = hdrsToRecord(m.headers);
+          batch.push({ channel: m.subject, partition: 0, offset, key, headers, value: m.data, timestamp });
         }
         flush();
       } catch (err) {
         if (this.stop.signal.aborted) return;
         this.adapter.fail(err);
         await sleep(500, this.stop.signal);
+        if (this.stop.signal.aborted) return;
+        // The server may have lost the stream or the consumer (restarted without its store,
+        // deleted, an ephemeral consumer expired): find them again, or create them again.
+        try {
+          this.consumer = await this.adapter.restore(this.target, this.lastSeq, this.lastTime);
+        } catch (e) {
+          this.adapter.fail(e);
+        }
       }
     }
   }
@@ -166,12 +250,13 @@ class CoreConsumer implements Consumer {
     })();
   }
   private push(m: Msg): void {
+    const { headers, key } = hdrsToRecord(m.headers);
     const rec: BrokerRecord = {
       channel: m.subject,
       partition: 0,
       offset: String(this.seq++),
-      key: null,
-      headers: hdrsToRecord(m.headers),
+      key,
+      headers,
       value: m.data,
       timestamp: Date.now(),
     };
@@ -203,10 +288,21 @@ export class NatsAdapter implements BrokerAdapter {
     this.options = options;
   }
 
+  private lastLine = '';
+  private lastLineAt = 0;
+
+  /** Background errors to stderr, the same text at most once every 10 s. */
   fail(err: unknown): void {
-    process.stderr.write(
-      `wasmsg: nats ${redact(this.options.url)}: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
+    const line = describe(err);
+    const now = Date.now();
+    if (line === this.lastLine && now - this.lastLineAt < 10_000) return;
+    this.lastLine = line;
+    this.lastLineAt = now;
+    warnLine('nats', this.options.url, line);
+  }
+
+  get manager(): JetStreamManager {
+    return this.jsm!;
   }
 
   private get jetstream(): boolean {
@@ -221,6 +317,7 @@ export class NatsAdapter implements BrokerAdapter {
         ...(u.username === '' ? {} : { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) }),
         reconnect: true,
         maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
         ...this.options.client,
       });
     } catch (err) {
@@ -236,9 +333,15 @@ export class NatsAdapter implements BrokerAdapter {
   private async streamFor(subject: string): Promise<string> {
     try {
       return await this.jsm!.streams.find(subject);
-    } catch {
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
       const name = streamNameFor(subject);
-      await this.jsm!.streams.add({ name, subjects: [subject] });
+      try {
+        await this.jsm!.streams.add({ name, subjects: [subject] });
+      } catch (e) {
+        // created meanwhile by another engine (or another subscription of this one)
+        return await this.jsm!.streams.find(subject).catch(() => Promise.reject(e));
+      }
       return name;
     }
   }
@@ -253,65 +356,127 @@ export class NatsAdapter implements BrokerAdapter {
       await this.nc.flush();
       return c;
     }
-    const jsm = this.jsm!;
-    const stream = await this.streamFor(spec.channel);
-    const config = {
-      ack_policy: AckPolicy.Explicit,
-      filter_subject: spec.channel,
-      max_ack_pending: this.options.maxAckPending ?? 4096,
-      ack_wait: nanos(this.options.ackWaitMs ?? 30_000),
-    };
-    let name: string;
-    let ephemeral: { jsm: JetStreamManager; stream: string; name: string } | undefined;
-    if (spec.kind === 'queue') {
-      name = spec.group ?? 'wasmsg';
-      try {
-        await jsm.consumers.info(stream, name);
-      } catch {
-        await jsm.consumers.add(stream, { ...config, durable_name: name, deliver_policy: DeliverPolicy.All });
-      }
-    } else {
-      const info = await jsm.consumers.add(stream, {
-        ...config,
-        deliver_policy: DeliverPolicy.New,
-        inactive_threshold: nanos(60_000),
-      });
-      name = info.name;
-      ephemeral = { jsm, stream, name };
-    }
-    const consumer = await this.js!.consumers.get(stream, name);
-    const c = new JetStreamConsumer(this, consumer, spec, onBatch, ephemeral);
+    const target: PullTarget = { spec, stream: '', name: '', ephemeral: spec.kind === 'topic' };
+    const consumer = await this.restore(target, 0, 0);
+    const c = new JetStreamConsumer(this, consumer, target, onBatch);
     this.consumers.push(c);
     return c;
   }
 
+  private pullConfig(subject: string): Partial<ConsumerConfig> {
+    return {
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: subject,
+      max_ack_pending: this.options.maxAckPending ?? 4096,
+      ack_wait: nanos(this.options.ackWaitMs ?? 30_000),
+    };
+  }
+
+  /**
+   * The pull consumer of `target`, found or created, with its stream. At subscribe (`lastSeq`
+   * 0): a durable (queue) starts at the stream's beginning, an ephemeral one (topic) at new
+   * messages. After a failed pull, when the server lost the consumer: from the message after
+   * `lastSeq` if the stream is the one that message came from, or from the beginning of a
+   * stream created after it (the server lost everything: whatever is in it now is new).
+   */
+  async restore(target: PullTarget, lastSeq: number, lastTime: number): Promise<JsConsumer> {
+    const jsm = this.jsm!;
+    const { spec } = target;
+    target.stream = await this.streamFor(spec.channel);
+    if (target.name !== '' || !target.ephemeral) {
+      const name = target.name !== '' ? target.name : (spec.group ?? 'wasmsg');
+      const found = await jsm.consumers.info(target.stream, name).then(
+        () => true,
+        (err: unknown) => {
+          if (isNotFound(err)) return false;
+          throw err;
+        },
+      );
+      if (found) {
+        target.name = name;
+        return this.js!.consumers.get(target.stream, name);
+      }
+    }
+    let start: Partial<ConsumerConfig>;
+    if (lastSeq === 0) start = { deliver_policy: target.ephemeral ? DeliverPolicy.New : DeliverPolicy.All };
+    else {
+      const info = await jsm.streams.info(target.stream);
+      const created = Date.parse(info.created);
+      start =
+        created > lastTime
+          ? { deliver_policy: DeliverPolicy.All }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 };
+      this.fail(
+        `consumer ${target.name === '' ? '' : `'${target.name}' `}of stream '${target.stream}' was lost by the server; created it again ${
+          start.deliver_policy === DeliverPolicy.All ? 'from the start of the stream' : `after message ${lastSeq}`
+        }`,
+      );
+    }
+    const config = this.pullConfig(spec.channel);
+    if (!target.ephemeral) {
+      const name = spec.group ?? 'wasmsg';
+      await jsm.consumers
+        .add(target.stream, { ...config, ...start, durable_name: name })
+        .catch(async (err: unknown) => {
+          // another engine of the group created it meanwhile
+          await jsm.consumers.info(target.stream, name).catch(() => Promise.reject(err));
+        });
+      target.name = name;
+    } else {
+      const info = await jsm.consumers.add(target.stream, { ...config, ...start, inactive_threshold: nanos(60_000) });
+      target.name = info.name;
+    }
+    return this.js!.consumers.get(target.stream, target.name);
+  }
+
   async publish(records: readonly OutRecord[]): Promise<void> {
+    for (const r of records) {
+      const bad = badSubject(r.channel);
+      if (bad !== undefined) throw refused('nats', this.options.url, bad, { channel: r.channel });
+    }
     const send = (r: OutRecord): { data: Uint8Array; opts: { headers?: MsgHdrs } } => {
-      const h = Object.keys(r.headers).length === 0 ? undefined : natsHeaders();
-      if (h !== undefined) for (const [k, v] of Object.entries(headersOut(r.headers, CE_PREFIX))) h.set(k, v);
+      const hasKey = r.key !== undefined && r.key !== null;
+      const h = Object.keys(r.headers).length === 0 && !hasKey ? undefined : natsHeaders();
+      if (h !== undefined) {
+        for (const [k, v] of Object.entries(headersOut(r.headers, CE_PREFIX))) {
+          if (k !== KEY_HEADER) h.set(natsHeaderName(k), natsHeaderValue(v));
+        }
+        if (hasKey) h.set(KEY_HEADER, natsHeaderValue(r.key!));
+      }
       return { data: r.value, opts: h === undefined ? {} : { headers: h } };
     };
-    if (this.js === undefined) {
-      for (const r of records) {
-        const { data, opts } = send(r);
-        this.nc.publish(r.channel, data, opts);
+    try {
+      if (this.js === undefined) {
+        for (const r of records) {
+          const { data, opts } = send(r);
+          this.nc.publish(r.channel, data, opts);
+        }
+        await this.nc.flush();
+        return;
       }
-      await this.nc.flush();
-      return;
+      await Promise.all(records.map((r) => this.publishOne(r.channel, send(r))));
+    } catch (err) {
+      throw publishFailed('nats', this.options.url, err);
     }
-    for (const r of records) {
-      if (!this.streams.has(r.channel)) {
-        // JetStream only confirms subjects a stream stores: find or create one, once per subject
-        await this.streamFor(r.channel);
-        this.streams.add(r.channel);
-      }
+  }
+
+  /** One JetStream publish; a subject no stream stores (it was lost, or never made) gets one, once. */
+  private async publishOne(subject: string, m: { data: Uint8Array; opts: { headers?: MsgHdrs } }): Promise<void> {
+    if (!this.streams.has(subject)) {
+      // JetStream only confirms subjects a stream stores: find or create one, once per subject
+      await this.streamFor(subject);
+      this.streams.add(subject);
     }
-    await Promise.all(
-      records.map((r) => {
-        const { data, opts } = send(r);
-        return this.js!.publish(r.channel, data, opts);
-      }),
-    );
+    try {
+      await this.js!.publish(subject, m.data, m.opts);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '503') throw err;
+      // no responders: the server has no stream for it (any more): make one and publish again
+      this.streams.delete(subject);
+      await this.streamFor(subject);
+      this.streams.add(subject);
+      await this.js!.publish(subject, m.data, m.opts);
+    }
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
-import { ErrorCode, OptionError } from '../errors.js';
+import { ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerValue, redact, sleep, unreachable } from './common.js';
+import { headerValue, publishFailed, redact, setHeader, sleep, unreachable, warnLine } from './common.js';
 
 /**
  * Redis Streams (ioredis). A channel is a stream; an entry is `data` (the payload), `key`, and
@@ -13,7 +13,14 @@ import { headerValue, redact, sleep, unreachable } from './common.js';
  *   `claimIdleMs` (`XAUTOCLAIM`): the server never redelivers by itself. A nack leaves the entry
  *   pending; it comes back through the same claim.
  * - topic: an independent reader (`XREAD` from the end), nothing to ack.
- * - publish: `XADD` in a pipeline; its replies are the confirmation.
+ * - publish: `XADD` in a pipeline; its replies are the confirmation. A record's key is the
+ *   entry's `key` field. Any failure (a key that is not a stream: WRONGTYPE, a lost connection)
+ *   rejects with a BrokerError (E_PUBLISH_FAILED); a pipeline is not atomic, so the entries
+ *   added before a failing one stay (a retry duplicates them: at-least-once).
+ * - The server losing the stream or the group (restarted without persistence, the key or the
+ *   group deleted) answers reads with NOGROUP: the consumer creates the group again
+ *   (`XGROUP CREATE ... MKSTREAM`) after the last entry it had been given (from `0` if none)
+ *   and reads on. What the server lost is lost; nothing it still holds is skipped.
  */
 
 export interface RedisAdapterOptions {
@@ -43,7 +50,7 @@ function decodeEntry(channel: string, id: string, fields: Buffer[]): BrokerRecor
     const name = fields[i]!.toString('utf8');
     if (name === DATA) value = fields[i + 1]!;
     else if (name === KEY) key = fields[i + 1]!.toString('utf8');
-    else if (name.startsWith(HEADER)) headers[name.slice(HEADER.length)] = headerValue(fields[i + 1]);
+    else if (name.startsWith(HEADER)) setHeader(headers, name.slice(HEADER.length), headerValue(fields[i + 1]));
   }
   return { channel, partition: 0, offset: id, key, headers, value, timestamp: Number(id.slice(0, id.indexOf('-'))) };
 }
@@ -74,6 +81,21 @@ export function redisClientUrl(url: string): string {
 }
 
 type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+
+/** The server has no such stream or group (it lost them, or they were deleted). */
+function isNoGroup(err: unknown): boolean {
+  return describe(err).startsWith('NOGROUP');
+}
+
+/** Orders stream entry ids (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const d = BigInt(am) - BigInt(bm);
+  if (d !== 0n) return d > 0n ? 1 : -1;
+  const e = BigInt(as) - BigInt(bs);
+  return e === 0n ? 0 : e > 0n ? 1 : -1;
+}
 
 class RedisConsumer implements Consumer {
   private paused = false;
@@ -140,18 +162,54 @@ class RedisConsumer implements Consumer {
       }
       try {
         await step();
-      } catch (err) {
+      } catch (readError) {
         if (this.stop.signal.aborted) return;
+        let err = readError;
+        if (this.group !== undefined && isNoGroup(err)) {
+          try {
+            await this.recreateGroup(this.group);
+            continue;
+          } catch (e) {
+            err = e;
+          }
+        }
         this.adapter.fail(err);
         await sleep(500, this.stop.signal); // ioredis reconnects by itself; retry the read after a pause
       }
     }
   }
 
+  /** Highest entry id handed to the engine (the group is recreated after it when the server lost it). */
+  private lastSeen = '0';
+  /** Own pending entries are read once at start, then new ones (`>`). */
+  private pendingCursor: string | undefined = '0';
+
+  /**
+   * NOGROUP: the server lost the stream or the group (restart without persistence, key or group
+   * deleted). Create the group again after the last entry this consumer was given: entries the
+   * server still holds after it are read, new ones too; what the server lost is lost.
+   */
+  private async recreateGroup(group: string): Promise<void> {
+    const { channel } = this.spec;
+    try {
+      await this.adapter.command.xgroup('CREATE', channel, group, this.lastSeen, 'MKSTREAM');
+      this.adapter.fail(
+        `stream '${channel}' or its group '${group}' was lost by the server; created the group again from entry ${this.lastSeen}`,
+      );
+    } catch (err) {
+      if (!describe(err).includes('BUSYGROUP')) throw err; // another consumer of the group recreated it
+    }
+    this.pendingCursor = undefined; // a new group holds nothing pending for anyone
+  }
+
   private deliver(reply: StreamReply): number {
     const entries = reply?.[0]?.[1] ?? [];
     const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id.toString('utf8'), fields));
-    if (records.length > 0) this.onBatch(records);
+    if (records.length > 0) {
+      const last = records[records.length - 1]!.offset;
+      if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
+      this.onBatch(records);
+    }
     return records.length;
   }
 
@@ -159,28 +217,30 @@ class RedisConsumer implements Consumer {
     const { channel } = this.spec;
     const count = this.adapter.options.count ?? 512;
     const consumer = this.adapter.consumerName;
-    // 1. own pending entries from before a restart (id 0 = the pending list, not new entries)
-    let cursor = '0';
-    while (!this.stop.signal.aborted) {
-      const reply = (await this.reader.xreadgroupBuffer(
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        count,
-        'STREAMS',
-        channel,
-        cursor,
-      )) as StreamReply;
-      const entries = reply?.[0]?.[1] ?? [];
-      if (entries.length === 0) break;
-      cursor = entries[entries.length - 1]![0].toString('utf8');
-      this.deliver(reply);
-    }
-    // 2. new entries, with a periodic claim of entries idle too long (dead consumers, nacks)
     let lastClaim = Date.now();
     const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
     await this.whileRunning(async () => {
+      // 1. own pending entries from before a restart (id 0 = the pending list, not new entries)
+      if (this.pendingCursor !== undefined) {
+        const reply = (await this.reader.xreadgroupBuffer(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          count,
+          'STREAMS',
+          channel,
+          this.pendingCursor,
+        )) as StreamReply;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) this.pendingCursor = undefined;
+        else {
+          this.pendingCursor = entries[entries.length - 1]![0].toString('utf8');
+          this.deliver(reply);
+        }
+        return;
+      }
+      // 2. new entries, with a periodic claim of entries idle too long (dead consumers, nacks)
       if (Date.now() - lastClaim >= Math.min(claimIdle, 5000)) {
         lastClaim = Date.now();
         const claimed = (await this.adapter.command.callBuffer('XAUTOCLAIM', [
@@ -252,12 +312,18 @@ export class RedisAdapter implements BrokerAdapter {
     this.lastError = listener;
   }
 
+  private lastLine = '';
+  private lastLineAt = 0;
+
+  /** Background errors: to the listener, else to stderr, the same text at most once every 10 s. */
   fail(err: unknown): void {
-    if (this.lastError !== undefined) this.lastError(err);
-    else
-      process.stderr.write(
-        `wasmsg: redis ${redact(this.options.url)}: ${err instanceof Error ? err.message : String(err)}\n`,
-      );
+    if (this.lastError !== undefined) return this.lastError(err);
+    const line = describe(err);
+    const now = Date.now();
+    if (line === this.lastLine && now - this.lastLineAt < 10_000) return;
+    this.lastLine = line;
+    this.lastLineAt = now;
+    warnLine('redis', this.options.url, line);
   }
 
   private connected = false;
@@ -322,18 +388,29 @@ export class RedisAdapter implements BrokerAdapter {
   }
 
   async publish(records: readonly OutRecord[]): Promise<void> {
-    const pipeline = this.command.pipeline();
-    for (const r of records) {
-      const args: Array<string | Buffer | number> = [r.channel];
-      if (this.options.maxLen !== undefined) args.push('MAXLEN', '~', this.options.maxLen);
-      args.push('*', DATA, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
-      if (r.key !== undefined && r.key !== null) args.push(KEY, r.key);
-      for (const [k, v] of Object.entries(r.headers)) args.push(HEADER + k, v);
-      pipeline.xadd(...(args as [string, ...Array<string | Buffer | number>]));
+    let replies: Array<[Error | null, unknown]>;
+    try {
+      const pipeline = this.command.pipeline();
+      for (const r of records) {
+        const args: Array<string | Buffer | number> = [r.channel];
+        if (this.options.maxLen !== undefined) args.push('MAXLEN', '~', this.options.maxLen);
+        args.push('*', DATA, Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength));
+        if (r.key !== undefined && r.key !== null) args.push(KEY, r.key);
+        for (const [k, v] of Object.entries(r.headers)) args.push(HEADER + k, v);
+        pipeline.xadd(...(args as [string, ...Array<string | Buffer | number>]));
+      }
+      replies = (await pipeline.exec()) ?? [];
+    } catch (err) {
+      throw publishFailed('redis', this.options.url, err);
     }
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([err]) => err !== null);
-    if (failed !== undefined) throw failed[0];
+    const i = replies.findIndex(([err]) => err !== null);
+    if (i >= 0) {
+      const err = replies[i]![0]!;
+      throw publishFailed('redis', this.options.url, `stream '${records[i]?.channel}': ${err.message}`, {
+        channel: records[i]?.channel,
+        reply: err.message.split(' ')[0],
+      });
+    }
   }
 
   async close(): Promise<void> {

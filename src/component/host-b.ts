@@ -1,4 +1,5 @@
 import { HostState, fail, guard } from './host-state.js';
+import { setHeader } from './host-text.js';
 import type { InboundMessage } from './types.js';
 
 /**
@@ -106,7 +107,7 @@ export function worldBImports(state: HostState): WorldBHost {
         const denied = state.grants.publish(c.name, topic);
         if (denied !== null) fail(denied);
         const headers: Record<string, string> = {};
-        for (const [k, v] of message.metadata_ ?? []) headers[k] = v;
+        for (const [k, v] of message.metadata_ ?? []) setHeader(headers, k, v);
         if (message.contentType_ !== undefined) headers['content-type'] = message.contentType_;
         state.outbox.push({ broker: c.name, kind: 'topic', channel: topic, data: message.data_, headers });
       } finally {

@@ -1,3 +1,4 @@
+import { setHeader } from './host-text.js';
 import { hasCloudEventAttributes } from './cloudevents.js';
 import { HostState, fail, guard } from './host-state.js';
 import type {
@@ -274,7 +275,7 @@ export function worldCImports(state: HostState, brokerFormats?: Readonly<Record<
       if (denied !== null) fail(denied);
       for (const m of ms) {
         const headers: Record<string, string> = {};
-        for (const [k, v] of m.metadata ?? []) if (!RESERVED.has(k)) headers[k] = v;
+        for (const [k, v] of m.metadata ?? []) if (!RESERVED.has(k)) setHeader(headers, k, v);
         state.outbox.push({ broker: c.name, kind: 'topic', channel: ch, data: m.data, headers });
       }
     });

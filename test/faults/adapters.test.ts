@@ -1,0 +1,379 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import mqtt from 'mqtt';
+import { connect as natsConnect } from 'nats';
+import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
+import { AmqpAdapter } from '../../src/brokers/amqp.js';
+import { KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
+import { KafkaAdapter } from '../../src/brokers/kafka.js';
+import { BrokerError } from '../../src/brokers/memory.js';
+import { MqttAdapter } from '../../src/brokers/mqtt.js';
+import { NatsAdapter } from '../../src/brokers/nats.js';
+import { RedisAdapter } from '../../src/brokers/redis.js';
+import { headersFromPairs } from '../../src/component/host-text.js';
+import { ErrorCode } from '../../src/errors.js';
+import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
+import { TestServer } from './servers.js';
+
+/**
+ * Issue 12, findings 1, 8 and 9 on each broker: records a broker cannot carry as they are are
+ * encoded or refused with a typed error (never a synchronous throw, never a client that
+ * reconnects forever), header names are data whatever they are (`__proto__`), and a record's
+ * key arrives where the broker keys messages — read back by the broker's own client and by the
+ * adapter's consumer.
+ */
+
+const run = `f${randomBytes(3).toString('hex')}`;
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const text = (b: Uint8Array | Buffer): string => Buffer.from(b).toString('utf8');
+
+/** Headers a handler may set: prototype names, and a value with CR/LF (a dead-letter error text has one). */
+const hostileHeaders = (): Record<string, string> =>
+  headersFromPairs([
+    ['__proto__', 'proto-value'],
+    ['constructor', 'ctor-value'],
+    ['x-error', 'line one\r\nwasmsg: forged line'],
+  ]);
+
+function assertHostileKept(headers: Readonly<Record<string, string>>, encoded: boolean): void {
+  assert.ok(Object.hasOwn(headers, '__proto__'), `__proto__ kept as a header: ${JSON.stringify(Object.keys(headers))}`);
+  assert.equal(headers['__proto__'], 'proto-value');
+  assert.equal(Object.getPrototypeOf(headers), Object.prototype, 'no prototype pollution');
+  assert.ok(Object.hasOwn(headers, 'constructor'));
+  assert.equal(headers['constructor'], 'ctor-value');
+  const v = headers['x-error']!;
+  if (encoded) {
+    assert.equal(v, 'line one%0D%0Awasmsg: forged line');
+    assert.equal(decodeURIComponent(v), 'line one\r\nwasmsg: forged line');
+  } else assert.equal(v, 'line one\r\nwasmsg: forged line');
+}
+
+/** Subscribes through the adapter and collects what it delivers (acking it). */
+async function collect(
+  adapter: BrokerAdapter,
+  channel: string,
+  kind: 'queue' | 'topic' = 'queue',
+): Promise<{ got: BrokerRecord[]; until: (n: number) => Promise<void>; consumer: Consumer }> {
+  const got: BrokerRecord[] = [];
+  const consumer = await adapter.subscribe({ channel, kind, group: `g-${run}` }, (records) => {
+    for (const r of records) {
+      got.push(r);
+      consumer.settle(r, 'ack');
+    }
+  });
+  const until = async (n: number): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (got.length < n) {
+      if (Date.now() > deadline) throw new Error(`got ${got.length} of ${n} records on ${channel}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { got, until, consumer };
+}
+
+/** publish() must reject, never throw: calls it and checks it returned a promise first. */
+async function rejectsTyped(adapter: BrokerAdapter, records: OutRecord[], code: string): Promise<BrokerError> {
+  let p: Promise<void> | undefined;
+  assert.doesNotThrow(() => {
+    p = adapter.publish(records);
+  }, 'publish() throws synchronously');
+  let caught: unknown;
+  await p!.then(
+    () => assert.fail(`publish of ${JSON.stringify(records.map((r) => r.channel))} resolved`),
+    (err: unknown) => (caught = err),
+  );
+  assert.ok(caught instanceof BrokerError, `a BrokerError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  return caught;
+}
+
+const out = (channel: string, o: Partial<OutRecord> = {}): OutRecord => ({
+  kind: 'queue',
+  channel,
+  headers: {},
+  value: enc('v'),
+  ...o,
+});
+
+describe('outputKey and percent-encoding', () => {
+  test("an output's key: the handler's partitionkey (world A extension or metadata), else the input's key", () => {
+    assert.equal(outputKey({ ce_partitionkey: 'pk' }, 'in'), 'pk');
+    assert.equal(outputKey({ partitionkey: 'meta' }, 'in'), 'meta');
+    assert.equal(outputKey({ 'ce-partitionkey': 'nats' }, null), 'nats');
+    assert.equal(outputKey({ ce_partitionkey: 'a', partitionkey: 'b' }, 'in'), 'a', 'the extension first');
+    assert.equal(outputKey({ ce_partitionkey: '' }, 'in'), '', 'an empty key is a key');
+    assert.equal(outputKey({ other: 'x' }, 'in'), 'in');
+    assert.equal(outputKey({}, null), null);
+    assert.equal(outputKey({}, undefined), null);
+    assert.equal(outputKey(headersFromPairs([['__proto__', 'x']]), 'in'), 'in');
+  });
+
+  test('percent-encoding changes only texts that need it, and decodeURIComponent reverses it', () => {
+    const nl = (cp: number): boolean => cp === 10 || cp === 13;
+    assert.equal(percentEncode('50% plain', nl), '50% plain');
+    const e = percentEncode('50%\r\nnext 😀', nl);
+    assert.equal(e, '50%25%0D%0Anext 😀');
+    assert.equal(decodeURIComponent(e), '50%\r\nnext 😀');
+  });
+});
+
+describe('fault: NATS headers, subjects and keys', () => {
+  let server: TestServer;
+  let adapter: NatsAdapter;
+  before(async () => {
+    server = await TestServer.start('nats');
+    adapter = new NatsAdapter({ name: 'default', url: server.url });
+    await adapter.connect();
+  });
+  after(async () => {
+    await adapter.close();
+    await server.stop();
+  });
+
+  test('a header value with CR/LF, names with spaces or colons: percent-encoded, not a crash', async () => {
+    const subject = `${run}.hdr`;
+    const c = await collect(adapter, subject);
+    const headers = hostileHeaders();
+    headers['name with space:colon'] = ' padded ';
+    await adapter.publish([out(subject, { headers, key: 'the-key' })]);
+    // the broker's own client
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const jsm = await nc.jetstreamManager();
+    const stored = await jsm.streams.getMessage(await jsm.streams.find(subject), { seq: 1 });
+    const h: Record<string, string> = {};
+    for (const k of stored.header.keys()) h[k] = stored.header.get(k);
+    await nc.close();
+    assert.equal(h['x-error'], 'line one%0D%0Awasmsg: forged line');
+    assert.equal(h['name%20with%20space%3Acolon'], '%20padded%20');
+    assert.equal(h[KEY_HEADER], 'the-key', 'the key travels in the wasmsg-key header');
+    // the adapter's consumer: key back from the header, names as data
+    await c.until(1);
+    const r = c.got[0]!;
+    assert.equal(r.key, 'the-key');
+    assert.ok(!Object.hasOwn(r.headers, KEY_HEADER));
+    assertHostileKept(r.headers, true);
+  });
+
+  test('a subject NATS cannot take is refused with E_BAD_INPUT (no protocol injection); the adapter goes on', async () => {
+    for (const bad of [
+      '',
+      'a b',
+      `${run}.x\r\nPUB evil 1`,
+      `${run}.*`,
+      `${run}.>`,
+      `${run}..x`,
+      '$JS.API.STREAM.LIST',
+    ]) {
+      await rejectsTyped(adapter, [out(bad)], ErrorCode.badInput);
+    }
+    const subject = `${run}.after`;
+    const c = await collect(adapter, subject);
+    await adapter.publish([out(subject)]);
+    await c.until(1);
+  });
+});
+
+describe('fault: Redis publish errors, headers and keys', () => {
+  let server: TestServer;
+  let adapter: RedisAdapter;
+  let client: Redis;
+  before(async () => {
+    server = await TestServer.start('redis');
+    adapter = new RedisAdapter({ name: 'default', url: server.url });
+    await adapter.connect();
+    client = new Redis(server.url);
+  });
+  after(async () => {
+    client.disconnect();
+    await adapter.close();
+    await server.stop();
+  });
+
+  test('a key that is not a stream (WRONGTYPE): the publish rejects with E_PUBLISH_FAILED, nothing crashes', async () => {
+    await client.set(`${run}-string`, 'x');
+    const err = await rejectsTyped(adapter, [out(`${run}-string`)], ErrorCode.publishFailed);
+    assert.match(err.message, /WRONGTYPE/);
+    assert.equal(err.context['channel'], `${run}-string`);
+    const c = await collect(adapter, `${run}-ok`);
+    await adapter.publish([out(`${run}-ok`)]);
+    await c.until(1);
+  });
+
+  test('key in the `key` field, headers as data whatever their names', async () => {
+    const stream = `${run}-hdr`;
+    const c = await collect(adapter, stream);
+    await adapter.publish([out(stream, { headers: hostileHeaders(), key: 'the-key' })]);
+    const entries = (await client.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+    const fields = entries[0]![1];
+    const f = new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+    assert.equal(f.get('key'), 'the-key');
+    assert.equal(f.get('h:__proto__'), 'proto-value');
+    await c.until(1);
+    assert.equal(c.got[0]!.key, 'the-key');
+    assertHostileKept(c.got[0]!.headers, false);
+  });
+});
+
+describe('fault: MQTT texts a server refuses', () => {
+  let server: TestServer;
+  let adapter: MqttAdapter;
+  before(async () => {
+    server = await TestServer.start('mosquitto');
+    adapter = new MqttAdapter({ name: 'default', url: server.url, clientId: `wasmsg-${run}` });
+    await adapter.connect();
+  });
+  after(async () => {
+    await adapter.close();
+    await server.stop();
+  });
+
+  test('control characters in user properties are percent-encoded: the publisher is never disconnected', async () => {
+    const topic = `${run}/hdr`;
+    const reader = await mqtt.connectAsync(server.url, { protocolVersion: 5, clientId: `reader-${run}` });
+    const seen: Array<Record<string, string>> = [];
+    reader.on('message', (_t, _p, packet) => seen.push(packet.properties?.userProperties as Record<string, string>));
+    await reader.subscribeAsync(topic, { qos: 1 });
+    const c = await collect(adapter, topic, 'topic');
+    const publisher = (adapter as unknown as { publisher: mqtt.MqttClient }).publisher;
+    let closes = 0;
+    publisher.on('close', () => closes++);
+    const headers = hostileHeaders();
+    headers['tab\tname'] = 'esc\u001b[31m del\u007f c1\u0085 nonchar\ufffe';
+    const sent = adapter.publish([out(topic, { headers, key: 'the-key', kind: 'topic' })]);
+    await Promise.race([
+      sent,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('publish not acknowledged in 5 s')), 5000)),
+    ]);
+    await c.until(1);
+    await reader.endAsync();
+    assert.equal(closes, 0, 'the server did not disconnect the publisher');
+    assert.equal(seen[0]![KEY_HEADER], 'the-key');
+    assert.equal(seen[0]!['tab%09name'], 'esc%1B[31m del%7F c1%C2%85 nonchar%EF%BF%BE');
+    assert.equal(c.got[0]!.key, 'the-key');
+    assertHostileKept(c.got[0]!.headers, true);
+  });
+
+  test('a topic with a wildcard, a control character or the server prefix $ is refused with E_BAD_INPUT', async () => {
+    for (const bad of ['', `${run}/+`, `${run}/#`, `${run}/a\nb`, `${run}/tab\t`, '$SYS/x']) {
+      await rejectsTyped(adapter, [out(bad)], ErrorCode.badInput);
+    }
+    await adapter.publish([out(`${run}/fine`, { kind: 'topic' })]);
+  });
+});
+
+describe('fault: AMQP names, declarations and keys', () => {
+  const url = process.env['WASMSG_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+  let adapter: AmqpAdapter;
+  let conn: amqp.ChannelModel;
+  let ch: amqp.Channel;
+  const queues: string[] = [];
+  before(async () => {
+    adapter = new AmqpAdapter({ name: 'default', url });
+    await adapter.connect();
+    conn = await amqp.connect(url);
+    ch = await conn.createChannel();
+  });
+  after(async () => {
+    for (const q of queues) await ch.deleteQueue(q).catch(() => {});
+    await ch.deleteExchange(`${run}.topic`).catch(() => {});
+    await conn.close();
+    await adapter.close();
+  });
+
+  test('an output to a queue nobody declared yet is kept (declared durable), with its key header', async () => {
+    const queue = `${run}.fresh`;
+    queues.push(queue);
+    await adapter.publish([out(queue, { headers: hostileHeaders(), key: 'the-key' })]);
+    const m = await ch.get(queue, { noAck: true });
+    assert.ok(m !== false, 'the message waits in the queue');
+    assert.equal(m.properties.headers?.[KEY_HEADER], 'the-key');
+    const c = await collect(adapter, queue);
+    await adapter.publish([out(queue, { headers: hostileHeaders(), key: 'k2' })]);
+    await c.until(1);
+    assert.equal(c.got[0]!.key, 'k2');
+    assertHostileKept(c.got[0]!.headers, false);
+  });
+
+  test('names AMQP cannot take are refused with E_BAD_INPUT; the confirm channel survives', async () => {
+    await rejectsTyped(adapter, [out('x'.repeat(256))], ErrorCode.badInput);
+    await rejectsTyped(adapter, [out('amq.reserved', { kind: 'topic' })], ErrorCode.badInput);
+    await rejectsTyped(adapter, [out(`${run}.long`, { headers: { ['h'.repeat(300)]: 'v' } })], ErrorCode.badInput);
+    const queue = `${run}.after`;
+    queues.push(queue);
+    await adapter.publish([out(queue)]);
+    await adapter.publish([out(`${run}.topic`, { kind: 'topic' })]);
+    assert.notEqual(await ch.get(queue, { noAck: true }), false);
+  });
+
+  test('a queue deleted after it was declared: the unroutable output rejects the publish (not dropped)', async () => {
+    const queue = `${run}.deleted`;
+    await adapter.publish([out(queue)]);
+    await ch.deleteQueue(queue);
+    await rejectsTyped(adapter, [out(queue)], ErrorCode.publishFailed);
+  });
+});
+
+describe('fault: Kafka keys', () => {
+  let mock: KafkaMock;
+  let adapter: KafkaAdapter;
+  const topic = `${run}-keys`;
+  before(async () => {
+    mock = await startKafkaMock([]);
+    assert.equal(await mock.command(`topic ${topic} 4`), 'OK');
+    adapter = new KafkaAdapter({ name: 'default', url: `kafka://${mock.bootstrap}` });
+    await adapter.connect();
+  });
+  after(async () => {
+    await adapter.close();
+    await mock.stop();
+  });
+
+  test(
+    'a record published with a key is the message key, on the partition the key hashes to',
+    { timeout: 60_000 },
+    async () => {
+      const keys = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'];
+      await adapter.publish(keys.map((k) => out(topic, { key: k, value: enc(`v-${k}`), headers: hostileHeaders() })));
+      const kafka = new Kafka({ clientId: 'reader', brokers: mock.bootstrap.split(','), logLevel: logLevel.NOTHING });
+      const consumer = kafka.consumer({ groupId: `reader-${run}`, sessionTimeout: 6000 });
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      const got: Array<{ key: string; partition: number; headers: Record<string, string> }> = [];
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const headers: Record<string, string> = {};
+          // kafkajs decodes `__proto__` as [Object.prototype, value] (a "repeated" name): the bytes are the value
+          for (const [k, v] of Object.entries(message.headers ?? {})) {
+            const bytes = (Array.isArray(v) ? v.filter((x) => x instanceof Uint8Array).pop() : v) as Buffer;
+            Object.defineProperty(headers, k, { value: text(bytes), enumerable: true });
+          }
+          got.push({ key: text(message.key!), partition, headers });
+        },
+      });
+      const deadline = Date.now() + 30_000;
+      while (got.length < keys.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await consumer.disconnect();
+      assert.equal(got.length, keys.length);
+      const partitioner = Partitioners.DefaultPartitioner();
+      const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({
+        partitionId,
+        leader: 1,
+        partitionErrorCode: 0,
+        replicas: [1],
+        isr: [1],
+      }));
+      for (const g of got) {
+        const expected = partitioner({ topic, partitionMetadata, message: { key: g.key, value: null } });
+        assert.equal(g.partition, expected, `key ${g.key} on the partition it hashes to`);
+        assertHostileKept(g.headers, false);
+      }
+      assert.deepEqual(new Set(got.map((g) => g.key)), new Set(keys));
+      assert.ok(new Set(got.map((g) => g.partition)).size > 1, 'the keys spread over several partitions');
+    },
+  );
+});

@@ -1,0 +1,163 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Broker servers of the fault tests' own: each on a free port of 127.0.0.1 with a temporary
+ * directory, started as a child process and killed or stopped by its PID (never by name), then
+ * started again on the same port — with the same directory (what the server kept on disk
+ * survives) or a fresh one (the server lost everything). Same commands as scripts/brokers.sh.
+ */
+
+export type ServerKind = 'nats' | 'redis' | 'mosquitto';
+
+const BINARIES: Record<ServerKind, string[]> = {
+  nats: ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server'],
+  redis: ['redis-server', '/usr/bin/redis-server'],
+  mosquitto: ['mosquitto', '/usr/sbin/mosquitto'],
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export class TestServer {
+  private child: ChildProcess | undefined;
+  private log = '';
+  dir: string;
+
+  private constructor(
+    readonly kind: ServerKind,
+    readonly port: number,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `wasmsg-fault-${kind}-${port}-`));
+  }
+
+  static async start(kind: ServerKind): Promise<TestServer> {
+    const s = new TestServer(kind, await freePort());
+    await s.spawn();
+    return s;
+  }
+
+  get url(): string {
+    return `${this.kind === 'mosquitto' ? 'mqtt' : this.kind}://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private args(): string[] {
+    switch (this.kind) {
+      case 'nats':
+        return ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir, 'jetstream')];
+      case 'redis':
+        return [
+          '--bind',
+          '127.0.0.1',
+          '--port',
+          String(this.port),
+          '--dir',
+          this.dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--daemonize',
+          'no',
+        ];
+      case 'mosquitto': {
+        const conf = join(this.dir, 'mosquitto.conf');
+        const lines = [
+          `listener ${this.port} 127.0.0.1`,
+          'allow_anonymous true',
+          'persistence true',
+          `persistence_location ${this.dir}/`,
+          'log_dest stdout',
+          'max_queued_messages 100000',
+        ];
+        if (process.getuid?.() === 0) lines.push('user root');
+        writeFileSync(conf, `${lines.join('\n')}\n`);
+        return ['-c', conf];
+      }
+    }
+  }
+
+  private async spawn(): Promise<void> {
+    let error: Error | undefined;
+    for (const bin of BINARIES[this.kind]) {
+      const child = spawn(bin, this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const failed = await new Promise<Error | undefined>((resolve) => {
+        child.once('error', resolve);
+        child.once('spawn', () => resolve(undefined));
+      });
+      if (failed !== undefined) {
+        error = failed;
+        continue;
+      }
+      this.child = child;
+      child.stdout!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4000)));
+      child.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4000)));
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) break;
+        if (await portOpen(this.port)) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`fault tests: ${this.kind} on port ${this.port} did not start: ${this.log}`);
+    }
+    throw new Error(
+      `fault tests: cannot start ${this.kind} (${error?.message}); install it with scripts/setup-debian.sh`,
+    );
+  }
+
+  /** Sends `signal` to the server's PID and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    process.kill(child.pid!, signal);
+    await exited;
+    this.child = undefined;
+  }
+
+  /**
+   * Starts it again on the same port: `fresh` = with an empty directory (the server lost what
+   * it kept), else the directory it had.
+   */
+  async restart(opts: { fresh?: boolean; signal?: NodeJS.Signals; downMs?: number } = {}): Promise<void> {
+    await this.kill(opts.signal ?? 'SIGKILL');
+    if (opts.fresh === true) {
+      rmSync(this.dir, { recursive: true, force: true });
+      this.dir = mkdtempSync(join(tmpdir(), `wasmsg-fault-${this.kind}-${this.port}-`));
+    }
+    if (opts.downMs !== undefined) await new Promise((r) => setTimeout(r, opts.downMs));
+    await this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
