@@ -2,45 +2,20 @@ import { readFile } from 'node:fs/promises';
 import { callInWorker } from '../component/call.js';
 import { loadComponent } from '../component/load.js';
 import type { CallOutcome, HandlerResult } from '../component/types.js';
-import { ErrorCode, OptionError } from '../errors.js';
+import { ErrorCode, HandlerRunError, OptionError } from '../errors.js';
+import { checkComponentPath } from './files.js';
 
 export interface CallOptions {
   data?: string;
   dataFile?: string;
   topic: string;
   subject?: string;
-  header: string[];
+  header: Array<[string, string]>;
   broker: string[];
-  timeout: string;
+  timeout: number;
   json?: boolean;
   cacheDir?: string;
   binding?: string;
-}
-
-function parseHeaders(list: string[]): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const h of list) {
-    const eq = h.indexOf('=');
-    if (eq <= 0) {
-      throw new OptionError(ErrorCode.badOption, `--header must be key=value, got '${h}'`, {
-        option: 'header',
-        value: h,
-      });
-    }
-    headers[h.slice(0, eq)] = h.slice(eq + 1);
-  }
-  return headers;
-}
-
-function parseTimeout(value: string): number {
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms <= 0) {
-    throw new OptionError(ErrorCode.badOption, `--timeout must be a positive integer (ms), got '${value}'`, {
-      option: 'timeout',
-      value,
-    });
-  }
-  return ms;
 }
 
 async function payload(opts: CallOptions): Promise<Uint8Array> {
@@ -56,16 +31,27 @@ async function payload(opts: CallOptions): Promise<Uint8Array> {
   return new TextEncoder().encode(opts.data ?? '');
 }
 
-export function resultToJSON(result: HandlerResult): unknown {
+/** What the handler did: its result, or that it was stopped (timeout) or its thread died. */
+type Ran = HandlerResult | { tag: 'timeout'; message: string } | { tag: 'crashed'; message: string };
+
+export function resultToJSON(result: Ran): unknown {
   if (result.tag === 'ok') return 'ok';
   if (result.tag === 'error') return { error: result.error };
+  if (result.tag === 'timeout') return { timeout: result.message };
+  if (result.tag === 'crashed') return { crashed: result.message };
   return { trap: result.message };
 }
 
-function outcomeToJSON(world: string, outcome: CallOutcome): unknown {
+function resultLine(r: Ran): string {
+  if (r.tag === 'ok') return 'ok';
+  if (r.tag === 'error') return `err(${r.error.tag}${'val' in r.error ? `: ${r.error.val}` : ''})`;
+  return `${r.tag}: ${r.message}`;
+}
+
+function outcomeToJSON(world: string, result: Ran, outcome: CallOutcome): unknown {
   return {
     world,
-    result: resultToJSON(outcome.result),
+    result: resultToJSON(result),
     outbox: outcome.outbox.map((o) => ({
       kind: o.kind,
       channel: o.channel,
@@ -84,36 +70,50 @@ function printable(data: Uint8Array): string {
 }
 
 export async function runCall(file: string, opts: CallOptions): Promise<number> {
-  const timeoutMs = parseTimeout(opts.timeout);
-  const headers = parseHeaders(opts.header);
+  const headers = Object.fromEntries(opts.header);
   const data = await payload(opts);
+  await checkComponentPath(file);
   const component = await loadComponent(file, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
   const brokers = opts.broker.length > 0 ? opts.broker : ['default'];
-  const outcome = await callInWorker(
-    component,
-    {
-      payload: data,
-      channel: opts.topic,
-      key: opts.subject ?? null,
-      headers,
-      timestamp: Date.now(),
-      broker: 'cli',
-      offset: '0',
-    },
-    { brokers, binding: opts.binding === 'jco' ? 'jco' : 'auto' },
-    { timeoutMs },
-  );
+  let outcome: CallOutcome;
+  let result: Ran;
+  try {
+    outcome = await callInWorker(
+      component,
+      {
+        payload: data,
+        channel: opts.topic,
+        key: opts.subject ?? null,
+        headers,
+        timestamp: Date.now(),
+        broker: 'cli',
+        offset: '0',
+      },
+      { brokers, binding: opts.binding === 'jco' ? 'jco' : 'auto' },
+      { timeoutMs: opts.timeout },
+    );
+    result = outcome.result;
+  } catch (err) {
+    // the handler ran and did not finish: a handler failure (exit 3), reported like a result
+    if (!(err instanceof HandlerRunError)) throw err;
+    outcome = { result: { tag: 'trap', message: err.message }, outbox: [] };
+    result = {
+      tag: err.code === ErrorCode.handlerTimeout ? 'timeout' : 'crashed',
+      message: `${err.message} [${err.code}]`,
+    };
+  }
   const binding = opts.binding === 'jco' || component.binding.kind === 'jco' ? 'jco' : 'direct';
-  const failed = outcome.result.tag !== 'ok';
+  const failed = result.tag !== 'ok';
   if (opts.json === true) {
-    process.stdout.write(`${JSON.stringify({ ...(outcomeToJSON(component.world, outcome) as object), binding })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...(outcomeToJSON(component.world, result, outcome) as object), binding })}\n`,
+    );
     return failed ? 3 : 0;
   }
-  const r = outcome.result;
   const lines = [
     `world   ${component.world}`,
     `binding ${binding}`,
-    `result  ${r.tag === 'ok' ? 'ok' : r.tag === 'error' ? `err(${r.error.tag}${'val' in r.error ? `: ${r.error.val}` : ''})` : `trap: ${r.message}`}`,
+    `result  ${resultLine(result)}`,
     `outbox  ${outcome.outbox.length} message(s)`,
   ];
   for (const o of outcome.outbox) {

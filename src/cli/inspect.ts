@@ -1,6 +1,8 @@
 import { inspectComponent } from '../component/load.js';
+import { checkComponentPath } from './files.js';
 
 export async function runInspect(file: string, opts: { json?: boolean; cacheDir?: string }): Promise<number> {
+  await checkComponentPath(file);
   const info = await inspectComponent(file, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
   if (opts.json === true) {
     const { name, world, imports, exports, size, wasi, hash, binding } = info;

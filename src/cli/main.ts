@@ -1,22 +1,43 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { WasmsgError } from '../errors.js';
+import { DEFAULT_WORKERS, MAX_WORKERS } from '../engine/options.js';
 import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
+import { LANGS, WORLDS, runNew } from './new.js';
 import { runRun } from './run.js';
+import { UsageError, collect, headerParser, intParser } from './usage.js';
+import { runValidate } from './validate.js';
 
-/** Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage; 3 the handler returned err or trapped. */
+/**
+ * Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage (a flag's value, a
+ * missing argument, flags that do not go together); 3 the handler returned err, trapped, or was
+ * stopped (call).
+ */
 export const ExitCode = { ok: 0, failure: 1, usage: 2, handlerFailed: 3 } as const;
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
 
 const program = new Command()
   .name('wasmsg')
   .description('Run wasi-messaging WebAssembly components against message brokers')
-  .showHelpAfterError('(wasmsg --help for usage)')
-  .exitOverride();
+  .version(pkg.version, '-V, --version', 'print the version')
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride()
+  .addHelpText(
+    'after',
+    examples(
+      'wasmsg inspect examples/echo-wat/echo.wasm',
+      'wasmsg call examples/enrich-c/enrich.wasm --data \'{"amount": 5}\'',
+      'wasmsg run examples/noop-wat/noop.wasm --generate 100000',
+      'wasmsg run relay.wasm --from kafka://127.0.0.1:9092/orders --group g',
+      'wasmsg validate examples/wasmsg.yaml',
+      'wasmsg new my-handler --world a --lang wat',
+    ),
+  );
 
 program
   .command('inspect')
@@ -24,6 +45,7 @@ program
   .argument('<file>', 'component (.wasm)')
   .option('--json', 'print one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')
+  .addHelpText('after', examples('wasmsg inspect examples/echo-wat/echo.wasm', 'wasmsg inspect my.wasm --json'))
   .action(async (file: string, opts: { json?: boolean; cacheDir?: string }) => {
     process.exitCode = await runInspect(file, opts);
   });
@@ -36,9 +58,9 @@ program
   .option('--data-file <file>', 'message payload read from a file')
   .option('--topic <name>', 'channel the message arrives on', 'input')
   .option('--subject <s>', 'message key (the CloudEvent subject in world A)')
-  .option('--header <k=v>', 'message header (repeatable)', collect, [])
+  .option('--header <k=v>', 'message header (repeatable)', headerParser, [])
   .option('--broker <name>', 'broker name the component may open (repeatable; default: default)', collect, [])
-  .option('--timeout <ms>', 'stop a handler that runs longer than this', '10000')
+  .option('--timeout <ms>', 'stop a handler that runs longer than this (exit 3)', intParser(1), 10_000)
   .addOption(
     new Option(
       '--binding <kind>',
@@ -49,6 +71,16 @@ program
   )
   .option('--json', 'print one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')
+  .addHelpText(
+    'after',
+    examples(
+      'wasmsg call examples/enrich-c/enrich.wasm --data \'{"amount": 5}\'',
+      'wasmsg call examples/fizzbuzz-js/fizzbuzz.wasm --data fizz --header trace=1 --json',
+      'wasmsg call my.wasm --data-file message.json --topic orders --timeout 500',
+      '',
+      'Exit codes: 0 ok, 1 bad input, 2 usage, 3 the handler returned an error, trapped or timed out.',
+    ),
+  )
   .action(async (file: string, opts: Parameters<typeof runCall>[1]) => {
     process.exitCode = await runCall(file, opts);
   });
@@ -57,11 +89,20 @@ program
   .command('run')
   .description('run a component on a broker: the engine (batches, worker threads, settlement)')
   .argument('[component]', 'component (.wasm); or use --config')
-  .option('--config <file>', 'JSON config file (the library options schema)')
-  .option('--workers <n>', 'worker threads (default: cores - 1, at least 1)')
-  .option('--batch <n>', 'max messages per batch')
-  .option('--linger <ms>', 'max wait to fill a batch')
-  .addOption(new Option('--ordering <mode>', 'ordering guarantee').choices(['partition', 'key', 'none']))
+  .option(
+    '--config <file>',
+    'config file, YAML or JSON (docs/config.md); not with a component, --from, --group, --kind or --topic',
+  )
+  .option(
+    '--workers <n>',
+    `worker threads (default: cores - 1 = ${DEFAULT_WORKERS} here, so the main thread keeps a core; at most ${MAX_WORKERS})`,
+    intParser(1, MAX_WORKERS, `4 per core, 16 at least: more only share the cores`),
+  )
+  .option('--batch <n>', 'max messages per batch (default 256)', intParser(1))
+  .option('--linger <ms>', 'max wait to fill a batch (default 1)', intParser(0))
+  .addOption(
+    new Option('--ordering <mode>', 'ordering guarantee (default partition)').choices(['partition', 'key', 'none']),
+  )
   .option(
     '--from <url>',
     'consume from a broker: kafka://h:9092/topic, nats://h:4222/subject, redis://h:6379/stream[?db=N], amqp://u:p@h:5672/[vhost/]queue, mqtt://h:1883/topic/#',
@@ -77,11 +118,22 @@ program
     '--topic <name>',
     "input channel on the embedded broker (default: input; a world C component's: the channels its configure() returns)",
   )
-  .option('--partitions <n>', 'partitions of the input channel on the embedded broker', '4')
-  .option('--generate <n>', 'produce N synthetic messages into the input channel')
-  .option('--size <bytes>', 'payload size of generated messages', '100')
-  .option('--keys <k>', 'distinct keys of generated messages')
-  .option('--limit <n>', 'stop after N messages settled (default: --generate N)')
+  .option('--partitions <n>', 'partitions of the input channel on the embedded broker', intParser(1), 4)
+  .option('--generate <n>', 'produce N synthetic messages into the input channel', intParser(1))
+  .option('--size <bytes>', 'payload size of generated messages', intParser(0), 100)
+  .option('--keys <k>', 'distinct keys of generated messages', intParser(0))
+  .option('--limit <n>', 'take N messages, stop once they are settled (default: --generate N)', intParser(1))
+  .option(
+    '--max-attempts <n>',
+    'attempts per message, the first included, before dead-lettering (default 3)',
+    intParser(1),
+  )
+  .option(
+    '--handler-timeout <ms>',
+    'stop a handler call running longer than this; a failed attempt (default 30000)',
+    intParser(1),
+  )
+  .option('--dead-letter <channel>', 'channel of messages that failed every attempt (default wasmsg.dead-letter)')
   .addOption(
     new Option(
       '--binding <kind>',
@@ -90,20 +142,68 @@ program
   )
   .option('--json', 'print the final stats as one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')
+  .addHelpText(
+    'after',
+    examples(
+      'wasmsg run examples/noop-wat/noop.wasm --generate 100000 --workers 2',
+      'wasmsg run examples/fizzbuzz-js/fizzbuzz.wasm --generate 3000 --size 64 --keys 100',
+      'wasmsg run relay.wasm --from kafka://127.0.0.1:9092/orders --group g --limit 1000',
+      'wasmsg run --config examples/wasmsg.yaml --workers 4 --max-attempts 5',
+      '',
+      'With --config, the file names components, inputs and brokers; the other flags override it.',
+    ),
+  )
   .action(async (component: string | undefined, opts: Parameters<typeof runRun>[1]) => {
     process.exitCode = await runRun(component, opts);
+  });
+
+program
+  .command('validate')
+  .description('check a config file (schema, brokers, component files) without running it')
+  .argument('<config>', 'config file, YAML or JSON (docs/config.md)')
+  .option('--json', 'print one JSON object {file, valid, problems}')
+  .option('--cache-dir <dir>', 'transpile cache directory')
+  .addHelpText('after', examples('wasmsg validate examples/wasmsg.yaml', 'wasmsg validate wasmsg.json --json'))
+  .action(async (file: string, opts: { json?: boolean; cacheDir?: string }) => {
+    process.exitCode = await runValidate(file, opts);
+  });
+
+program
+  .command('new')
+  .description('scaffold a component project: WIT, source, build script and a test message')
+  .argument('<dir>', 'directory to create (must not exist, or be empty)')
+  .addOption(
+    new Option('--world <world>', 'a: CloudEvents handler; b: message handler; c: batch handler')
+      .choices(WORLDS)
+      .default('a'),
+  )
+  .addOption(new Option('--lang <lang>', 'source language').choices(LANGS).default('wat'))
+  .option('--name <name>', 'component name (default: the directory name)')
+  .addHelpText(
+    'after',
+    examples(
+      'wasmsg new my-handler --world a --lang wat && cd my-handler && npm run build && npm test',
+      'wasmsg new batcher --world c --lang c',
+      'wasmsg new shouter --world b --lang js',
+      '',
+      'The guide: docs/components.md.',
+    ),
+  )
+  .action(async (dir: string, opts: Parameters<typeof runNew>[1]) => {
+    process.exitCode = await runNew(dir, opts);
   });
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    // commander has already printed its one-line message
+    // commander has already printed its message (or the help, or the version)
     process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   } else {
     const message =
       err instanceof WasmsgError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`wasmsg: ${message.split('\n')[0]}\n`);
-    process.exitCode = ExitCode.failure;
+    if (err instanceof UsageError) process.stderr.write('(add --help for usage)\n');
+    process.exitCode = err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
   }
 }

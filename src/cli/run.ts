@@ -1,81 +1,78 @@
-import { readFile } from 'node:fs/promises';
 import cliProgress from 'cli-progress';
+import type { BrokerAdapter } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
 import { generate } from '../brokers/synthetic.js';
-import { channelFromUrl } from '../brokers/connect.js';
+import { channelFromUrl, createBroker } from '../brokers/connect.js';
 import { inspectComponent } from '../component/load.js';
 import { Engine } from '../engine/engine.js';
-import type { EngineOptionsInput } from '../engine/options.js';
+import { type EngineOptionsInput, checkBrokers, resolveOptions } from '../engine/options.js';
 import type { EngineStats } from '../engine/stats.js';
-import { ErrorCode, OptionError } from '../errors.js';
+import { readConfigFile } from './config.js';
+import { checkComponentPath } from './files.js';
+import { Budget, LimitedAdapter } from './limit.js';
+import { UsageError } from './usage.js';
 
 export interface RunOptions {
   config?: string;
-  workers?: string;
-  batch?: string;
-  linger?: string;
+  workers?: number;
+  batch?: number;
+  linger?: number;
   ordering?: string;
   /** Default `input`; for a world C component, the channels its configure() returns. */
   topic?: string;
-  partitions: string;
-  generate?: string;
-  size: string;
-  keys?: string;
-  limit?: string;
+  partitions: number;
+  generate?: number;
+  size: number;
+  keys?: number;
+  limit?: number;
   from?: string;
   group?: string;
   kind?: string;
+  maxAttempts?: number;
+  handlerTimeout?: number;
+  deadLetter?: string;
   json?: boolean;
   cacheDir?: string;
   binding?: string;
 }
 
-function int(name: string, value: string | undefined, min = 1): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new OptionError(ErrorCode.badOption, `--${name} must be an integer >= ${min}, got '${value}'`, {
-      option: name,
-      value,
-    });
+/**
+ * `--config` names the components, their inputs and the brokers: the flags that would name them
+ * too are refused rather than silently ignored. The tuning flags (--workers, --batch, --linger,
+ * --ordering, --binding, --max-attempts, --handler-timeout, --dead-letter, --cache-dir) override
+ * the file.
+ */
+function checkUsage(component: string | undefined, opts: RunOptions): void {
+  if (opts.config !== undefined) {
+    const clash = [
+      ...(component === undefined ? [] : [`a component (${component})`]),
+      ...(['from', 'group', 'kind', 'topic'] as const).filter((k) => opts[k] !== undefined).map((k) => `--${k}`),
+    ];
+    if (clash.length > 0) {
+      throw new UsageError(
+        `--config names the components, their inputs and brokers: it cannot be combined with ${clash.join(', ')} (edit the file, or drop --config)`,
+        'config',
+      );
+    }
+  } else if (component === undefined) {
+    throw new UsageError('run needs a component file or --config <file>', 'component');
   }
-  return n;
+  if (opts.from !== undefined && opts.generate !== undefined) {
+    throw new UsageError('--generate feeds the embedded broker; it cannot be combined with --from', 'generate');
+  }
 }
 
 async function baseOptions(component: string | undefined, opts: RunOptions): Promise<Record<string, unknown>> {
-  if (opts.config !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(opts.config, 'utf8');
-    } catch (err) {
-      throw new OptionError(ErrorCode.badOption, `--config ${opts.config}: ${(err as Error).message}`, {
-        option: 'config',
-      });
-    }
-    try {
-      return JSON.parse(text) as Record<string, unknown>;
-    } catch (err) {
-      throw new OptionError(ErrorCode.badOption, `--config ${opts.config}: not JSON (${(err as Error).message})`, {
-        option: 'config',
-      });
-    }
-  }
-  if (component === undefined) {
-    throw new OptionError(ErrorCode.badOption, 'run needs a component file or --config <file>', {
-      option: 'component',
-    });
-  }
+  if (opts.config !== undefined) return readConfigFile(opts.config);
+  if (component === undefined) throw new UsageError('run needs a component file or --config <file>', 'component');
   const kind = opts.kind ?? 'queue';
   const group = opts.group === undefined ? {} : { group: opts.group };
   if (opts.from !== undefined) {
     const channel = channelFromUrl(opts.from);
     if (channel === undefined) {
-      throw new OptionError(
-        ErrorCode.badOption,
+      throw new UsageError(
         `--from ${opts.from}: the URL names no channel (e.g. kafka://127.0.0.1:9092/orders)`,
-        {
-          option: 'from',
-        },
+        'from',
       );
     }
     // The --from broker is the components' `default` broker: what they publish goes back to it.
@@ -86,10 +83,35 @@ async function baseOptions(component: string | undefined, opts: RunOptions): Pro
   }
   if (opts.topic === undefined) {
     // No channel named: a world C component subscribes to what its configure() returns.
+    await checkComponentPath(component);
     const info = await inspectComponent(component, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
     if (info.family === 'c') return { components: [{ path: component }] };
   }
   return { components: [{ path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] }] };
+}
+
+/** The flags that tune the engine, over what the file (or the defaults) say. */
+function withFlags(base: Record<string, unknown>, opts: RunOptions): EngineOptionsInput {
+  const section = (name: string): Record<string, unknown> => {
+    const v = base[name];
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  };
+  const options: Record<string, unknown> = { ...base };
+  if (opts.workers !== undefined) options['workers'] = opts.workers;
+  if (opts.ordering !== undefined) options['ordering'] = opts.ordering;
+  if (opts.cacheDir !== undefined) options['cacheDir'] = opts.cacheDir;
+  if (opts.handlerTimeout !== undefined) options['handlerTimeoutMs'] = opts.handlerTimeout;
+  if (opts.binding !== undefined) options['components'] = withBinding(base, opts.binding);
+  if (opts.batch !== undefined || opts.linger !== undefined) {
+    options['batch'] = {
+      ...section('batch'),
+      ...(opts.batch === undefined ? {} : { maxMessages: opts.batch }),
+      ...(opts.linger === undefined ? {} : { lingerMs: opts.linger }),
+    };
+  }
+  if (opts.maxAttempts !== undefined) options['retries'] = { ...section('retries'), maxAttempts: opts.maxAttempts };
+  if (opts.deadLetter !== undefined) options['deadLetter'] = { ...section('deadLetter'), channel: opts.deadLetter };
+  return options as EngineOptionsInput;
 }
 
 /** `--binding jco` forces jco's glue on every component (of the file, or the positional one). */
@@ -119,37 +141,42 @@ function statsLine(s: EngineStats): string {
 }
 
 export async function runRun(component: string | undefined, opts: RunOptions): Promise<number> {
-  const generateCount = int('generate', opts.generate);
-  const size = int('size', opts.size, 0)!;
-  const keys = int('keys', opts.keys, 0);
-  const partitions = int('partitions', opts.partitions)!;
-  const limit = int('limit', opts.limit) ?? generateCount;
-  const base = await baseOptions(component, opts);
-  const options: EngineOptionsInput = {
-    ...(base as EngineOptionsInput),
-    ...(opts.workers === undefined ? {} : { workers: int('workers', opts.workers)! }),
-    ...(opts.ordering === undefined ? {} : { ordering: opts.ordering as 'partition' }),
-    ...(opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir }),
-    ...(opts.binding === undefined
-      ? {}
-      : { components: withBinding(base, opts.binding) as EngineOptionsInput['components'] }),
-    batch: {
-      ...((base['batch'] as object | undefined) ?? {}),
-      ...(opts.batch === undefined ? {} : { maxMessages: int('batch', opts.batch)! }),
-      ...(opts.linger === undefined ? {} : { lingerMs: int('linger', opts.linger, 0)! }),
-    },
-  };
-  if (opts.from !== undefined && generateCount !== undefined) {
-    throw new OptionError(
-      ErrorCode.badOption,
-      '--generate feeds the embedded broker; it cannot be combined with --from',
-      { option: 'generate' },
+  checkUsage(component, opts);
+  const generateCount = opts.generate;
+  const limit = opts.limit ?? generateCount;
+  const options = withFlags(await baseOptions(component, opts), opts);
+  // every problem reported before anything starts: the schema, the brokers, the component files
+  const resolved = resolveOptions(options);
+  checkBrokers(resolved, []);
+  for (const c of resolved.components) await checkComponentPath(c.path);
+  const defaultFromUrl = resolved.brokers.some((b) => b.name === 'default');
+  if (generateCount !== undefined && defaultFromUrl) {
+    throw new UsageError(
+      '--generate feeds the embedded broker, but the config names another default broker',
+      'generate',
     );
   }
-  const memory = new MemoryBroker({ name: 'default', partitions });
-  const defaultFromUrl = (options.brokers ?? []).some((b) => b.name === 'default');
-  const engine = new Engine(options, defaultFromUrl ? [] : [memory]);
-  await engine.start();
+
+  const memory = new MemoryBroker({ name: 'default', partitions: opts.partitions });
+  let adapters: BrokerAdapter[] = defaultFromUrl ? [] : [memory];
+  /** Adapters this command created (the engine closes only its own). */
+  const created: BrokerAdapter[] = [];
+  let engineOptions = options;
+  if (limit !== undefined) {
+    // --limit N: the engine is handed N messages in all, by every broker together (limit.ts);
+    // brokers given by URL are created here, so that they can be wrapped.
+    const budget = new Budget(limit);
+    for (const spec of resolved.brokers) created.push(await createBroker(spec));
+    adapters = [...adapters, ...created].map((a) => new LimitedAdapter(a, budget));
+    engineOptions = { ...options, brokers: [] };
+  }
+  const engine = new Engine(engineOptions, adapters);
+  try {
+    await engine.start();
+  } catch (err) {
+    for (const a of created) await a.close().catch(() => {});
+    throw err;
+  }
   // one line on stderr once consuming (stdout stays for the results): scripts wait for it
   const subs = engine.options.components.flatMap((c) =>
     c.subscriptions.map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`),
@@ -164,15 +191,12 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   process.once('SIGTERM', onSignal);
 
   if (generateCount !== undefined) {
-    if (defaultFromUrl) {
-      throw new OptionError(
-        ErrorCode.badOption,
-        '--generate feeds the embedded broker, but the config names another default broker',
-        { option: 'generate' },
-      );
-    }
     const channel = engine.options.components[0]!.subscriptions[0]!.channel;
-    void generate(memory, channel, { count: generateCount, size, ...(keys === undefined ? {} : { keys }) });
+    void generate(memory, channel, {
+      count: generateCount,
+      size: opts.size,
+      ...(opts.keys === undefined ? {} : { keys: opts.keys }),
+    });
   }
 
   const tty = process.stderr.isTTY === true && opts.json !== true;
@@ -201,6 +225,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   bar?.update(stats.acked, { rate: Math.round(stats.msgsPerSec) });
   bar?.stop();
   await engine.stop();
+  for (const a of created) await a.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 

@@ -1,83 +1,211 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { SCHEMES, schemeOf } from '../brokers/connect.js';
 import { ErrorCode, OptionError } from '../errors.js';
 
 /**
- * One schema for the library's options and the CLI's config file. Resolved once, at the edge:
- * `resolveOptions` validates, fills defaults and returns a new object (the caller's is never
- * mutated); errors name the field and what is allowed.
+ * One schema for the library's options and the CLI's config file (JSON or YAML). Resolved once,
+ * at the edge: `resolveOptions` validates, fills defaults and returns a new object (the caller's
+ * is never mutated); errors name the field and what is allowed, and an unknown key gets the
+ * nearest known one as a suggestion. Every key carries its description (`.describe()`):
+ * docs/config.md is generated from them (`npm run docs:config`), never written by hand.
  */
 
 const positiveInt = z.number().int().positive();
 const channelKind = z.enum(['queue', 'topic']);
 
-export const SubscriptionSchema = z.strictObject({
-  broker: z.string().min(1).default('default'),
-  channel: z.string().min(1),
-  kind: channelKind.default('queue'),
-  group: z.string().min(1).optional(),
-});
+/** Cores of this machine (what `os.availableParallelism()` reports). */
+export const CORES = availableParallelism();
+/**
+ * The default number of worker threads: one per core but one, at least 1. Handlers are
+ * synchronous CPU work, so a worker per core runs them at full speed, and the main thread keeps
+ * a core for intake, batching, publishing and settlement.
+ */
+export const DEFAULT_WORKERS = Math.max(1, CORES - 1);
+/**
+ * The most worker threads accepted: 4 per core, and at least 16. More workers than cores only
+ * share the cores, and each costs a thread with its own warm component instances (tens of MB):
+ * 64 took 1.5 GB, 1000 never finished starting.
+ */
+export const MAX_WORKERS = Math.max(16, 4 * CORES);
 
-export const GrantsSchema = z.strictObject({
-  brokers: z.array(z.string().min(1)).optional(),
-  publish: z.array(z.string().min(1)).optional(),
-  subscribe: z.array(z.string().min(1)).optional(),
-});
+const schemeList = SCHEMES.join(', ');
+const urlPattern = new RegExp(`^(${[...SCHEMES].sort((a, b) => b.length - a.length).join('|')})://`);
 
-export const ComponentSchema = z.strictObject({
-  path: z.string().min(1),
-  name: z.string().min(1).optional(),
-  /**
-   * Required for world A and B components. A world C component given none subscribes to the
-   * channels its `configure()` returns (broker `default`, kind `queue`), read when the engine starts.
-   */
-  subscriptions: z.array(SubscriptionSchema).min(1).optional(),
-  grants: GrantsSchema.optional(),
-  /** `auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue. */
-  binding: z.enum(['auto', 'jco']).default('auto'),
-});
+export const SubscriptionSchema = z
+  .strictObject({
+    broker: z
+      .string()
+      .min(1)
+      .default('default')
+      .describe('Name of the broker to consume from (one of `brokers[].name`, or `default`).'),
+    channel: z
+      .string()
+      .min(1)
+      .describe('Channel to consume: Kafka topic, NATS subject, Redis stream, AMQP queue, MQTT topic filter.'),
+    kind: channelKind
+      .default('queue')
+      .describe('`queue`: competing consumers in `group`; `topic`: this engine gets every message.'),
+    group: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Consumer group of a `queue` subscription (default: the adapter's, e.g. `wasmsg`)."),
+  })
+  .describe('One input of a component.');
 
-export const BrokerSpecSchema = z.strictObject({
-  name: z.string().min(1),
-  url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//, 'must be a URL like kafka://host:9092 or nats://host:4222'),
-  /** Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. */
-  options: z.record(z.string(), z.unknown()).optional(),
-});
+export const GrantsSchema = z
+  .strictObject({
+    brokers: z.array(z.string().min(1)).optional().describe('Brokers the component may open (default: all).'),
+    publish: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Channels it may publish to; `*` at the end matches a prefix (default: all).'),
+    subscribe: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Channels it may subscribe to (world A) or take from `configure()` (world C) (default: all).'),
+  })
+  .describe('What the component may do through the host imports; absent lists allow everything.');
 
-export const EngineOptionsSchema = z.strictObject({
-  components: z.array(ComponentSchema).min(1),
-  /** Brokers by URL, created at start (adapters can also be passed to the constructor). */
-  brokers: z.array(BrokerSpecSchema).default([]),
-  workers: positiveInt.default(Math.max(1, availableParallelism() - 1)),
-  batch: z
-    .strictObject({
-      maxMessages: positiveInt.default(256),
-      maxBytes: positiveInt.default(1 << 20),
-      lingerMs: z.number().nonnegative().default(1),
-    })
-    .prefault({}),
-  /** Batches in flight at once; with batch.maxBytes it fixes the arena's size. Default 2 per worker. */
-  maxInFlightBatches: positiveInt.optional(),
-  ordering: z.enum(['partition', 'key', 'none']).default('partition'),
-  retries: z
-    .strictObject({
-      maxAttempts: positiveInt.default(3),
-      backoffMs: z.number().nonnegative().default(50),
-      maxBackoffMs: z.number().nonnegative().default(5000),
-    })
-    .prefault({}),
-  deadLetter: z
-    .strictObject({
-      broker: z.string().min(1).optional(),
-      channel: z.string().min(1).default('wasmsg.dead-letter'),
-    })
-    .prefault({}),
-  /** A handler call running longer than this is stopped (its worker is replaced). */
-  handlerTimeoutMs: positiveInt.max(2 ** 31 - 1).default(30_000),
-  /** Workers that have not instantiated every component after this long fail the start (a start function that loops). */
-  instantiateTimeoutMs: positiveInt.max(2 ** 31 - 1).default(60_000),
-  cacheDir: z.string().min(1).optional(),
-});
+export const ComponentSchema = z
+  .strictObject({
+    path: z.string().min(1).describe("The component (`.wasm`). In a config file, relative to the file's directory."),
+    name: z.string().min(1).optional().describe('Name in logs and dead letters (default: the file name).'),
+    /**
+     * Required for world A and B components. A world C component given none subscribes to the
+     * channels its `configure()` returns (broker `default`, kind `queue`), read when the engine starts.
+     */
+    subscriptions: z
+      .array(SubscriptionSchema)
+      .min(1)
+      .optional()
+      .describe(
+        'Its inputs. Required for worlds A and B; a world C component given none consumes the channels its `configure()` returns (broker `default`, kind `queue`).',
+      ),
+    grants: GrantsSchema.optional(),
+    /** `auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue. */
+    binding: z
+      .enum(['auto', 'jco'])
+      .default('auto')
+      .describe(
+        "`auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue.",
+      ),
+  })
+  .describe('One component and what it consumes.');
+
+export const BrokerSpecSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .describe('The name components open and subscriptions refer to; `default` replaces the embedded broker.'),
+    url: z
+      .string()
+      .regex(urlPattern, `must be a URL with one of the schemes ${schemeList} (e.g. kafka://host:9092)`)
+      .describe(
+        `Where the broker is; schemes: ${schemeList}. The path, if any, is ignored here (channels come from subscriptions).`,
+      ),
+    /** Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. */
+    options: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        'Passed to the adapter. Kafka: `sessionTimeoutMs`, `commitIntervalMs`, `client` (kafkajs), `consumer`. NATS: `batch`, `maxAckPending`, `ackWaitMs`, `fetchExpiresMs`, `createStreams`, `client`. Redis: `consumer`, `count`, `claimIdleMs`, `maxLen`, `client` (ioredis, e.g. `db`). AMQP: `prefetch`, `socket`. MQTT: `clientId`, `receiveMaximum`, `client`. Memory: `partitions`, `retention`, `maxBatch`.',
+      ),
+  })
+  .describe('A broker reached by URL, connected when the engine starts.');
+
+export const EngineOptionsSchema = z
+  .strictObject({
+    components: z.array(ComponentSchema).min(1).describe('The components to run (at least one).'),
+    /** Brokers by URL, created at start (adapters can also be passed to the constructor). */
+    brokers: z
+      .array(BrokerSpecSchema)
+      .default([])
+      .describe('Brokers by URL. Without one named `default`, `default` is the embedded in-memory broker.'),
+    workers: positiveInt
+      .max(
+        MAX_WORKERS,
+        `at most ${MAX_WORKERS} worker threads (4 per core, 16 at least; this machine has ${CORES} cores): more than the cores only share them, and each holds its own component instances`,
+      )
+      .default(DEFAULT_WORKERS)
+      .describe(
+        `Worker threads running the handlers. Default: cores − 1, at least 1 (the main thread keeps a core for intake and settlement). At most 4 per core, 16 at least.`,
+      )
+      .meta({ 'x-default': 'cores − 1, at least 1' }),
+    batch: z
+      .strictObject({
+        maxMessages: positiveInt.default(256).describe('Most messages in one batch (one task for a worker).'),
+        maxBytes: positiveInt
+          .default(1 << 20)
+          .describe('Most payload bytes in one batch (a single larger message goes alone).'),
+        lingerMs: z
+          .number()
+          .nonnegative()
+          .default(1)
+          .describe('While batches are in flight, wait up to this long to fill a batch.'),
+      })
+      .prefault({})
+      .describe('How messages are grouped for the workers.'),
+    /** Batches in flight at once; with batch.maxBytes it fixes the arena's size. Default 2 per worker. */
+    maxInFlightBatches: positiveInt
+      .optional()
+      .describe('Batches in flight at once (default 2 per worker); memory is this × (batch.maxBytes × 2 + 64 KiB).'),
+    ordering: z
+      .enum(['partition', 'key', 'none'])
+      .default('partition')
+      .describe(
+        '`partition`: one batch per partition in flight, in order; `key`: the same per key within a partition; `none`: no order, most parallel.',
+      ),
+    retries: z
+      .strictObject({
+        maxAttempts: positiveInt
+          .default(3)
+          .describe('Attempts per message (the first included) before it is dead-lettered.'),
+        backoffMs: z.number().nonnegative().default(50).describe('Wait before the first retry; doubles each retry.'),
+        maxBackoffMs: z.number().nonnegative().default(5000).describe('Longest wait between retries.'),
+      })
+      .prefault({})
+      .describe('What happens when a handler returns an error or traps.'),
+    deadLetter: z
+      .strictObject({
+        broker: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Broker the dead letters go to (default: the broker the message came from).'),
+        channel: z
+          .string()
+          .min(1)
+          .default('wasmsg.dead-letter')
+          .describe('Channel (as a queue) of messages that failed `retries.maxAttempts` times.'),
+      })
+      .prefault({})
+      .describe('Where messages go after their last failed attempt (with x-wasmsg-error, -attempts, -source headers).'),
+    /** A handler call running longer than this is stopped (its worker is replaced). */
+    handlerTimeoutMs: positiveInt
+      .max(2 ** 31 - 1)
+      .default(30_000)
+      .describe(
+        'A handler call running longer than this is stopped (its worker is replaced) and counts as a failed attempt.',
+      ),
+    /** Workers that have not instantiated every component after this long fail the start (a start function that loops). */
+    instantiateTimeoutMs: positiveInt
+      .max(2 ** 31 - 1)
+      .default(60_000)
+      .describe(
+        'Workers that have not instantiated every component after this long fail the start (a start function that loops).',
+      ),
+    cacheDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Transpile cache directory (default: `$WASMSG_CACHE_DIR`, else `~/.cache/wasmsg`). In a config file, relative to the file.',
+      ),
+  })
+  .describe('The options of `new Engine(options)` and the content of a `wasmsg run --config` file.');
 
 export type EngineOptionsInput = z.input<typeof EngineOptionsSchema>;
 type ParsedOptions = z.output<typeof EngineOptionsSchema>;
@@ -90,22 +218,95 @@ export type ResolvedOptions = Omit<ParsedOptions, 'components'> & {
   maxInFlightBatches: number;
 };
 
-function formatPath(path: ReadonlyArray<PropertyKey>): string {
+/** `components[0].subscriptions[1].kind` */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>(
     (acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? String(p) : `${acc}.${String(p)}`),
     '',
   );
 }
 
+/** Edit distance (insertions, deletions, substitutions), for did-you-mean. */
+export function levenshtein(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The known key nearest to `key`, if it is near enough to be a typo. */
+export function suggest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === key.toLowerCase() ? 0 : levenshtein(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+interface Def {
+  type: string;
+  innerType?: { _zod: { def: Def } };
+  element?: { _zod: { def: Def } };
+  shape?: Record<string, unknown>;
+}
+
+/** The keys the schema knows for the object at `path` (through defaults, optionals and arrays). */
+function keysAt(path: ReadonlyArray<PropertyKey>): string[] {
+  let def = (EngineOptionsSchema as unknown as { _zod: { def: Def } })._zod.def;
+  const unwrap = (): void => {
+    while (def.innerType !== undefined) def = def.innerType._zod.def;
+  };
+  unwrap();
+  for (const p of path) {
+    if (typeof p === 'number' && def.element !== undefined) def = def.element._zod.def;
+    else if (typeof p === 'string' && def.shape !== undefined && p in def.shape)
+      def = (def.shape[p] as { _zod: { def: Def } })._zod.def;
+    else return [];
+    unwrap();
+  }
+  return def.shape === undefined ? [] : Object.keys(def.shape);
+}
+
+export interface OptionIssue {
+  /** `components[0].subscriptions[0].kind`; '' for the top level. */
+  readonly path: string;
+  /** One line: `options.<path>: <what is wrong>`. */
+  readonly message: string;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): OptionIssue[] {
+  const path = formatPath(issue.path);
+  const at = `options${path === '' ? '' : `.${path}`}`;
+  if (issue.code === 'unrecognized_keys') {
+    const known = keysAt(issue.path);
+    return issue.keys.map((key) => {
+      const near = suggest(key, known);
+      const hint = near === undefined ? `known keys: ${known.join(', ')}` : `did you mean '${near}'?`;
+      return { path, message: `${at}: Unrecognized key: "${key}" (${hint})` };
+    });
+  }
+  return [{ path, message: `${at}: ${issue.message}` }];
+}
+
+/** Every problem of `input` against the schema, one line each; empty when it is valid. */
+export function optionIssues(input: unknown): OptionIssue[] {
+  const parsed = EngineOptionsSchema.safeParse(input);
+  return parsed.success ? [] : parsed.error.issues.flatMap(describeIssue);
+}
+
 export function resolveOptions(input: unknown): ResolvedOptions {
   const parsed = EngineOptionsSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = formatPath(issue.path);
-    throw new OptionError(ErrorCode.badOption, `options${field === '' ? '' : `.${field}`}: ${issue.message}`, {
-      option: field,
-      issues: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
-    });
+    const issues = parsed.error.issues.flatMap(describeIssue);
+    const first = issues[0]!;
+    throw new OptionError(ErrorCode.badOption, first.message, { option: first.path, issues });
   }
   const o = parsed.data;
   return {
@@ -113,4 +314,57 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     components: o.components.map((c) => ({ ...c, subscriptions: c.subscriptions ?? [] })),
     maxInFlightBatches: o.maxInFlightBatches ?? o.workers * 2,
   };
+}
+
+/**
+ * The checks across fields that the schema cannot make: broker names unique (among the adapters
+ * passed to the engine and `options.brokers`), URL schemes supported (`SCHEMES` of
+ * brokers/connect.ts), every subscription's broker and the dead-letter broker known. `default`
+ * always counts as known: the engine adds the embedded broker under that name when no adapter
+ * or URL takes it. Throws an OptionError naming the field.
+ */
+export function checkBrokers(options: ResolvedOptions, adapterNames: readonly string[]): void {
+  const adapters = new Set<string>();
+  for (const name of adapterNames) {
+    if (adapters.has(name)) {
+      throw new OptionError(ErrorCode.badOption, `brokers: two brokers are named '${name}'`, { option: 'brokers' });
+    }
+    adapters.add(name);
+  }
+  const fromUrls = new Set<string>();
+  for (const [i, b] of options.brokers.entries()) {
+    if (adapters.has(b.name) || fromUrls.has(b.name)) {
+      throw new OptionError(ErrorCode.badOption, `options.brokers[${i}].name: two brokers are named '${b.name}'`, {
+        option: `brokers[${i}].name`,
+      });
+    }
+    if (!SCHEMES.includes(schemeOf(b.url) as (typeof SCHEMES)[number])) {
+      throw new OptionError(
+        ErrorCode.badOption,
+        `options.brokers[${i}].url: unsupported scheme in '${b.url}' (schemes: ${schemeList})`,
+        { option: `brokers[${i}].url` },
+      );
+    }
+    fromUrls.add(b.name);
+  }
+  // the order of the engine's registry: the adapters, the embedded `default` if added, the URLs
+  const implicit = adapters.has('default') || fromUrls.has('default') ? [] : ['default'];
+  const known = new Set([...adapters, ...implicit, ...fromUrls]);
+  options.components.forEach((c, i) => {
+    for (const [j, s] of c.subscriptions.entries()) {
+      if (!known.has(s.broker)) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
+          { option: `components[${i}].subscriptions[${j}].broker` },
+        );
+      }
+    }
+  });
+  const dlq = options.deadLetter.broker;
+  if (dlq !== undefined && !known.has(dlq)) {
+    throw new OptionError(ErrorCode.badOption, `options.deadLetter.broker: no broker named '${dlq}'`, {
+      option: 'deadLetter.broker',
+    });
+  }
 }

@@ -1,0 +1,59 @@
+import { inspectComponent } from '../component/load.js';
+import { WasmsgError } from '../errors.js';
+import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
+import { readConfigFile } from './config.js';
+import { checkComponentPath } from './files.js';
+
+/**
+ * `wasmsg validate <config>`: everything `wasmsg run --config` would refuse, without running:
+ * every schema problem at once (one line each, unknown keys with a did-you-mean), the brokers'
+ * cross-checks, and each component file (loaded and recognised; a world A or B component needs
+ * subscriptions). Connects to no broker. Exit 0 valid, 1 not.
+ */
+export async function runValidate(file: string, opts: { json?: boolean; cacheDir?: string }): Promise<number> {
+  const config = await readConfigFile(file);
+  const problems: string[] = optionIssues(config).map((i) => i.message);
+  const lines: string[] = [];
+  if (problems.length === 0) {
+    try {
+      const options = resolveOptions(config);
+      checkBrokers(options, []);
+      const cacheDir = opts.cacheDir ?? options.cacheDir;
+      for (const [i, c] of options.components.entries()) {
+        try {
+          await checkComponentPath(c.path);
+          const info = await inspectComponent(c.path, cacheDir === undefined ? {} : { cacheDir });
+          if (c.subscriptions.length === 0 && info.family !== 'c') {
+            problems.push(
+              `options.components[${i}].subscriptions: ${info.name} (${info.world}) needs subscriptions; only a world C component takes them from configure()`,
+            );
+          }
+          const inputs =
+            c.subscriptions.length === 0
+              ? "the channels its configure() returns, on 'default'"
+              : c.subscriptions
+                  .map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`)
+                  .join(', ');
+          lines.push(`component ${c.path}: ${info.world}, consumes ${inputs}`);
+        } catch (err) {
+          const e = err as Error;
+          problems.push(
+            `options.components[${i}].path: ${e.message}${err instanceof WasmsgError ? ` [${err.code}]` : ''}`,
+          );
+        }
+      }
+      for (const b of options.brokers) lines.push(`broker    ${b.name}: ${b.url}`);
+      if (!options.brokers.some((b) => b.name === 'default')) lines.push('broker    default: the embedded broker');
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  if (opts.json === true) {
+    process.stdout.write(`${JSON.stringify({ file, valid: problems.length === 0, problems })}\n`);
+  } else if (problems.length === 0) {
+    process.stdout.write([`${file}: valid`, ...lines.map((l) => `  ${l}`)].join('\n') + '\n');
+  } else {
+    process.stderr.write(problems.map((p) => `wasmsg: ${file}: ${p}\n`).join(''));
+  }
+  return problems.length === 0 ? 0 : 1;
+}
