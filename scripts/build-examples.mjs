@@ -3,8 +3,22 @@
 // its source: WAT (jco's wasm-tools: parse, embed the world, component new), C (Debian's clang
 // for wasm32, then embed + new) and JavaScript (jco componentize). `npm run build:examples`.
 // Needs clang and wasm-ld for C: scripts/setup-debian.sh installs them.
+//
+// Reproducible: a target is rebuilt only when its inputs changed since the build recorded in
+// scripts/build-examples.inputs.json — the files its recipe reads, the recipe and the helpers and
+// constants it uses (found in this script's text), the npm tools' versions — and an output is
+// written only when its bytes differ. Why not simply rebuild: `jco componentize` (ComponentizeJS)
+// is not deterministic — it snapshots a JavaScript engine whose heap differs from run to run and
+// embeds a random temporary path — so every rebuild of a JS component gives other bytes; and C
+// output depends on the clang version (the checked-in enrich.wasm was built by another clang than
+// Debian 12's 14.0.6). WAT builds are deterministic. A new target is a line in `targets`, as before.
+//   node scripts/build-examples.mjs [name...]   rebuild what changed (names filter the targets)
+//   node scripts/build-examples.mjs --force     rebuild everything (outputs still written only if different)
+//   node scripts/build-examples.mjs --check     exit 1 if an output was built from other inputs (no build)
+//   node scripts/build-examples.mjs --adopt     record the current inputs of the existing outputs (no build)
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +49,11 @@ world sandbox-probe {
   export wasi:messaging/handler@0.1.0-draft;
 }
 `;
-const only = process.argv.slice(2);
+const args = process.argv.slice(2);
+const force = args.includes('--force');
+const check = args.includes('--check');
+const adopt = args.includes('--adopt');
+const only = args.filter((a) => !a.startsWith('--'));
 
 async function componentFromCore(core, witSource, world) {
   return componentNew(await componentEmbed({ binary: core, witSource, world }));
@@ -160,10 +178,75 @@ const targets = [
   ['test/fixtures/garbage.wasm', async () => new TextEncoder().encode('this is a text file, not WebAssembly\n')],
 ];
 
+// ---- reproducibility: what each output is made of ----
+const RECORD = at('scripts/build-examples.inputs.json');
+const version = (pkg) => JSON.parse(readFileSync(at('node_modules', pkg, 'package.json'), 'utf8')).version;
+const TOOLS = `jco-transpile ${version('@bytecodealliance/jco-transpile')}`;
+const JS_TOOLS = `jco ${version('@bytecodealliance/jco')}, componentize-js ${version('@bytecodealliance/componentize-js')}`;
+/** This script's top-level definitions by name (constants and functions), as text. */
+const definitions = new Map();
+for (const chunk of readFileSync(fileURLToPath(import.meta.url), 'utf8').split(
+  /^(?=(?:const|function|async function) )/m,
+)) {
+  const name = /^(?:const|function|async function) (\w+)/.exec(chunk)?.[1];
+  if (name !== undefined && name !== 'targets') definitions.set(name, chunk);
+}
+/** The key of a recipe: its text, the definitions it uses (transitively), the files they read. */
+function inputsKey(build) {
+  const texts = [build.toString()];
+  const used = new Set();
+  for (let i = 0; i < texts.length; i++) {
+    for (const [name, text] of definitions) {
+      if (!used.has(name) && new RegExp(`\\b${name}\\b`).test(texts[i])) {
+        used.add(name);
+        texts.push(text);
+      }
+    }
+  }
+  const files = new Set();
+  for (const t of texts)
+    for (const m of t.matchAll(/'((?:examples|test\/fixtures\/src|wit)\/[^'$]+\.(?:wat|c|js|wit))'/g)) files.add(m[1]);
+  const h = createHash('sha256');
+  h.update(used.has('js') ? `${TOOLS}, ${JS_TOOLS}` : TOOLS);
+  for (const t of texts) h.update(t).update('\0');
+  for (const f of [...files].sort()) h.update(`${f}\0`).update(readFileSync(at(f)));
+  return h.digest('hex');
+}
+const recorded = existsSync(RECORD) ? JSON.parse(readFileSync(RECORD, 'utf8')) : {};
+
+const stale = [];
 for (const [out, build] of targets) {
   if (only.length > 0 && !only.some((o) => out.includes(o))) continue;
+  const key = inputsKey(build);
+  const upToDate = existsSync(at(out)) && recorded[out] === key;
+  if (check) {
+    if (!upToDate) stale.push(out);
+    continue;
+  }
+  if (adopt && existsSync(at(out))) {
+    recorded[out] = key;
+    continue;
+  }
+  if (upToDate && !force) {
+    console.log(`${out}: up to date`);
+    continue;
+  }
   const started = performance.now();
   const bytes = await build();
-  writeFileSync(at(out), bytes);
-  console.log(`${relative(root, at(out))}: ${bytes.length} bytes (${Math.round(performance.now() - started)} ms)`);
+  const same = existsSync(at(out)) && Buffer.compare(readFileSync(at(out)), Buffer.from(bytes)) === 0;
+  if (!same) writeFileSync(at(out), bytes);
+  recorded[out] = key;
+  console.log(
+    `${relative(root, at(out))}: ${bytes.length} bytes, ${same ? 'unchanged' : 'written'} (${Math.round(performance.now() - started)} ms)`,
+  );
+}
+if (check) {
+  if (stale.length > 0) {
+    console.error(`built from other inputs than the current ones: ${stale.join(', ')} (npm run build:examples)`);
+    process.exit(1);
+  }
+  console.log('every example and fixture is built from its current inputs');
+} else {
+  const sorted = Object.fromEntries(Object.entries(recorded).sort(([a], [b]) => a.localeCompare(b)));
+  writeFileSync(RECORD, `${JSON.stringify(sorted, null, 2)}\n`);
 }

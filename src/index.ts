@@ -33,9 +33,16 @@ export {
 } from './errors.js';
 export type { ErrorCodeValue, SerializedError } from './errors.js';
 export { Engine } from './engine/engine.js';
-export type { EngineEvents } from './engine/engine.js';
-export type { EngineOptionsInput, ResolvedOptions } from './engine/options.js';
-export { EngineOptionsSchema, resolveOptions } from './engine/options.js';
+export type { EngineEvents, ProcessInput, ProcessResult } from './engine/engine.js';
+export type { EngineOptionsInput, OptionIssue, ResolvedOptions } from './engine/options.js';
+export {
+  EngineOptionsSchema,
+  resolveOptions,
+  checkBrokers,
+  optionIssues,
+  DEFAULT_WORKERS,
+  MAX_WORKERS,
+} from './engine/options.js';
 export type { EngineStats } from './engine/stats.js';
 export { MemoryBroker, BrokerError } from './brokers/memory.js';
 export type { MemoryBrokerOptions } from './brokers/memory.js';

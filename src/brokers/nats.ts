@@ -15,7 +15,7 @@ import {
   headers as natsHeaders,
   nanos,
 } from 'nats';
-import { describe } from '../errors.js';
+import { ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import {
   HeldDeliveries,
@@ -34,7 +34,8 @@ import {
 /**
  * NATS (nats.js). A channel is a subject.
  * JetStream (default, at-least-once): a stream covering the subject is found (`streams.find`)
- * or created (`WASMSG_<subject>`); queue = a durable pull consumer named after the group,
+ * or created (`WASMSG_<subject>`, for inputs and outputs alike; `createStreams: false` refuses a
+ * subject no stream stores instead); queue = a durable pull consumer named after the group,
  * shared by every engine in the group; topic = an ephemeral pull consumer per engine (each gets
  * every message). Batches are pulled with `fetch` only while the engine is not paused; every
  * message is acked explicitly (`ack`) or given back (`nak`); `max_ack_pending` bounds what the
@@ -75,6 +76,12 @@ export interface NatsAdapterOptions {
   readonly fetchExpiresMs?: number;
   /** Passed to nats.js connect (user, pass, token, tls, ...). */
   readonly client?: Partial<ConnectionOptions>;
+  /**
+   * A subject that no JetStream stream stores — an input, or an output the adapter publishes to —
+   * gets a stream `WASMSG_<subject>` created for it (default true). false: such a subject is an
+   * error, for deployments whose streams are managed elsewhere.
+   */
+  readonly createStreams?: boolean;
 }
 
 const CE_PREFIX = 'ce-';
@@ -335,6 +342,13 @@ export class NatsAdapter implements BrokerAdapter {
       return await this.jsm!.streams.find(subject);
     } catch (err) {
       if (!isNotFound(err)) throw err;
+      if (this.options.createStreams === false) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `nats: no JetStream stream stores subject '${subject}' (createStreams: false; create one, e.g. nats stream add)`,
+          { option: 'createStreams', subject },
+        );
+      }
       const name = streamNameFor(subject);
       try {
         await this.jsm!.streams.add({ name, subjects: [subject] });

@@ -26,7 +26,11 @@ import { headerValue, publishFailed, redact, setHeader, sleep, unreachable, warn
 export interface RedisAdapterOptions {
   readonly name: string;
   readonly url: string;
-  /** Consumer name in the group; stable across restarts so own pending entries are found again. Default: host-pid. */
+  /**
+   * Consumer name in the group: stable across restarts, so a restarted engine reads its own
+   * pending entries again at once (instead of waiting `claimIdleMs` to claim them). Default
+   * `wasmsg-<hostname>-<group>`; two engines of one group on one host need distinct names.
+   */
   readonly consumer?: string;
   /** Entries per read (default 512). */
   readonly count?: number;
@@ -216,7 +220,7 @@ class RedisConsumer implements Consumer {
   private async readGroup(group: string): Promise<void> {
     const { channel } = this.spec;
     const count = this.adapter.options.count ?? 512;
-    const consumer = this.adapter.consumerName;
+    const consumer = this.adapter.consumerName(group);
     let lastClaim = Date.now();
     const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
     await this.whileRunning(async () => {
@@ -294,7 +298,6 @@ class RedisConsumer implements Consumer {
 export class RedisAdapter implements BrokerAdapter {
   readonly name: string;
   readonly options: RedisAdapterOptions;
-  readonly consumerName: string;
   command!: Redis;
   private readonly clientUrl: string;
   private readonly consumers: RedisConsumer[] = [];
@@ -303,8 +306,11 @@ export class RedisAdapter implements BrokerAdapter {
   constructor(options: RedisAdapterOptions) {
     this.name = options.name;
     this.options = options;
-    this.consumerName = options.consumer ?? `${hostname()}-${process.pid}`;
     this.clientUrl = redisClientUrl(options.url);
+  }
+  /** The consumer name in `group` (see `RedisAdapterOptions.consumer`). */
+  consumerName(group: string): string {
+    return this.options.consumer ?? `wasmsg-${hostname()}-${group}`;
   }
 
   /** Called with errors of background loops (reads, acks); default: printed once per message. */

@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import { inspectComponent } from '../component/load.js';
 import { WasmsgError } from '../errors.js';
 import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
@@ -34,7 +35,7 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
               : c.subscriptions
                   .map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`)
                   .join(', ');
-          lines.push(`component ${c.path}: ${info.world}, consumes ${inputs}`);
+          lines.push(`component ${relative(process.cwd(), c.path) || c.path}: ${info.world}, consumes ${inputs}`);
         } catch (err) {
           const e = err as Error;
           problems.push(

@@ -131,9 +131,9 @@ export const EngineOptionsSchema = z
       )
       .default(DEFAULT_WORKERS)
       .describe(
-        `Worker threads running the handlers. Default: cores − 1, at least 1 (the main thread keeps a core for intake and settlement). At most 4 per core, 16 at least.`,
+        `Worker threads running the handlers. One per core but one: handlers are synchronous CPU work, and the main thread keeps a core for intake, publishing and settlement. More than the cores only share them, each with its own component instances.`,
       )
-      .meta({ 'x-default': 'cores − 1, at least 1' }),
+      .meta({ 'x-default': 'cores − 1, at least 1', 'x-maximum': '4 per core, 16 at least' }),
     batch: z
       .strictObject({
         maxMessages: positiveInt.default(256).describe('Most messages in one batch (one task for a worker).'),
