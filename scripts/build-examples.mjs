@@ -49,6 +49,36 @@ world sandbox-probe {
   export wasi:messaging/handler@0.1.0-draft;
 }
 `;
+// World A beside minimal wasi:io streams and wasi:cli stdin/stdout/environment, for the hostile
+// WASI fixtures (test/faults): stdin-probe reads stdin and the initial cwd, log-inject writes
+// control characters to stdout.
+const HOSTILE_WASI = `package wasmsg:fixtures;
+package wasi:io@0.2.3 {
+  interface error { resource error; }
+  interface streams {
+    use error.{error};
+    variant stream-error { last-operation-failed(error), closed }
+    resource input-stream { blocking-read: func(len: u64) -> result<list<u8>, stream-error>; }
+    resource output-stream { blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>; }
+  }
+}
+package wasi:cli@0.2.3 {
+  interface stdin { use wasi:io/streams@0.2.3.{input-stream}; get-stdin: func() -> input-stream; }
+  interface stdout { use wasi:io/streams@0.2.3.{output-stream}; get-stdout: func() -> output-stream; }
+  interface environment { initial-cwd: func() -> option<string>; }
+}
+${WORLD_A.replace(/^package .*;$/m, 'package wasi:messaging@0.1.0-draft {')}
+}
+world stdin-probe {
+  import wasi:cli/stdin@0.2.3;
+  import wasi:cli/environment@0.2.3;
+  export wasi:messaging/handler@0.1.0-draft;
+}
+world log-inject {
+  import wasi:cli/stdout@0.2.3;
+  export wasi:messaging/handler@0.1.0-draft;
+}
+`;
 const args = process.argv.slice(2);
 const force = args.includes('--force');
 const check = args.includes('--check');
@@ -160,6 +190,8 @@ const targets = [
     'test/fixtures/sandbox-probe.wasm',
     () => wat('test/fixtures/src/sandbox-probe.wat', SANDBOX_PROBE, 'sandbox-probe'),
   ],
+  ['test/fixtures/stdin-probe.wasm', () => wat('test/fixtures/src/stdin-probe.wat', HOSTILE_WASI, 'stdin-probe')],
+  ['test/fixtures/log-inject.wasm', () => wat('test/fixtures/src/log-inject.wat', HOSTILE_WASI, 'log-inject')],
   // A core module: valid WebAssembly, but not a component.
   ['test/fixtures/core-module.wasm', async () => parse(readFileSync(at('examples/noop-wat/noop.wat'), 'utf8'))],
   // The first 60% of a valid component.
