@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { BrokerAdapter, BrokerRecord, Consumer } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
-import { SCHEMES, createBroker, schemeOf } from '../brokers/connect.js';
+import { createBroker } from '../brokers/connect.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
 import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
 import { Dispatcher } from './dispatch.js';
 import { Lanes, type Pending, type ProcessOutcome } from './lanes.js';
-import { type EngineOptionsInput, type ResolvedOptions, resolveOptions } from './options.js';
+import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
 import { Settler } from './settle.js';
 import { type EngineStats, StatsRecorder } from './stats.js';
@@ -65,13 +65,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   constructor(options: EngineOptionsInput, brokers: readonly BrokerAdapter[] = []) {
     super();
     this.options = resolveOptions(options);
-    for (const b of brokers) {
-      if (this.adapters.has(b.name)) {
-        throw new OptionError(ErrorCode.badOption, `brokers: two brokers are named '${b.name}'`, { option: 'brokers' });
-      }
-      this.adapters.set(b.name, b);
-    }
-    checkBrokers(this.options, [...this.adapters.keys()]);
+    checkBrokers(
+      this.options,
+      brokers.map((b) => b.name),
+    );
+    for (const b of brokers) this.adapters.set(b.name, b);
     if (!this.adapters.has('default') && !this.options.brokers.some((b) => b.name === 'default')) {
       const memory = new MemoryBroker({ name: 'default' });
       this.adapters.set('default', memory);
@@ -335,43 +333,5 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.dispatcher.inFlight.size === 0 && this.settler.publishing === 0 && this.drainWaiters.length > 0) {
       for (const w of this.drainWaiters.splice(0)) w();
     }
-  }
-}
-
-/** Cross-field checks of the brokers the options and the constructor name. */
-function checkBrokers(options: ResolvedOptions, adapterNames: readonly string[]): void {
-  const fromUrls = new Set<string>();
-  for (const [i, b] of options.brokers.entries()) {
-    if (adapterNames.includes(b.name) || fromUrls.has(b.name)) {
-      throw new OptionError(ErrorCode.badOption, `options.brokers[${i}].name: two brokers are named '${b.name}'`, {
-        option: `brokers[${i}].name`,
-      });
-    }
-    if (!SCHEMES.includes(schemeOf(b.url) as (typeof SCHEMES)[number])) {
-      throw new OptionError(
-        ErrorCode.badOption,
-        `options.brokers[${i}].url: unsupported scheme in '${b.url}' (schemes: ${SCHEMES.join(', ')})`,
-        { option: `brokers[${i}].url` },
-      );
-    }
-    fromUrls.add(b.name);
-  }
-  const known = new Set([...adapterNames, ...fromUrls, 'default']);
-  options.components.forEach((c, i) => {
-    for (const [j, s] of (c.subscriptions ?? []).entries()) {
-      if (!known.has(s.broker)) {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
-          { option: `components[${i}].subscriptions[${j}].broker` },
-        );
-      }
-    }
-  });
-  const dlq = options.deadLetter.broker;
-  if (dlq !== undefined && !known.has(dlq)) {
-    throw new OptionError(ErrorCode.badOption, `options.deadLetter.broker: no broker named '${dlq}'`, {
-      option: 'deadLetter.broker',
-    });
   }
 }

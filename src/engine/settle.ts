@@ -1,4 +1,5 @@
 import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
+import { outputKey } from '../brokers/common.js';
 import { type ResultTuple, outboxFromTuples, readResponse } from '../codec/batch.js';
 import { Status } from '../codec/layout.js';
 import type { MessagingError } from '../component/types.js';
@@ -108,7 +109,7 @@ export class Settler {
               channel: o[2],
               headers: carryTrace(o[4], p.rec.headers),
               value: o[3],
-              key: p.rec.key,
+              key: outputKey(o[4], p.rec.key),
             });
           }
         }
