@@ -294,6 +294,31 @@ export class Guest {
     this.storeError(ret + 4, error);
   }
 
+  /**
+   * A host-side `open`/`connect`: lifts the name, checks it (null: allowed) and stores
+   * result<own<resource>, error> at `ret` (16 bytes: tag, then the handle or the error at +4).
+   */
+  openNamed(
+    ptr: number,
+    len: number,
+    ret: number,
+    check: (name: string) => MessagingError | null,
+    own: (name: string) => number,
+  ): void {
+    this.enter();
+    const name = this.loadString(ptr, len);
+    this.check(ret, 16, 4);
+    const denied = check(name);
+    if (denied !== null) {
+      this.u8[ret] = 1;
+      this.storeError(ret + 4, denied);
+      return;
+    }
+    const handle = own(name);
+    this.u8[ret] = 0;
+    this.dv.setInt32(ret + 4, handle, true);
+  }
+
   /** The error variant at `at` (tag byte, then its string at +4). */
   storeError(at: number, error: MessagingError): void {
     this.u8[at] = ERROR_TAG[error.tag];

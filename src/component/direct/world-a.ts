@@ -1,4 +1,4 @@
-import type { MessageTuple } from '../../codec/batch.js';
+import { type MessageTuple, toInbound } from '../../codec/batch.js';
 import { Msg } from '../../codec/layout.js';
 import {
   type CloudEvent,
@@ -59,7 +59,7 @@ export class DirectWorldA {
    */
   callTuple(m: MessageTuple): MessagingError | null {
     const headers = m[Msg.headers] ?? NO_HEADERS;
-    if (!isPlainRecord(headers)) return this.invoke(this.lowerEvent(messageToEvent(tupleToInbound(m))));
+    if (!isPlainRecord(headers)) return this.invoke(this.lowerEvent(messageToEvent(toInbound(m))));
     const g = this.guest;
     const ptr = g.alloc(4, EVENT);
     g.storeString(ptr, '1.0');
@@ -178,20 +178,14 @@ export class DirectWorldA {
     const brokers = this.brokers;
     const g = (): Guest => this.guest;
     const fns: Record<string, (...args: number[]) => number | void> = {
-      '[static]broker.open': (ptr, len, ret) => {
-        const guest = g();
-        guest.enter();
-        const name = guest.loadString(ptr!, len!);
-        guest.check(ret!, 16, 4);
-        const denied = state.checkBroker(name);
-        if (denied !== null) {
-          guest.u8[ret!] = 1;
-          guest.storeError(ret! + 4, denied);
-          return;
-        }
-        guest.u8[ret!] = 0;
-        guest.dv.setInt32(ret! + 4, brokers.add({ name }), true);
-      },
+      '[static]broker.open': (ptr, len, ret) =>
+        g().openNamed(
+          ptr!,
+          len!,
+          ret!,
+          (name) => state.checkBroker(name),
+          (name) => brokers.add({ name }),
+        ),
       '[resource-drop]broker': (h) => {
         g().enter();
         brokers.remove(h!, 'broker');
@@ -263,17 +257,4 @@ export function importObject(
     (out[module] ??= {})[name] = fn;
   }
   return out;
-}
-
-function tupleToInbound(m: MessageTuple): InboundMessage {
-  return {
-    payload: m[Msg.payload],
-    channel: m[Msg.channel],
-    partition: m[Msg.partition],
-    offset: m[Msg.offset],
-    key: m[Msg.key],
-    headers: m[Msg.headers],
-    timestamp: m[Msg.timestamp],
-    broker: m[Msg.broker],
-  };
 }

@@ -148,20 +148,14 @@ export class DirectWorldB {
     const g = (): Guest => this.guest;
     const msg = (h: number | undefined): Message => messages.get(h!, 'message');
     const fns: Record<string, (...args: number[]) => number | void> = {
-      '[static]client.connect': (ptr, len, ret) => {
-        const guest = g();
-        guest.enter();
-        const name = guest.loadString(ptr!, len!);
-        guest.check(ret!, 16, 4);
-        const denied = state.checkBroker(name);
-        if (denied !== null) {
-          guest.u8[ret!] = 1;
-          guest.storeError(ret! + 4, denied);
-          return;
-        }
-        guest.u8[ret!] = 0;
-        guest.dv.setInt32(ret! + 4, clients.add({ name, connected: true }), true);
-      },
+      '[static]client.connect': (ptr, len, ret) =>
+        g().openNamed(
+          ptr!,
+          len!,
+          ret!,
+          (name) => state.checkBroker(name),
+          (name) => clients.add({ name, connected: true }),
+        ),
       '[method]client.disconnect': (h, ret) => {
         const guest = g();
         guest.enter();
