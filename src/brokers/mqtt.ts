@@ -28,6 +28,9 @@ import {
  *   Mosquitto's default max_inflight_messages is 20) is the backpressure.
  * - A nack is not possible in MQTT: the message stays unacknowledged and comes back on the next
  *   connection of the session.
+ * - Reconnection (mqtt.js, every second): the filter is subscribed again on each one (Mosquitto
+ *   2.0 does not restore shared subscriptions after its restart); PUBACKs held for the lost
+ *   connection are dropped, the server redelivers those messages (duplicates, at-least-once).
  * - publish: QoS 1, resolved on PUBACK. CloudEvents binary mode uses unprefixed user properties.
  *   A record's key is the user property `wasmsg-key` (MQTT has no message key), read back as
  *   the key of an inbound message.
@@ -104,6 +107,14 @@ class MqttConsumer implements Consumer {
     onBatch: BatchListener,
   ) {
     this.deliveries = new HeldDeliveries(onBatch);
+    // A lost connection takes its unacknowledged messages with it: the server sends them again
+    // on the next one (with new packet ids to acknowledge). PUBACKs held for the old connection
+    // are dropped, or one never settled (a nack) would hold back every PUBACK after it forever.
+    client.on('close', () => {
+      this.order.length = 0;
+      this.byOffset.clear();
+      this.pendingPuback = undefined;
+    });
     // See the file comment: hold PUBACKs until settlement, let mqtt.js read on.
     const original = (client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(client);
     (client as unknown as { _sendPacket: SendPacket })._sendPacket = (packet, cb, ...rest) => {
@@ -241,6 +252,16 @@ export class MqttAdapter implements BrokerAdapter {
     for (const [topic, message, packet, cb] of early.splice(0)) consumer.receive(topic, message, packet, cb);
     const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
     await client.subscribeAsync(filter, { qos: 1 });
+    // Subscribe again on every reconnection: Mosquitto 2.0 keeps a persistent session across its
+    // restart but not its shared ($share) subscriptions, and says the session is present, so
+    // mqtt.js would not resubscribe. Retained messages are not sent again (rh 1).
+    // (`resubscribe: true`: mqtt.js skips a filter it believes subscribed already)
+    client.on('connect', () => {
+      const again = { [filter]: { qos: 1, rh: 1 }, resubscribe: true } as unknown as Record<string, { qos: 1 }>;
+      client.subscribe(again, (err) => {
+        if (err) warnLine('mqtt', this.options.url, err);
+      });
+    });
     this.consumers.push(consumer);
     return consumer;
   }
