@@ -74,6 +74,9 @@ export class HandlerRunError extends WasmsgError {}
 /** An option or input given by the caller is invalid; `context.option` names it. */
 export class OptionError extends WasmsgError {}
 
+/** A broker refused, lost or could not reach something (`context` names the broker and URL). */
+export class BrokerError extends WasmsgError {}
+
 const classesByName: Record<
   string,
   new (code: ErrorCodeValue, message: string, context?: Record<string, unknown>) => WasmsgError
@@ -84,6 +87,7 @@ const classesByName: Record<
   ComponentLinkError,
   HandlerRunError,
   OptionError,
+  BrokerError,
 };
 
 /** Rebuilds an error serialised by `WasmsgError#toJSON` (e.g. posted from a worker). */

@@ -29,6 +29,7 @@ export {
   ComponentLinkError,
   HandlerRunError,
   OptionError,
+  BrokerError,
   errorFromJSON,
 } from './errors.js';
 export type { ErrorCodeValue, SerializedError } from './errors.js';
@@ -44,7 +45,7 @@ export {
   MAX_WORKERS,
 } from './engine/options.js';
 export type { EngineStats } from './engine/stats.js';
-export { MemoryBroker, BrokerError } from './brokers/memory.js';
+export { MemoryBroker } from './brokers/memory.js';
 export type { MemoryBrokerOptions } from './brokers/memory.js';
 export { generate, syntheticPayload } from './brokers/synthetic.js';
 export type {

@@ -1,7 +1,7 @@
 import { escapeControl, setHeader } from '../component/host-text.js';
 import { ErrorCode, describe } from '../errors.js';
 import type { BatchListener, BrokerRecord } from './adapter.js';
-import { BrokerError } from './memory.js';
+import { BrokerError } from '../errors.js';
 
 /**
  * Small pieces every real-broker adapter shares. Nothing here imports a client library.

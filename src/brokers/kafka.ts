@@ -10,7 +10,7 @@ import {
   logLevel,
   type EachBatchPayload,
 } from 'kafkajs';
-import { Watermark } from '../engine/watermark.js';
+import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { headerValue, publishFailed, setHeader, sleep, unreachable, warnLine } from './common.js';
 

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
-import { Watermark } from '../engine/watermark.js';
+import { BrokerError, ErrorCode, OptionError } from '../errors.js';
+import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 
 /**
@@ -15,7 +15,8 @@ import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, S
  * record larger than `retentionBytes` is refused.
  */
 
-export class BrokerError extends WasmsgError {}
+/** Kept here too: `BrokerError` was first exported from this file. */
+export { BrokerError };
 
 const DEFAULT_RETENTION_BYTES = 64 * 1024 * 1024;
 const MAX_PARTITIONS = 65_536;

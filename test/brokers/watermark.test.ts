@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Watermark } from '../../src/engine/watermark.js';
+import { Watermark } from '../../src/brokers/watermark.js';
 
 test('watermark: out-of-order acks commit only up to the first offset not acked', () => {
   const w = new Watermark(10);
