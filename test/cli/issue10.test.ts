@@ -1,0 +1,244 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { at, cacheDir, examples, fixture } from '../helpers.js';
+
+/** What a new user hits first (issue 10): exit codes, usage errors, --version, help, hints, --limit, config files. */
+
+const bin = at('dist/src/cli/main.js');
+function wasmsg(args: string[], cwd = at('.')): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    cwd,
+    env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const tmp = mkdtempSync(join(tmpdir(), 'wasmsg-issue10-'));
+
+describe('exit codes and usage (item 8)', () => {
+  const usage: Array<[string, string[], RegExp]> = [
+    ['--timeout abc', ['call', examples.noop, '--timeout', 'abc'], /--timeout <ms>.*'abc' is invalid/],
+    ['--header foo', ['call', examples.noop, '--header', 'foo'], /--header <k=v>.*'foo' is invalid.*key=value/],
+    ['bare run', ['run'], /run needs a component file or --config <file>/],
+    ['--generate with --from', ['run', examples.noop, '--from', 'kafka://h:9092/t', '--generate', '3'], /--generate/],
+    ['--batch 0', ['run', examples.noop, '--batch', '0'], /--batch <n>.*must be an integer >= 1/],
+  ];
+  for (const [name, args, message] of usage) {
+    test(`${name}: usage error, exit 2, nothing on stdout`, () => {
+      const r = wasmsg(args);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, message);
+    });
+  }
+
+  test('call --json on a handler timeout prints the JSON result and exits 3', () => {
+    const r = wasmsg(['call', fixture('loop'), '--timeout', '300', '--json']);
+    assert.equal(r.status, 3, r.stderr);
+    const out = JSON.parse(r.stdout) as { result: { timeout: string }; outbox: unknown[] };
+    assert.match(out.result.timeout, /did not return within 300 ms.*\[E_HANDLER_TIMEOUT\]/);
+    assert.deepEqual(out.outbox, []);
+    const human = wasmsg(['call', fixture('loop'), '--timeout', '300']);
+    assert.equal(human.status, 3);
+    assert.match(human.stdout, /result\s+timeout: .*did not return within 300 ms/);
+  });
+
+  test('run --limit N settles exactly N messages, whatever the batch size', () => {
+    const r = wasmsg(['run', examples.noop, '--generate', '3000', '--limit', '10', '--workers', '1', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as Record<string, number>;
+    assert.deepEqual([s['received'], s['processed'], s['acked']], [10, 10, 10]);
+  });
+});
+
+describe('workers bounded (item 5)', () => {
+  test('--workers 1000 is refused with the bound and why; the schema too, naming the field', () => {
+    const r = wasmsg(['run', examples.noop, '--generate', '1', '--workers', '1000']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--workers <n>.*must be at most \d+ \(4 per core, 16 at least/);
+    const config = join(tmp, 'many.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ components: [{ path: examples.noop, subscriptions: [{ channel: 'c' }] }], workers: 1000 }),
+    );
+    const c = wasmsg(['validate', config]);
+    assert.equal(c.status, 1);
+    assert.match(c.stderr, /options\.workers: at most \d+ worker threads \(4 per core, 16 at least/);
+  });
+  test('run --help says what the default is and why', () => {
+    const r = wasmsg(['run', '--help']);
+    assert.match(
+      r.stdout.replace(/\s+/g, ' '),
+      /--workers <n> worker threads \(default: cores - 1 = \d+ here, so the main thread keeps a core; at most \d+\)/,
+    );
+  });
+});
+
+describe('papercuts (item 10)', () => {
+  test('--version prints the package version', () => {
+    const r = wasmsg(['--version']);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+/);
+  });
+  for (const command of [[], ['inspect'], ['call'], ['run'], ['validate'], ['new']]) {
+    test(`wasmsg ${command.join(' ')} --help shows examples`, () => {
+      const r = wasmsg([...command, '--help']);
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, /\nExamples:\n {2}wasmsg /);
+    });
+  }
+  test('a .wat file gets a hint on building a component', () => {
+    const r = wasmsg(['call', at('examples/noop-wat/noop.wat')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /WebAssembly text, not a binary component.*wasm-tools parse.*component new.*\[E_NOT_WASM\]/);
+  });
+  test('a directory is named as one (EISDIR), not as missing', () => {
+    for (const command of ['inspect', 'call']) {
+      const r = wasmsg([command, at('examples/noop-wat')]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /is a directory \(EISDIR\), not a component file/);
+      assert.doesNotMatch(r.stderr, /not found|no such file/i);
+    }
+  });
+});
+
+describe('config files (items 2 and 9)', () => {
+  test('--config with a component, --from, --group, --kind or --topic is a usage error', () => {
+    const config = at('examples/wasmsg.yaml');
+    for (const extra of [
+      [examples.noop],
+      ['--from', 'kafka://h:9092/t'],
+      ['--group', 'g'],
+      ['--kind', 'topic'],
+      ['--topic', 't'],
+    ]) {
+      const r = wasmsg(['run', '--config', config, ...extra]);
+      assert.equal(r.status, 2, `${extra.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /--config names the components, their inputs and brokers: it cannot be combined with/);
+    }
+  });
+
+  test('a YAML config runs from another directory: paths are relative to the file', () => {
+    const dir = join(tmp, 'yaml');
+    mkdirSync(dir, { recursive: true });
+    const config = join(dir, 'wasmsg.yaml');
+    writeFileSync(
+      config,
+      `# comment\ncomponents:\n  - path: ${JSON.stringify(at('examples/echo-wat/echo.wasm'))}\n    subscriptions: [{ channel: in }]\n  - path: ../yaml-rel/batch.wasm\n`,
+    );
+    mkdirSync(join(tmp, 'yaml-rel'), { recursive: true });
+    writeFileSync(join(tmp, 'yaml-rel', 'batch.wasm'), spawnSync('cat', [examples.batch]).stdout);
+    const r = wasmsg(
+      ['run', '--config', config, '--generate', '20', '--size', '8', '--workers', '1', '--json'],
+      tmpdir(),
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /consuming default\/in \(queue\), default\/in \(queue\)/);
+    const s = JSON.parse(r.stdout) as Record<string, number>;
+    assert.equal(s['acked'], 20);
+  });
+
+  test('the sample config validates and runs', () => {
+    const v = wasmsg(['validate', at('examples/wasmsg.yaml')]);
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /valid\n/);
+    const r = wasmsg([
+      'run',
+      '--config',
+      at('examples/wasmsg.yaml'),
+      '--generate',
+      '50',
+      '--size',
+      '8',
+      '--workers',
+      '1',
+      '--json',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as Record<string, number>)['acked'], 50);
+  });
+
+  test('validate: every problem at once, unknown keys with did-you-mean; run names the first', () => {
+    const config = join(tmp, 'typos.yaml');
+    writeFileSync(
+      config,
+      'components:\n  - path: nope.wasm\n    subscriptons: [{ channel: c }]\nworkerz: 2\nbatch: { maxMesages: 2 }\nretries: { maxAttempts: 0 }\n',
+    );
+    const v = wasmsg(['validate', config]);
+    assert.equal(v.status, 1);
+    const lines = v.stderr.trim().split('\n');
+    assert.equal(lines.length, 4, v.stderr);
+    assert.match(
+      v.stderr,
+      /options\.components\[0\]: Unrecognized key: "subscriptons" \(did you mean 'subscriptions'\?\)/,
+    );
+    assert.match(v.stderr, /options: Unrecognized key: "workerz" \(did you mean 'workers'\?\)/);
+    assert.match(v.stderr, /options\.batch: Unrecognized key: "maxMesages" \(did you mean 'maxMessages'\?\)/);
+    assert.match(v.stderr, /options\.retries\.maxAttempts: /);
+    const r = wasmsg(['run', '--config', config]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^wasmsg: options.*\[E_BAD_OPTION\]\n$/);
+    const json = wasmsg(['validate', config, '--json']);
+    assert.equal((JSON.parse(json.stdout) as { problems: string[] }).problems.length, 4);
+  });
+
+  test('validate checks brokers and component files', () => {
+    const config = join(tmp, 'brokers.json');
+    writeFileSync(
+      config,
+      JSON.stringify({ components: [{ path: examples.echo, subscriptions: [{ channel: 'c', broker: 'kafka' }] }] }),
+    );
+    const r = wasmsg(['validate', config]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /subscriptions\[0\]\.broker: no broker named 'kafka'/);
+    writeFileSync(config, JSON.stringify({ components: [{ path: examples.echo }] }));
+    assert.match(wasmsg(['validate', config]).stderr, /needs subscriptions; only a world C component/);
+    writeFileSync(
+      config,
+      JSON.stringify({ components: [{ path: 'missing.wasm', subscriptions: [{ channel: 'c' }] }] }),
+    );
+    assert.match(wasmsg(['validate', config]).stderr, /components\[0\]\.path: .*missing\.wasm.*\[E_FILE_NOT_FOUND\]/);
+  });
+
+  test('--max-attempts, --handler-timeout and --dead-letter reach the engine', () => {
+    const r = wasmsg(['run', fixture('err'), '--generate', '5', '--max-attempts', '1', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as Record<string, number>;
+    assert.deepEqual([s['acked'], s['deadLettered'], s['failed']], [5, 5, 5]);
+    const t = wasmsg([
+      'run',
+      fixture('loop'),
+      '--generate',
+      '1',
+      '--handler-timeout',
+      '200',
+      '--max-attempts',
+      '1',
+      '--workers',
+      '1',
+      '--json',
+    ]);
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal((JSON.parse(t.stdout) as Record<string, number>)['deadLettered'], 1);
+    // a dead-letter channel that is also the input: dead letters come back in and count as received
+    const d = wasmsg([
+      'run',
+      fixture('err'),
+      '--generate',
+      '2',
+      '--limit',
+      '4',
+      '--max-attempts',
+      '1',
+      '--dead-letter',
+      'input',
+      '--json',
+    ]);
+    assert.equal(d.status, 0, d.stderr);
+    assert.equal((JSON.parse(d.stdout) as Record<string, number>)['received'], 4);
+  });
+});
