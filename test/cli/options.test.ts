@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { describe, test } from 'node:test';
+import { RedisAdapter } from '../../src/brokers/redis.js';
+import { SCHEMES } from '../../src/brokers/connect.js';
+import { ErrorCode, OptionError } from '../../src/errors.js';
+import {
+  MAX_WORKERS,
+  checkBrokers,
+  optionIssues,
+  resolveOptions,
+  suggest,
+  type EngineOptionsInput,
+} from '../../src/engine/options.js';
+
+/** The options schema's checks that the CLI and the engine share (issue 10 items 5, 9) and the Redis consumer name (item 10). */
+
+const c = (extra: Partial<EngineOptionsInput> = {}): EngineOptionsInput => ({
+  components: [{ path: 'x.wasm', subscriptions: [{ channel: 'c' }] }],
+  ...extra,
+});
+
+function throwsOption(fn: () => void, message: RegExp): void {
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof OptionError && e.code === ErrorCode.badOption && message.test(e.message),
+  );
+}
+
+describe('options: workers bounded', () => {
+  test('the bound is 4 per core, 16 at least, and the message names the field', () => {
+    assert.ok(MAX_WORKERS >= 16);
+    assert.equal(resolveOptions(c({ workers: MAX_WORKERS })).workers, MAX_WORKERS);
+    throwsOption(
+      () => resolveOptions(c({ workers: MAX_WORKERS + 1 })),
+      /^options\.workers: at most \d+ worker threads/,
+    );
+  });
+});
+
+describe('options: did-you-mean', () => {
+  test('unknown keys at every depth get the nearest known key', () => {
+    const issues = optionIssues({
+      components: [{ path: 'x', subscriptions: [{ chanel: 'c' }], bindng: 'jco' }],
+      retries: { maxAtempts: 2 },
+      deadletter: {},
+    }).map((i) => i.message);
+    assert.ok(
+      issues.includes(`options.components[0].subscriptions[0]: Unrecognized key: "chanel" (did you mean 'channel'?)`),
+      issues.join('\n'),
+    );
+    assert.ok(issues.includes(`options.components[0]: Unrecognized key: "bindng" (did you mean 'binding'?)`));
+    assert.ok(issues.includes(`options.retries: Unrecognized key: "maxAtempts" (did you mean 'maxAttempts'?)`));
+    assert.ok(issues.includes(`options: Unrecognized key: "deadletter" (did you mean 'deadLetter'?)`));
+    assert.equal(suggest('zzzzzz', ['workers', 'batch']), undefined);
+  });
+});
+
+describe("options: checkBrokers (the engine constructor's cross-field checks)", () => {
+  test('two adapters of one name', () => {
+    throwsOption(() => checkBrokers(resolveOptions(c()), ['a', 'a']), /^brokers: two brokers are named 'a'$/);
+  });
+  test('a URL broker named like an adapter or another URL broker', () => {
+    const o = resolveOptions(c({ brokers: [{ name: 'a', url: 'redis://h' }] }));
+    throwsOption(() => checkBrokers(o, ['a']), /^options\.brokers\[0\]\.name: two brokers are named 'a'$/);
+  });
+  test("an unknown subscription broker names the known ones, in the engine's order", () => {
+    const o = resolveOptions({
+      components: [{ path: 'x', subscriptions: [{ channel: 'c', broker: 'kafka' }] }],
+      brokers: [{ name: 'r', url: 'redis://h' }],
+    });
+    throwsOption(
+      () => checkBrokers(o, ['m']),
+      /^options\.components\[0\]\.subscriptions\[0\]\.broker: no broker named 'kafka' \(known: m, default, r\)$/,
+    );
+  });
+  test('an unknown dead-letter broker', () => {
+    throwsOption(
+      () => checkBrokers(resolveOptions(c({ deadLetter: { broker: 'dlq' } })), []),
+      /^options\.deadLetter\.broker: no broker named 'dlq'$/,
+    );
+  });
+  test('`default` is always known; a valid set passes', () => {
+    checkBrokers(resolveOptions(c({ deadLetter: { broker: 'default' } })), []);
+    checkBrokers(resolveOptions(c({ brokers: [{ name: 'default', url: 'kafka://h:9092' }] })), ['other']);
+  });
+  test('URL schemes: the schema accepts exactly SCHEMES', () => {
+    for (const scheme of SCHEMES) resolveOptions(c({ brokers: [{ name: 'b', url: `${scheme}://h` }] }));
+    throwsOption(
+      () => resolveOptions(c({ brokers: [{ name: 'b', url: 'http://h' }] })),
+      /^options\.brokers\[0\]\.url: must be a URL with one of the schemes kafka, nats, nats-core, /,
+    );
+  });
+});
+
+describe('Redis consumer name (item 10)', () => {
+  test('stable across processes: wasmsg-<hostname>-<group>, no PID; settable', () => {
+    const a = new RedisAdapter({ name: 'r', url: 'redis://127.0.0.1:6379/s' });
+    assert.equal(a.consumerName('g'), `wasmsg-${hostname()}-g`);
+    assert.ok(!a.consumerName('g').includes(String(process.pid)));
+    const b = new RedisAdapter({ name: 'r', url: 'redis://127.0.0.1:6379/s', consumer: 'me' });
+    assert.equal(b.consumerName('g'), 'me');
+  });
+});
