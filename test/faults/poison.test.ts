@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { connect as natsConnect } from 'nats';
+import { Engine } from '../../src/engine/engine.js';
+import type { EngineOptionsInput } from '../../src/engine/options.js';
+import { cacheDir, fixture } from '../helpers.js';
+import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
+import { TestServer } from './servers.js';
+
+/**
+ * Issue 12 end to end, through the engine on real servers: outputs a broker cannot take as they
+ * are (finding 1) and the key of what a relay publishes (finding 9).
+ */
+
+const run = `p${randomBytes(3).toString('hex')}`;
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function engine(url: string, path: string, channel: string, extra: Partial<EngineOptionsInput> = {}): Engine {
+  return new Engine({
+    brokers: [{ name: 'default', url }],
+    components: [{ path, subscriptions: [{ broker: 'default', channel, kind: 'queue', group: `g-${run}` }] }],
+    workers: 1,
+    cacheDir,
+    retries: { maxAttempts: 2, backoffMs: 10 },
+    deadLetter: { channel: `${channel}.dlq` },
+    ...extra,
+  });
+}
+
+async function until(what: string, done: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('fault: an error text with CR/LF dead-lettered to NATS', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await TestServer.start('nats');
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test(
+    'x-wasmsg-error is percent-encoded: every message is dead-lettered, the engine goes on',
+    { timeout: 30_000 },
+    async () => {
+      const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+      const jsm = await nc.jetstreamManager();
+      const js = nc.jetstream();
+      await jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] });
+      const e = engine(server.url, fixture('log-inject'), 'in');
+      const errors: unknown[] = [];
+      e.on('error', (err) => errors.push(err));
+      try {
+        await e.start();
+        for (let i = 0; i < 10; i++) await js.publish('in', enc(`m${i}`));
+        await e.waitForSettled(10);
+        assert.equal(e.snapshot().deadLettered, 10);
+        assert.deepEqual(errors, []);
+        const m = await jsm.streams.getMessage(await jsm.streams.find('in.dlq'), { seq: 1 });
+        const header = m.header.get('x-wasmsg-error');
+        assert.ok(!/[\r\n]/.test(header));
+        assert.equal(decodeURIComponent(header), 'other: bad\r\nwasmsg: forged error\u001b[0m');
+      } finally {
+        await e.stop();
+        await nc.close();
+      }
+    },
+  );
+});
+
+describe('fault: an output to a Redis key that is not a stream', () => {
+  test(
+    'WRONGTYPE: a failed attempt, then dead-lettered with the reason; the engine goes on',
+    { timeout: 30_000 },
+    async () => {
+      const server = await TestServer.start('redis');
+      const client = new Redis(server.url);
+      const e = engine(server.url, fixture('relay'), 'in');
+      try {
+        await client.set('in.out', 'not a stream');
+        await e.start();
+        for (let i = 0; i < 5; i++) await client.xadd('in', '*', 'data', `m${i}`);
+        await e.waitForSettled(5);
+        const dead = (await client.xrange('in.dlq', '-', '+')) as Array<[string, string[]]>;
+        assert.equal(dead.length, 5);
+        const fields = dead[0]![1];
+        assert.match(fields[fields.indexOf('h:x-wasmsg-error') + 1]!, /WRONGTYPE/);
+        assert.equal(e.snapshot().deadLettered, 5);
+      } finally {
+        await e.stop();
+        client.disconnect();
+        await server.stop();
+      }
+    },
+  );
+});
+
+describe("fault: a relay keeps each key on one partition downstream (Kafka, the outputs' key)", () => {
+  let mock: KafkaMock;
+  before(async () => {
+    mock = await startKafkaMock([]);
+  });
+  after(async () => {
+    await mock.stop();
+  });
+
+  test(
+    "each output is keyed with its input's key, on that key's partition, in the key's order",
+    { timeout: 90_000 },
+    async () => {
+      const input = `${run}-in`;
+      const output = `${input}.out`;
+      for (const t of [input, output]) assert.equal(await mock.command(`topic ${t} 4`), 'OK');
+      const url = `kafka://${mock.bootstrap}`;
+      const kafka = new Kafka({ clientId: 'test', brokers: mock.bootstrap.split(','), logLevel: logLevel.NOTHING });
+      const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      await producer.connect();
+      const e = new Engine({
+        brokers: [{ name: 'default', url, options: { sessionTimeoutMs: 6000, commitIntervalMs: 100 } }],
+        components: [
+          {
+            path: fixture('relay'),
+            subscriptions: [{ broker: 'default', channel: input, kind: 'queue', group: `g-${run}` }],
+          },
+        ],
+        workers: 2,
+        cacheDir,
+      });
+      const consumer = kafka.consumer({ groupId: `reader-${run}`, sessionTimeout: 6000 });
+      const got: Array<{ key: string | null; partition: number; value: string }> = [];
+      try {
+        await e.start();
+        const keys = Array.from({ length: 16 }, (_, i) => `key-${i}`);
+        const n = 800;
+        await producer.send({
+          topic: input,
+          acks: -1,
+          messages: Array.from({ length: n }, (_, i) => ({
+            key: keys[i % keys.length]!,
+            value: `${keys[i % keys.length]}/${i}`,
+          })),
+        });
+        await e.waitForSettled(n);
+        await consumer.connect();
+        await consumer.subscribe({ topic: output, fromBeginning: true });
+        await consumer.run({
+          eachMessage: async ({ partition, message }) => {
+            got.push({ key: message.key?.toString() ?? null, partition, value: message.value!.toString() });
+          },
+        });
+        await until('every output read back', () => got.length >= n, 60_000);
+        const partitioner = Partitioners.DefaultPartitioner();
+        const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({
+          partitionId,
+          leader: 1,
+          partitionErrorCode: 0,
+          replicas: [1],
+          isr: [1],
+        }));
+        for (const key of keys) {
+          const mine = got.filter((g) => g.value.startsWith(`${key}/`));
+          assert.ok(
+            mine.every((g) => g.key === key),
+            `outputs of ${key} carry its key (got ${JSON.stringify(mine[0]?.key)})`,
+          );
+          const expected = partitioner({ topic: output, partitionMetadata, message: { key, value: null } });
+          assert.ok(
+            mine.every((g) => g.partition === expected),
+            `${key}: all on partition ${expected}`,
+          );
+          const order = mine.map((g) => Number(g.value.split('/')[1]));
+          assert.deepEqual(
+            order,
+            [...order].sort((a, b) => a - b),
+            `${key}: in the order produced`,
+          );
+        }
+      } finally {
+        await consumer.disconnect().catch(() => {});
+        await e.stop();
+        await producer.disconnect();
+      }
+    },
+  );
+});
