@@ -33,8 +33,12 @@ import {
  *   publish instead of being dropped. Names and header names longer than 255 bytes, and topic
  *   names in the reserved `amq.` namespace, are refused (E_BAD_INPUT) before anything is sent.
  * - The confirm channel, when the server closes it, is opened again for the next publish;
- *   channel and connection errors are logged, never thrown. The connection itself is not
- *   reopened: a RabbitMQ restart needs the engine restarted (see RELIABILITY.md).
+ *   channel and connection errors are logged, never thrown.
+ * - The server going away: amqplib's recovery reconnects (250 ms doubling to 5 s, forever); each
+ *   consumer consumes again on a new channel. What was delivered on the lost channel and not
+ *   acked is back in the queue (the server requeues it): it comes again (duplicates,
+ *   at-least-once), and the old deliveries' acks go nowhere. A publish while disconnected
+ *   waits for the connection; one whose confirm was lost rejects (E_PUBLISH_FAILED).
  */
 
 export interface AmqpAdapterOptions {
@@ -57,24 +61,50 @@ const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
 
 class AmqpConsumer implements Consumer {
   private seq = 0;
-  private readonly inFlight = new Map<string, amqp.ConsumeMessage>();
-  tag = '';
+  /** Each delivery with the channel it came on: an ack goes to that channel, or nowhere. */
+  private readonly inFlight = new Map<string, { m: amqp.ConsumeMessage; ch: amqp.Channel }>();
+  private channel: amqp.Channel | undefined;
+  private tag = '';
+  private closed = false;
 
   private readonly deliveries: HeldDeliveries;
 
   constructor(
-    private readonly channel: amqp.Channel,
-    private readonly name: string,
+    private readonly adapter: AmqpAdapter,
+    private readonly spec: SubscribeSpec,
     onBatch: BatchListener,
   ) {
     // while paused, deliveries (at most `prefetch` unacked) wait here
     this.deliveries = new HeldDeliveries(onBatch);
   }
 
-  deliver(m: amqp.ConsumeMessage | null): void {
+  /**
+   * Opens a channel and consumes: at subscribe, and again on every new connection after the
+   * server went away (its unacked messages went back to the queue with the old channel).
+   */
+  async open(connection: Pick<amqp.ChannelModel, 'createChannel'>): Promise<void> {
+    if (this.closed) return;
+    const { spec } = this;
+    const ch = await connection.createChannel();
+    ch.on('error', (err: Error) => this.adapter.warn(err));
+    await ch.prefetch(this.adapter.options.prefetch ?? 1024);
+    let queue: string;
+    if (spec.kind === 'queue') {
+      queue = spec.channel;
+      await ch.assertQueue(queue, { durable: true });
+    } else {
+      await ch.assertExchange(spec.channel, 'fanout', { durable: true });
+      queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
+      await ch.bindQueue(queue, spec.channel, '');
+    }
+    this.channel = ch;
+    this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
+  }
+
+  private deliver(ch: amqp.Channel, m: amqp.ConsumeMessage | null): void {
     if (m === null) return; // consumer cancelled by the server
     const offset = String(this.seq++);
-    this.inFlight.set(offset, m);
+    this.inFlight.set(offset, { m, ch });
     const headers: Record<string, string> = {};
     let key: string | null = typeof m.properties.messageId === 'string' ? m.properties.messageId : null;
     for (const [k, v] of Object.entries(m.properties.headers ?? {})) {
@@ -83,7 +113,7 @@ class AmqpConsumer implements Consumer {
     }
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
     const rec: BrokerRecord = {
-      channel: this.name,
+      channel: this.spec.channel,
       partition: 0,
       offset,
       key,
@@ -101,20 +131,23 @@ class AmqpConsumer implements Consumer {
     this.deliveries.resume();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
-    const m = this.inFlight.get(record.offset);
-    if (m === undefined) return;
+    const e = this.inFlight.get(record.offset);
+    if (e === undefined) return;
     this.inFlight.delete(record.offset);
     try {
-      if (outcome === 'ack') this.channel.ack(m);
-      else this.channel.nack(m, false, true);
+      if (outcome === 'ack') e.ch.ack(e.m);
+      else e.ch.nack(e.m, false, true);
     } catch {
-      // the channel is closed: the server gives its unacked messages back to the queue itself
+      // its channel is closed: the server gave its unacked messages back to the queue itself
     }
   }
   async close(): Promise<void> {
-    await this.channel.cancel(this.tag).catch(() => {});
+    this.closed = true;
+    const ch = this.channel;
+    if (ch === undefined) return;
+    await ch.cancel(this.tag).catch(() => {});
     // unacked messages go back to the queue when the channel closes
-    await this.channel.close().catch(() => {});
+    await ch.close().catch(() => {});
   }
 }
 
@@ -124,7 +157,7 @@ const SHORTSTR = 255;
 export class AmqpAdapter implements BrokerAdapter {
   readonly name: string;
   readonly options: AmqpAdapterOptions;
-  private connection!: amqp.ChannelModel;
+  private connection!: amqp.RecoveringChannelModel;
   private confirmChannel: Promise<amqp.ConfirmChannel> | undefined;
   private readonly consumers: AmqpConsumer[] = [];
   /** Queues and exchanges declared for outputs: name → its declaration. */
@@ -149,15 +182,28 @@ export class AmqpAdapter implements BrokerAdapter {
     warnLine('amqp', this.options.url, err);
   }
 
+  /**
+   * One connection, reopened by amqplib's recovery (every 250 ms doubling to 5 s) when the
+   * server goes away; the first one fails at once, so a wrong URL is a clear error at start. On
+   * each new connection every consumer consumes again on a new channel, and outputs declare
+   * their queues again (the server may have lost them).
+   */
   async connect(): Promise<void> {
     try {
-      this.connection = await amqp.connect(this.serverUrl(), this.options.socket);
+      this.connection = await amqp.connect(this.serverUrl(), {
+        ...this.options.socket,
+        recovery: { initialDelay: 250, maxDelay: 5000, initialMaxRetries: 0 },
+      });
     } catch (err) {
       throw unreachable(this.options.url, err);
     }
     this.connection.on('error', (err: Error) => this.warn(err));
-    this.connection.on('close', () => {
-      if (!this.closing) this.warn('connection closed by the server; restart the engine to consume again');
+    this.connection.on('disconnect', (err: Error) => {
+      if (!this.closing) this.warn(`connection lost (${err.message}); reconnecting`);
+    });
+    this.connection.on('connect', (model: amqp.ChannelModel) => {
+      this.declared.clear();
+      for (const c of this.consumers) c.open(model).catch((err: unknown) => this.warn(err));
     });
     await this.confirm();
   }
@@ -212,20 +258,8 @@ export class AmqpAdapter implements BrokerAdapter {
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
-    const ch = await this.connection.createChannel();
-    ch.on('error', (err: Error) => this.warn(err));
-    await ch.prefetch(this.options.prefetch ?? 1024);
-    let queue: string;
-    if (spec.kind === 'queue') {
-      queue = spec.channel;
-      await ch.assertQueue(queue, { durable: true });
-    } else {
-      await ch.assertExchange(spec.channel, 'fanout', { durable: true });
-      queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
-      await ch.bindQueue(queue, spec.channel, '');
-    }
-    const consumer = new AmqpConsumer(ch, spec.channel, onBatch);
-    consumer.tag = (await ch.consume(queue, (m) => consumer.deliver(m), { noAck: false })).consumerTag;
+    const consumer = new AmqpConsumer(this, spec, onBatch);
+    await consumer.open(this.connection);
     this.consumers.push(consumer);
     return consumer;
   }

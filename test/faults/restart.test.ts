@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { type JetStreamManager, type NatsConnection, connect as natsConnect } from 'nats';
 import { Engine } from '../../src/engine/engine.js';
 import { cacheDir, fixture } from '../helpers.js';
-import { TestServer } from './servers.js';
+import { TcpProxy, TestServer } from './servers.js';
 
 /**
  * Issue 12, finding 6: a broker server that goes away and comes back. The servers are the
@@ -332,6 +333,54 @@ describe('fault: MQTT server restarted', () => {
         await producer.endAsync(true).catch(() => {});
         await reader.endAsync(true).catch(() => {});
         await server.stop();
+      }
+    },
+  );
+});
+
+describe('fault: AMQP connection lost and back (RabbitMQ behind a proxy that drops every connection)', () => {
+  test(
+    'the adapter reconnects and consumes again; every message comes out (at-least-once)',
+    { timeout: 90_000 },
+    async () => {
+      const url = new URL(process.env['WASMSG_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672');
+      const proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5672) });
+      const viaProxy = new URL(url);
+      viaProxy.port = String(proxy.port);
+      const queue = `wasmsg.fault.${Date.now().toString(36)}`;
+      const conn = await amqp.connect(url.toString());
+      const ch = await conn.createConfirmChannel();
+      await ch.assertQueue(queue, { durable: true });
+      await ch.assertExchange(`${queue}.out`, 'fanout', { durable: true });
+      const readQueue = (await ch.assertQueue('', { exclusive: true })).queue;
+      await ch.bindQueue(readQueue, `${queue}.out`, '');
+      const outs: string[] = [];
+      await ch.consume(readQueue, (m) => m !== null && outs.push(m.content.toString()), { noAck: true });
+      const engine = relay(viaProxy.toString(), queue, { prefetch: 256 });
+      try {
+        await engine.start();
+        const sent = values('m', 1500);
+        for (const v of sent) ch.sendToQueue(queue, Buffer.from(v), { persistent: true });
+        await ch.waitForConfirms();
+        await engine.waitForSettled(300);
+        const started = performance.now();
+        await proxy.cut(1000);
+        await until('every input out', () => count(sent, outs).lost === 0, 40_000);
+        const c = count(sent, outs);
+        figures.push({
+          fault: 'rabbitmq connection dropped for 1 s (proxy)',
+          produced: sent.length,
+          ...c,
+          seconds: (performance.now() - started) / 1000,
+          processed: engine.snapshot().processed,
+        });
+        assert.equal(c.lost, 0);
+      } finally {
+        await engine.stop().catch(() => {});
+        await ch.deleteQueue(queue).catch(() => {});
+        await ch.deleteExchange(`${queue}.out`).catch(() => {});
+        await conn.close().catch(() => {});
+        await proxy.stop();
       }
     },
   );

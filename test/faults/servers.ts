@@ -161,3 +161,62 @@ export class TestServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A TCP proxy on a port of its own in front of a server: `cut()` drops every connection and
+ * stops listening for a while — the server is away, as far as the client can tell — then
+ * listens again on the same port. For servers the tests cannot restart cheaply (RabbitMQ).
+ */
+export class TcpProxy {
+  private readonly sockets = new Set<import('node:net').Socket>();
+  private server: import('node:net').Server | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
+    const p = new TcpProxy(await freePort(), target);
+    await p.listen();
+    return p;
+  }
+
+  private listen(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = createConnection(this.target);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => this.sockets.delete(s));
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  /** Drops every connection, refuses new ones for `downMs`, then accepts them again. */
+  async cut(downMs: number): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    await new Promise((r) => setTimeout(r, downMs));
+    await this.listen();
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
+  }
+}
