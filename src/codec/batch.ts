@@ -1,5 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { InboundMessage, MessagingError, OutboxEntry } from '../component/types.js';
+import { setHeader } from '../component/host-text.js';
 import { HEADER_BYTES, Msg, Res, Status, type StatusValue, align8 } from './layout.js';
 
 /**
@@ -54,12 +55,33 @@ export function writeRequest(slot: Buffer, req: Request): { length: number; inli
   return { length: bytes.length, inline: new Uint8Array(bytes) };
 }
 
+/**
+ * msgpackr decodes a map key `__proto__` as `__proto_` (its guard against prototype pollution),
+ * so headers holding that name cross the thread boundary as a flat array of name/value pairs
+ * instead, rebuilt on the other side with the name kept as data. Every other header object
+ * goes as a map: one own-property check per message.
+ */
+export function packHeaders(h: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.hasOwn(h, '__proto__')
+    ? (Object.entries(h).flat() as unknown as Record<string, string>)
+    : (h as Record<string, string>);
+}
+
+/** The headers object of `packHeaders`' output (a flat array of pairs rebuilt as an object). */
+export function unpackHeaders(h: Record<string, string> | string[] | null | undefined): Record<string, string> {
+  if (!Array.isArray(h)) return (h ?? {}) as Record<string, string>;
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < h.length; i += 2) setHeader(out, h[i]!, h[i + 1]!);
+  return out;
+}
+
 /** Decodes a request in place: payloads are views into the slot. */
 export function readRequest(slot: Uint8Array, length: number): Request {
   const [component, messages] = unpackr.unpack(slot.subarray(HEADER_BYTES, HEADER_BYTES + length)) as [
     number,
     MessageTuple[],
   ];
+  for (const m of messages) if (Array.isArray(m[Msg.headers])) m[Msg.headers] = unpackHeaders(m[Msg.headers]);
   return { component, messages };
 }
 
@@ -95,11 +117,13 @@ export function readResponse(bytes: Uint8Array): ResultTuple[] {
 
 export function outboxFromTuples(tuples: OutboxTuple[] | null): OutboxEntry[] {
   if (tuples === null) return [];
-  return tuples.map((t) => ({ broker: t[0], kind: t[1], channel: t[2], data: t[3], headers: t[4] }));
+  return tuples.map((t) => ({ broker: t[0], kind: t[1], channel: t[2], data: t[3], headers: unpackHeaders(t[4]) }));
 }
 
 export function outboxToTuples(entries: OutboxEntry[]): OutboxTuple[] | null {
-  return entries.length === 0 ? null : entries.map((o) => [o.broker, o.kind, o.channel, o.data, o.headers]);
+  return entries.length === 0
+    ? null
+    : entries.map((o) => [o.broker, o.kind, o.channel, o.data, packHeaders(o.headers)]);
 }
 
 export { Res, Status };

@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { type MessageTuple, writeRequest } from '../codec/batch.js';
+import { type MessageTuple, packHeaders, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
@@ -176,7 +176,7 @@ export class Dispatcher {
       t[2] = r.partition;
       t[3] = r.offset;
       t[4] = r.key;
-      t[5] = r.headers as Record<string, string>;
+      t[5] = packHeaders(r.headers);
       t[6] = r.timestamp;
       t[7] = laneId(p.lane, this);
       t[8] = p.broker;

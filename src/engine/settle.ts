@@ -1,6 +1,6 @@
 import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
 import { outputKey } from '../brokers/common.js';
-import { type ResultTuple, outboxFromTuples, readResponse } from '../codec/batch.js';
+import { type ResultTuple, outboxFromTuples, readResponse, unpackHeaders } from '../codec/batch.js';
 import { Status } from '../codec/layout.js';
 import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
@@ -102,14 +102,15 @@ export class Settler {
         ok.push(p);
         if (outbox !== null) {
           for (const o of outbox) {
+            const headers = unpackHeaders(o[4]);
             let list = outputs.get(o[0]);
             if (list === undefined) outputs.set(o[0], (list = []));
             list.push({
               kind: o[1],
               channel: o[2],
-              headers: carryTrace(o[4], p.rec.headers),
+              headers: carryTrace(headers, p.rec.headers),
               value: o[3],
-              key: outputKey(o[4], p.rec.key),
+              key: outputKey(headers, p.rec.key),
             });
           }
         }

@@ -144,48 +144,36 @@ describe('fault: header names are data through the host', () => {
     assert.equal(Object.getPrototypeOf(h), Object.prototype);
   });
 
-  // TODO(engine/direct binding owners): src/component/direct/world-b.ts builds send's headers with
-  // `headers[k] = v`, which drops `__proto__`; use setHeader (src/component/host-text.ts).
-  test(
-    'world B through the direct binding: __proto__ metadata survives send',
-    { todo: 'direct binding: world-b.ts send' },
-    async () => {
-      const instance = await ComponentInstance.create(await load(fixture('relay')), { brokers: ['default'] });
-      const { outbox } = instance.call({ payload: text('x'), channel: 'in', headers: headers() });
-      assert.equal(outbox[0]!.headers['__proto__'], 'p');
-      assert.ok(Object.hasOwn(outbox[0]!.headers, '__proto__'));
-    },
-  );
+  test('world B through the direct binding: __proto__ metadata survives send', async () => {
+    const instance = await ComponentInstance.create(await load(fixture('relay')), { brokers: ['default'] });
+    const { outbox } = instance.call({ payload: text('x'), channel: 'in', headers: headers() });
+    assert.equal(outbox[0]!.headers['__proto__'], 'p');
+    assert.ok(Object.hasOwn(outbox[0]!.headers, '__proto__'));
+  });
 
-  // TODO(codec owner): msgpackr decodes a map key `__proto__` as `__proto_` (src/codec/batch.ts,
-  // mapsAsObjects): headers cross the thread boundary renamed. See the issue 12 report.
-  test(
-    'through the engine (codec, workers): a __proto__ header reaches the output as __proto__',
-    { todo: 'codec: msgpackr renames __proto__' },
-    async () => {
-      const memory = new MemoryBroker({ partitions: 1 });
-      const engine = new Engine(
-        {
-          components: [{ path: fixture('relay'), binding: 'jco', subscriptions: [{ channel: 'in' }] }],
-          workers: 1,
-          cacheDir,
-        },
-        [memory],
-      );
-      await engine.start();
-      try {
-        memory.produce('in', {
-          value: text('x'),
-          headers: headersFromPairs([...Object.entries(headers()), ['__proto_', 'q']]),
-        });
-        await engine.waitForSettled(1);
-        const h = memory.read('in.out')[0]!.headers;
-        assert.deepEqual(Object.entries(h), [...Object.entries(headers()), ['__proto_', 'q']]);
-      } finally {
-        await engine.stop();
-      }
-    },
-  );
+  test('through the engine (codec, workers): a __proto__ header reaches the output as __proto__', async () => {
+    const memory = new MemoryBroker({ partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('relay'), binding: 'jco', subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+      },
+      [memory],
+    );
+    await engine.start();
+    try {
+      memory.produce('in', {
+        value: text('x'),
+        headers: headersFromPairs([...Object.entries(headers()), ['__proto_', 'q']]),
+      });
+      await engine.waitForSettled(1);
+      const h = memory.read('in.out')[0]!.headers;
+      assert.deepEqual(Object.entries(h), [...Object.entries(headers()), ['__proto_', 'q']]);
+    } finally {
+      await engine.stop();
+    }
+  });
 
   test("world C: a batch message's metadata named __proto__ survives send (jco's glue)", async () => {
     const instance = await ComponentInstance.create(await load(examples.batch), {

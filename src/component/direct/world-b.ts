@@ -1,6 +1,7 @@
 import type { MessageTuple } from '../../codec/batch.js';
 import { Msg } from '../../codec/layout.js';
 import type { HostState } from '../host-state.js';
+import { setHeader } from '../host-text.js';
 import type { InboundMessage, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, postReturnName } from './fit.js';
 import { Guest, HandleTable, type Imports, Wasm, trap } from './guest.js';
@@ -252,7 +253,7 @@ export class DirectWorldB {
         else error = state.grants.publish(client.name, topic);
         if (error === null) {
           const headers: Record<string, string> = {};
-          for (const [k, v] of m.metadata() ?? []) headers[k] = v;
+          for (const [k, v] of m.metadata() ?? []) setHeader(headers, k, v); // `__proto__` is data too
           if (m.contentType !== undefined) headers['content-type'] = m.contentType;
           state.outbox.push({ broker: client.name, kind: 'topic', channel: topic, data: m.data, headers });
         }

@@ -11,6 +11,7 @@ import {
   settleMessage,
 } from '../host-c.js';
 import type { HostState } from '../host-state.js';
+import { setHeader } from '../host-text.js';
 import type { FormatSpec, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, configureExport, postReturnName } from './fit.js';
 import { Guest, HandleTable, type Imports, Wasm, trap, trapMessage } from './guest.js';
@@ -349,7 +350,7 @@ export class DirectWorldC {
         if (denied === null) {
           for (const m of out) {
             const headers: Record<string, string> = {};
-            for (const [k, v] of m.metadata ?? []) headers[k] = v;
+            for (const [k, v] of m.metadata ?? []) setHeader(headers, k, v); // `__proto__` is data too
             state.outbox.push({ broker: client.name, kind: 'topic', channel, data: m.data, headers });
           }
         }
