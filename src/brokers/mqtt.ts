@@ -207,8 +207,9 @@ export class MqttAdapter implements BrokerAdapter {
 
   private async client(opts: IClientOptions): Promise<MqttClient> {
     const u = new URL(this.options.url);
+    let client: MqttClient;
     try {
-      return await mqtt.connectAsync(
+      client = await mqtt.connectAsync(
         this.serverUrl(),
         {
           protocolVersion: 5,
@@ -225,11 +226,14 @@ export class MqttAdapter implements BrokerAdapter {
     } catch (err) {
       throw unreachable(this.options.url, err);
     }
+    // mqtt.js emits 'error' (keepalive timeout, refused packets): with no listener, that would
+    // end the process
+    client.on('error', (err) => warnLine('mqtt', this.options.url, err));
+    return client;
   }
 
   async connect(): Promise<void> {
     this.publisher = await this.client({ clientId: `${this.clientId}-pub`, clean: true });
-    this.publisher.on('error', (err) => warnLine('mqtt', this.options.url, err));
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {

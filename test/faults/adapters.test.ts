@@ -258,6 +258,24 @@ describe('fault: MQTT texts a server refuses', () => {
     assertHostileKept(c.got[0]!.headers, true);
   });
 
+  test("a consumer client's 'error' event (keepalive timeout, a refused packet) is logged, never thrown", async () => {
+    const c = await collect(adapter, `${run}/errors`);
+    const consumerClient = (c.consumer as unknown as { client: mqtt.MqttClient }).client;
+    const write = process.stderr.write;
+    let logged = '';
+    process.stderr.write = ((t: string) => {
+      logged += t;
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      assert.doesNotThrow(() => consumerClient.emit('error', new Error('consumer keepalive timeout')));
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.match(logged, /wasmsg: mqtt .*: consumer keepalive timeout/);
+    await c.consumer.close();
+  });
+
   test('a topic with a wildcard, a control character or the server prefix $ is refused with E_BAD_INPUT', async () => {
     for (const bad of ['', `${run}/+`, `${run}/#`, `${run}/a\nb`, `${run}/tab\t`, '$SYS/x']) {
       await rejectsTyped(adapter, [out(bad)], ErrorCode.badInput);
