@@ -12,7 +12,8 @@ import {
 import type { HostState } from '../host-state.js';
 import type { ChannelKind, InboundMessage, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, postReturnName } from './fit.js';
-import { Guest, HandleTable, type Imports, Wasm, trap } from './guest.js';
+import { Guest, type Imports, Wasm, trap } from './guest.js';
+import { HandleTable } from './handles.js';
 
 /**
  * World A (wasi:messaging@0.1.0-draft) without jco: `on-receive(event)` lowered by hand into

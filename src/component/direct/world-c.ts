@@ -14,7 +14,8 @@ import type { HostState } from '../host-state.js';
 import { setHeader } from '../host-text.js';
 import type { FormatSpec, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, configureExport, postReturnName } from './fit.js';
-import { Guest, HandleTable, type Imports, Wasm, trap, trapMessage } from './guest.js';
+import { Guest, type Imports, Wasm, trap, trapMessage } from './guest.js';
+import { HandleTable } from './handles.js';
 import { importObject } from './world-a.js';
 
 /**
