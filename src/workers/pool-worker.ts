@@ -4,6 +4,7 @@ import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '..
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
 import { HDR_PROGRESS, HEADER_BYTES, Msg, Status } from '../codec/layout.js';
 import { runWorldCBatch } from './world-c.js';
+import { guestLine } from '../log.js';
 
 /**
  * Piscina worker: holds a warm instance of every component of the engine (compiled Modules
@@ -14,9 +15,7 @@ import { runWorldCBatch } from './world-c.js';
  */
 
 const data = workerData as PoolWorkerData;
-const logger = (l: { component: string; stream: string; text: string }): void => {
-  process.stderr.write(`[${l.component} ${l.stream}] ${l.text}\n`);
-};
+const logger = guestLine;
 const instances = await Promise.all(
   data.components.map((c, i) => ComponentInstance.create(c, { ...data.hosts[i]!, logger })),
 );
@@ -50,9 +49,10 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   const t1 = performance.now();
   const instance = instances[req.component]!;
   if (instance.component.family === 'c') {
-    // World C: one handler call for the whole batch; a batch that hangs is blamed on its first message.
-    Atomics.store(progress, (task.slot * data.slotBytes) / 4 + HDR_PROGRESS, 0);
-    const results = runWorldCBatch(instance, req.messages);
+    // World C: one handler call for the whole batch (a batch that hangs is blamed on its first
+    // message), then one per message if the batch failed as a whole (see world-c.ts).
+    const at = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
+    const results = runWorldCBatch(instance, req.messages, (i) => Atomics.store(progress, at, i));
     const t2 = performance.now();
     const out = writeResponse(slot, task.inline === undefined ? task.length : 0, results);
     return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (performance.now() - t2) * 1000] };
