@@ -42,6 +42,18 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
+/** Servers still running: killed when the test process exits, however the test ended. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+});
+
 export class TestServer {
   private child: ChildProcess | undefined;
   private log = '';
@@ -117,6 +129,8 @@ export class TestServer {
         continue;
       }
       this.child = child;
+      running.add(child);
+      child.once('exit', () => running.delete(child));
       child.stdout!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4000)));
       child.stderr!.on('data', (d: Buffer) => (this.log = (this.log + d.toString()).slice(-4000)));
       const deadline = Date.now() + 10_000;
