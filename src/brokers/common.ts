@@ -2,6 +2,7 @@ import { escapeControl, setHeader } from '../component/host-text.js';
 import { ErrorCode, describe } from '../errors.js';
 import type { BatchListener, BrokerRecord } from './adapter.js';
 import { BrokerError } from '../errors.js';
+import { logger } from '../log.js';
 
 /**
  * Small pieces every real-broker adapter shares. Nothing here imports a client library.
@@ -127,9 +128,9 @@ export function refused(broker: string, url: string, what: string, context: Reco
   });
 }
 
-/** Writes one line about a broker to stderr, its text escaped (broker errors quote guest text). */
+/** Logs a warning about a broker (its adapter's child logger), its text escaped (broker errors quote guest text). */
 export function warnLine(broker: string, url: string, err: unknown): void {
-  process.stderr.write(`wasmsg: ${broker} ${redact(url)}: ${escapeControl(describe(err))}\n`);
+  logger(broker, { url: redact(url) }).warn(escapeControl(describe(err)));
 }
 
 /** A broker's headers as the engine's neutral strings (inbound mapping is done in cloudevents.ts). */

@@ -9,6 +9,7 @@ import { LANGS, WORLDS, runNew } from './new.js';
 import { runRun } from './run.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
+import { LOG_LEVELS, configureLogging } from '../log.js';
 
 /**
  * Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage (a flag's value, a
@@ -27,6 +28,13 @@ const program = new Command()
   .version(pkg.version, '-V, --version', 'print the version')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride()
+  .hook('preAction', (_program, action) => {
+    const o = action.opts<{ logLevel?: string; logFormat?: 'json' | 'pretty' }>();
+    configureLogging({
+      ...(o.logLevel === undefined ? {} : { level: o.logLevel }),
+      ...(o.logFormat === undefined ? {} : { format: o.logFormat }),
+    });
+  })
   .addHelpText(
     'after',
     examples(
@@ -68,6 +76,13 @@ program
     )
       .choices(['auto', 'jco'])
       .default('auto'),
+  )
+  .addOption(new Option('--log-level <level>', 'log level of stderr logs (default info)').choices(LOG_LEVELS))
+  .addOption(
+    new Option(
+      '--log-format <format>',
+      'stderr logs: json lines (default off a TTY) or pretty (default on a TTY)',
+    ).choices(['json', 'pretty']),
   )
   .option('--json', 'print one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')
@@ -139,6 +154,13 @@ program
       '--binding <kind>',
       "auto: the direct canonical-ABI binding where the component fits it; jco: always jco's glue",
     ).choices(['auto', 'jco']),
+  )
+  .addOption(new Option('--log-level <level>', 'log level of stderr logs (default info)').choices(LOG_LEVELS))
+  .addOption(
+    new Option(
+      '--log-format <format>',
+      'stderr logs: json lines (default off a TTY) or pretty (default on a TTY)',
+    ).choices(['json', 'pretty']),
   )
   .option('--json', 'print the final stats as one JSON object')
   .option('--cache-dir <dir>', 'transpile cache directory')

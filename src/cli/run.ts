@@ -11,6 +11,7 @@ import { readConfigFile } from './config.js';
 import { checkComponentPath } from './files.js';
 import { Budget, LimitedAdapter } from './limit.js';
 import { UsageError } from './usage.js';
+import { logger } from '../log.js';
 
 export interface RunOptions {
   config?: string;
@@ -178,10 +179,11 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     throw err;
   }
   // one line on stderr once consuming (stdout stays for the results): scripts wait for it
+  const log = logger('run');
   const subs = engine.options.components.flatMap((c) =>
     c.subscriptions.map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`),
   );
-  process.stderr.write(`wasmsg: running, consuming ${subs.join(', ')}\n`);
+  log.info(`running, consuming ${subs.join(', ')}`);
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -213,7 +215,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       bar!.update(s.acked, { rate: Math.round(s.msgsPerSec) });
     }, 200);
   } else if (tty) {
-    ticker = setInterval(() => process.stderr.write(`${statsLine(engine.snapshot())}\n`), 1000);
+    ticker = setInterval(() => log.info(statsLine(engine.snapshot())), 1000);
   }
 
   // Nothing else may hold the event loop open (embedded broker, idle pool): wait for `done`.

@@ -2,6 +2,7 @@ import * as shim from '@bytecodealliance/preview2-shim';
 import { WASIShim } from '@bytecodealliance/preview2-shim/instantiation';
 import { escapeControl } from './host-text.js';
 import type { Logger } from './types.js';
+import { guestLine } from '../log.js';
 
 /**
  * The WASI sandbox for components that import wasi:* (jco-componentized JavaScript does): the
@@ -63,9 +64,12 @@ function lineSink(component: string, stream: 'stdout' | 'stderr', logger: Logger
   };
 }
 
-/** A guest's log line on the process's stderr; the text is escaped again (a custom sink may not have). */
+/**
+ * A guest's log line to the host's logger (src/log.ts): tagged with component and stream,
+ * rate-limited, the text escaped again (a custom sink may not have).
+ */
 export function defaultLogger(line: { component: string; stream: string; text: string }): void {
-  process.stderr.write(`[${escapeControl(line.component)} ${line.stream}] ${escapeControl(line.text)}\n`);
+  guestLine(line);
 }
 
 interface InputStreamLike {

@@ -272,7 +272,7 @@ describe('fault: MQTT texts a server refuses', () => {
     } finally {
       process.stderr.write = write;
     }
-    assert.match(logged, /wasmsg: mqtt .*: consumer keepalive timeout/);
+    assert.match(logged, /"component":"mqtt".*consumer keepalive timeout/);
     await c.consumer.close();
   });
 

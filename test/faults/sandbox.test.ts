@@ -109,7 +109,12 @@ describe('fault: guest text reaches logs escaped', () => {
     } finally {
       process.stderr.write = write;
     }
-    assert.equal(written, '[c\\rd stdout] x\\nwasmsg: forged\\x1b[0m\n');
+    const line = JSON.parse(written) as Record<string, unknown>;
+    assert.deepEqual(
+      [line['component'], line['stream'], line['msg']],
+      ['c\\rd', 'stdout', 'x\\nwasmsg: forged\\x1b[0m'],
+    );
+    assert.equal(written.split('\n').length, 2);
   });
 
   test('wasmsg run: no control character from the guest on stderr, no forged line of its own', async () => {

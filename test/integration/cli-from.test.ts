@@ -57,7 +57,7 @@ function wasmsgRun(args: string[]): Cli {
   );
   const running = new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', () => {
-      if (err.includes('wasmsg: running')) resolve();
+      if (err.includes('running, consuming')) resolve();
     });
     void closed.then(({ code, signal }) =>
       reject(new Error(`wasmsg run ${args.join(' ')} exited (${code ?? signal}) before running: ${err.trim()}`)),

@@ -42,7 +42,7 @@ function member(config: string): Member {
   const running = new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      if (err.includes('wasmsg: running')) resolve();
+      if (err.includes('running, consuming')) resolve();
     });
     child.once('exit', (code, signal) =>
       reject(new Error(`engine process exited (${code ?? signal}) before running: ${err}`)),

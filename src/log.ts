@@ -1,0 +1,161 @@
+import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
+import { escapeControl } from './component/host-text.js';
+
+/**
+ * The host's one logger (pino). JSON lines on stderr off a TTY, one readable line each on a TTY.
+ * Level and format come from WASMSG_LOG_LEVEL / WASMSG_LOG_FORMAT (json | pretty), which worker
+ * threads inherit, so the pool's guest-output lines follow what the CLI was told
+ * (`configureLogging`). Child loggers: `logger('engine')`, `logger('kafka', {url})`, ...
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = 'json' | 'pretty';
+
+const ENV_LEVEL = 'WASMSG_LOG_LEVEL';
+const ENV_FORMAT = 'WASMSG_LOG_FORMAT';
+
+function envLevel(): LogLevel {
+  const v = process.env[ENV_LEVEL];
+  return (LOG_LEVELS as readonly string[]).includes(v ?? '') ? (v as LogLevel) : 'info';
+}
+function envFormat(): LogFormat {
+  const v = process.env[ENV_FORMAT];
+  if (v === 'json' || v === 'pretty') return v;
+  return process.stderr.isTTY === true ? 'pretty' : 'json';
+}
+
+let format: LogFormat = envFormat();
+
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name', 'component', 'stream']);
+
+/** One readable line: `12:00:01.123 WARN  [kafka] msg key=value ...` (values escaped). */
+export function prettyLine(obj: Record<string, unknown>): string {
+  const time = typeof obj['time'] === 'number' ? new Date(obj['time']).toISOString().slice(11, 23) : '';
+  const level = (LEVEL_NAMES[obj['level'] as number] ?? String(obj['level'])).padEnd(5);
+  const tag = [obj['component'], obj['stream']].filter((v) => v !== undefined).join(' ');
+  const fields = Object.entries(obj)
+    .filter(([k]) => !OMIT.has(k))
+    .map(([k, v]) => `${k}=${escapeControl(typeof v === 'string' ? v : JSON.stringify(v))}`);
+  return [
+    time,
+    level,
+    tag === '' ? undefined : `[${escapeControl(tag)}]`,
+    escapeControl(String(obj['msg'] ?? '')),
+    ...fields,
+  ]
+    .filter((p) => p !== undefined && p !== '')
+    .join(' ');
+}
+
+/** The sink: stderr, looked up at each write (tests and the CLI may swap or capture it). */
+const sink = {
+  write(line: string): void {
+    if (format === 'json') {
+      process.stderr.write(line);
+      return;
+    }
+    try {
+      process.stderr.write(`${prettyLine(JSON.parse(line) as Record<string, unknown>)}\n`);
+    } catch {
+      process.stderr.write(line);
+    }
+  },
+};
+
+export const rootLogger: PinoLogger = pino(
+  { name: 'wasmsg', level: envLevel(), base: undefined, timestamp: pino.stdTimeFunctions.epochTime },
+  sink,
+);
+
+/** Sets level and format for this process and the worker threads it starts afterwards. */
+export function configureLogging(opts: { level?: string; format?: LogFormat }): void {
+  if (opts.level !== undefined) {
+    process.env[ENV_LEVEL] = opts.level;
+    rootLogger.level = opts.level as LevelWithSilent;
+  }
+  if (opts.format !== undefined) {
+    process.env[ENV_FORMAT] = opts.format;
+    format = opts.format;
+  }
+}
+
+export function logFormat(): LogFormat {
+  return format;
+}
+
+/** A child logger for one part of the host (an adapter, a component, the CLI). */
+export function logger(component: string, bindings: Record<string, unknown> = {}): PinoLogger {
+  return rootLogger.child({ component, ...bindings });
+}
+
+/**
+ * At most `burst` events per key in each `intervalMs`; what is dropped is counted and reported
+ * once per key when its window ends (`onSuppressed`), or at `flush()`.
+ */
+export class RateLimiter {
+  private readonly windows = new Map<
+    string,
+    { start: number; seen: number; dropped: number; timer?: NodeJS.Timeout }
+  >();
+
+  constructor(
+    private readonly burst: number,
+    private readonly intervalMs: number,
+    private readonly onSuppressed: (key: string, dropped: number, intervalMs: number) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** True if this event may be logged now. */
+  allow(key: string): boolean {
+    const t = this.now();
+    let w = this.windows.get(key);
+    if (w === undefined || t - w.start >= this.intervalMs) {
+      if (w !== undefined) this.report(key, w);
+      w = { start: t, seen: 0, dropped: 0 };
+      this.windows.set(key, w);
+    }
+    if (w.seen < this.burst) {
+      w.seen++;
+      return true;
+    }
+    w.dropped++;
+    if (w.timer === undefined) {
+      const win = w;
+      win.timer = setTimeout(() => this.report(key, win), Math.max(0, win.start + this.intervalMs - t));
+      win.timer.unref();
+    }
+    return false;
+  }
+
+  /** Reports every pending count (at exit). */
+  flush(): void {
+    for (const [key, w] of this.windows) this.report(key, w);
+  }
+
+  private report(key: string, w: { dropped: number; timer?: NodeJS.Timeout }): void {
+    if (w.timer !== undefined) clearTimeout(w.timer);
+    delete w.timer;
+    if (w.dropped > 0) this.onSuppressed(key, w.dropped, this.intervalMs);
+    w.dropped = 0;
+  }
+}
+
+const guestLimiter = new RateLimiter(100, 1000, (key, dropped, ms) => {
+  const [component, stream] = key.split('\u0000');
+  rootLogger.warn({ component, stream, suppressed: dropped }, `${dropped} more ${stream} lines in ${ms} ms not shown`);
+});
+
+/** A guest's stdout/stderr line: tagged with component and stream, rate-limited per both, escaped. */
+export function guestLine(line: { component: string; stream: string; text: string }): void {
+  if (!guestLimiter.allow(`${line.component}\u0000${line.stream}`)) return;
+  rootLogger.info({ component: escapeControl(line.component), stream: line.stream }, escapeControl(line.text));
+}
