@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ComponentFormatError, ComponentLinkError, ErrorCode, OptionError, describe } from '../errors.js';
 import { checkComponentBinary } from './binary.js';
+import { PAGE, capMemory } from './memory-cap.js';
 import { type CacheEntry, defaultCacheDir, readEntry, sha256, writeEntry } from './cache.js';
 import { type BindingChoice, chooseBinding } from './direct/fit.js';
 import { type WorldFamily, type WorldIdValue, detectWorld, parseWorldItems } from './worlds.js';
@@ -39,9 +40,17 @@ export interface LoadOptions {
   readonly cacheDir?: string;
   /** Name for logs; default: the file's base name. */
   readonly name?: string;
+  /**
+   * The most linear memory a guest may have, in bytes (default 256 MiB): past it `memory.grow`
+   * returns -1 (see memory-cap.ts). Rounded up to whole 64 KiB pages.
+   */
+  readonly maxMemoryBytes?: number;
   /** Told when a corrupt cache entry is found and rebuilt. */
   readonly onCacheEvent?: (event: { kind: 'hit' | 'miss' | 'corrupt'; key: string; why?: string }) => void;
 }
+
+/** Default cap on a guest's linear memory (LoadOptions.maxMemoryBytes). */
+export const DEFAULT_MAX_MEMORY = 256 * 1024 * 1024;
 
 const GLUE = 'component.mjs';
 /**
@@ -192,10 +201,11 @@ export async function inspectComponent(source: string | Uint8Array, opts: LoadOp
 export async function loadComponent(source: string | Uint8Array, opts: LoadOptions = {}): Promise<CompiledComponent> {
   const { info, entry } = await describeComponent(source, opts);
   const modules: Record<string, WebAssembly.Module> = {};
+  const maxPages = Math.ceil((opts.maxMemoryBytes ?? DEFAULT_MAX_MEMORY) / PAGE);
   for (const [name, bytes] of entry.files) {
     if (!name.endsWith('.wasm')) continue;
     try {
-      modules[name] = await WebAssembly.compile(bytes);
+      modules[name] = await WebAssembly.compile(capMemory(bytes, maxPages));
     } catch (err) {
       throw new ComponentLinkError(
         ErrorCode.instantiate,

@@ -120,6 +120,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.components = await Promise.all(
       o.components.map((c) =>
         loadComponent(c.path, {
+          maxMemoryBytes: c.maxMemoryBytes,
           ...(o.cacheDir === undefined ? {} : { cacheDir: o.cacheDir }),
           ...(c.name === undefined ? {} : { name: c.name }),
         }),

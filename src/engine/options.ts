@@ -91,6 +91,15 @@ export const ComponentSchema = z
       .describe(
         "`auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue.",
       ),
+    maxMemoryBytes: z
+      .number()
+      .int()
+      .min(65536)
+      .max(4 * 1024 ** 3)
+      .default(256 * 1024 * 1024)
+      .describe(
+        'The most linear memory the guest may have, in bytes (rounded up to 64 KiB pages): past it `memory.grow` returns -1, as the spec gives on failure, instead of the host allocating without bound.',
+      ),
   })
   .describe('One component and what it consumes.');
 

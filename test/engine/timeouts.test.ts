@@ -115,3 +115,27 @@ describe('engine: memory held is bounded in bytes', () => {
     assert.ok(maxBytes > 0);
   });
 });
+
+describe('engine: guest memory is capped', () => {
+  test('a guest that grows its memory without end gets memory.grow = -1 at maxMemoryBytes, not the host memory', async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('grow'), subscriptions: [{ channel: 'in' }], maxMemoryBytes: 16 * 1024 * 1024 }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(3);
+    for (let i = 0; i < 3; i++) memory.produce('in', { value: text('more') });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    // the fixture traps if it got more than 256 pages (16 MiB) before memory.grow said -1
+    assert.equal(s.processed, 3);
+    assert.equal(s.deadLettered, 0);
+  });
+});
