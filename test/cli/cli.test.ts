@@ -86,7 +86,7 @@ describe('wasmsg call', () => {
     const r = wasmsg('call', examples.shout, '--data', 'hey', '--json');
     assert.equal(r.status, 0);
     JSON.parse(r.stdout);
-    assert.match(r.stderr, /\[shout stdout\] shouting 3 characters to shouted/);
+    assert.match(r.stderr, /"component":"shout","stream":"stdout","msg":"shouting 3 characters to shouted"/);
   });
 });
 
