@@ -6,7 +6,7 @@ import { DEFAULT_WORKERS, MAX_WORKERS } from '../engine/options.js';
 import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
 import { LANGS, WORLDS, runNew } from './new.js';
-import { runRun } from './run.js';
+import { EXIT_DEAD_LETTERED, runRun } from './run.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging } from '../log.js';
@@ -14,9 +14,9 @@ import { LOG_LEVELS, configureLogging } from '../log.js';
 /**
  * Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage (a flag's value, a
  * missing argument, flags that do not go together); 3 the handler returned err, trapped, or was
- * stopped (call).
+ * stopped (call); 4 messages were dead-lettered (run --fail-on-dead-letter).
  */
-export const ExitCode = { ok: 0, failure: 1, usage: 2, handlerFailed: 3 } as const;
+export const ExitCode = { ok: 0, failure: 1, usage: 2, handlerFailed: 3, deadLettered: EXIT_DEAD_LETTERED } as const;
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -149,6 +149,11 @@ program
     intParser(1),
   )
   .option('--dead-letter <channel>', 'channel of messages that failed every attempt (default wasmsg.dead-letter)')
+  .option(
+    '--dead-letters <file>',
+    'also write every dead letter to this file, one JSON line each (payload base64, headers, error, position)',
+  )
+  .option('--fail-on-dead-letter', `exit ${EXIT_DEAD_LETTERED} when any message was dead-lettered`)
   .addOption(
     new Option(
       '--binding <kind>',
@@ -172,7 +177,11 @@ program
       'wasmsg run relay.wasm --from kafka://127.0.0.1:9092/orders --group g --limit 1000',
       'wasmsg run --config examples/wasmsg.yaml --workers 4 --max-attempts 5',
       '',
+      'wasmsg run test/fixtures/trap.wasm --generate 20 --dead-letters dead.jsonl --fail-on-dead-letter',
+      '',
       'With --config, the file names components, inputs and brokers; the other flags override it.',
+      'Each distinct failure reason is logged (rate-limited) with the component and message position.',
+      `Exit codes: 0 ok, 1 failure, 2 usage, ${EXIT_DEAD_LETTERED} messages were dead-lettered (with --fail-on-dead-letter).`,
     ),
   )
   .action(async (component: string | undefined, opts: Parameters<typeof runRun>[1]) => {

@@ -1,3 +1,5 @@
+import { createWriteStream } from 'node:fs';
+import { basename } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
@@ -11,7 +13,7 @@ import { readConfigFile } from './config.js';
 import { checkComponentPath } from './files.js';
 import { Budget, LimitedAdapter } from './limit.js';
 import { UsageError } from './usage.js';
-import { logger } from '../log.js';
+import { RateLimiter, logger } from '../log.js';
 
 export interface RunOptions {
   config?: string;
@@ -35,7 +37,14 @@ export interface RunOptions {
   json?: boolean;
   cacheDir?: string;
   binding?: string;
+  /** Writes every dead letter of the run to this file, one JSON object a line. */
+  deadLetters?: string;
+  /** Exit with ExitCode.deadLettered (4) when anything was dead-lettered. */
+  failOnDeadLetter?: boolean;
 }
+
+/** `wasmsg run`'s exit code when `--fail-on-dead-letter` is given and anything was dead-lettered. */
+export const EXIT_DEAD_LETTERED = 4;
 
 /**
  * `--config` names the components, their inputs and the brokers: the flags that would name them
@@ -184,6 +193,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     c.subscriptions.map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`),
   );
   log.info(`running, consuming ${subs.join(', ')}`);
+  const deadLetters = watchDeadLetters(engine, opts.deadLetters);
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -228,6 +238,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   bar?.stop();
   await engine.stop();
   for (const a of created) await a.close();
+  await deadLetters.close(stats);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
@@ -243,5 +254,60 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       ].join('\n') + '\n',
     );
   }
-  return 0;
+  return opts.failOnDeadLetter === true && stats.deadLettered > 0 ? EXIT_DEAD_LETTERED : 0;
+}
+
+/**
+ * Dead letters made visible: each distinct reason logged (a warning) with the component and the
+ * message's position, the first 5 of a reason in each 10 s, then how many more; with `file`, each
+ * dead letter written to it as one JSON line (payload base64, headers, error, position).
+ */
+function watchDeadLetters(engine: Engine, file: string | undefined): { close(stats: EngineStats): Promise<void> } {
+  const log = logger('run');
+  const limiter = new RateLimiter(5, 10_000, (reason, n, ms) =>
+    log.warn({ reason, suppressed: n }, `${n} more dead letters in ${ms / 1000} s for the same reason`),
+  );
+  const out = file === undefined ? undefined : createWriteStream(file, { flags: 'w' });
+  let outError: unknown;
+  out?.on('error', (err) => (outError = err));
+  const owner = (channel: string): { component: string; broker: string } => {
+    for (const c of engine.options.components) {
+      const sub = c.subscriptions.find((s) => s.channel === channel);
+      if (sub !== undefined) return { component: c.name ?? basename(c.path, '.wasm'), broker: sub.broker };
+    }
+    return { component: '?', broker: '?' };
+  };
+  engine.on('deadLettered', ({ record, error, attempts }) => {
+    const { component, broker } = owner(record.channel);
+    const position = { broker, channel: record.channel, partition: record.partition, offset: record.offset };
+    const reason = error.length > 500 ? `${error.slice(0, 500)}...` : error;
+    if (limiter.allow(reason)) {
+      logger(component).warn({ ...position, attempts, reason }, `dead-lettered after ${attempts} attempts: ${reason}`);
+    }
+    out?.write(
+      `${JSON.stringify({
+        component,
+        ...position,
+        key: record.key,
+        timestamp: record.timestamp,
+        attempts,
+        error,
+        headers: record.headers,
+        payload: Buffer.from(record.value).toString('base64'),
+      })}\n`,
+    );
+  });
+  return {
+    async close(stats) {
+      limiter.flush();
+      if (stats.deadLettered > 0) {
+        log.warn(
+          { deadLettered: stats.deadLettered, retried: stats.retried, failedAttempts: stats.failed },
+          `${stats.deadLettered} messages dead-lettered (${stats.retried} retries, ${stats.failed} failed attempts)${file === undefined ? '' : `, written to ${file}`}`,
+        );
+      }
+      if (out !== undefined) await new Promise<void>((resolve) => out.end(resolve));
+      if (outError !== undefined) throw outError;
+    },
+  };
 }
