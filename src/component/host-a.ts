@@ -28,6 +28,8 @@ export function worldAImports(state: HostState): Record<string, Record<string, u
     guard(() => {
       const denied = state.grants.publish(b.name, c.val);
       if (denied !== null) fail(denied);
+      const over = state.admit(1, e.data?.length ?? 0);
+      if (over !== null) fail(over);
       state.outbox.push({
         broker: b.name,
         kind: c.tag,

@@ -109,6 +109,8 @@ export function worldBImports(state: HostState): WorldBHost {
         const headers: Record<string, string> = {};
         for (const [k, v] of message.metadata_ ?? []) setHeader(headers, k, v);
         if (message.contentType_ !== undefined) headers['content-type'] = message.contentType_;
+        const over = state.admit(1, message.data_.length);
+        if (over !== null) fail(over);
         state.outbox.push({ broker: c.name, kind: 'topic', channel: topic, data: message.data_, headers });
       } finally {
         // The guest gave up ownership: whatever happened, the host owns and frees it.

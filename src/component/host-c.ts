@@ -273,6 +273,11 @@ export function worldCImports(state: HostState, brokerFormats?: Readonly<Record<
     call(() => {
       const denied = state.grants.publish(c.name, ch);
       if (denied !== null) fail(denied);
+      const over = state.admit(
+        ms.length,
+        ms.reduce((n, m) => n + m.data.length, 0),
+      );
+      if (over !== null) fail(over);
       for (const m of ms) {
         const headers: Record<string, string> = {};
         for (const [k, v] of m.metadata ?? []) if (!RESERVED.has(k)) setHeader(headers, k, v);

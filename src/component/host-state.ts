@@ -14,11 +14,42 @@ export class HostState {
   readonly grants: GrantCheck;
   readonly defaultBroker: string;
   private nextToken = 1;
+  private readonly maxOutputs: number;
+  private readonly maxOutputBytes: number;
+  private outputs = 0;
+  private outputBytes = 0;
+  /** Set when a call went past an output limit: the call's result becomes this error. */
+  exceeded: MessagingError | undefined;
 
   constructor(config: HostConfig) {
     this.brokers = new Set(config.brokers);
     this.grants = compileGrants(config.grants);
     this.defaultBroker = config.defaultBroker ?? config.brokers[0] ?? 'default';
+    this.maxOutputs = config.limits?.maxOutputs ?? DEFAULT_MAX_OUTPUTS;
+    this.maxOutputBytes = config.limits?.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  }
+
+  /** A handler call starts: its outputs are counted from zero. */
+  beginCall(): void {
+    this.outputs = 0;
+    this.outputBytes = 0;
+    this.exceeded = undefined;
+  }
+
+  /**
+   * Admits `count` outputs of `bytes` bytes for the call in progress, or returns the error to
+   * give the guest when they go past the limits — and then the whole call fails with it, so what
+   * one input may make the host hold is bounded whatever the guest does with the error.
+   */
+  admit(count: number, bytes: number): MessagingError | null {
+    this.outputs += count;
+    this.outputBytes += bytes;
+    if (this.outputs <= this.maxOutputs && this.outputBytes <= this.maxOutputBytes) return null;
+    this.exceeded ??= {
+      tag: 'other',
+      val: `output limit: a call may publish ${this.maxOutputs} messages and ${this.maxOutputBytes} bytes (limits.maxOutputs, limits.maxOutputBytes)`,
+    };
+    return this.exceeded;
   }
 
   /** Resolves a broker name for open/connect, or the error variant to return to the guest. */
@@ -35,6 +66,10 @@ export class HostState {
     return this.outbox.splice(0, this.outbox.length);
   }
 }
+
+/** Outputs one handler call may publish, by default (HostConfig.limits). */
+export const DEFAULT_MAX_OUTPUTS = 10_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 /** Throws the variant to the guest (jco lowers a thrown non-Error as `err(value)`). */
 export function fail(error: MessagingError): never {

@@ -12,15 +12,8 @@ import { worldBImports, type WorldBHost } from './host-b.js';
 import { type GuestConfiguration, type Settlement, type WorldCHost, settleBatch, worldCImports } from './host-c.js';
 import { HostState } from './host-state.js';
 import type { CompiledComponent } from './load.js';
-import type {
-  BatchOutcome,
-  CallOutcome,
-  HandlerResult,
-  HostConfig,
-  InboundMessage,
-  MessagingError,
-  OutboxEntry,
-} from './types.js';
+import type { BatchOutcome, CallOutcome, HandlerResult, HostConfig, InboundMessage, OutboxEntry } from './types.js';
+import { classify } from './classify.js';
 import { defaultLogger, wasiImports } from './wasi.js';
 import { Iface, WorldId, handlerExportOf } from './worlds.js';
 
@@ -39,36 +32,6 @@ type Instantiate = (
 
 /** Handles a world-B guest left undropped before the instance is rebuilt to free jco's handle table. */
 export const LEAKED_HANDLES_REBUILD = 10_000;
-const ERROR_TAGS = new Set(['timeout', 'connection', 'permission-denied', 'other']);
-
-function toGuestError(payload: unknown): MessagingError {
-  if (typeof payload === 'object' && payload !== null) {
-    const { tag, val } = payload as { tag?: unknown; val?: unknown };
-    if (tag === 'timeout') return { tag };
-    if (typeof tag === 'string' && ERROR_TAGS.has(tag) && typeof val === 'string') {
-      return { tag: tag as 'connection' | 'permission-denied' | 'other', val };
-    }
-  }
-  return { tag: 'other', val: JSON.stringify(payload) ?? String(payload) };
-}
-
-/**
- * jco 1.35 throws the guest's `err(e)` payload itself (a plain `{tag, val}` object; older
- * versions wrap it in a ComponentError with a `payload`). Traps and glue failures are Errors.
- */
-function classify(e: unknown): HandlerResult {
-  if (e instanceof Error) {
-    if (Object.prototype.hasOwnProperty.call(e, 'payload')) {
-      return { tag: 'error', error: toGuestError((e as unknown as { payload: unknown }).payload) };
-    }
-    return { tag: 'trap', message: e.message };
-  }
-  if (typeof e === 'object' && e !== null && typeof (e as { tag?: unknown }).tag === 'string') {
-    return { tag: 'error', error: toGuestError(e) };
-  }
-  return { tag: 'trap', message: `handler threw ${describe(e)}` };
-}
-
 const OK: HandlerResult = Object.freeze({ tag: 'ok' });
 const OK_EMPTY: CallOutcome = Object.freeze({ result: OK, outbox: [] as OutboxEntry[] });
 const NO_OUTBOX: OutboxEntry[] = [];
@@ -220,6 +183,7 @@ export class ComponentInstance {
     if (this.dead || this.leaked > LEAKED_HANDLES_REBUILD) this.rebuild();
     const direct = this.direct as DirectWorldA | DirectWorldB;
     let result: HandlerResult = OK;
+    this.state.beginCall();
     try {
       const error = tuple !== undefined ? direct.callTuple(tuple) : direct.call(msg!);
       if (error !== null) result = { tag: 'error', error };
@@ -227,6 +191,8 @@ export class ComponentInstance {
       result = { tag: 'trap', message: trapMessage(e) };
       this.dead = true;
     }
+    if (this.state.exceeded !== undefined && result.tag !== 'trap')
+      result = { tag: 'error', error: this.state.exceeded };
     if (direct instanceof DirectWorldB) {
       const n = direct.releaseLive();
       this.leaked += n;
@@ -241,6 +207,7 @@ export class ComponentInstance {
   private callJco(msg: InboundMessage): CallOutcome {
     if (this.dead || this.leaked > LEAKED_HANDLES_REBUILD) this.rebuild();
     let result: HandlerResult;
+    this.state.beginCall();
     try {
       this.handler(this.worldB === undefined ? messageToEvent(msg) : this.worldB.inbound(msg));
       result = { tag: 'ok' };
@@ -248,6 +215,8 @@ export class ComponentInstance {
       result = classify(e);
       if (result.tag === 'trap') this.dead = true;
     }
+    if (this.state.exceeded !== undefined && result.tag !== 'trap')
+      result = { tag: 'error', error: this.state.exceeded };
     if (this.worldB !== undefined) {
       const n = this.worldB.releaseLive();
       this.leaked += n;
@@ -304,6 +273,14 @@ export class ComponentInstance {
     return this.callBatch(tuples.map(toInbound), lanes);
   }
 
+  /** World C's per-message results; a call past its output limits fails as a whole, publishing nothing. */
+  private settleC(result: HandlerResult, settled: Settlement[], lanes: readonly unknown[]): BatchOutcome {
+    const outbox = this.state.drainOutbox();
+    const over = this.state.exceeded;
+    if (over === undefined || result.tag === 'trap') return settleBatch(result, settled, lanes, outbox);
+    return settleBatch({ tag: 'error', error: over }, new Array<Settlement>(settled.length).fill(undefined), lanes, []);
+  }
+
   private callBatchDirect(tuples: readonly MessageTuple[], lanes: readonly unknown[]): BatchOutcome {
     if (tuples.length === 0) return { results: [], outbox: [] };
     let direct = this.direct as DirectWorldC;
@@ -320,6 +297,7 @@ export class ComponentInstance {
     let result: HandlerResult = OK;
     let settled: Settlement[];
     try {
+      this.state.beginCall();
       const r = direct.callBatch(tuples);
       if (r.error !== null) result = { tag: 'error', error: r.error };
       settled = r.settled;
@@ -328,7 +306,7 @@ export class ComponentInstance {
       settled = direct.lastSettled();
       this.dead = true;
     }
-    return settleBatch(result, settled, lanes, this.state.drainOutbox());
+    return this.settleC(result, settled, lanes);
   }
 
   /**
@@ -358,6 +336,7 @@ export class ComponentInstance {
       }
     }
     const host = this.worldC;
+    this.state.beginCall();
     const records = host.begin(msgs);
     let result: HandlerResult;
     try {
@@ -368,7 +347,7 @@ export class ComponentInstance {
       result = error === undefined ? classify(e) : { tag: 'error', error };
       if (result.tag === 'trap') this.dead = true;
     }
-    return settleBatch(result, host.end(), laneOf, this.state.drainOutbox());
+    return this.settleC(result, host.end(), laneOf);
   }
 }
 

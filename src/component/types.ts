@@ -97,4 +97,6 @@ export interface HostConfig {
    * `ComponentInfo.binding`), else jco's glue; `jco`: always jco's glue.
    */
   readonly binding?: 'auto' | 'jco';
+  /** What one handler call may publish (defaults: 10 000 messages, 64 MiB); past it the call fails. */
+  readonly limits?: { readonly maxOutputs?: number; readonly maxOutputBytes?: number };
 }

@@ -148,6 +148,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           brokers: [...this.adapters.keys()],
           binding: c.binding,
           brokerFormats: formats,
+          limits: { maxOutputs: c.maxOutputs, maxOutputBytes: c.maxOutputBytes },
           ...(c.grants === undefined ? {} : { grants: c.grants }),
         })),
       });

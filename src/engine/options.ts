@@ -91,6 +91,22 @@ export const ComponentSchema = z
       .describe(
         "`auto`: the direct canonical-ABI binding where the component fits it, else jco's glue; `jco`: always jco's glue.",
       ),
+    maxOutputs: z
+      .number()
+      .int()
+      .positive()
+      .max(1_000_000)
+      .default(10_000)
+      .describe(
+        'The most messages one handler call may publish; past it the call fails (retried, then dead-lettered) and publishes nothing.',
+      ),
+    maxOutputBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 31 - 1)
+      .default(64 * 1024 * 1024)
+      .describe('The most payload bytes one handler call may publish; past it the call fails and publishes nothing.'),
     maxMemoryBytes: z
       .number()
       .int()

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { Engine } from '../../src/engine/engine.js';
 import { WasmsgError } from '../../src/errors.js';
-import { cacheDir, examples, fixture, text } from '../helpers.js';
+import { at, cacheDir, examples, fixture, text } from '../helpers.js';
 
 describe('engine: timeouts', () => {
   test('the handler timeout applies to each call, not to the batch: a slow but correct handler is never cut off', async () => {
@@ -137,5 +137,57 @@ describe('engine: guest memory is capped', () => {
     // the fixture traps if it got more than 256 pages (16 MiB) before memory.grow said -1
     assert.equal(s.processed, 3);
     assert.equal(s.deadLettered, 0);
+  });
+});
+
+describe('engine: what one input may publish is bounded', () => {
+  test('a call past maxOutputBytes fails (retried, then dead-lettered) and publishes nothing', async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }], maxOutputBytes: 1000 }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 2, backoffMs: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(2);
+    memory.produce('in', { value: new Uint8Array(5000) });
+    memory.produce('in', { value: text('small') });
+    await done;
+    await engine.stop();
+    assert.deepEqual(
+      memory.read('echo').map((r) => r.value.length),
+      [5],
+    );
+    const dead = memory.read('wasmsg.dead-letter');
+    assert.equal(dead.length, 1);
+    assert.match(
+      dead[0]!.headers['x-wasmsg-error']!,
+      /^other: output limit: a call may publish 10000 messages and 1000 bytes/,
+    );
+  });
+
+  test('world C: a batch whose send goes past maxOutputs fails as a whole, then each message alone fits', async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: at('examples/batch-wat/batch.wasm'), maxOutputs: 4 }],
+        workers: 1,
+        cacheDir,
+        batch: { maxMessages: 10, lingerMs: 0 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(10);
+    for (let i = 0; i < 10; i++) memory.produce('in', { value: text(`m${i}`) });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    assert.equal(s.deadLettered, 0);
+    assert.equal(memory.read('out').length, 10);
   });
 });

@@ -198,7 +198,7 @@ export class DirectWorldA {
         const broker = brokers.get(guest.dv.getInt32(params!, true), 'broker');
         const channel = this.channel(params! + 4);
         const event = this.liftEvent(params! + 16);
-        const denied = state.grants.publish(broker.name, channel.name);
+        const denied = state.grants.publish(broker.name, channel.name) ?? state.admit(1, event.data?.length ?? 0);
         if (denied === null) {
           state.outbox.push({
             broker: broker.name,

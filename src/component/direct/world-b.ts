@@ -251,7 +251,7 @@ export class DirectWorldB {
         const m = messages.remove(h!, 'message');
         let error: MessagingError | null;
         if (!client.connected) error = { tag: 'connection', val: `client for broker '${client.name}' is disconnected` };
-        else error = state.grants.publish(client.name, topic);
+        else error = state.grants.publish(client.name, topic) ?? state.admit(1, m.data.length);
         if (error === null) {
           const headers: Record<string, string> = {};
           for (const [k, v] of m.metadata() ?? []) setHeader(headers, k, v); // `__proto__` is data too

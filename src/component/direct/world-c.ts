@@ -347,7 +347,7 @@ export class DirectWorldC {
             ),
           );
         }
-        const denied = state.grants.publish(client.name, channel);
+        const denied = state.grants.publish(client.name, channel) ?? state.admit(out.length, total);
         if (denied === null) {
           for (const m of out) {
             const headers: Record<string, string> = {};
