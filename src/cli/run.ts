@@ -14,6 +14,7 @@ import { checkComponentPath } from './files.js';
 import { Budget, LimitedAdapter } from './limit.js';
 import { UsageError } from './usage.js';
 import { RateLimiter, logger } from '../log.js';
+import { redact } from '../brokers/common.js';
 
 export interface RunOptions {
   config?: string;
@@ -37,6 +38,8 @@ export interface RunOptions {
   json?: boolean;
   cacheDir?: string;
   binding?: string;
+  /** Seconds between stats lines off a TTY (0: none; default 5). */
+  statsInterval?: number;
   /** Writes every dead letter of the run to this file, one JSON object a line. */
   deadLetters?: string;
   /** Exit with ExitCode.deadLettered (4) when anything was dead-lettered. */
@@ -130,7 +133,19 @@ function withBinding(base: Record<string, unknown>, binding: string): unknown[] 
   return components.map((c) => ({ ...c, binding }));
 }
 
-export function statsToJSON(s: EngineStats): Record<string, unknown> {
+/** Percentiles never above the max (hdr-histogram rounds a percentile up to its bucket's top). */
+function latency(s: EngineStats): EngineStats['latencyMs'] {
+  const l = s.latencyMs;
+  return { p50: Math.min(l.p50, l.max), p90: Math.min(l.p90, l.max), p99: Math.min(l.p99, l.max), max: l.max };
+}
+
+/** The busy window: first message received → last one settled, sampled (see BusyWindow). */
+export interface Busy {
+  readonly ms: number;
+  readonly msgsPerSec: number;
+}
+
+export function statsToJSON(s: EngineStats, busy?: Busy): Record<string, unknown> {
   return {
     processed: s.processed,
     acked: s.acked,
@@ -141,13 +156,66 @@ export function statsToJSON(s: EngineStats): Record<string, unknown> {
     received: s.received,
     elapsedMs: Math.round(s.elapsedMs),
     msgsPerSec: Math.round(s.msgsPerSec),
-    latencyMs: s.latencyMs,
+    ...(busy === undefined ? {} : { busyMs: Math.round(busy.ms), busyMsgsPerSec: Math.round(busy.msgsPerSec) }),
+    latencyMs: latency(s),
     workerUs: s.workerUs,
   };
 }
 
-function statsLine(s: EngineStats): string {
-  return `processed ${s.processed}  acked ${s.acked}  retried ${s.retried}  dead-lettered ${s.deadLettered}  published ${s.published}  ${Math.round(s.msgsPerSec)} msgs/s`;
+/**
+ * One stats line, its fields named for what they count: `handled ok` (the handler returned ok),
+ * `settled` (acked to the broker: handled ok, or dead-lettered after the last attempt).
+ */
+export function statsLine(s: EngineStats, busy?: Busy): string {
+  const rate =
+    busy === undefined
+      ? `${Math.round(s.msgsPerSec)} msgs/s overall`
+      : `${Math.round(busy.msgsPerSec)} msgs/s busy (${(busy.ms / 1000).toFixed(1)} s from first received to last settled), ${Math.round(s.msgsPerSec)} msgs/s overall (${(s.elapsedMs / 1000).toFixed(1)} s)`;
+  return `received ${s.received}  handled ok ${s.processed}  settled ${s.acked}  retried ${s.retried}  dead-lettered ${s.deadLettered}  published ${s.published}  ${rate}`;
+}
+
+/**
+ * First received → last settled, from the counters sampled every `everyMs` (the engine's hot
+ * path pays nothing): the window starts at the sample before the first received one and ends at
+ * the sample where `acked` last grew, so it errs long (the rate low) by at most two samples.
+ */
+export class BusyWindow {
+  private prevT: number;
+  private start: number | undefined;
+  private end: number | undefined;
+  private lastAcked = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly snapshot: () => Pick<EngineStats, 'received' | 'acked'>,
+    everyMs = 50,
+  ) {
+    this.prevT = performance.now();
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+  }
+
+  sample(): void {
+    const t = performance.now();
+    const s = this.snapshot();
+    if (this.start === undefined && s.received > 0) this.start = this.prevT;
+    if (s.acked > this.lastAcked) {
+      this.lastAcked = s.acked;
+      this.end = t;
+    }
+    this.prevT = t;
+  }
+
+  busy(): Busy | undefined {
+    if (this.start === undefined || this.end === undefined) return undefined;
+    const ms = Math.max(1, this.end - this.start);
+    return { ms, msgsPerSec: (this.lastAcked / ms) * 1000 };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
 }
 
 export async function runRun(component: string | undefined, opts: RunOptions): Promise<number> {
@@ -194,6 +262,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   );
   log.info(`running, consuming ${subs.join(', ')}`);
   const deadLetters = watchDeadLetters(engine, opts.deadLetters);
+  if (generateCount === undefined) log.info(waitingHint(engine, resolved.brokers, !defaultFromUrl));
+  const busyWindow = new BusyWindow(() => engine.snapshot());
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
@@ -225,7 +295,17 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       bar!.update(s.acked, { rate: Math.round(s.msgsPerSec) });
     }, 200);
   } else if (tty) {
-    ticker = setInterval(() => log.info(statsLine(engine.snapshot())), 1000);
+    ticker = setInterval(() => log.info(statsLine(engine.snapshot(), busyWindow.busy())), 1000);
+  } else if ((opts.statsInterval ?? 5) > 0) {
+    // off a TTY: a stats line (a log line, with the counters as fields) every few seconds
+    ticker = setInterval(
+      () => {
+        const s = engine.snapshot();
+        const busy = busyWindow.busy();
+        log.info({ stats: statsToJSON(s, busy) }, statsLine(s, busy));
+      },
+      (opts.statsInterval ?? 5) * 1000,
+    );
   }
 
   // Nothing else may hold the event loop open (embedded broker, idle pool): wait for `done`.
@@ -233,6 +313,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   await done;
   clearInterval(keepAlive);
   const stats = engine.snapshot();
+  busyWindow.stop();
+  const busy = busyWindow.busy();
   if (ticker !== undefined) clearInterval(ticker);
   bar?.update(stats.acked, { rate: Math.round(stats.msgsPerSec) });
   bar?.stop();
@@ -243,18 +325,33 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   process.off('SIGTERM', onSignal);
 
   if (opts.json === true) {
-    process.stdout.write(`${JSON.stringify(statsToJSON(stats))}\n`);
+    process.stdout.write(`${JSON.stringify(statsToJSON(stats, busy))}\n`);
   } else {
-    const l = stats.latencyMs;
+    const l = latency(stats);
     process.stdout.write(
       [
-        statsLine(stats),
+        statsLine(stats, busy),
         `failed attempts ${stats.failed}`,
         `latency ms  p50 ${l.p50.toFixed(2)}  p90 ${l.p90.toFixed(2)}  p99 ${l.p99.toFixed(2)}  max ${l.max.toFixed(2)}`,
       ].join('\n') + '\n',
     );
   }
   return opts.failOnDeadLetter === true && stats.deadLettered > 0 ? EXIT_DEAD_LETTERED : 0;
+}
+
+/** What a run with nothing fed to it waits on, and how to feed it. */
+function waitingHint(engine: Engine, brokers: ReadonlyArray<{ name: string; url: string }>, embedded: boolean): string {
+  const parts = engine.options.components.flatMap((c) =>
+    c.subscriptions.map((sub) => {
+      if (sub.broker === 'default' && embedded) {
+        return `channel ${sub.channel} of the embedded broker (in this process: nothing else can publish to it; feed it with --generate N, or consume a real broker with --from <url>)`;
+      }
+      const spec = brokers.find((b) => b.name === sub.broker);
+      const where = spec === undefined ? `broker ${sub.broker}` : redact(spec.url);
+      return `channel ${sub.channel} of ${where}${sub.group === undefined ? '' : ` as group ${sub.group}`} (publish to it to feed this run)`;
+    }),
+  );
+  return `waiting for messages on ${parts.length === 0 ? 'nothing (no subscriptions)' : parts.join('; ')}; stop with Ctrl-C`;
 }
 
 /**

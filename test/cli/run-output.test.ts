@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { statsLine, statsToJSON } from '../../src/cli/run.js';
+import type { EngineStats } from '../../src/engine/stats.js';
+import { at, cacheDir, examples } from '../helpers.js';
+
+/** Issue 10 item 4: a run says what it waits on, prints stats off a TTY, a busy-window rate, named fields, p99 ≤ max. */
+
+const bin = at('dist/src/cli/main.js');
+const env = { ...process.env, WASMSG_CACHE_DIR: cacheDir };
+
+describe('run output (issue 10 item 4)', () => {
+  test('no input: says what it consumes and how to feed it; off a TTY a stats line every --stats-interval s', async () => {
+    const child = spawn(process.execPath, [bin, 'run', examples.noop, '--workers', '1', '--stats-interval', '1'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const statsLines = (): number => stderr.split('\n').filter((l) => l.includes('"stats"')).length;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no stats lines: ${stderr}`)), 30_000);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (statsLines() >= 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    assert.equal(code, 0, stderr);
+    assert.match(
+      stderr,
+      /waiting for messages on channel input of the embedded broker .*feed it with --generate N, or consume a real broker with --from <url>/,
+    );
+    const stats = stderr
+      .split('\n')
+      .filter((l) => l.includes('"stats"'))
+      .map((l) => JSON.parse(l) as { msg: string; stats: Record<string, number> });
+    assert.match(stats[0]!.msg, /^received 0 {2}handled ok 0 {2}settled 0 .* msgs\/s overall/);
+    assert.equal(stats[0]!.stats['received'], 0);
+    assert.match(stdout, /^received 0 {2}handled ok 0 {2}settled 0/);
+  });
+
+  test('--generate: the busy-window rate next to the overall one; named fields; p99 <= max', () => {
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'run', examples.noop, '--generate', '2000', '--workers', '1', '--json'],
+      {
+        env,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as Record<string, number> & { latencyMs: Record<string, number> };
+    assert.ok(s['busyMs']! > 0 && s['busyMs']! <= s['elapsedMs']! + 1, JSON.stringify(s));
+    assert.ok(s['busyMsgsPerSec']! >= s['msgsPerSec']! - 1, JSON.stringify(s));
+    assert.ok(s.latencyMs['p99']! <= s.latencyMs['max']!);
+    const text = spawnSync(process.execPath, [bin, 'run', examples.noop, '--generate', '2000', '--workers', '1'], {
+      env,
+      encoding: 'utf8',
+    });
+    assert.match(
+      text.stdout,
+      /^received 2000 {2}handled ok 2000 {2}settled 2000 .* msgs\/s busy \(\d+\.\d s from first received to last settled\), \d+ msgs\/s overall/,
+    );
+  });
+
+  test('percentiles are clamped to the max (hdr-histogram rounds a percentile up to its bucket)', () => {
+    const s = {
+      received: 1,
+      processed: 1,
+      acked: 1,
+      failed: 0,
+      retried: 0,
+      deadLettered: 0,
+      published: 0,
+      inFlightBatches: 0,
+      batches: 1,
+      buffered: 0,
+      bufferedBytes: 0,
+      elapsedMs: 10,
+      msgsPerSec: 100,
+      latencyMs: { p50: 857.6, p90: 857.6, p99: 857.6, max: 857.11 },
+      workerUs: { decode: 0, call: 0, encode: 0 },
+    } satisfies EngineStats;
+    assert.deepEqual(statsToJSON(s)['latencyMs'], { p50: 857.11, p90: 857.11, p99: 857.11, max: 857.11 });
+    assert.match(statsLine(s, { ms: 5, msgsPerSec: 200 }), /200 msgs\/s busy \(0\.0 s .*\), 100 msgs\/s overall/);
+  });
+});
