@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { at, cacheDir } from '../helpers.js';
+
+/** Issue 10 item 7: `npm start` shows the engine at its fastest; the JS example is `npm run start:js`. */
+
+const pkg = JSON.parse(readFileSync(at('package.json'), 'utf8')) as { scripts: Record<string, string> };
+
+/** Runs an npm script's command as written, with a smaller --generate (the test checks it works, not its speed). */
+function runScript(name: string, count: number): { status: number | null; stdout: string; stderr: string } {
+  const cmd = pkg.scripts[name]!;
+  const args = cmd.split(' ');
+  assert.equal(args[0], 'node');
+  const i = args.indexOf('--generate');
+  args[i + 1] = String(count);
+  const r = spawnSync(process.execPath, [...args.slice(1), '--workers', '1'], {
+    cwd: at('.'),
+    encoding: 'utf8',
+    env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('npm start (issue 10 item 7)', () => {
+  test('start runs the no-op example on 200000 generated messages; start:js the JS fizzbuzz', () => {
+    assert.match(
+      pkg.scripts['start']!,
+      /^node dist\/src\/cli\/main\.js run examples\/noop-wat\/noop\.wasm --generate 200000$/,
+    );
+    assert.match(pkg.scripts['start:js']!, /run examples\/fizzbuzz-js\/fizzbuzz\.wasm --generate \d+/);
+  });
+
+  for (const [name, count] of [
+    ['start', 2000],
+    ['start:js', 50],
+  ] as const) {
+    test(`npm run ${name} works as written (smaller count)`, () => {
+      const r = runScript(name, count);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^received ${count} {2}handled ok ${count} {2}settled ${count} `));
+    });
+  }
+});
