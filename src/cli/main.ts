@@ -153,6 +153,10 @@ program
     '--dead-letters <file>',
     'also write every dead letter to this file, one JSON line each (payload base64, headers, error, position)',
   )
+  .option(
+    '--metrics <host:port>',
+    'serve Prometheus metrics on http://host:port/metrics, with /healthz and /readyz (port 0: any free port)',
+  )
   .option('--stats-interval <s>', 'off a TTY, a stats line on stderr every S seconds (0: none)', intParser(0), 5)
   .option('--fail-on-dead-letter', `exit ${EXIT_DEAD_LETTERED} when any message was dead-lettered`)
   .addOption(

@@ -10,6 +10,7 @@ import { Engine } from '../engine/engine.js';
 import { type EngineOptionsInput, checkBrokers, resolveOptions } from '../engine/options.js';
 import type { EngineStats } from '../engine/stats.js';
 import { readConfigFile } from './config.js';
+import { serveMetrics } from './metrics.js';
 import { checkComponentPath } from './files.js';
 import { Budget, LimitedAdapter } from './limit.js';
 import { UsageError } from './usage.js';
@@ -38,6 +39,8 @@ export interface RunOptions {
   json?: boolean;
   cacheDir?: string;
   binding?: string;
+  /** host:port of the Prometheus endpoint (/metrics, /healthz, /readyz). */
+  metrics?: string;
   /** Seconds between stats lines off a TTY (0: none; default 5). */
   statsInterval?: number;
   /** Writes every dead letter of the run to this file, one JSON object a line. */
@@ -249,9 +252,23 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     engineOptions = { ...options, brokers: [] };
   }
   const engine = new Engine(engineOptions, adapters);
+  let started = false;
+  const metrics =
+    opts.metrics === undefined
+      ? undefined
+      : await serveMetrics({ snapshot: () => engine.snapshot(), ready: () => started }, opts.metrics).catch(
+          async (err: unknown) => {
+            for (const a of created) await a.close().catch(() => {});
+            throw err;
+          },
+        );
+  if (metrics !== undefined)
+    logger('run').info({ metrics: `${metrics.url}/metrics` }, `metrics on ${metrics.url}/metrics`);
   try {
     await engine.start();
+    started = true;
   } catch (err) {
+    metrics?.server.close();
     for (const a of created) await a.close().catch(() => {});
     throw err;
   }
@@ -321,6 +338,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   await engine.stop();
   for (const a of created) await a.close();
   await deadLetters.close(stats);
+  metrics?.server.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
