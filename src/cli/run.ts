@@ -382,6 +382,21 @@ function watchDeadLetters(engine: Engine, file: string | undefined): { close(sta
   const limiter = new RateLimiter(5, 10_000, (reason, n, ms) =>
     log.warn({ reason, suppressed: n }, `${n} more dead letters in ${ms / 1000} s for the same reason`),
   );
+  // retries: the engine emits no per-retry event; the counters, read every 5 s, say how many
+  let seen = { retried: 0, failed: 0 };
+  const retries = (s: Pick<EngineStats, 'retried' | 'failed'>): void => {
+    const retried = s.retried - seen.retried;
+    const failed = s.failed - seen.failed;
+    if (retried > 0) {
+      log.warn(
+        { retried, failedAttempts: failed },
+        `${retried} retries (${failed} failed attempts) since the last report; a message's reason is logged when it is dead-lettered`,
+      );
+    }
+    seen = { retried: s.retried, failed: s.failed };
+  };
+  const retryTicker = setInterval(() => retries(engine.snapshot()), 5000);
+  retryTicker.unref();
   const out = file === undefined ? undefined : createWriteStream(file, { flags: 'w' });
   let outError: unknown;
   out?.on('error', (err) => (outError = err));
@@ -414,6 +429,8 @@ function watchDeadLetters(engine: Engine, file: string | undefined): { close(sta
   });
   return {
     async close(stats) {
+      clearInterval(retryTicker);
+      retries(stats);
       limiter.flush();
       if (stats.deadLettered > 0) {
         log.warn(
