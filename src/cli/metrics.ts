@@ -73,6 +73,16 @@ export function metricsRegistry(source: MetricsSource): Registry {
   gauge('wasmsg_in_flight_batches', 'Batches on the worker pool now.', (s) => s.inFlightBatches);
   gauge('wasmsg_buffered_messages', 'Messages held by the engine (received, not settled).', (s) => s.buffered);
   gauge('wasmsg_buffered_bytes', 'Payload bytes of the messages held.', (s) => s.bufferedBytes);
+  gauge(
+    'wasmsg_worker_call_seconds_mean',
+    'Mean time a worker spent in the handler call, per message.',
+    (s) => s.workerUs.call / 1e6,
+  );
+  gauge(
+    'wasmsg_worker_codec_seconds_mean',
+    'Mean time a worker spent decoding and encoding, per message.',
+    (s) => (s.workerUs.decode + s.workerUs.encode) / 1e6,
+  );
   gauge('wasmsg_up_seconds', 'Seconds since the engine started.', (s) => s.elapsedMs / 1000);
   new Gauge({
     name: 'wasmsg_end_to_end_latency_seconds',

@@ -51,6 +51,9 @@ describe('logs (issue 11 item 3)', () => {
     assert.equal(r.status, 0, r.stderr);
     for (const l of jsonLines(r.stderr)) assert.ok((l['level'] as number) >= 40, JSON.stringify(l));
     assert.equal(wasmsg(['run', fixture('log-inject'), '--log-level', 'loud']).status, 2);
+    const call = wasmsg(['call', fixture('log-inject'), '--data', 'x', '--log-level', 'silent']);
+    assert.equal(call.stderr, '');
+    assert.match(wasmsg(['call', fixture('log-inject'), '--data', 'x']).stderr, /"stream":"stdout"/);
   });
 
   test('guest lines are rate-limited per component and stream, the rest counted', () => {

@@ -59,6 +59,7 @@ describe('metrics (issue 11 item 2)', () => {
       const p99 = samples.get('wasmsg_end_to_end_latency_seconds{quantile="0.99"}')!;
       const max = samples.get('wasmsg_end_to_end_latency_seconds{quantile="1"}')!;
       assert.ok(p99 > 0 && p99 <= max, `${p99} <= ${max}`);
+      assert.ok(samples.get('wasmsg_worker_call_seconds_mean')! > 0);
       assert.equal((await fetch(`${url}/readyz`)).status, 200);
       assert.equal((await fetch(`${url}/nope`)).status, 404);
     } finally {
