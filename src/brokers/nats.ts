@@ -74,6 +74,11 @@ export interface NatsAdapterOptions {
   /** A pull waits this long for messages on a quiet stream (default 1000 ms; messages that
    * arrive meanwhile are handed over at once). */
   readonly fetchExpiresMs?: number;
+  /**
+   * A JetStream publish waits this long for its PubAck before it rejects (default 5000 ms): while
+   * the server is away, each attempt of the engine to publish an output takes this long.
+   */
+  readonly publishTimeoutMs?: number;
   /** Passed to nats.js connect (user, pass, token, tls, ...). */
   readonly client?: Partial<ConnectionOptions>;
   /**
@@ -331,7 +336,7 @@ export class NatsAdapter implements BrokerAdapter {
       throw unreachable(this.options.url, err);
     }
     if (this.jetstream) {
-      this.js = this.nc.jetstream();
+      this.js = this.nc.jetstream({ timeout: this.options.publishTimeoutMs ?? 5000 });
       this.jsm = await this.nc.jetstreamManager();
     }
   }

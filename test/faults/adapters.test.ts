@@ -3,20 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
 import { KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
-import { KafkaAdapter } from '../../src/brokers/kafka.js';
 import { BrokerError } from '../../src/brokers/memory.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { RedisAdapter } from '../../src/brokers/redis.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
 import { ErrorCode } from '../../src/errors.js';
-import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
 import { TestServer } from './servers.js';
 
 /**
@@ -24,12 +21,11 @@ import { TestServer } from './servers.js';
  * encoded or refused with a typed error (never a synchronous throw, never a client that
  * reconnects forever), header names are data whatever they are (`__proto__`), and a record's
  * key arrives where the broker keys messages — read back by the broker's own client and by the
- * adapter's consumer.
+ * adapter's consumer. Kafka's part is in poison.test.ts (through a relay, one mock cluster).
  */
 
 const run = `f${randomBytes(3).toString('hex')}`;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const text = (b: Uint8Array | Buffer): string => Buffer.from(b).toString('utf8');
 
 /** Headers a handler may set: prototype names, and a value with CR/LF (a dead-letter error text has one). */
 const hostileHeaders = (): Record<string, string> =>
@@ -334,64 +330,4 @@ describe('fault: AMQP names, declarations and keys', () => {
     await ch.deleteQueue(queue);
     await rejectsTyped(adapter, [out(queue)], ErrorCode.publishFailed);
   });
-});
-
-describe('fault: Kafka keys', () => {
-  let mock: KafkaMock;
-  let adapter: KafkaAdapter;
-  const topic = `${run}-keys`;
-  before(async () => {
-    mock = await startKafkaMock([]);
-    assert.equal(await mock.command(`topic ${topic} 4`), 'OK');
-    adapter = new KafkaAdapter({ name: 'default', url: `kafka://${mock.bootstrap}` });
-    await adapter.connect();
-  });
-  after(async () => {
-    await adapter.close();
-    await mock.stop();
-  });
-
-  test(
-    'a record published with a key is the message key, on the partition the key hashes to',
-    { timeout: 60_000 },
-    async () => {
-      const keys = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'];
-      await adapter.publish(keys.map((k) => out(topic, { key: k, value: enc(`v-${k}`), headers: hostileHeaders() })));
-      const kafka = new Kafka({ clientId: 'reader', brokers: mock.bootstrap.split(','), logLevel: logLevel.NOTHING });
-      const consumer = kafka.consumer({ groupId: `reader-${run}`, sessionTimeout: 6000 });
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      const got: Array<{ key: string; partition: number; headers: Record<string, string> }> = [];
-      await consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          const headers: Record<string, string> = {};
-          // kafkajs decodes `__proto__` as [Object.prototype, value] (a "repeated" name): the bytes are the value
-          for (const [k, v] of Object.entries(message.headers ?? {})) {
-            const bytes = (Array.isArray(v) ? v.filter((x) => x instanceof Uint8Array).pop() : v) as Buffer;
-            Object.defineProperty(headers, k, { value: text(bytes), enumerable: true });
-          }
-          got.push({ key: text(message.key!), partition, headers });
-        },
-      });
-      const deadline = Date.now() + 30_000;
-      while (got.length < keys.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await consumer.disconnect();
-      assert.equal(got.length, keys.length);
-      const partitioner = Partitioners.DefaultPartitioner();
-      const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({
-        partitionId,
-        leader: 1,
-        partitionErrorCode: 0,
-        replicas: [1],
-        isr: [1],
-      }));
-      for (const g of got) {
-        const expected = partitioner({ topic, partitionMetadata, message: { key: g.key, value: null } });
-        assert.equal(g.partition, expected, `key ${g.key} on the partition it hashes to`);
-        assertHostileKept(g.headers, false);
-      }
-      assert.deepEqual(new Set(got.map((g) => g.key)), new Set(keys));
-      assert.ok(new Set(got.map((g) => g.partition)).size > 1, 'the keys spread over several partitions');
-    },
-  );
 });

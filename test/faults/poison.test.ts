@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { connect as natsConnect } from 'nats';
+import { headersFromPairs } from '../../src/component/host-text.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
 import { cacheDir, fixture } from '../helpers.js';
@@ -103,7 +104,7 @@ describe('fault: an output to a Redis key that is not a stream', () => {
   );
 });
 
-describe("fault: a relay keeps each key on one partition downstream (Kafka, the outputs' key)", () => {
+describe("fault: a relay keeps each key on one partition downstream (Kafka, the outputs' key and headers)", () => {
   let mock: KafkaMock;
   before(async () => {
     mock = await startKafkaMock([]);
@@ -135,7 +136,7 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
         cacheDir,
       });
       const consumer = kafka.consumer({ groupId: `reader-${run}`, sessionTimeout: 6000 });
-      const got: Array<{ key: string | null; partition: number; value: string }> = [];
+      const got: Array<{ key: string | null; partition: number; value: string; headers: Record<string, string> }> = [];
       try {
         await e.start();
         const keys = Array.from({ length: 16 }, (_, i) => `key-${i}`);
@@ -146,6 +147,10 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
           messages: Array.from({ length: n }, (_, i) => ({
             key: keys[i % keys.length]!,
             value: `${keys[i % keys.length]}/${i}`,
+            headers: headersFromPairs([
+              ['__proto__', 'proto-value'],
+              ['constructor', 'ctor-value'],
+            ]),
           })),
         });
         await e.waitForSettled(n);
@@ -153,7 +158,14 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
         await consumer.subscribe({ topic: output, fromBeginning: true });
         await consumer.run({
           eachMessage: async ({ partition, message }) => {
-            got.push({ key: message.key?.toString() ?? null, partition, value: message.value!.toString() });
+            // kafkajs decodes a header the empty object already has (`__proto__`, `constructor`)
+            // as [inherited, value]: the bytes are the value
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(message.headers ?? {})) {
+              const bytes = (Array.isArray(v) ? v.filter((x) => x instanceof Uint8Array).pop() : v) as Buffer;
+              Object.defineProperty(headers, k, { value: bytes.toString(), enumerable: true });
+            }
+            got.push({ key: message.key?.toString() ?? null, partition, value: message.value!.toString(), headers });
           },
         });
         await until('every output read back', () => got.length >= n, 60_000);
@@ -176,6 +188,10 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
             mine.every((g) => g.partition === expected),
             `${key}: all on partition ${expected}`,
           );
+          for (const g of mine) {
+            assert.equal(g.headers['__proto__'], 'proto-value', 'a __proto__ header in and out of Kafka, as data');
+            assert.equal(g.headers['constructor'], 'ctor-value');
+          }
           const order = mine.map((g) => Number(g.value.split('/')[1]));
           assert.deepEqual(
             order,

@@ -168,15 +168,15 @@ describe('fault: NATS server killed and restarted', () => {
     async () => {
       const server = await TestServer.start('nats');
       let nc: NatsConnection | undefined;
-      const engine = relay(server.url, 'in', { ackWaitMs: 5000 });
+      const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
       try {
         nc = await natsConnect({
           servers: `127.0.0.1:${server.port}`,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
         });
-        const jsm = await nc.jetstreamManager();
-        const js = nc.jetstream();
+        const jsm = await nc.jetstreamManager({ timeout: 1000 });
+        const js = nc.jetstream({ timeout: 1000 });
         await jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] });
         await engine.start();
         const sent = values('m', 2000);
@@ -220,15 +220,15 @@ describe('fault: NATS server killed and restarted', () => {
     async () => {
       const server = await TestServer.start('nats');
       let nc: NatsConnection | undefined;
-      const engine = relay(server.url, 'in', { ackWaitMs: 5000 });
+      const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
       try {
         nc = await natsConnect({
           servers: `127.0.0.1:${server.port}`,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
         });
-        const jsm = await nc.jetstreamManager();
-        const js = nc.jetstream();
+        const jsm = await nc.jetstreamManager({ timeout: 1000 });
+        const js = nc.jetstream({ timeout: 1000 });
         const ensure = (): Promise<unknown> => jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] }).catch(() => {});
         await ensure();
         await engine.start();
