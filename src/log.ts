@@ -44,7 +44,7 @@ export function prettyLine(obj: Record<string, unknown>): string {
   const tag = [obj['component'], obj['stream']].filter((v) => v !== undefined).join(' ');
   const fields = Object.entries(obj)
     .filter(([k]) => !OMIT.has(k))
-    .map(([k, v]) => `${k}=${escapeControl(typeof v === 'string' ? v : JSON.stringify(v))}`);
+    .map(([k, v]) => `${k}=${escapeControl(typeof v === 'string' && !/[\s"]/.test(v) ? v : JSON.stringify(v))}`);
   return [
     time,
     level,

@@ -412,7 +412,7 @@ function watchDeadLetters(engine: Engine, file: string | undefined): { close(sta
     const position = { broker, channel: record.channel, partition: record.partition, offset: record.offset };
     const reason = error.length > 500 ? `${error.slice(0, 500)}...` : error;
     if (limiter.allow(reason)) {
-      logger(component).warn({ ...position, attempts, reason }, `dead-lettered after ${attempts} attempts: ${reason}`);
+      logger(component).warn({ ...position, attempts, reason }, `dead-lettered after ${attempts} attempts`);
     }
     out?.write(
       `${JSON.stringify({

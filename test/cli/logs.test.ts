@@ -96,5 +96,6 @@ describe('logs (issue 11 item 3)', () => {
   test('the TTY format is one readable, escaped line', () => {
     const line = prettyLine({ level: 40, time: 0, component: 'kafka', msg: 'lost\u001b[2J', url: 'kafka://h:9092' });
     assert.equal(line, '00:00:00.000 WARN  [kafka] lost\\x1b[2J url=kafka://h:9092');
+    assert.match(prettyLine({ level: 30, time: 0, msg: 'x', reason: 'a b' }), /reason="a b"$/);
   });
 });
