@@ -76,16 +76,16 @@ export const rootLogger: PinoLogger = pino(
   sink,
 );
 
-/** Sets level and format for this process and the worker threads it starts afterwards. */
+/**
+ * Sets level and format for this process and the worker threads it starts afterwards: both are
+ * written to the environment workers inherit (a worker's stderr is never a TTY, so it could not
+ * tell the format itself).
+ */
 export function configureLogging(opts: { level?: string; format?: LogFormat }): void {
-  if (opts.level !== undefined) {
-    process.env[ENV_LEVEL] = opts.level;
-    rootLogger.level = opts.level as LevelWithSilent;
-  }
-  if (opts.format !== undefined) {
-    process.env[ENV_FORMAT] = opts.format;
-    format = opts.format;
-  }
+  if (opts.level !== undefined) rootLogger.level = opts.level as LevelWithSilent;
+  if (opts.format !== undefined) format = opts.format;
+  process.env[ENV_LEVEL] = rootLogger.level;
+  process.env[ENV_FORMAT] = format;
 }
 
 export function logFormat(): LogFormat {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { RateLimiter, prettyLine } from '../../src/log.js';
+import { RateLimiter, configureLogging, logFormat, prettyLine } from '../../src/log.js';
 import { at, cacheDir, fixture } from '../helpers.js';
 
 /** Issue 11 item 3: one logger (pino), JSON lines off a TTY, --log-level, guest lines tagged and rate-limited. */
@@ -91,6 +91,24 @@ describe('logs (issue 11 item 3)', () => {
       ['a', 2],
       ['a', 1],
     ]);
+  });
+
+  test('the format and level chosen in the main thread reach the worker threads (their stderr is no TTY)', () => {
+    const saved = [process.env['WASMSG_LOG_FORMAT'], process.env['WASMSG_LOG_LEVEL']];
+    try {
+      delete process.env['WASMSG_LOG_FORMAT'];
+      configureLogging({});
+      assert.equal(process.env['WASMSG_LOG_FORMAT'], logFormat());
+      assert.equal(process.env['WASMSG_LOG_LEVEL'], 'info');
+    } finally {
+      for (const [k, v] of [
+        ['WASMSG_LOG_FORMAT', saved[0]],
+        ['WASMSG_LOG_LEVEL', saved[1]],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   test('the TTY format is one readable, escaped line', () => {
