@@ -1,3 +1,4 @@
+import { escapeControl } from '../component/host-text.js';
 import { readFile } from 'node:fs/promises';
 import { callInWorker } from '../component/call.js';
 import { loadComponent } from '../component/load.js';
@@ -42,10 +43,13 @@ export function resultToJSON(result: Ran): unknown {
   return { trap: result.message };
 }
 
+/** Guest text on the terminal: control characters escaped, so none can forge a line of ours. */
+const shown = escapeControl;
+
 function resultLine(r: Ran): string {
   if (r.tag === 'ok') return 'ok';
-  if (r.tag === 'error') return `err(${r.error.tag}${'val' in r.error ? `: ${r.error.val}` : ''})`;
-  return `${r.tag}: ${r.message}`;
+  if (r.tag === 'error') return `err(${r.error.tag}${'val' in r.error ? `: ${shown(r.error.val)}` : ''})`;
+  return `${r.tag}: ${shown(r.message)}`;
 }
 
 function outcomeToJSON(world: string, result: Ran, outcome: CallOutcome): unknown {
@@ -66,7 +70,7 @@ function printable(data: Uint8Array): string {
   // eslint-disable-next-line no-control-regex
   return /[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text)
     ? `<${data.length} bytes, base64 ${Buffer.from(data).toString('base64')}>`
-    : text;
+    : shown(text);
 }
 
 export async function runCall(file: string, opts: CallOptions): Promise<number> {
@@ -117,8 +121,8 @@ export async function runCall(file: string, opts: CallOptions): Promise<number> 
     `outbox  ${outcome.outbox.length} message(s)`,
   ];
   for (const o of outcome.outbox) {
-    lines.push(`  ${o.kind} ${o.channel} on ${o.broker}`);
-    for (const [k, v] of Object.entries(o.headers)) lines.push(`    ${k}: ${v}`);
+    lines.push(`  ${o.kind} ${shown(o.channel)} on ${shown(o.broker)}`);
+    for (const [k, v] of Object.entries(o.headers)) lines.push(`    ${shown(k)}: ${shown(v)}`);
     lines.push(`    data: ${printable(o.data)}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { escapeControl } from '../component/host-text.js';
 import { WasmsgError } from '../errors.js';
 import { DEFAULT_WORKERS, MAX_WORKERS } from '../engine/options.js';
 import { runCall } from './call.js';
@@ -238,7 +239,7 @@ try {
   } else {
     const message =
       err instanceof WasmsgError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
-    process.stderr.write(`wasmsg: ${message.split('\n')[0]}\n`);
+    process.stderr.write(`wasmsg: ${escapeControl(message.split('\n')[0]!)}\n`);
     if (err instanceof UsageError) process.stderr.write('(add --help for usage)\n');
     process.exitCode = err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
   }
