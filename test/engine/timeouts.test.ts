@@ -7,7 +7,7 @@ import { at, cacheDir, examples, fixture, text } from '../helpers.js';
 
 describe('engine: timeouts', () => {
   test('the handler timeout applies to each call, not to the batch: a slow but correct handler is never cut off', async () => {
-    // 12 calls of ≈120 ms in one batch on one worker: ≈1.4 s a batch, each call far under 400 ms
+    // 12 calls of ≈80 ms in one batch on one worker: ≈1 s a batch, each call far under 600 ms
     // (a timeout per batch, as before, aborted such a batch and dead-lettered healthy messages)
     const memory = new MemoryBroker({ name: 'default', partitions: 1 });
     const engine = new Engine(
@@ -15,7 +15,7 @@ describe('engine: timeouts', () => {
         components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
         workers: 1,
         cacheDir,
-        handlerTimeoutMs: 400,
+        handlerTimeoutMs: 600,
         batch: { maxMessages: 12, lingerMs: 0 },
         retries: { maxAttempts: 1 },
       },
@@ -23,7 +23,7 @@ describe('engine: timeouts', () => {
     );
     await engine.start();
     const done = engine.waitForSettled(12);
-    for (let i = 0; i < 12; i++) memory.produce('in', { value: text('120000000 rounds') });
+    for (let i = 0; i < 12; i++) memory.produce('in', { value: text('80000000 rounds') });
     await done;
     const s = engine.snapshot();
     await engine.stop();
