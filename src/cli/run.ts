@@ -329,8 +329,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   const keepAlive = setInterval(() => {}, 1 << 30);
   await done;
   clearInterval(keepAlive);
+  busyWindow.stop(); // first: its window then ends no later than the stats' elapsed time
   const stats = engine.snapshot();
-  busyWindow.stop();
   const busy = busyWindow.busy();
   if (ticker !== undefined) clearInterval(ticker);
   bar?.update(stats.acked, { rate: Math.round(stats.msgsPerSec) });

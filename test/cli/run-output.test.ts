@@ -57,8 +57,8 @@ describe('run output (issue 10 item 4)', () => {
     );
     assert.equal(r.status, 0, r.stderr);
     const s = JSON.parse(r.stdout) as Record<string, number> & { latencyMs: Record<string, number> };
-    assert.ok(s['busyMs']! > 0 && s['busyMs']! <= s['elapsedMs']! + 1, JSON.stringify(s));
-    assert.ok(s['busyMsgsPerSec']! >= s['msgsPerSec']! - 1, JSON.stringify(s));
+    assert.ok(s['busyMs']! > 0 && s['busyMs']! <= s['elapsedMs']! + 2, JSON.stringify(s));
+    assert.ok(s['busyMsgsPerSec']! >= s['msgsPerSec']! * 0.98, JSON.stringify(s));
     assert.ok(s.latencyMs['p99']! <= s.latencyMs['max']!);
     const text = spawnSync(process.execPath, [bin, 'run', examples.noop, '--generate', '2000', '--workers', '1'], {
       env,
