@@ -237,9 +237,11 @@ try {
     // commander has already printed its message (or the help, or the version)
     process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   } else {
-    const message =
-      err instanceof WasmsgError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err);
-    process.stderr.write(`wasmsg: ${escapeControl(message.split('\n')[0]!)}\n`);
+    // one line: the first line of the message, then the code (a multi-line message, such as
+    // wasm-tools' parse errors, used to lose its code with its later lines)
+    const text = err instanceof Error ? err.message : String(err);
+    const first = escapeControl(text.split('\n')[0]!);
+    process.stderr.write(`wasmsg: ${err instanceof WasmsgError ? `${first} [${err.code}]` : first}\n`);
     if (err instanceof UsageError) process.stderr.write('(add --help for usage)\n');
     process.exitCode = err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
   }

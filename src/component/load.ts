@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ComponentFormatError, ComponentLinkError, ErrorCode, OptionError, describe } from '../errors.js';
@@ -49,6 +49,9 @@ export interface LoadOptions {
   readonly onCacheEvent?: (event: { kind: 'hit' | 'miss' | 'corrupt'; key: string; why?: string }) => void;
 }
 
+/** The largest component file read (JS components are ≈12 MiB). */
+export const MAX_COMPONENT_BYTES = 512 * 1024 * 1024;
+
 /** Default cap on a guest's linear memory (LoadOptions.maxMemoryBytes). */
 export const DEFAULT_MAX_MEMORY = 256 * 1024 * 1024;
 
@@ -82,8 +85,22 @@ async function readSource(source: string | Uint8Array): Promise<{ bytes: Uint8Ar
     );
   }
   try {
+    // a component is a regular file of bounded size: /dev/zero, a FIFO or a 10 GB file is refused
+    // before it is read (reading one used to run the host out of memory)
+    const info = await stat(source);
+    if (info.isFile() && info.size > MAX_COMPONENT_BYTES) {
+      throw new ComponentFormatError(
+        ErrorCode.badInput,
+        `${source}: ${info.size} bytes, more than a component may have (${MAX_COMPONENT_BYTES})`,
+        { file: source, size: info.size },
+      );
+    }
+    if (!info.isFile() && !info.isDirectory()) {
+      throw new ComponentFormatError(ErrorCode.badInput, `${source}: not a regular file`, { file: source });
+    }
     return { bytes: await readFile(source), label: source };
   } catch (err) {
+    if (err instanceof ComponentFormatError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new ComponentFormatError(
       ErrorCode.fileNotFound,

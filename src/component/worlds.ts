@@ -98,6 +98,44 @@ const WASI_PACKAGES = [
 ];
 const WASI_VERSION = /@0\.2\.\d+$/;
 
+/**
+ * The interfaces the sandbox provides (the keys of preview2-shim's import object, unversioned;
+ * test/component/worlds.test.ts checks they still are). A component importing another wasi:*
+ * interface is refused when it is loaded, not when an instance fails to link.
+ */
+export const WASI_INTERFACES: ReadonlySet<string> = new Set([
+  'wasi:cli/environment',
+  'wasi:cli/exit',
+  'wasi:cli/stderr',
+  'wasi:cli/stdin',
+  'wasi:cli/stdout',
+  'wasi:cli/terminal-input',
+  'wasi:cli/terminal-output',
+  'wasi:cli/terminal-stderr',
+  'wasi:cli/terminal-stdin',
+  'wasi:cli/terminal-stdout',
+  'wasi:clocks/monotonic-clock',
+  'wasi:clocks/wall-clock',
+  'wasi:filesystem/preopens',
+  'wasi:filesystem/types',
+  'wasi:http/incoming-handler',
+  'wasi:http/outgoing-handler',
+  'wasi:http/types',
+  'wasi:io/error',
+  'wasi:io/poll',
+  'wasi:io/streams',
+  'wasi:random/insecure',
+  'wasi:random/insecure-seed',
+  'wasi:random/random',
+  'wasi:sockets/instance-network',
+  'wasi:sockets/ip-name-lookup',
+  'wasi:sockets/network',
+  'wasi:sockets/tcp',
+  'wasi:sockets/tcp-create-socket',
+  'wasi:sockets/udp',
+  'wasi:sockets/udp-create-socket',
+]);
+
 export function isWasiImport(name: string): boolean {
   return WASI_PACKAGES.some((p) => name.startsWith(p)) && WASI_VERSION.test(name);
 }
@@ -130,6 +168,14 @@ export function detectWorld(imports: readonly string[], exports: readonly string
   }
   const handler = handlers[0]!;
   const candidates = WORLDS.filter((w) => w.handlerExport === handler);
+  const unknownWasi = imports.filter((i) => isWasiImport(i) && !WASI_INTERFACES.has(i.replace(/@[^@]*$/, '')));
+  if (unknownWasi.length > 0) {
+    throw new WorldError(
+      ErrorCode.unsupportedImport,
+      `${source}: imports ${unknownWasi.join(', ')}, which the WASI sandbox does not provide`,
+      { file: source, missing: unknownWasi },
+    );
+  }
   const messagingImports = imports.filter((i) => !isWasiImport(i));
   // The smallest world whose imports cover the component's imports.
   const world = candidates.find((w) => messagingImports.every((i) => w.imports.includes(i)));
