@@ -161,8 +161,12 @@ export const EngineOptionsSchema = z
       .meta({ 'x-default': 'cores − 1, at least 1', 'x-maximum': '4 per core, 16 at least' }),
     batch: z
       .strictObject({
-        maxMessages: positiveInt.default(256).describe('Most messages in one batch (one task for a worker).'),
+        maxMessages: positiveInt
+          .max(65_536)
+          .default(256)
+          .describe('Most messages in one batch (one task for a worker).'),
         maxBytes: positiveInt
+          .max(256 * 1024 * 1024)
           .default(1 << 20)
           .describe('Most payload bytes in one batch (a single larger message goes alone).'),
         lingerMs: z
@@ -175,6 +179,7 @@ export const EngineOptionsSchema = z
       .describe('How messages are grouped for the workers.'),
     /** Batches in flight at once; with batch.maxBytes it fixes the arena's size. Default 2 per worker. */
     maxInFlightBatches: positiveInt
+      .max(4096)
       .optional()
       .describe('Batches in flight at once (default 2 per worker); memory is this × (batch.maxBytes × 2 + 64 KiB).'),
     ordering: z
@@ -334,12 +339,25 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     throw new OptionError(ErrorCode.badOption, first.message, { option: first.path, issues });
   }
   const o = parsed.data;
+  const maxInFlightBatches = o.maxInFlightBatches ?? o.workers * 2;
+  // the arena is allocated at start, in one piece: refuse here what cannot be allocated there
+  const arena = maxInFlightBatches * (o.batch.maxBytes * 2 + 64 * 1024);
+  if (arena > MAX_ARENA_BYTES) {
+    throw new OptionError(
+      ErrorCode.badOption,
+      `options.maxInFlightBatches × (batch.maxBytes × 2 + 64 KiB) is ${arena} bytes of batch memory, more than ${MAX_ARENA_BYTES} (lower maxInFlightBatches or batch.maxBytes)`,
+      { option: 'maxInFlightBatches', arena },
+    );
+  }
   return {
     ...o,
     components: o.components.map((c) => ({ ...c, subscriptions: c.subscriptions ?? [] })),
-    maxInFlightBatches: o.maxInFlightBatches ?? o.workers * 2,
+    maxInFlightBatches,
   };
 }
+
+/** The most memory the batch arena may take (one SharedArrayBuffer). */
+export const MAX_ARENA_BYTES = 2 * 1024 ** 3;
 
 /**
  * The checks across fields that the schema cannot make: broker names unique (among the adapters

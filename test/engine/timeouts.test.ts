@@ -191,3 +191,15 @@ describe('engine: what one input may publish is bounded', () => {
     assert.equal(memory.read('out').length, 10);
   });
 });
+
+describe('options that cannot work are refused, naming the field', () => {
+  test('a batch arena beyond 2 GiB (huge maxInFlightBatches × batch.maxBytes) is an OptionError, not an allocation failure at start', () => {
+    const base = { components: [{ path: 'x.wasm', subscriptions: [{ channel: 'in' }] }] };
+    assert.throws(
+      () => new Engine({ ...base, maxInFlightBatches: 4000, batch: { maxBytes: 100 * 1024 * 1024 } }),
+      /options\.maxInFlightBatches × \(batch\.maxBytes × 2 \+ 64 KiB\) is \d+ bytes/,
+    );
+    assert.throws(() => new Engine({ ...base, maxInFlightBatches: 1e9 }), /options\.maxInFlightBatches: /);
+    assert.throws(() => new Engine({ ...base, batch: { maxBytes: 2 ** 40 } }), /options\.batch\.maxBytes: /);
+  });
+});
