@@ -224,6 +224,19 @@ export class BusyWindow {
 export async function runRun(component: string | undefined, opts: RunOptions): Promise<number> {
   checkUsage(component, opts);
   const generateCount = opts.generate;
+  if (
+    generateCount !== undefined &&
+    opts.limit !== undefined &&
+    opts.limit > generateCount &&
+    opts.from === undefined &&
+    opts.config === undefined
+  ) {
+    // nothing else feeds the embedded broker: the run would wait for messages that never come
+    throw new UsageError(
+      `--limit ${opts.limit} is more than --generate ${generateCount}: the run would wait forever for the rest`,
+      'limit',
+    );
+  }
   const limit = opts.limit ?? generateCount;
   const options = withFlags(await baseOptions(component, opts), opts);
   // every problem reported before anything starts: the schema, the brokers, the component files
