@@ -342,13 +342,14 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   const keepAlive = setInterval(() => {}, 1 << 30);
   await done;
   clearInterval(keepAlive);
+  if (ticker !== undefined) clearInterval(ticker);
+  // stop first (on SIGTERM, in-flight batches drain and settle), then read the stats
+  await engine.stop();
   busyWindow.stop(); // first: its window then ends no later than the stats' elapsed time
   const stats = engine.snapshot();
   const busy = busyWindow.busy();
-  if (ticker !== undefined) clearInterval(ticker);
   bar?.update(stats.acked, { rate: Math.round(stats.msgsPerSec) });
   bar?.stop();
-  await engine.stop();
   for (const a of created) await a.close();
   await deadLetters.close(stats);
   metrics?.server.close();

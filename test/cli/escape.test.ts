@@ -22,3 +22,40 @@ test('run --limit above --generate is a usage error (exit 2), not a wait forever
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--limit 20 is more than --generate 10/);
 });
+
+test('run stopped by SIGTERM prints its stats after the batch in flight drained and settled', async () => {
+  const { spawn } = await import('node:child_process');
+  // a handler that never returns: SIGTERM comes while its batch is in flight; the graceful stop
+  // waits for it (the handler timeout ends it: a failed attempt, dead-lettered) — the stats must
+  // count that, not be read before it
+  const child = spawn(
+    process.execPath,
+    [
+      at('dist/src/cli/main.js'),
+      'run',
+      fixture('loop'),
+      '--generate',
+      '1',
+      '--handler-timeout',
+      '800',
+      '--max-attempts',
+      '1',
+      '--json',
+    ],
+    { env: { ...process.env, WASMSG_CACHE_DIR: cacheDir } },
+  );
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  let signalled = false;
+  child.stderr.on('data', (d: Buffer) => {
+    if (!signalled && /running/.test(d.toString())) {
+      signalled = true;
+      setTimeout(() => child.kill('SIGTERM'), 100);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0);
+  const stats = JSON.parse(stdout.trim().split('\n').pop()!) as { failed: number; deadLettered: number };
+  assert.equal(stats.failed, 1);
+  assert.equal(stats.deadLettered, 1);
+});
