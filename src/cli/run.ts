@@ -224,19 +224,6 @@ export class BusyWindow {
 export async function runRun(component: string | undefined, opts: RunOptions): Promise<number> {
   checkUsage(component, opts);
   const generateCount = opts.generate;
-  if (
-    generateCount !== undefined &&
-    opts.limit !== undefined &&
-    opts.limit > generateCount &&
-    opts.from === undefined &&
-    opts.config === undefined
-  ) {
-    // nothing else feeds the embedded broker: the run would wait for messages that never come
-    throw new UsageError(
-      `--limit ${opts.limit} is more than --generate ${generateCount}: the run would wait forever for the rest`,
-      'limit',
-    );
-  }
   const limit = opts.limit ?? generateCount;
   const options = withFlags(await baseOptions(component, opts), opts);
   // every problem reported before anything starts: the schema, the brokers, the component files
@@ -293,6 +280,12 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   log.info(`running, consuming ${subs.join(', ')}`);
   const deadLetters = watchDeadLetters(engine, opts.deadLetters);
   if (generateCount === undefined) log.info(waitingHint(engine, resolved.brokers, !defaultFromUrl));
+  else if (opts.limit !== undefined && opts.limit > generateCount) {
+    // the generator stops short of the limit: say so, or the run seems to hang once it is done
+    log.warn(
+      `--limit ${opts.limit} is more than --generate ${generateCount}: after the generated messages the run waits for ${opts.limit - generateCount} more from elsewhere (outputs or dead letters fed back, other producers); stop it with Ctrl-C or SIGTERM`,
+    );
+  }
   const busyWindow = new BusyWindow(() => engine.snapshot());
 
   let resolveDone!: () => void;
