@@ -3,7 +3,7 @@ import { type MessageTuple, packHeaders, writeRequest } from '../codec/batch.js'
 import { HDR_PROGRESS, HEADER_BYTES } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
-import type { Lane, Lanes, Pending } from './lanes.js';
+import type { Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import type { StatsRecorder } from './stats.js';
 
@@ -178,7 +178,7 @@ export class Dispatcher {
       t[4] = r.key;
       t[5] = packHeaders(r.headers);
       t[6] = r.timestamp;
-      t[7] = laneId(p.lane, this);
+      t[7] = p.lane.exclusive ? p.lane.id : this.uniqueLane--; // `none`: each message a lane of its own
       t[8] = p.broker;
       messages[i] = t;
     }
@@ -197,11 +197,6 @@ export class Dispatcher {
       (res: PoolTaskResult) => this.onResult(flight, res),
       (err: unknown) => this.onCrash(flight, err),
     );
-  }
-
-  /** A lane id for the worker: exclusive lanes keep theirs; each message of `none` gets its own. */
-  nextUniqueLane(): number {
-    return this.uniqueLane--;
   }
 
   /**
@@ -245,7 +240,3 @@ export class Dispatcher {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function laneId(lane: Lane, d: Dispatcher): number {
-  return lane.exclusive ? lane.id : d.nextUniqueLane();
-}

@@ -160,6 +160,21 @@ export class Guest {
     }
   }
 
+  /**
+   * Calls the handler export with one core argument and lifts its `result<_, error>` (worlds A
+   * and B: tag at the returned pointer, the error variant at +4), then runs post-return.
+   */
+  callForResult(a0: number): MessagingError | null {
+    const ret = this.callExport(a0) >>> 0;
+    this.check(ret, 16, 4);
+    const tag = this.u8[ret]!;
+    let error: MessagingError | null = null;
+    if (tag === 1) error = this.loadError(ret + 4);
+    else if (tag !== 0) trap(`invalid result discriminant ${tag}`);
+    this.postReturn(ret);
+    return error;
+  }
+
   /** Calls another export of no parameters (world C's configure) under the same guards. */
   callExportFn(fn: () => number): number {
     if (!this.mayEnter) trap('the component was re-entered (may-enter is false)');

@@ -130,15 +130,7 @@ export class DirectWorldA {
 
   /** Calls the export with the lowered event, lifts `result<_, error>`, runs post-return. */
   private invoke(eventPtr: number): MessagingError | null {
-    const g = this.guest;
-    const ret = g.callExport(eventPtr) >>> 0;
-    g.check(ret, 16, 4);
-    const tag = g.u8[ret]!;
-    let error: MessagingError | null = null;
-    if (tag === 1) error = g.loadError(ret + 4);
-    else if (tag !== 0) trap(`invalid result discriminant ${tag}`);
-    g.postReturn(ret);
-    return error;
+    return this.guest.callForResult(eventPtr);
   }
 
   private liftEvent(at: number): CloudEvent {

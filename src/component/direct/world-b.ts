@@ -123,15 +123,7 @@ export class DirectWorldB {
   }
 
   private invoke(m: Message): MessagingError | null {
-    const g = this.guest;
-    const ret = g.callExport(this.newMessage(m)) >>> 0;
-    g.check(ret, 16, 4);
-    const tag = g.u8[ret]!;
-    let error: MessagingError | null = null;
-    if (tag === 1) error = g.loadError(ret + 4);
-    else if (tag !== 0) trap(`invalid result discriminant ${tag}`);
-    g.postReturn(ret);
-    return error;
+    return this.guest.callForResult(this.newMessage(m));
   }
 
   private storeOptionString(ret: number, s: string | undefined): void {
