@@ -10,7 +10,7 @@ import { Lanes, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
 import { Settler } from './settle.js';
-import { type EngineStats, StatsRecorder } from './stats.js';
+import { type EngineHistograms, type EngineStats, StatsRecorder } from './stats.js';
 
 export type { ProcessInput, ProcessResult } from './process.js';
 
@@ -252,6 +252,11 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   snapshot(): EngineStats {
     return this.stats.snapshot(this.dispatcher.inFlight.size, this.buffered, this.bufferedBytes);
+  }
+
+  /** The live latency and handler histograms of the current stats window (read them, do not record into them). */
+  histograms(): EngineHistograms {
+    return this.stats.histograms();
   }
 
   // ---- intake and backpressure ----

@@ -22,6 +22,18 @@ export interface EngineStats {
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
   /** Mean µs per message the workers spent decoding, calling and encoding. */
   readonly workerUs: { readonly decode: number; readonly call: number; readonly encode: number };
+  /** ms the workers spent on batches in this window (decode + call + encode, all workers): utilisation = busyMs ÷ (elapsedMs × workers). */
+  readonly workerBusyMs: number;
+  /** Handler time per message, µs: each batch's call time ÷ its messages, weighted by its messages. */
+  readonly handlerUs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
+}
+
+/** The engine's two histograms, for callers that want the whole distribution (bench, metrics). */
+export interface EngineHistograms {
+  /** End to end in the engine, µs: received from the adapter → acked. */
+  readonly latencyUs: hdr.Histogram;
+  /** Handler call time per message, ns (per batch: call time ÷ messages, counted once per message). */
+  readonly handlerNs: hdr.Histogram;
 }
 
 export class StatsRecorder {
@@ -36,6 +48,12 @@ export class StatsRecorder {
   private readonly histogram = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  /** Handler ns per message, one record per batch counted `messages` times. */
+  private readonly handler = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000_000,
     numberOfSignificantValueDigits: 3,
   });
   private readonly workerTotals = [0, 0, 0];
@@ -58,6 +76,7 @@ export class StatsRecorder {
       this.batches =
         0;
     this.histogram.reset();
+    this.handler.reset();
     this.workerTotals.fill(0);
     this.workerMessages = 0;
     this.start();
@@ -71,12 +90,18 @@ export class StatsRecorder {
   recordWorker(timing: readonly number[], messages: number): void {
     for (let i = 0; i < 3; i++) this.workerTotals[i]! += timing[i]!;
     this.workerMessages += messages;
+    if (messages > 0)
+      this.handler.recordValueWithCount(Math.max(1, Math.round((timing[1]! * 1000) / messages)), messages);
+  }
+
+  histograms(): EngineHistograms {
+    return { latencyUs: this.histogram, handlerNs: this.handler };
   }
 
   snapshot(inFlightBatches: number, buffered: number, bufferedBytes = 0): EngineStats {
     const elapsedMs = this.started === 0 ? 0 : performance.now() - this.started;
-    const q = (p: number): number =>
-      this.histogram.totalCount === 0 ? 0 : this.histogram.getValueAtPercentile(p) / 1000;
+    const q = (p: number): number => atPercentile(this.histogram, p) / 1000;
+    const h = (p: number): number => atPercentile(this.handler, p) / 1000;
     const per = (i: number): number => (this.workerMessages === 0 ? 0 : this.workerTotals[i]! / this.workerMessages);
     return {
       received: this.received,
@@ -99,6 +124,21 @@ export class StatsRecorder {
         max: this.histogram.totalCount === 0 ? 0 : this.histogram.maxValue / 1000,
       },
       workerUs: { decode: per(0), call: per(1), encode: per(2) },
+      workerBusyMs: (this.workerTotals[0]! + this.workerTotals[1]! + this.workerTotals[2]!) / 1000,
+      handlerUs: {
+        p50: h(50),
+        p90: h(90),
+        p99: h(99),
+        max: this.handler.totalCount === 0 ? 0 : this.handler.maxValue / 1000,
+      },
     };
   }
+}
+
+/**
+ * The value at a percentile, never above the largest value recorded (hdr-histogram gives a
+ * percentile as its bucket's upper end, which can exceed the max); 0 when empty.
+ */
+export function atPercentile(h: hdr.Histogram, p: number): number {
+  return h.totalCount === 0 ? 0 : Math.min(h.getValueAtPercentile(p), h.maxValue);
 }

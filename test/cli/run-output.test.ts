@@ -87,6 +87,8 @@ describe('run output (issue 10 item 4)', () => {
       msgsPerSec: 100,
       latencyMs: { p50: 857.6, p90: 857.6, p99: 857.6, max: 857.11 },
       workerUs: { decode: 0, call: 0, encode: 0 },
+      workerBusyMs: 0,
+      handlerUs: { p50: 0, p90: 0, p99: 0, max: 0 },
     } satisfies EngineStats;
     assert.deepEqual(statsToJSON(s)['latencyMs'], { p50: 857.11, p90: 857.11, p99: 857.11, max: 857.11 });
     assert.match(statsLine(s, { ms: 5, msgsPerSec: 200 }), /200 msgs\/s busy \(0\.0 s .*\), 100 msgs\/s overall/);
