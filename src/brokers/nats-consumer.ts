@@ -1,0 +1,169 @@
+import type { Consumer as JsConsumer, JsMsg, Msg, MsgHdrs, Subscription } from 'nats';
+import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
+import { HeldDeliveries, KEY_HEADER, headerValue, setHeader, sleep } from './common.js';
+import type { NatsAdapter } from './nats.js';
+
+/**
+ * The NATS adapter's consumers (brokers/nats.ts is the adapter: connection, streams, publish):
+ * a JetStream pull consumer (fetch while not paused, ack / nak per message, recreated through
+ * the adapter when the server lost it) and a core NATS subscription (at-most-once).
+ */
+
+/** A message's headers, and its key from the `wasmsg-key` header (which is not kept as a header). */
+function hdrsToRecord(h: MsgHdrs | undefined): { headers: Record<string, string>; key: string | null } {
+  const headers: Record<string, string> = {};
+  let key: string | null = null;
+  if (h === undefined) return { headers, key };
+  for (const k of h.keys()) {
+    if (k === KEY_HEADER) key = headerValue(h.get(k));
+    else setHeader(headers, k, headerValue(h.get(k)));
+  }
+  return { headers, key };
+}
+
+/** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
+export interface PullTarget {
+  readonly spec: SubscribeSpec;
+  stream: string;
+  name: string;
+  readonly ephemeral: boolean;
+}
+
+export class JetStreamConsumer implements Consumer {
+  private paused = false;
+  private wake: (() => void) | undefined;
+  private readonly stop = new AbortController();
+  /** By stream sequence; the record's timestamp tells a message of a lost stream from a new one. */
+  private readonly inFlight = new Map<string, { msg: JsMsg; timestamp: number }>();
+  /** The pull in progress, stopped by close() rather than waited out. */
+  private fetching: { stop(): void } | undefined;
+  /** Highest stream sequence, and its time, given to the engine: where a lost consumer resumes. */
+  private lastSeq = 0;
+  private lastTime = 0;
+  readonly loop: Promise<void>;
+
+  constructor(
+    private readonly adapter: NatsAdapter,
+    private consumer: JsConsumer,
+    private readonly target: PullTarget,
+    private readonly onBatch: BatchListener,
+  ) {
+    this.loop = this.run();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    const e = this.inFlight.get(record.offset);
+    if (e === undefined || e.timestamp !== record.timestamp) return;
+    this.inFlight.delete(record.offset);
+    if (outcome === 'ack') e.msg.ack();
+    else e.msg.nak();
+  }
+  async close(): Promise<void> {
+    this.stop.abort();
+    this.wake?.();
+    this.fetching?.stop();
+    await this.loop.catch(() => {});
+    if (this.target.ephemeral)
+      await this.adapter.manager.consumers.delete(this.target.stream, this.target.name).catch(() => {});
+  }
+
+  private async run(): Promise<void> {
+    const max = this.adapter.options.batch ?? 256;
+    const expires = this.adapter.options.fetchExpiresMs ?? 1000;
+    while (!this.stop.signal.aborted) {
+      if (this.paused) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      try {
+        const messages = await this.consumer.fetch({ max_messages: max, expires });
+        this.fetching = messages;
+        // A fetch ends when `max` messages came or it expired: hand over what arrived in each
+        // turn of the event loop instead of waiting for the end (with fewer than `max` waiting,
+        // every message sat out the whole expiry: 1 s of latency, and the tail of a backlog
+        // stalled for that long).
+        let batch: BrokerRecord[] = [];
+        let flushing = false;
+        const flush = (): void => {
+          flushing = false;
+          if (batch.length === 0) return;
+          const ready = batch;
+          batch = [];
+          this.onBatch(ready);
+        };
+        for await (const m of messages) {
+          const offset = String(m.seq);
+          const timestamp = Math.floor(m.info.timestampNanos / 1e6);
+          this.inFlight.set(offset, { msg: m, timestamp });
+          if (m.seq > this.lastSeq) {
+            this.lastSeq = m.seq;
+            this.lastTime = timestamp;
+          }
+          if (!flushing) {
+            flushing = true;
+            setImmediate(flush);
+          }
+          const { headers, key } = hdrsToRecord(m.headers);
+          batch.push({ channel: m.subject, partition: 0, offset, key, headers, value: m.data, timestamp });
+        }
+        flush();
+      } catch (err) {
+        if (this.stop.signal.aborted) return;
+        this.adapter.fail(err);
+        await sleep(500, this.stop.signal);
+        if (this.stop.signal.aborted) return;
+        // The server may have lost the stream or the consumer (restarted without its store,
+        // deleted, an ephemeral consumer expired): find them again, or create them again.
+        try {
+          this.consumer = await this.adapter.restore(this.target, this.lastSeq, this.lastTime);
+        } catch (e) {
+          this.adapter.fail(e);
+        }
+      }
+    }
+  }
+}
+
+export class CoreConsumer implements Consumer {
+  private seq = 0;
+  private readonly deliveries: HeldDeliveries;
+  constructor(
+    private readonly sub: Subscription,
+    onBatch: BatchListener,
+  ) {
+    this.deliveries = new HeldDeliveries(onBatch);
+    void (async () => {
+      for await (const m of sub) this.push(m);
+    })();
+  }
+  private push(m: Msg): void {
+    const { headers, key } = hdrsToRecord(m.headers);
+    const rec: BrokerRecord = {
+      channel: m.subject,
+      partition: 0,
+      offset: String(this.seq++),
+      key,
+      headers,
+      value: m.data,
+      timestamp: Date.now(),
+    };
+    this.deliveries.deliver(rec);
+  }
+  pause(): void {
+    this.deliveries.pause();
+  }
+  resume(): void {
+    this.deliveries.resume();
+  }
+  settle(): void {}
+  async close(): Promise<void> {
+    this.sub.unsubscribe();
+  }
+}
