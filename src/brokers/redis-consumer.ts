@@ -1,0 +1,241 @@
+import type { Redis } from 'ioredis';
+import { describe } from '../errors.js';
+import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
+import { headerValue, setHeader, sleep } from './common.js';
+import type { RedisAdapter } from './redis.js';
+
+/**
+ * The Redis Streams adapter's consumer (brokers/redis.ts is the adapter: connections, groups
+ * created, publish): a group reader (own pending entries first, then new ones, with the periodic
+ * XAUTOCLAIM of entries left idle, XACK in batches, the group recreated after NOGROUP) or a
+ * topic reader (XREAD from the end), and how an entry's fields become a record.
+ */
+
+/** An entry's fields: the payload, the record's key, and one `h:<name>` field per header. */
+export const DATA = 'data';
+export const KEY = 'key';
+export const HEADER = 'h:';
+
+function decodeEntry(channel: string, id: string, fields: Buffer[]): BrokerRecord {
+  let value: Uint8Array = new Uint8Array(0);
+  let key: string | null = null;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString('utf8');
+    if (name === DATA) value = fields[i + 1]!;
+    else if (name === KEY) key = fields[i + 1]!.toString('utf8');
+    else if (name.startsWith(HEADER)) setHeader(headers, name.slice(HEADER.length), headerValue(fields[i + 1]));
+  }
+  return { channel, partition: 0, offset: id, key, headers, value, timestamp: Number(id.slice(0, id.indexOf('-'))) };
+}
+
+type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+
+/** The server has no such stream or group (it lost them, or they were deleted). */
+function isNoGroup(err: unknown): boolean {
+  return describe(err).startsWith('NOGROUP');
+}
+
+/** Orders stream entry ids (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const d = BigInt(am) - BigInt(bm);
+  if (d !== 0n) return d > 0n ? 1 : -1;
+  const e = BigInt(as) - BigInt(bs);
+  return e === 0n ? 0 : e > 0n ? 1 : -1;
+}
+
+export class RedisConsumer implements Consumer {
+  private paused = false;
+  private wake: (() => void) | undefined;
+  private readonly stop = new AbortController();
+  private readonly acks: string[] = [];
+  private ackScheduled = false;
+  readonly loop: Promise<void>;
+
+  constructor(
+    private readonly adapter: RedisAdapter,
+    private readonly reader: Redis,
+    private readonly spec: SubscribeSpec,
+    private readonly group: string | undefined,
+    private readonly onBatch: BatchListener,
+    topicStart: string,
+  ) {
+    this.loop = group === undefined ? this.readTopic(topicStart) : this.readGroup(group);
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    this.wake?.();
+  }
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    if (this.group === undefined || outcome === 'nack') return; // nack: stays pending, reclaimed later
+    this.acks.push(record.offset);
+    if (!this.ackScheduled) {
+      this.ackScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+  private flushAcks(): void {
+    this.ackScheduled = false;
+    const ids = this.acks.splice(0);
+    if (ids.length > 0)
+      this.adapter.command.xack(this.spec.channel, this.group!, ...ids).catch((err: unknown) => this.adapter.fail(err));
+  }
+  private closing: Promise<void> | undefined;
+  /**
+   * Idempotent: the engine closes its consumers, then the adapter closes what it still lists. A
+   * second `disconnect()` of an ended connection would leave ioredis's 2 s destroy timer
+   * running (its 'close' already fired), holding the process open that long.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stop.abort();
+      this.wake?.();
+      this.reader.disconnect();
+      await this.loop.catch(() => {});
+      this.flushAcks();
+    })();
+    return this.closing;
+  }
+
+  private async whileRunning(step: () => Promise<void>): Promise<void> {
+    while (!this.stop.signal.aborted) {
+      if (this.paused) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      try {
+        await step();
+      } catch (readError) {
+        if (this.stop.signal.aborted) return;
+        let err = readError;
+        if (this.group !== undefined && isNoGroup(err)) {
+          try {
+            await this.recreateGroup(this.group);
+            continue;
+          } catch (e) {
+            err = e;
+          }
+        }
+        this.adapter.fail(err);
+        await sleep(500, this.stop.signal); // ioredis reconnects by itself; retry the read after a pause
+      }
+    }
+  }
+
+  /** Highest entry id handed to the engine (the group is recreated after it when the server lost it). */
+  private lastSeen = '0';
+  /** Own pending entries are read once at start, then new ones (`>`). */
+  private pendingCursor: string | undefined = '0';
+
+  /**
+   * NOGROUP: the server lost the stream or the group (restart without persistence, key or group
+   * deleted). Create the group again after the last entry this consumer was given: entries the
+   * server still holds after it are read, new ones too; what the server lost is lost.
+   */
+  private async recreateGroup(group: string): Promise<void> {
+    const { channel } = this.spec;
+    try {
+      await this.adapter.command.xgroup('CREATE', channel, group, this.lastSeen, 'MKSTREAM');
+      this.adapter.fail(
+        `stream '${channel}' or its group '${group}' was lost by the server; created the group again from entry ${this.lastSeen}`,
+      );
+    } catch (err) {
+      if (!describe(err).includes('BUSYGROUP')) throw err; // another consumer of the group recreated it
+    }
+    this.pendingCursor = undefined; // a new group holds nothing pending for anyone
+  }
+
+  private deliver(reply: StreamReply): number {
+    const entries = reply?.[0]?.[1] ?? [];
+    const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id.toString('utf8'), fields));
+    if (records.length > 0) {
+      const last = records[records.length - 1]!.offset;
+      if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
+      this.onBatch(records);
+    }
+    return records.length;
+  }
+
+  private async readGroup(group: string): Promise<void> {
+    const { channel } = this.spec;
+    const count = this.adapter.options.count ?? 512;
+    const consumer = this.adapter.consumerName(group);
+    let lastClaim = Date.now();
+    const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
+    await this.whileRunning(async () => {
+      // 1. own pending entries from before a restart (id 0 = the pending list, not new entries)
+      if (this.pendingCursor !== undefined) {
+        const reply = (await this.reader.xreadgroupBuffer(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          count,
+          'STREAMS',
+          channel,
+          this.pendingCursor,
+        )) as StreamReply;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) this.pendingCursor = undefined;
+        else {
+          this.pendingCursor = entries[entries.length - 1]![0].toString('utf8');
+          this.deliver(reply);
+        }
+        return;
+      }
+      // 2. new entries, with a periodic claim of entries idle too long (dead consumers, nacks)
+      if (Date.now() - lastClaim >= Math.min(claimIdle, 5000)) {
+        lastClaim = Date.now();
+        const claimed = (await this.adapter.command.callBuffer('XAUTOCLAIM', [
+          channel,
+          group,
+          consumer,
+          claimIdle,
+          '0-0',
+          'COUNT',
+          count,
+        ])) as [Buffer, Array<[Buffer, Buffer[]]>];
+        const entries = (claimed[1] ?? []).filter((e) => e !== null && Array.isArray(e[1]));
+        if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
+      }
+      const reply = (await this.reader.xreadgroupBuffer(
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        count,
+        'BLOCK',
+        1000,
+        'STREAMS',
+        channel,
+        '>',
+      )) as StreamReply;
+      this.deliver(reply);
+    });
+  }
+
+  private async readTopic(start: string): Promise<void> {
+    const count = this.adapter.options.count ?? 512;
+    let cursor = start;
+    await this.whileRunning(async () => {
+      const reply = (await this.reader.xreadBuffer(
+        'COUNT',
+        count,
+        'BLOCK',
+        1000,
+        'STREAMS',
+        this.spec.channel,
+        cursor,
+      )) as StreamReply;
+      const entries = reply?.[0]?.[1] ?? [];
+      if (entries.length > 0) cursor = entries[entries.length - 1]![0].toString('utf8');
+      this.deliver(reply);
+    });
+  }
+}
