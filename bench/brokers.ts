@@ -35,8 +35,8 @@ import {
   runId,
   startKafkaMock,
 } from '../test/integration/clients.js';
-import { type Handle, bareConsume } from './bare.js';
-import { type Result, calibrate, inThread } from './spin.js';
+import { type Handle, bareConsume } from '../src/bench/bare.js';
+import { type Result, calibrate, inThread } from '../src/bench/spin.js';
 
 const cacheDir = process.env['WASMSG_CACHE_DIR'] ?? mkdtempSync(join(tmpdir(), 'wasmsg-bench-'));
 const BROKERS = (process.env['BENCH_BROKERS'] ?? 'kafka,nats,redis,amqp,mqtt').split(',');

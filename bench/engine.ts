@@ -24,7 +24,7 @@ import { loadComponent } from '../src/component/load.js';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineOptionsInput } from '../src/engine/options.js';
 import { at, examples } from '../test/helpers.js';
-import { type Result, calibrate, raw, spinPayload } from './spin.js';
+import { type Result, calibrate, raw, spinPayload } from '../src/bench/spin.js';
 
 /** World C: forwards each whole batch with one send; and the smallest batch handler. */
 const batchExample = at('examples/batch-wat/batch.wasm');

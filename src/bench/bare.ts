@@ -1,5 +1,5 @@
 /**
- * The bare npm clients of P5: each consumes a channel at-least-once the way its client's own
+ * The bare npm clients (`wasmsg bench --baseline`, and P5 of bench:brokers): each consumes a channel at-least-once the way its client's own
  * documentation does it, with the same batch / prefetch sizes the wasmsg adapters use, calling
  * `handle` on every message before acknowledging it — and nothing else (no engine, no workers).
  */
@@ -10,7 +10,8 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import mqtt from 'mqtt';
 import { AckPolicy, DeliverPolicy, connect as natsConnect } from 'nats';
-import { brokersOf } from '../src/brokers/kafka.js';
+import { brokersOf } from '../brokers/kafka.js';
+import type { MemoryBroker } from '../brokers/memory.js';
 
 export type Handle = (value: Uint8Array, i: number) => void;
 
@@ -71,11 +72,24 @@ export function bareConsume(
   warm: number,
   total: number,
   handle: Handle,
+  /** The embedded broker, for `memory`: its consumer API, acking each record after `handle`. */
+  memory?: MemoryBroker,
 ): BareRun {
   const w = new Window(warm, total);
   let close: () => Promise<void> = async () => {};
   const ready = (async (): Promise<void> => {
     switch (broker) {
+      case 'memory': {
+        const consumer = await memory!.subscribe({ channel, kind: 'queue', group: 'bare' }, (records) => {
+          for (const r of records) {
+            handle(r.value, w.seen);
+            consumer.settle(r, 'ack');
+            w.ack();
+          }
+        });
+        close = () => consumer.close();
+        return;
+      }
       case 'kafka': {
         const kafka = new Kafka({ clientId: 'bare', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
         const consumer = kafka.consumer({ groupId: `bare-${randomBytes(4).toString('hex')}`, sessionTimeout: 6000 });

@@ -1,12 +1,13 @@
 /**
- * The single-thread host loop and the spin handler's calibration, shared by the benchmarks:
+ * The single-thread host loop and the spin handler's calibration (`wasmsg bench --work`, the
+ * bare baseline's in-thread handler, and the repository's bench scripts):
  * the same component called in this thread, one message at a time, as a user would without
  * the engine.
  */
 import { performance } from 'node:perf_hooks';
-import { ComponentInstance } from '../src/component/instance.js';
-import { loadComponent } from '../src/component/load.js';
-import { examples } from '../test/helpers.js';
+import { ComponentInstance } from '../component/instance.js';
+import { loadComponent } from '../component/load.js';
+import { SPIN_COMPONENT } from './matrix.js';
 
 export type Result = Record<string, number>;
 
@@ -53,10 +54,10 @@ export const spinPayload = (rounds: number): (() => Uint8Array) => {
 };
 
 /** Rounds of examples/spin-wat that make one call take ≈targetUs here, now. */
-export async function calibrate(targetUs: number, cacheDir: string): Promise<number> {
+export async function calibrate(targetUs: number, cacheDir: string, binding: 'auto' | 'jco' = 'jco'): Promise<number> {
   let rounds = 20_000;
   for (let k = 0; k < 4; k++) {
-    const r = await raw(examples.spin, 2000, spinPayload(rounds), cacheDir);
+    const r = await raw(SPIN_COMPONENT, 2000, spinPayload(rounds), cacheDir, binding);
     rounds = Math.max(1, Math.round((rounds * targetUs) / r['usPerMsg']!));
   }
   return rounds;

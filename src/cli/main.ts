@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { escapeControl } from '../component/host-text.js';
 import { WasmsgError } from '../errors.js';
 import { DEFAULT_WORKERS, MAX_WORKERS } from '../engine/options.js';
+import { type BenchFlags, intListParser, listParser, runBenchCommand } from './bench.js';
 import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
 import { LANGS, WORLDS, runNew } from './new.js';
@@ -192,6 +193,57 @@ program
   )
   .action(async (component: string | undefined, opts: Parameters<typeof runRun>[1]) => {
     process.exitCode = await runRun(component, opts);
+  });
+
+program
+  .command('bench')
+  .description('benchmark brokers and configurations: the same workload through each, side by side')
+  .argument('[component]', 'component (.wasm) to run (default: the bundled no-op)')
+  .option(
+    '--brokers <list>',
+    'comma list: memory, kafka://h:9092/topic, nats://h:4222/subject, redis://h:6379/stream, amqp://h/queue, mqtt://h/topic',
+    listParser,
+    ['memory'],
+  )
+  .option('--messages <n>', 'messages per run (warm-up included)', intParser(1, 1e9), 100_000)
+  .option(
+    '--size <bytes>',
+    'payload bytes (a comma list for a matrix, as for every option below)',
+    intListParser(8, 64 * 1024 * 1024),
+    [100],
+  )
+  .option('--keys <n>', 'distinct message keys (0: none)', intListParser(0, 1e9), [0])
+  .option('--workers <n>', 'worker threads', intListParser(1, MAX_WORKERS), [DEFAULT_WORKERS])
+  .option('--batch <n>', 'most messages per batch', intListParser(1, 100_000), [256])
+  .option('--ordering <list>', 'none, partition, key', listParser, ['none'])
+  .option('--work <us>', 'µs of busy work per message (the bundled spin component)', intListParser(0, 60_000_000), [0])
+  .option(
+    '--rate <msgs/s>',
+    'fixed-rate mode: open loop at this rate, latency from the intended send time',
+    intListParser(1, 1e8),
+  )
+  .option('--baseline', "also run each broker's bare npm client on the same workload, and give the ratio")
+  .option('--warmup <n>', 'messages before measuring (default: min(5000, messages / 5))', intParser(0, 1e9))
+  .option('--out <dir>', 'write report.json and report.html (HDR percentile plots) there')
+  .option('--json', 'print the report as one JSON object')
+  .option('--no-progress', 'no progress bar')
+  .option('--kafka-session-timeout <ms>', "Kafka consumers' session timeout", intParser(1000, 3_600_000))
+  .option('--run-timeout <s>', 'stop a run still going after this long, and report it failed', intParser(1, 86_400))
+  .option('--cache-dir <dir>', 'transpile cache directory')
+  .addHelpText(
+    'after',
+    examples(
+      'wasmsg bench --messages 200000',
+      'wasmsg bench --brokers memory,redis://127.0.0.1:6379/bench,nats://127.0.0.1:4222/bench --baseline --out report',
+      'wasmsg bench --workers 1,2 --ordering none,partition --keys 16',
+      'wasmsg bench --ordering none,key --keys 10,1000 --work 0,1000 --messages 20000',
+      'wasmsg bench --rate 20000,50000 --messages 200000 --out report',
+      '',
+      'Each run is a fresh process; runs go one after another. Exit code 1 when a run failed.',
+    ),
+  )
+  .action(async (component: string | undefined, opts: BenchFlags) => {
+    process.exitCode = await runBenchCommand(component, opts);
   });
 
 program

@@ -1,0 +1,81 @@
+import { channelFromUrl } from '../brokers/connect.js';
+
+/**
+ * Each bench run reads a channel of its own (the URL's channel with a run suffix), so no run
+ * sees another's messages, and removes it afterwards where the broker lets a client do so.
+ */
+
+/** The URL with its channel (the last path segment) renamed to `channel`. */
+export function withChannel(url: string, channel: string): string {
+  const q = url.indexOf('?');
+  const base = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q);
+  const slash = base.lastIndexOf('/');
+  return `${base.slice(0, slash + 1)}${encodeURIComponent(channel)}${query}`;
+}
+
+export function runChannel(url: string, tag: string): string {
+  return `${url === 'memory' ? 'bench' : channelFromUrl(url)!}-${tag}`;
+}
+
+/**
+ * Deletes a run's channel: the Redis stream, the NATS JetStream stream made for it, the AMQP
+ * queue. Kafka topics stay (deleting needs the admin API and the broker's consent; kafkajs's
+ * deleteTopics does not work against the librdkafka mock), MQTT keeps nothing.
+ */
+export async function dropChannel(scheme: string, url: string, channel: string): Promise<void> {
+  switch (scheme) {
+    case 'redis': {
+      const { Redis } = await import('ioredis');
+      const u = new URL(url);
+      const r = new Redis({
+        host: u.hostname,
+        port: Number(u.port || 6379),
+        ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
+        ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
+        db: Number(u.searchParams.get('db') ?? 0),
+        ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+      });
+      try {
+        await r.connect();
+        await r.del(channel);
+      } finally {
+        r.disconnect();
+      }
+      return;
+    }
+    case 'nats': {
+      const { connect } = await import('nats');
+      const u = new URL(url);
+      const nc = await connect({ servers: `${u.hostname}:${u.port || 4222}` });
+      try {
+        const jsm = await nc.jetstreamManager();
+        const name = await jsm.streams.find(channel).catch(() => undefined);
+        if (name !== undefined) {
+          const info = await jsm.streams.info(name);
+          // only a stream that holds nothing but this run's subject
+          if (info.config.subjects?.length === 1 && info.config.subjects[0] === channel) await jsm.streams.delete(name);
+        }
+      } finally {
+        await nc.close();
+      }
+      return;
+    }
+    case 'amqp': {
+      const amqp = (await import('amqplib')).default;
+      const conn = await amqp.connect(url.replace(/\/[^/?]*(\?.*)?$/, '$1'));
+      try {
+        const ch = await conn.createChannel();
+        await ch.deleteQueue(channel);
+        await ch.close();
+      } finally {
+        await conn.close();
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}

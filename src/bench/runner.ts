@@ -1,0 +1,134 @@
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { runChannel, withChannel } from './channels.js';
+import type { ChildJob, ChildMessage } from './child.js';
+import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
+import { calibrate } from './spin.js';
+import type { BenchReport, RunResult } from './types.js';
+
+/**
+ * `wasmsg bench`: expands the matrix, runs each point in a fresh child process, one after
+ * another (never two at once: they would share the cores), and gathers the report. A run that
+ * fails (a dead broker, a component that does not load, a timeout) is reported with its error
+ * and the others still run.
+ */
+
+export interface BenchContext {
+  readonly cacheDir: string;
+  /** The command line, for the report. */
+  readonly command: string;
+  /** Adapter options per URL scheme (e.g. Kafka's `sessionTimeoutMs`). */
+  readonly brokerOptions?: Readonly<Record<string, Record<string, unknown>>>;
+  /** A run still going after this long is stopped and reported as failed (default 10 min). */
+  readonly runTimeoutMs?: number;
+}
+
+export interface BenchHooks {
+  /** Spin calibration (with `--work`), before the runs. */
+  calibrated?(workUs: number, rounds: number): void;
+  runStart?(job: Job, index: number, of: number): void;
+  progress?(settled: number): void;
+  runEnd?(result: RunResult): void;
+}
+
+const childFile = fileURLToPath(new URL('./child.js', import.meta.url));
+
+export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: BenchHooks = {}): Promise<BenchReport> {
+  const jobs = expand(options);
+  const rounds = new Map<number, number>([[0, 0]]);
+  for (const us of new Set(options.workUs)) {
+    if (us === 0) continue;
+    // the engine calls through the direct binding where it fits, as `auto` does
+    const r = await calibrate(us, ctx.cacheDir, 'auto');
+    rounds.set(us, r);
+    hooks.calibrated?.(us, r);
+  }
+  const tag = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const runs: RunResult[] = [];
+  for (const [k, job] of jobs.entries()) {
+    hooks.runStart?.(job, k, jobs.length);
+    const channel = runChannel(job.url, `${tag}-${k}`);
+    const child: ChildJob = {
+      ...job,
+      channel,
+      runUrl: job.params.scheme === 'memory' ? 'memory' : withChannel(job.url, channel),
+      cacheDir: ctx.cacheDir,
+      rounds: rounds.get(job.params.workUs)!,
+      brokerOptions: ctx.brokerOptions?.[job.params.scheme] ?? {},
+    };
+    const result = await runChild(child, ctx.runTimeoutMs ?? 600_000, hooks);
+    runs.push(result);
+    hooks.runEnd?.(result);
+  }
+  return {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    command: ctx.command,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGb: Math.round(totalmem() / 1024 ** 3),
+      node: process.version,
+      platform: `${process.platform}/${process.arch}`,
+    },
+    runs: withBaselines(runs),
+  };
+}
+
+/** Each engine run gets its bare run's msgs/s and the ratio, where one was made. */
+function withBaselines(runs: readonly RunResult[]): RunResult[] {
+  const bare = new Map<string, RunResult>();
+  for (const r of runs) if (r.side === 'bare' && r.error === undefined) bare.set(baselineKey(r.params), r);
+  return runs.map((r) => {
+    const b = r.side === 'engine' && r.error === undefined ? bare.get(baselineKey(r.params)) : undefined;
+    return b === undefined ? r : { ...r, baseline: { msgsPerSec: b.msgsPerSec, ratio: r.msgsPerSec / b.msgsPerSec } };
+  });
+}
+
+function failed(job: Job, error: string): RunResult {
+  const zero = { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, percentiles: [] };
+  return {
+    label: job.label,
+    side: job.side,
+    params: job.params,
+    measured: 0,
+    elapsedMs: 0,
+    msgsPerSec: 0,
+    mbPerSec: 0,
+    latencyMs: zero,
+    handlerUs: null,
+    cpuMs: { process: 0, mainThread: 0, workers: 0 },
+    peakRssMb: 0,
+    error,
+  };
+}
+
+function runChild(job: ChildJob, timeoutMs: number, hooks: BenchHooks): Promise<RunResult> {
+  return new Promise((resolve) => {
+    // no inherited execArgv (a parent under `node --test` would pass its flags on)
+    const child = fork(childFile, [], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      if (stderr.length < 8192) stderr += d;
+    });
+    let answer: RunResult | undefined;
+    const timer = setTimeout(() => {
+      answer ??= failed(job, `still running after ${Math.round(timeoutMs / 1000)} s: stopped`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'progress') hooks.progress?.(m.settled);
+      else if (m.type === 'result') answer ??= m.result;
+      else answer ??= failed(job, m.message);
+    });
+    child.send(job);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      const why = stderr.trim().split('\n').slice(-3).join(' ');
+      resolve(answer ?? failed(job, `the run's process exited (${signal ?? code})${why === '' ? '' : `: ${why}`}`));
+    });
+  });
+}

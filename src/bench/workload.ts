@@ -1,0 +1,145 @@
+import { performance } from 'node:perf_hooks';
+import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
+import type { MemoryBroker } from '../brokers/memory.js';
+
+/**
+ * The messages of a bench run and how they are produced. Every payload carries the time it was
+ * (meant to be) sent in its last 8 bytes (float64, ms since the epoch), so both sides — the
+ * engine and the bare client — measure end-to-end latency the same way on every broker, headers
+ * or not. With handler work the payload starts with the spin component's round count.
+ */
+
+/** ms since the epoch, sub-ms resolution, on this process's monotonic clock. */
+export const epochNow = (): number => performance.timeOrigin + performance.now();
+
+const CHUNK = 1 << 20;
+
+export class Payloads {
+  private chunk = new Uint8Array(0);
+  private used = 0;
+  private readonly prefix: Uint8Array;
+
+  constructor(
+    private readonly size: number,
+    rounds: number,
+  ) {
+    this.prefix = new TextEncoder().encode(rounds > 0 ? `${rounds} ` : 'bench ');
+  }
+
+  /** A fresh payload (a view into a shared chunk: one allocation per MiB, not per message). */
+  make(sentAt: number): Uint8Array {
+    const size = this.size;
+    if (this.used + size > this.chunk.length) {
+      this.chunk = new Uint8Array(Math.max(CHUNK, size)).fill(0x2e); // '.'
+      this.used = 0;
+    }
+    const bytes = this.chunk.subarray(this.used, this.used + size);
+    this.used += size;
+    bytes.set(this.prefix.subarray(0, Math.max(0, size - 8)));
+    stamp(bytes, sentAt);
+    return bytes;
+  }
+}
+
+export function stamp(bytes: Uint8Array, sentAt: number): void {
+  new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8).setFloat64(0, sentAt, true);
+}
+
+/** The send time a payload carries. */
+export function sentAtOf(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8).getFloat64(0, true);
+}
+
+export const keyOf = (i: number, keys: number): string | null => (keys > 0 ? `key-${i % keys}` : null);
+
+/**
+ * Produces `total` messages: as fast as the broker takes them (`rate` 0), or open loop at `rate`
+ * msgs/s, each stamped with its intended send time so a stall of the producer or of the engine
+ * shows as latency (coordinated omission corrected, as wrk2 does). `ahead(n)` resolves when at
+ * most `window` messages are unsettled before message n (MQTT keeps no backlog); null = no window.
+ */
+export interface ProduceSpec {
+  readonly total: number;
+  readonly size: number;
+  readonly keys: number;
+  readonly rounds: number;
+  readonly rate: number;
+  readonly window?: { readonly size: number; readonly waitFor: (settled: number) => Promise<void> };
+}
+
+const STEP = 500;
+
+export async function produce(sink: Sink, spec: ProduceSpec): Promise<void> {
+  const payloads = new Payloads(spec.size, spec.rounds);
+  if (spec.rate > 0) return produceAtRate(sink, spec, payloads);
+  const step = spec.window === undefined ? STEP : Math.min(STEP, Math.max(1, spec.window.size >> 2));
+  const pending: Array<Promise<void>> = [];
+  for (let i = 0; i < spec.total; i += step) {
+    if (spec.window !== undefined) await spec.window.waitFor(i - spec.window.size);
+    const now = epochNow();
+    const n = Math.min(step, spec.total - i);
+    const batch: Array<{ key: string | null; value: Uint8Array }> = new Array(n);
+    for (let k = 0; k < n; k++) batch[k] = { key: keyOf(i + k, spec.keys), value: payloads.make(now) };
+    pending.push(sink.send(batch));
+    // a few batches in flight at once, as a producing client would
+    if (pending.length >= 8) await pending.shift();
+  }
+  await Promise.all(pending);
+}
+
+async function produceAtRate(sink: Sink, spec: ProduceSpec, payloads: Payloads): Promise<void> {
+  const interval = 1000 / spec.rate;
+  const start = epochNow() + 5;
+  const failures: unknown[] = [];
+  const sends: Array<Promise<void>> = [];
+  let i = 0;
+  while (i < spec.total) {
+    const due = Math.min(spec.total, Math.floor((epochNow() - start) / interval) + 1);
+    if (due > i) {
+      const batch: Array<{ key: string | null; value: Uint8Array }> = [];
+      for (; i < due; i++) batch.push({ key: keyOf(i, spec.keys), value: payloads.make(start + i * interval) });
+      // open loop: never wait for the broker before the next send is due
+      sends.push(sink.send(batch).catch((e: unknown) => void failures.push(e)));
+      if (sends.length > 64) await sends.shift();
+    }
+    const next = start + i * interval - epochNow();
+    await new Promise<void>((r) => (next > 1 ? setTimeout(r, Math.min(next, 50)) : setImmediate(r)));
+  }
+  await Promise.all(sends);
+  if (failures.length > 0) throw failures[0];
+}
+
+/** Where produced messages go: the embedded broker, or a broker adapter's publish. */
+export interface Sink {
+  send(batch: ReadonlyArray<{ key: string | null; value: Uint8Array }>): Promise<void>;
+}
+
+export function memorySink(broker: MemoryBroker, channel: string): Sink {
+  return {
+    async send(batch) {
+      for (const m of batch) {
+        const rec = { key: m.key, value: m.value, headers: {} };
+        try {
+          broker.produce(channel, rec);
+        } catch {
+          await broker.produceWhenSpace(channel, rec);
+        }
+      }
+    },
+  };
+}
+
+export function adapterSink(adapter: BrokerAdapter, channel: string): Sink {
+  return {
+    send(batch) {
+      const records: OutRecord[] = batch.map((m) => ({
+        kind: 'queue',
+        channel,
+        key: m.key,
+        headers: {},
+        value: m.value,
+      }));
+      return adapter.publish(records);
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError } from 'commander';
+import type { BenchOptions } from '../bench/matrix.js';
+import type { BenchReport, RunResult } from '../bench/types.js';
+import { defaultCacheDir } from '../component/cache.js';
+import { escapeControl } from '../component/host-text.js';
+
+/**
+ * `wasmsg bench [component]`: the same workload through one or more brokers and configurations,
+ * one run after another, reported side by side (a table here, report.json and report.html with
+ * --out). The runner and the report are in src/bench/.
+ */
+
+export interface BenchFlags {
+  brokers: string[];
+  messages: number;
+  size: number[];
+  keys: number[];
+  workers: number[];
+  batch: number[];
+  ordering: string[];
+  work: number[];
+  rate?: number[];
+  baseline?: boolean;
+  warmup?: number;
+  out?: string;
+  json?: boolean;
+  progress?: boolean;
+  cacheDir?: string;
+  kafkaSessionTimeout?: number;
+  runTimeout?: number;
+}
+
+/** A commander parser for a comma list of integers in [min, max]. */
+export function intListParser(min: number, max: number): (value: string) => number[] {
+  return (value) =>
+    value.split(',').map((part) => {
+      const n = Number(part.trim());
+      if (part.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+        throw new InvalidArgumentError(
+          `'${part}' must be an integer from ${min} to ${max} (a comma list for a matrix).`,
+        );
+      }
+      return n;
+    });
+}
+
+export const listParser = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+export async function runBenchCommand(component: string | undefined, flags: BenchFlags): Promise<number> {
+  const { runBench } = await import('../bench/runner.js');
+  const { writeReport } = await import('../bench/report.js');
+  const options: BenchOptions = {
+    ...(component === undefined ? {} : { component: resolve(component) }),
+    brokers: flags.brokers,
+    messages: flags.messages,
+    sizes: flags.size,
+    keys: flags.keys,
+    workers: flags.workers,
+    batch: flags.batch,
+    ordering: flags.ordering as BenchOptions['ordering'],
+    workUs: flags.work,
+    rates: flags.rate ?? [],
+    baseline: flags.baseline === true,
+    ...(flags.warmup === undefined ? {} : { warmup: flags.warmup }),
+  };
+  const showProgress = flags.progress !== false && flags.json !== true && process.stderr.isTTY === true;
+  let bar: cliProgress.SingleBar | undefined;
+  const report = await runBench(
+    options,
+    {
+      cacheDir: flags.cacheDir === undefined ? defaultCacheDir() : resolve(flags.cacheDir),
+      command: ['wasmsg', ...process.argv.slice(2)].join(' '),
+      brokerOptions:
+        flags.kafkaSessionTimeout === undefined ? {} : { kafka: { sessionTimeoutMs: flags.kafkaSessionTimeout } },
+      ...(flags.runTimeout === undefined ? {} : { runTimeoutMs: flags.runTimeout * 1000 }),
+    },
+    {
+      calibrated: (us, rounds) => {
+        if (flags.json !== true) process.stderr.write(`spin component: ${rounds} rounds ≈ ${us} µs a call here\n`);
+      },
+      runStart: (job, k, of) => {
+        if (flags.json === true) return;
+        if (showProgress) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: `[${k + 1}/${of}] ${escapeControl(job.label)} ({{side}}) {bar} {value}/{total}`,
+              hideCursor: true,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(job.params.messages, 0, { side: job.side });
+        } else {
+          process.stderr.write(`[${k + 1}/${of}] ${escapeControl(job.label)} (${job.side})\n`);
+        }
+      },
+      progress: (settled) => bar?.update(settled),
+      runEnd: (r) => {
+        bar?.stop();
+        bar = undefined;
+        if (flags.json !== true && !showProgress && r.error !== undefined) {
+          process.stderr.write(`  failed: ${escapeControl(r.error)}\n`);
+        }
+      },
+    },
+  );
+  if (flags.out !== undefined) {
+    const paths = await writeReport(flags.out, report);
+    if (flags.json !== true) process.stderr.write(`report: ${paths.json}\n        ${paths.html}\n`);
+  }
+  process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : table(report));
+  return report.runs.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+const n0 = (x: number): string => Math.round(x).toLocaleString('en');
+const f = (x: number, d: number): string => x.toFixed(d);
+
+/** The terminal table: one row per run. */
+export function table(report: BenchReport): string {
+  const rows: string[][] = [
+    [
+      'run',
+      'side',
+      'msgs/s',
+      'MB/s',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'handler p50 µs',
+      'main CPU %',
+      'RSS MB',
+      '÷ bare',
+    ],
+  ];
+  for (const r of report.runs) rows.push(row(r));
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]): string =>
+    cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const out = [line(rows[0]!), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+  for (const r of report.runs)
+    if (r.error !== undefined) out.push(`${escapeControl(r.label)} (${r.side}) failed: ${escapeControl(r.error)}`);
+  return `${out.join('\n')}\n`;
+}
+
+function row(r: RunResult): string[] {
+  const label = escapeControl(r.label);
+  if (r.error !== undefined) return [label, r.side, 'failed', '', '', '', '', '', '', '', '', ''];
+  const l = r.latencyMs;
+  return [
+    label,
+    r.side,
+    n0(r.msgsPerSec),
+    f(r.mbPerSec, 1),
+    f(l.p50, 2),
+    f(l.p99, 2),
+    f(l.p999, 2),
+    f(l.max, 1),
+    r.handlerUs === null ? '-' : f(r.handlerUs.p50, 2),
+    r.elapsedMs > 0 ? n0((r.cpuMs.mainThread / r.elapsedMs) * 100) : '-',
+    n0(r.peakRssMb),
+    r.baseline === undefined ? '-' : f(r.baseline.ratio, 2),
+  ];
+}
