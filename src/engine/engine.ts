@@ -5,6 +5,7 @@ import { createBroker } from '../brokers/connect.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
 import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
+import { type ChannelStats, type ConsumerLag, SubscriptionCounters, channelStats, readLag } from './counters.js';
 import { Dispatcher } from './dispatch.js';
 import { Lanes, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
@@ -44,6 +45,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly ownedAdapters: BrokerAdapter[] = [];
   private components: CompiledComponent[] = [];
   private readonly consumers: Consumer[] = [];
+  /** Counters per subscription (and per component fed by process()), read by channelStats(). */
+  private readonly subs: SubscriptionCounters[] = [];
+  /** By component index, made on first use. */
+  private readonly processSubs: Array<SubscriptionCounters | undefined> = [];
+  /** Every consumer subscribed (start() returned): what /readyz reports, with the workers warm. */
+  private subscribed = false;
   private readonly stats = new StatsRecorder();
   private readonly lanes: Lanes;
   private readonly dispatcher: Dispatcher;
@@ -162,19 +169,31 @@ export class Engine extends EventEmitter<EngineEvents> {
       for (const s of c.subscriptions) {
         // A broker may deliver before subscribe() resolves (AMQP, MQTT hand out what is queued at
         // once): those batches wait here until the consumer they must be settled on is known.
-        const ref: { consumer?: Consumer } = {};
+        const ref: { sub?: SubscriptionCounters } = {};
         const early: Array<readonly BrokerRecord[]> = [];
         const consumer = await this.broker(s.broker).subscribe(
           { channel: s.channel, kind: s.kind, ...(s.group === undefined ? {} : { group: s.group }) },
-          (records) =>
-            ref.consumer === undefined ? early.push(records) : this.intake(i, s.broker, ref.consumer, records),
+          (records) => (ref.sub === undefined ? early.push(records) : this.intake(i, s.broker, ref.sub, records)),
         );
-        ref.consumer = consumer;
+        const sub = new SubscriptionCounters(this.components[i]!.name, s.broker, s.channel, consumer);
+        ref.sub = sub;
+        this.subs.push(sub);
         this.consumers.push(consumer);
         if (this.paused) consumer.pause();
-        for (const records of early.splice(0)) this.intake(i, s.broker, consumer, records);
+        for (const records of early.splice(0)) this.intake(i, s.broker, sub, records);
       }
     }
+    this.subscribed = true;
+  }
+
+  /** True while running with every consumer subscribed and every worker warm (what /readyz reports). */
+  ready(): boolean {
+    return this.state === 'running' && this.subscribed;
+  }
+
+  /** True while backpressure has the consumers paused (the engine holds its high-water mark). */
+  isPaused(): boolean {
+    return this.paused;
   }
 
   /** Graceful: stop intake, let in-flight batches finish and settle, give the rest back (nack), close. */
@@ -223,7 +242,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         buffered: () => (this.bufferedBytes >= this.highWaterBytes ? this.highWater : this.buffered),
         waitForSpace: () => new Promise<void>((r) => this.spaceWaiters.push(r)),
         enqueue: (c, rec, consumer, sink) => {
-          this.enqueue(c, 'process', consumer, rec, performance.now(), sink);
+          const sub = this.processCounters(c);
+          sub.received++;
+          this.enqueue(c, 'process', consumer, sub, rec, performance.now(), sink);
           this.afterIntake(1, rec.value.length);
         },
       },
@@ -248,6 +269,36 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Starts a new stats window: counters, latency histogram and rate clock from zero. */
   resetStats(): void {
     this.stats.reset();
+    for (const s of this.allSubs()) s.reset();
+  }
+
+  /**
+   * Counters per component, broker and subscribed channel (`engine.process()` inputs under
+   * broker and channel `process`), added up now: nothing is kept per message for them.
+   */
+  channelStats(): ChannelStats[] {
+    return channelStats(this.allSubs());
+  }
+
+  private allSubs(): SubscriptionCounters[] {
+    return [...this.subs, ...this.processSubs.filter((s): s is SubscriptionCounters => s !== undefined)];
+  }
+
+  /**
+   * Consumer lag per subscription whose broker reports it (Consumer.lag), each read bounded by
+   * `timeoutMs` (undefined when it did not answer in time).
+   */
+  consumerLag(timeoutMs = 1000): Promise<ConsumerLag[]> {
+    return readLag(this.subs, timeoutMs);
+  }
+
+  private processCounters(component: number): SubscriptionCounters {
+    return (this.processSubs[component] ??= new SubscriptionCounters(
+      this.components[component]!.name,
+      'process',
+      'process',
+      undefined,
+    ));
   }
 
   snapshot(): EngineStats {
@@ -261,7 +312,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   // ---- intake and backpressure ----
 
-  private intake(component: number, broker: string, consumer: Consumer, records: readonly BrokerRecord[]): void {
+  private intake(component: number, broker: string, sub: SubscriptionCounters, records: readonly BrokerRecord[]): void {
+    const consumer = sub.consumer!;
     if (this.state !== 'running') {
       for (const r of records) consumer.settle(r, 'nack');
       return;
@@ -271,8 +323,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       bytes += rec.value.length;
-      this.enqueue(component, broker, consumer, rec, now, undefined);
+      this.enqueue(component, broker, consumer, sub, rec, now, undefined);
     }
+    sub.received += records.length;
     this.afterIntake(records.length, bytes);
   }
 
@@ -280,6 +333,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     component: number,
     broker: string,
     consumer: Consumer,
+    sub: SubscriptionCounters,
     rec: BrokerRecord,
     receivedAt: number,
     sink: ((o: ProcessOutcome) => void) | undefined,
@@ -287,8 +341,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     const lane = this.lanes.laneFor(component, broker, rec);
     const p: Pending =
       sink === undefined
-        ? { rec, consumer, component, broker, lane, attempts: 0, receivedAt, lastError: '' }
-        : { rec, consumer, component, broker, lane, attempts: 0, receivedAt, lastError: '', sink };
+        ? { rec, consumer, component, broker, lane, sub, attempts: 0, receivedAt, lastError: '' }
+        : { rec, consumer, component, broker, lane, sub, attempts: 0, receivedAt, lastError: '', sink };
     lane.queue.push(p);
     if (lane.queue.length === 1) this.lanes.markReady(lane, receivedAt);
   }

@@ -1,5 +1,6 @@
 import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
 import type { OutboxEntry } from '../component/types.js';
+import type { SubscriptionCounters } from './counters.js';
 import { Deque } from './deque.js';
 
 /**
@@ -19,6 +20,8 @@ export interface Pending {
   readonly component: number;
   readonly broker: string;
   readonly lane: Lane;
+  /** Its subscription's counters (engine/counters.ts): counted on without a lookup. */
+  readonly sub: SubscriptionCounters;
   attempts: number;
   /** performance.now() of the intake call that brought it (one clock read per adapter batch). */
   readonly receivedAt: number;

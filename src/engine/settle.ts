@@ -4,6 +4,7 @@ import { type ResultTuple, outboxFromTuples, readResponse, unpackHeaders } from 
 import { Status } from '../codec/layout.js';
 import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
+import type { SubscriptionCounters } from './counters.js';
 import type { Dispatcher, InFlight } from './dispatch.js';
 import type { Lane, Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
@@ -88,12 +89,15 @@ export class Settler {
     const { stats, lanes } = this.host;
     const ok: Pending[] = [];
     const outputs = new Map<string, OutRecord[]>();
+    /** Outputs per input subscription, counted as published once their brokers confirm them. */
+    let outputsBy: Map<SubscriptionCounters, number> | undefined;
     const back = new Map<Lane, Pending[]>();
     for (let i = 0; i < messages.length; i++) {
       const p = messages[i]!;
       const [status, error, outbox] = resultOf(i);
       if (status === Status.ok) {
         stats.processed++;
+        p.sub.processed++;
         if (p.sink !== undefined) {
           p.sink({ status: 'ok', outputs: outboxFromTuples(outbox) });
           this.ack(p, 'ok', performance.now());
@@ -101,6 +105,8 @@ export class Settler {
         }
         ok.push(p);
         if (outbox !== null) {
+          outputsBy ??= new Map();
+          outputsBy.set(p.sub, (outputsBy.get(p.sub) ?? 0) + outbox.length);
           for (const o of outbox) {
             const headers = unpackHeaders(o[4]);
             let list = outputs.get(o[0]);
@@ -118,6 +124,7 @@ export class Settler {
         pushTo(back, p.lane, p);
       } else {
         stats.failed++;
+        p.sub.failed++;
         p.lastError =
           status === Status.error
             ? formatError(error as MessagingError)
@@ -131,7 +138,7 @@ export class Settler {
     this.requeue(back, true);
     const now = performance.now();
     for (const m of messages) if (m.lane.busy && !back.has(m.lane)) lanes.release(m.lane, now);
-    if (ok.length > 0) this.publishThenAck(ok, outputs);
+    if (ok.length > 0) this.publishThenAck(ok, outputs, outputsBy);
     this.host.dispatcher.pump();
     this.host.checkDrained();
   }
@@ -149,7 +156,10 @@ export class Settler {
       let retried = 0;
       for (const p of list) {
         attempts = Math.max(attempts, p.attempts);
-        if (p.attempts > 0) retried++;
+        if (p.attempts > 0) {
+          retried++;
+          p.sub.retried++;
+        }
       }
       const delay = attempts === 0 ? 0 : Math.min(r.maxBackoffMs, r.backoffMs * 2 ** (attempts - 1));
       stats.retried += retried;
@@ -192,7 +202,11 @@ export class Settler {
     this.retryTimers.add(t);
   }
 
-  private publishThenAck(ok: Pending[], outputs: Map<string, OutRecord[]>): void {
+  private publishThenAck(
+    ok: Pending[],
+    outputs: Map<string, OutRecord[]>,
+    outputsBy: Map<SubscriptionCounters, number> | undefined,
+  ): void {
     let count = 0;
     for (const list of outputs.values()) count += list.length;
     if (count === 0) {
@@ -204,6 +218,7 @@ export class Settler {
       () => {
         this.publishing--;
         this.host.stats.published += count;
+        if (outputsBy !== undefined) for (const [sub, n] of outputsBy) sub.published += n;
         this.ackAll(ok);
         this.host.checkDrained();
       },
@@ -221,6 +236,7 @@ export class Settler {
     const back = new Map<Lane, Pending[]>();
     for (const p of ok) {
       stats.failed++;
+      p.sub.failed++;
       p.lastError = why;
       if (++p.attempts >= options.retries.maxAttempts) {
         this.deadLetter(p);
@@ -244,6 +260,7 @@ export class Settler {
     const { stats, options } = this.host;
     if (p.sink !== undefined) {
       stats.deadLettered++;
+      p.sub.deadLettered++;
       p.sink({ status: 'failed', error: p.lastError, attempts: p.attempts });
       this.ack(p, 'dead-lettered', performance.now());
       return;
@@ -264,6 +281,7 @@ export class Settler {
         () => {
           this.publishing--;
           stats.deadLettered++;
+          p.sub.deadLettered++;
           this.host.deadLettered(p);
           this.ack(p, 'dead-lettered', performance.now());
           this.host.checkDrained();
@@ -292,6 +310,7 @@ export class Settler {
     p.consumer.settle(p.rec, 'ack');
     const stats = this.host.stats;
     stats.acked++;
+    p.sub.acked++;
     stats.recordLatency(now - p.receivedAt, 1);
     this.host.released(1, p.rec.value.length);
     this.host.settled(p, outcome);
@@ -309,6 +328,7 @@ export class Settler {
     let bytes = 0;
     for (const p of ok) {
       p.consumer.settle(p.rec, 'ack');
+      p.sub.acked++;
       bytes += p.rec.value.length;
       if (p.receivedAt !== runAt) {
         if (run > 0) stats.recordLatency(now - runAt, run);
