@@ -8,6 +8,7 @@
 #   nats-server redis-server mosquitto mosquitto-clients rabbitmq-server
 #                                 brokers for the integration tests
 #   procps                        ps, used by scripts/brokers.sh
+#   chromium                      headless browser the bench report test renders report.html in
 #
 #   bash scripts/setup-debian.sh              install what is missing (as root, or through sudo)
 #   bash scripts/setup-debian.sh --if-needed  the same, silent when nothing is missing (pretest)
@@ -27,11 +28,12 @@ packages=(
   librdkafka-dev pkg-config kcat
   nats-server redis-server mosquitto mosquitto-clients rabbitmq-server
   procps
+  chromium
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
-  say "not a Debian system: install clang, lld, librdkafka (with its mock header), pkg-config and the"
-  say "servers nats-server, redis-server, mosquitto and rabbitmq-server yourself (see README.md)"
+  say "not a Debian system: install clang, lld, librdkafka (with its mock header), pkg-config, chromium and"
+  say "the servers nats-server, redis-server, mosquitto and rabbitmq-server yourself (see README.md)"
   exit 0
 fi
 
