@@ -44,7 +44,10 @@ export {
   DEFAULT_WORKERS,
   MAX_WORKERS,
 } from './engine/options.js';
-export type { EngineStats } from './engine/stats.js';
+export type { EngineStats, EngineHistograms } from './engine/stats.js';
+export type { ChannelStats, ConsumerLag } from './engine/counters.js';
+export { metricsRegistry, LATENCY_BUCKETS, HANDLER_BUCKETS } from './metrics/registry.js';
+export type { MetricsEngine, MetricsRegistryOptions } from './metrics/registry.js';
 export { MemoryBroker } from './brokers/memory.js';
 export type { MemoryBrokerOptions } from './brokers/memory.js';
 export { generate, syntheticPayload } from './brokers/synthetic.js';

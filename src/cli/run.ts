@@ -252,21 +252,17 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     engineOptions = { ...options, brokers: [] };
   }
   const engine = new Engine(engineOptions, adapters);
-  let started = false;
   const metrics =
     opts.metrics === undefined
       ? undefined
-      : await serveMetrics({ snapshot: () => engine.snapshot(), ready: () => started }, opts.metrics).catch(
-          async (err: unknown) => {
-            for (const a of created) await a.close().catch(() => {});
-            throw err;
-          },
-        );
+      : await serveMetrics(engine, opts.metrics).catch(async (err: unknown) => {
+          for (const a of created) await a.close().catch(() => {});
+          throw err;
+        });
   if (metrics !== undefined)
     logger('run').info({ metrics: `${metrics.url}/metrics` }, `metrics on ${metrics.url}/metrics`);
   try {
     await engine.start();
-    started = true;
   } catch (err) {
     metrics?.server.close();
     for (const a of created) await a.close().catch(() => {});
