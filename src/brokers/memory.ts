@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { BrokerError, ErrorCode, OptionError } from '../errors.js';
-import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
+import { type Produce, recordBytes } from './memory-log.js';
 
 /**
  * The embedded broker, the default when none is configured: named channels with N partitions,
@@ -13,6 +14,10 @@ import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, S
  * `produceWhenSpace` waits) instead of growing memory; a partition nobody reads keeps only its
  * newest records within both bounds (the rest is dropped, as a log with retention drops it). A
  * record larger than `retentionBytes` is refused.
+ *
+ * This file is the broker itself: options, produce (with retention and backpressure), subscribe
+ * and the delivery loop. The partition log is in brokers/memory-log.ts, channels, consumer groups
+ * and consumers in brokers/memory-groups.ts.
  */
 
 /** Kept here too: `BrokerError` was first exported from this file. */
@@ -37,172 +42,7 @@ export interface MemoryBrokerOptions {
   readonly maxBatch?: number;
 }
 
-interface Produce {
-  readonly key?: string | null;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly value: Uint8Array;
-  readonly partition?: number;
-  readonly timestamp?: number;
-}
-
-/** What a record costs the broker's memory, in bytes (payload bytes + characters of key and headers). */
-function recordBytes(rec: Produce): number {
-  let n = rec.value.byteLength + (rec.key?.length ?? 0);
-  const h = rec.headers;
-  if (h !== undefined) for (const k in h) n += k.length + (h[k]?.length ?? 0);
-  return n;
-}
-
-class Partition {
-  /** Physical log; records[i] has offset `start + i`. Trimmed lazily: see trimTo. */
-  private records: BrokerRecord[] = [];
-  /** cum[i] = bytes of every record up to and including records[i] (since the partition began). */
-  private cum: number[] = [];
-  private start = 0;
-  /** Bytes of the records before `start`. */
-  private startBytes = 0;
-  /** Bytes of every record ever pushed. */
-  private totalBytes = 0;
-  /** First retained offset. */
-  base = 0;
-  get end(): number {
-    return this.start + this.records.length;
-  }
-  get length(): number {
-    return this.end - this.base;
-  }
-  push(r: BrokerRecord, bytes: number): void {
-    this.records.push(r);
-    this.totalBytes += bytes;
-    this.cum.push(this.totalBytes);
-  }
-  /** Bytes of the records from `offset` (≥ the physical start) to the end. */
-  bytesFrom(offset: number): number {
-    const before = offset <= this.start ? this.startBytes : this.cum[offset - this.start - 1]!;
-    return this.totalBytes - before;
-  }
-  /** Bytes held for readers: from the first retained offset. */
-  get retainedBytes(): number {
-    return this.bytesFrom(this.base);
-  }
-  /** Drops the oldest records until at most `records` and `bytes` remain. */
-  keepNewest(records: number, bytes: number): void {
-    let from = Math.max(this.base, this.end - records);
-    while (from < this.end && this.bytesFrom(from) > bytes) from++;
-    this.trimTo(from);
-  }
-  at(offset: number): BrokerRecord | undefined {
-    return offset < this.base ? undefined : this.records[offset - this.start];
-  }
-  retained(): BrokerRecord[] {
-    return this.records.slice(this.base - this.start);
-  }
-  /**
-   * Forgets records below `offset`. Splicing the array on every ack made acks O(n) (it was 60 %
-   * of the main thread in a 200k-message run), so the dead prefix is dropped only once it is
-   * both over 4096 records and over half the array: amortised O(1) per record.
-   */
-  trimTo(offset: number): void {
-    if (offset <= this.base) return;
-    this.base = Math.min(offset, this.end);
-    const dead = this.base - this.start;
-    if (dead > 4096 && dead * 2 > this.records.length) {
-      this.startBytes = this.cum[dead - 1]!;
-      this.records = this.records.slice(dead);
-      this.cum = this.cum.slice(dead);
-      this.start = this.base;
-    }
-  }
-}
-
-class Group {
-  readonly members: MemoryConsumer[] = [];
-  readonly committed: Watermark[];
-  constructor(partitions: Partition[]) {
-    this.committed = partitions.map((p) => new Watermark(p.base));
-  }
-}
-
-class Channel {
-  readonly partitions: Partition[];
-  readonly groups = new Map<string, Group>();
-  private rr = 0;
-  constructor(
-    readonly name: string,
-    n: number,
-  ) {
-    this.partitions = Array.from({ length: n }, () => new Partition());
-  }
-  choosePartition(key: string | null | undefined): number {
-    const n = this.partitions.length;
-    if (key === null || key === undefined) return this.rr++ % n;
-    let h = 0x811c9dc5; // FNV-1a: stable across runs, so a key always lands on one partition
-    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-    return (h >>> 0) % n;
-  }
-  /** Lowest committed offset of any group for partition p (or the log end when nobody reads). */
-  slowest(p: number): number {
-    let min = Infinity;
-    for (const g of this.groups.values()) min = Math.min(min, g.committed[p]!.committed);
-    return min === Infinity ? this.partitions[p]!.end : min;
-  }
-}
-
-class MemoryConsumer implements Consumer {
-  paused = false;
-  closed = false;
-  assigned: number[] = [];
-  readonly cursor = new Map<number, number>();
-  readonly redeliver: BrokerRecord[] = [];
-
-  constructor(
-    readonly broker: MemoryBroker,
-    readonly channel: Channel,
-    readonly group: Group,
-    readonly onBatch: BatchListener,
-  ) {}
-
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    this.broker.schedule();
-  }
-  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
-    if (outcome === 'nack') {
-      this.redeliver.push(record);
-      this.broker.schedule();
-      return;
-    }
-    this.group.committed[record.partition]!.ack(Number(record.offset));
-    this.broker.trim(this.channel, record.partition);
-  }
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.broker.leave(this);
-  }
-
-  /** Delivers one batch if it can; returns whether it delivered anything. */
-  pump(maxBatch: number): boolean {
-    if (this.paused || this.closed) return false;
-    const batch: BrokerRecord[] = this.redeliver.splice(0, maxBatch);
-    for (const p of this.assigned) {
-      if (batch.length >= maxBatch) break;
-      const part = this.channel.partitions[p]!;
-      let next = this.cursor.get(p)!;
-      while (batch.length < maxBatch && next < part.end) batch.push(part.at(next++)!);
-      this.cursor.set(p, next);
-    }
-    if (batch.length === 0) return false;
-    this.onBatch(batch);
-    return true;
-  }
-}
-
-export class MemoryBroker extends EventEmitter implements BrokerAdapter {
+export class MemoryBroker extends EventEmitter implements BrokerAdapter, ConsumerHost {
   readonly name: string;
   private readonly channels = new Map<string, Channel>();
   private readonly partitions: number;
@@ -344,27 +184,13 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter {
     }
     const consumer = new MemoryConsumer(this, c, group, onBatch);
     group.members.push(consumer);
-    this.rebalance(group);
+    group.rebalance();
     this.schedule();
     return consumer;
   }
 
-  /** Splits a group's partitions among its members; a newly assigned partition resumes at the committed offset. */
-  private rebalance(group: Group): void {
-    const n = group.committed.length;
-    group.members.forEach((m, i) => {
-      const mine = Array.from({ length: n }, (_, p) => p).filter((p) => p % group.members.length === i);
-      for (const p of mine) if (!m.assigned.includes(p)) m.cursor.set(p, group.committed[p]!.committed);
-      m.assigned = mine;
-    });
-  }
-
   leave(consumer: MemoryConsumer): void {
-    const group = consumer.group;
-    group.members.splice(group.members.indexOf(consumer), 1);
-    // Records it was given but never acked go to whoever takes its partitions: from the watermark.
-    for (const m of group.members) for (const p of consumer.assigned) m.assigned = m.assigned.filter((q) => q !== p);
-    this.rebalance(group);
+    consumer.group.remove(consumer);
     this.schedule();
   }
 

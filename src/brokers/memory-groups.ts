@@ -1,0 +1,125 @@
+import { Watermark } from './watermark.js';
+import type { BatchListener, BrokerRecord, Consumer } from './adapter.js';
+import { Partition } from './memory-log.js';
+
+/**
+ * The embedded broker's reading side (brokers/memory.ts): a channel's consumer groups, each with
+ * its members and a committed watermark per partition, the split of partitions among a group's
+ * members, and the consumer that delivers batches, takes acks and nacks and leaves its group. The
+ * records themselves are in the partition logs (brokers/memory-log.ts).
+ */
+
+/** What a consumer asks of its broker: an interface, so that this file never imports the broker. */
+export interface ConsumerHost {
+  /** Delivers on a later tick (see MemoryBroker.schedule). */
+  schedule(): void;
+  /** Drops what every group of the channel has committed in partition `p`. */
+  trim(channel: Channel, p: number): void;
+  leave(consumer: MemoryConsumer): void;
+}
+
+export class Group {
+  readonly members: MemoryConsumer[] = [];
+  readonly committed: Watermark[];
+  constructor(partitions: Partition[]) {
+    this.committed = partitions.map((p) => new Watermark(p.base));
+  }
+
+  /** Splits the partitions among the members; a newly assigned partition resumes at the committed offset. */
+  rebalance(): void {
+    const n = this.committed.length;
+    this.members.forEach((m, i) => {
+      const mine = Array.from({ length: n }, (_, p) => p).filter((p) => p % this.members.length === i);
+      for (const p of mine) if (!m.assigned.includes(p)) m.cursor.set(p, this.committed[p]!.committed);
+      m.assigned = mine;
+    });
+  }
+
+  /** Takes a member out and gives its partitions to the others. */
+  remove(consumer: MemoryConsumer): void {
+    this.members.splice(this.members.indexOf(consumer), 1);
+    // Records it was given but never acked go to whoever takes its partitions: from the watermark.
+    for (const m of this.members) for (const p of consumer.assigned) m.assigned = m.assigned.filter((q) => q !== p);
+    this.rebalance();
+  }
+}
+
+/** A named channel: its partition logs and the groups reading them. */
+export class Channel {
+  readonly partitions: Partition[];
+  readonly groups = new Map<string, Group>();
+  private rr = 0;
+  constructor(
+    readonly name: string,
+    n: number,
+  ) {
+    this.partitions = Array.from({ length: n }, () => new Partition());
+  }
+  choosePartition(key: string | null | undefined): number {
+    const n = this.partitions.length;
+    if (key === null || key === undefined) return this.rr++ % n;
+    let h = 0x811c9dc5; // FNV-1a: stable across runs, so a key always lands on one partition
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % n;
+  }
+  /** Lowest committed offset of any group for partition p (or the log end when nobody reads). */
+  slowest(p: number): number {
+    let min = Infinity;
+    for (const g of this.groups.values()) min = Math.min(min, g.committed[p]!.committed);
+    return min === Infinity ? this.partitions[p]!.end : min;
+  }
+}
+
+export class MemoryConsumer implements Consumer {
+  paused = false;
+  closed = false;
+  assigned: number[] = [];
+  readonly cursor = new Map<number, number>();
+  readonly redeliver: BrokerRecord[] = [];
+
+  constructor(
+    readonly broker: ConsumerHost,
+    readonly channel: Channel,
+    readonly group: Group,
+    readonly onBatch: BatchListener,
+  ) {}
+
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.broker.schedule();
+  }
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    if (outcome === 'nack') {
+      this.redeliver.push(record);
+      this.broker.schedule();
+      return;
+    }
+    this.group.committed[record.partition]!.ack(Number(record.offset));
+    this.broker.trim(this.channel, record.partition);
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.broker.leave(this);
+  }
+
+  /** Delivers one batch if it can; returns whether it delivered anything. */
+  pump(maxBatch: number): boolean {
+    if (this.paused || this.closed) return false;
+    const batch: BrokerRecord[] = this.redeliver.splice(0, maxBatch);
+    for (const p of this.assigned) {
+      if (batch.length >= maxBatch) break;
+      const part = this.channel.partitions[p]!;
+      let next = this.cursor.get(p)!;
+      while (batch.length < maxBatch && next < part.end) batch.push(part.at(next++)!);
+      this.cursor.set(p, next);
+    }
+    if (batch.length === 0) return false;
+    this.onBatch(batch);
+    return true;
+  }
+}
