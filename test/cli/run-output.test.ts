@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { statsLine, statsToJSON } from '../../src/cli/run.js';
+import { statsLine, statsToJSON } from '../../src/cli/run-output.js';
 import type { EngineStats } from '../../src/engine/stats.js';
 import { at, cacheDir, examples } from '../helpers.js';
 

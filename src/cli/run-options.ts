@@ -1,0 +1,132 @@
+import { channelFromUrl } from '../brokers/connect.js';
+import { inspectComponent } from '../component/load.js';
+import type { EngineOptionsInput } from '../engine/options.js';
+import { readConfigFile } from './config.js';
+import { checkComponentPath } from './files.js';
+import { UsageError } from './usage.js';
+
+/**
+ * `wasmsg run`'s flags, and the engine options they make: from `--config <file>`, or from a
+ * component file and `--from` / `--topic` / `--kind` / `--group`, with the tuning flags over
+ * either. Usage errors (flags that clash) are thrown as UsageError before anything starts.
+ */
+
+export interface RunOptions {
+  config?: string;
+  workers?: number;
+  batch?: number;
+  linger?: number;
+  ordering?: string;
+  /** Default `input`; for a world C component, the channels its configure() returns. */
+  topic?: string;
+  partitions: number;
+  generate?: number;
+  size: number;
+  keys?: number;
+  limit?: number;
+  from?: string;
+  group?: string;
+  kind?: string;
+  maxAttempts?: number;
+  handlerTimeout?: number;
+  deadLetter?: string;
+  json?: boolean;
+  cacheDir?: string;
+  binding?: string;
+  /** host:port of the Prometheus endpoint (/metrics, /healthz, /readyz). */
+  metrics?: string;
+  /** Seconds between stats lines off a TTY (0: none; default 5). */
+  statsInterval?: number;
+  /** Writes every dead letter of the run to this file, one JSON object a line. */
+  deadLetters?: string;
+  /** Exit with ExitCode.deadLettered (4) when anything was dead-lettered. */
+  failOnDeadLetter?: boolean;
+}
+
+/**
+ * `--config` names the components, their inputs and the brokers: the flags that would name them
+ * too are refused rather than silently ignored. The tuning flags (--workers, --batch, --linger,
+ * --ordering, --binding, --max-attempts, --handler-timeout, --dead-letter, --cache-dir) override
+ * the file.
+ */
+export function checkUsage(component: string | undefined, opts: RunOptions): void {
+  if (opts.config !== undefined) {
+    const clash = [
+      ...(component === undefined ? [] : [`a component (${component})`]),
+      ...(['from', 'group', 'kind', 'topic'] as const).filter((k) => opts[k] !== undefined).map((k) => `--${k}`),
+    ];
+    if (clash.length > 0) {
+      throw new UsageError(
+        `--config names the components, their inputs and brokers: it cannot be combined with ${clash.join(', ')} (edit the file, or drop --config)`,
+        'config',
+      );
+    }
+  } else if (component === undefined) {
+    throw new UsageError('run needs a component file or --config <file>', 'component');
+  }
+  if (opts.from !== undefined && opts.generate !== undefined) {
+    throw new UsageError('--generate feeds the embedded broker; it cannot be combined with --from', 'generate');
+  }
+}
+/** The engine options of a run: the config file's or the flags', with the tuning flags over them. */
+export async function runOptions(component: string | undefined, opts: RunOptions): Promise<EngineOptionsInput> {
+  return withFlags(await baseOptions(component, opts), opts);
+}
+
+async function baseOptions(component: string | undefined, opts: RunOptions): Promise<Record<string, unknown>> {
+  if (opts.config !== undefined) return readConfigFile(opts.config);
+  if (component === undefined) throw new UsageError('run needs a component file or --config <file>', 'component');
+  const kind = opts.kind ?? 'queue';
+  const group = opts.group === undefined ? {} : { group: opts.group };
+  if (opts.from !== undefined) {
+    const channel = channelFromUrl(opts.from);
+    if (channel === undefined) {
+      throw new UsageError(
+        `--from ${opts.from}: the URL names no channel (e.g. kafka://127.0.0.1:9092/orders)`,
+        'from',
+      );
+    }
+    // The --from broker is the components' `default` broker: what they publish goes back to it.
+    return {
+      brokers: [{ name: 'default', url: opts.from }],
+      components: [{ path: component, subscriptions: [{ broker: 'default', channel, kind, ...group }] }],
+    };
+  }
+  if (opts.topic === undefined) {
+    // No channel named: a world C component subscribes to what its configure() returns.
+    await checkComponentPath(component);
+    const info = await inspectComponent(component, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
+    if (info.family === 'c') return { components: [{ path: component }] };
+  }
+  return { components: [{ path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] }] };
+}
+
+/** The flags that tune the engine, over what the file (or the defaults) say. */
+function withFlags(base: Record<string, unknown>, opts: RunOptions): EngineOptionsInput {
+  const section = (name: string): Record<string, unknown> => {
+    const v = base[name];
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  };
+  const options: Record<string, unknown> = { ...base };
+  if (opts.workers !== undefined) options['workers'] = opts.workers;
+  if (opts.ordering !== undefined) options['ordering'] = opts.ordering;
+  if (opts.cacheDir !== undefined) options['cacheDir'] = opts.cacheDir;
+  if (opts.handlerTimeout !== undefined) options['handlerTimeoutMs'] = opts.handlerTimeout;
+  if (opts.binding !== undefined) options['components'] = withBinding(base, opts.binding);
+  if (opts.batch !== undefined || opts.linger !== undefined) {
+    options['batch'] = {
+      ...section('batch'),
+      ...(opts.batch === undefined ? {} : { maxMessages: opts.batch }),
+      ...(opts.linger === undefined ? {} : { lingerMs: opts.linger }),
+    };
+  }
+  if (opts.maxAttempts !== undefined) options['retries'] = { ...section('retries'), maxAttempts: opts.maxAttempts };
+  if (opts.deadLetter !== undefined) options['deadLetter'] = { ...section('deadLetter'), channel: opts.deadLetter };
+  return options as EngineOptionsInput;
+}
+
+/** `--binding jco` forces jco's glue on every component (of the file, or the positional one). */
+function withBinding(base: Record<string, unknown>, binding: string): unknown[] {
+  const components = (base['components'] as Array<Record<string, unknown>> | undefined) ?? [];
+  return components.map((c) => ({ ...c, binding }));
+}
