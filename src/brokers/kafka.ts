@@ -4,6 +4,7 @@ import {
   type ConsumerConfig,
   type ConsumerRunConfig,
   type KafkaConfig,
+  type Admin,
   type Consumer as KafkaConsumer,
   Partitioners,
   type Producer,
@@ -93,6 +94,9 @@ class KafkaGroupConsumer implements Consumer {
     private readonly topic: string,
     private readonly onBatch: BatchListener,
     private readonly adapter: KafkaAdapter,
+    private readonly groupId: string,
+    /** A queue group starts at the beginning of a partition it never committed; a topic reader at its end. */
+    private readonly fromBeginning: boolean,
   ) {
     // A new assignment: forget watermarks, they restart at the first offset fetched.
     consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -190,6 +194,37 @@ class KafkaGroupConsumer implements Consumer {
     this.marks.get(String(record.partition))?.mark.ack(Number(record.offset));
   }
 
+  /**
+   * The group's lag: per partition, the high watermark minus the offset the group resumes from —
+   * this consumer's own acked watermark where it holds the partition (fresher than the last
+   * commit), else the group's committed offset (admin OffsetFetch). A partition the group never
+   * committed counts from its low watermark for a queue group, and as 0 for a topic reader
+   * (which starts at the end). Without OffsetFetch (a broker that refuses it), only the
+   * partitions this consumer holds are counted.
+   */
+  async lag(): Promise<number> {
+    const admin = await this.adapter.admin();
+    const offsets = await admin.fetchTopicOffsets(this.topic);
+    const committed = new Map<number, number>();
+    try {
+      const [group] = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] });
+      for (const p of group?.partitions ?? []) committed.set(p.partition, Number(p.offset));
+    } catch (err) {
+      this.adapter.warn(err);
+    }
+    let lag = 0;
+    for (const o of offsets) {
+      const own = this.marks.get(String(o.partition));
+      let from = own?.mark.committed ?? committed.get(o.partition) ?? -1;
+      if (from < 0) {
+        if (!this.fromBeginning || !committed.has(o.partition)) continue;
+        from = Number(o.low);
+      }
+      lag += Math.max(0, Number(o.high) - from);
+    }
+    return lag;
+  }
+
   async commit(): Promise<void> {
     const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
     for (const [p, { mark }] of this.marks) {
@@ -224,6 +259,8 @@ export class KafkaAdapter implements BrokerAdapter {
   private producer!: Producer;
   private readonly consumers: KafkaGroupConsumer[] = [];
   private connected = false;
+  /** For consumer lag (high watermarks, group offsets): connected on first use, kept until close. */
+  private offsetsAdmin: Promise<Admin> | undefined;
 
   constructor(options: KafkaAdapterOptions) {
     this.name = options.name;
@@ -278,7 +315,7 @@ export class KafkaAdapter implements BrokerAdapter {
       throw unreachable(this.options.url, err);
     }
     await consumer.subscribe({ topic: spec.channel, fromBeginning: spec.kind === 'queue' });
-    const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, this);
+    const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, this, groupId, spec.kind === 'queue');
     // A topic subscriber (a group of its own) starts at the end of each partition as of now:
     // the offsets are read before joining and sought to on joining, so a message produced after
     // subscribe() returns is never skipped by a "latest" resolved a moment later.
@@ -306,6 +343,20 @@ export class KafkaAdapter implements BrokerAdapter {
     return c;
   }
 
+  admin(): Promise<Admin> {
+    if (this.offsetsAdmin === undefined) {
+      const admin = this.kafka.admin();
+      this.offsetsAdmin = admin.connect().then(
+        () => admin,
+        (err: unknown) => {
+          this.offsetsAdmin = undefined;
+          throw err;
+        },
+      );
+    }
+    return this.offsetsAdmin;
+  }
+
   async publish(records: readonly OutRecord[]): Promise<void> {
     const byTopic = new Map<string, Array<{ key: string | null; value: Buffer; headers: Record<string, string> }>>();
     for (const r of records) {
@@ -329,6 +380,9 @@ export class KafkaAdapter implements BrokerAdapter {
 
   async close(): Promise<void> {
     for (const c of this.consumers.splice(0)) await c.close();
+    const admin = this.offsetsAdmin;
+    this.offsetsAdmin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => {});
     await this.producer?.disconnect();
   }
 }

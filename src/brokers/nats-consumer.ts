@@ -65,6 +65,11 @@ export class JetStreamConsumer implements Consumer {
     if (outcome === 'ack') e.msg.ack();
     else e.msg.nak();
   }
+  /** The consumer's messages not yet delivered (`num_pending`) plus those delivered and unacked. */
+  async lag(): Promise<number> {
+    const info = await this.adapter.manager.consumers.info(this.target.stream, this.target.name);
+    return info.num_pending + info.num_ack_pending;
+  }
   async close(): Promise<void> {
     this.stop.abort();
     this.wake?.();

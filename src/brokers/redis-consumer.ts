@@ -86,6 +86,24 @@ export class RedisConsumer implements Consumer {
     if (ids.length > 0)
       this.adapter.command.xack(this.spec.channel, this.group!, ...ids).catch((err: unknown) => this.adapter.fail(err));
   }
+  /**
+   * The group's unacknowledged entries: `lag` (not yet delivered to the group; Redis ≥ 7 reports
+   * it, null when it cannot tell, e.g. after XDEL) plus `pending` (delivered, not acked), from
+   * XINFO GROUPS. A topic reader has no group: undefined.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.group === undefined) return undefined;
+    const groups = (await this.adapter.command.xinfo('GROUPS', this.spec.channel)) as unknown[][];
+    for (const fields of groups) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1]);
+      if (info.get('name') !== this.group) continue;
+      const lag = info.get('lag');
+      const pending = info.get('pending');
+      return typeof lag === 'number' && typeof pending === 'number' ? lag + pending : undefined;
+    }
+    return undefined;
+  }
   private closing: Promise<void> | undefined;
   /**
    * Idempotent: the engine closes its consumers, then the adapter closes what it still lists. A
