@@ -12,6 +12,7 @@ import mqtt from 'mqtt';
 import { AckPolicy, DeliverPolicy, connect as natsConnect } from 'nats';
 import { brokersOf } from '../brokers/kafka.js';
 import type { MemoryBroker } from '../brokers/memory.js';
+import { redisOptions, serverUrl } from './channels.js';
 
 export type Handle = (value: Uint8Array, i: number) => void;
 
@@ -113,7 +114,12 @@ export function bareConsume(
         const u = new URL(url);
         const nc = await natsConnect({ servers: `${u.hostname}:${u.port || 4222}` });
         const jsm = await nc.jetstreamManager();
-        const stream = await jsm.streams.find(channel);
+        // the stream the producer made, or one made here (fixed-rate runs start consuming first)
+        const stream = await jsm.streams.find(channel).catch(async () => {
+          const name = `bare-${randomBytes(4).toString('hex')}`;
+          await jsm.streams.add({ name, subjects: [channel] });
+          return name;
+        });
         const durable = `bare-${randomBytes(4).toString('hex')}`;
         await jsm.consumers.add(stream, {
           durable_name: durable,
@@ -139,7 +145,7 @@ export function bareConsume(
         return;
       }
       case 'redis': {
-        const r = new Redis(url);
+        const r = new Redis(redisOptions(url));
         const group = `bare-${randomBytes(4).toString('hex')}`;
         await r.xgroup('CREATE', channel, group, '0', 'MKSTREAM');
         let stop = false;
@@ -174,8 +180,9 @@ export function bareConsume(
         return;
       }
       case 'amqp': {
-        const conn = await amqp.connect(url);
+        const conn = await amqp.connect(serverUrl(url));
         const ch = await conn.createChannel();
+        await ch.assertQueue(channel, { durable: true });
         await ch.prefetch(1024);
         await ch.consume(channel, (m) => {
           if (m === null) return;

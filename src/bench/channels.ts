@@ -1,3 +1,4 @@
+import type { RedisOptions } from 'ioredis';
 import { channelFromUrl } from '../brokers/connect.js';
 
 /**
@@ -27,17 +28,7 @@ export async function dropChannel(scheme: string, url: string, channel: string):
   switch (scheme) {
     case 'redis': {
       const { Redis } = await import('ioredis');
-      const u = new URL(url);
-      const r = new Redis({
-        host: u.hostname,
-        port: Number(u.port || 6379),
-        ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
-        ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
-        db: Number(u.searchParams.get('db') ?? 0),
-        ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-        lazyConnect: true,
-        maxRetriesPerRequest: 1,
-      });
+      const r = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 1 });
       try {
         await r.connect();
         await r.del(channel);
@@ -65,7 +56,7 @@ export async function dropChannel(scheme: string, url: string, channel: string):
     }
     case 'amqp': {
       const amqp = (await import('amqplib')).default;
-      const conn = await amqp.connect(url.replace(/\/[^/?]*(\?.*)?$/, '$1'));
+      const conn = await amqp.connect(serverUrl(url));
       try {
         const ch = await conn.createChannel();
         await ch.deleteQueue(channel);
@@ -78,4 +69,22 @@ export async function dropChannel(scheme: string, url: string, channel: string):
     default:
       return;
   }
+}
+
+/** The URL without its channel (the last path segment): the server (and AMQP vhost) alone. */
+export function serverUrl(url: string): string {
+  return url.replace(/\/[^/?]*(\?.*)?$/, '$1');
+}
+
+/** ioredis options for a wasmsg Redis URL (whose path is the stream, not a database number). */
+export function redisOptions(url: string): RedisOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
+    ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
+    db: Number(u.searchParams.get('db') ?? 0),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
 }

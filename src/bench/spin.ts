@@ -53,12 +53,23 @@ export const spinPayload = (rounds: number): (() => Uint8Array) => {
   return () => p;
 };
 
-/** Rounds of examples/spin-wat that make one call take ≈targetUs here, now. */
+/**
+ * Rounds of examples/spin-wat that make one call take ≈targetUs here, now: four rounds of
+ * measuring, each ≈ 100 ms of calls (so a 5 ms handler is calibrated in under a second).
+ */
 export async function calibrate(targetUs: number, cacheDir: string, binding: 'auto' | 'jco' = 'jco'): Promise<number> {
-  let rounds = 20_000;
-  for (let k = 0; k < 4; k++) {
-    const r = await raw(SPIN_COMPONENT, 2000, spinPayload(rounds), cacheDir, binding);
-    rounds = Math.max(1, Math.round((rounds * targetUs) / r['usPerMsg']!));
+  const call = await inThread(SPIN_COMPONENT, cacheDir, binding);
+  let rounds = 1000;
+  let usPerCall = NaN;
+  for (let k = 0; k < 5; k++) {
+    const payload = spinPayload(rounds)();
+    const n = Number.isNaN(usPerCall) ? 200 : Math.min(5000, Math.max(10, Math.ceil(100_000 / usPerCall)));
+    for (let i = 0; i < Math.min(n, 200); i++) call(payload, i);
+    const t = performance.now();
+    for (let i = 0; i < n; i++) call(payload, i);
+    usPerCall = Math.max(0.01, ((performance.now() - t) * 1000) / n);
+    rounds = Math.max(1, Math.round((rounds * targetUs) / usPerCall));
+    usPerCall = targetUs; // what the next measure should take with the new rounds
   }
   return rounds;
 }

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
-import type { BenchOptions } from '../bench/matrix.js';
+import { type BenchOptions, checkOptions } from '../bench/matrix.js';
+import { OptionError } from '../errors.js';
+import { UsageError } from './usage.js';
 import type { BenchReport, RunResult } from '../bench/types.js';
 import { defaultCacheDir } from '../component/cache.js';
 import { escapeControl } from '../component/host-text.js';
@@ -46,9 +48,10 @@ export function intListParser(min: number, max: number): (value: string) => numb
     });
 }
 
+/** A comma list; a comma inside a URL's host list (`kafka://h1:9092,h2:9092/t`) does not split it. */
 export const listParser = (value: string): string[] =>
   value
-    .split(',')
+    .split(/,(?=\s*(?:[a-z][a-z0-9+.-]*:\/\/|memory\s*(?:,|$)|[a-z]+\s*(?:,|$)))/)
     .map((s) => s.trim())
     .filter((s) => s !== '');
 
@@ -69,13 +72,21 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
     baseline: flags.baseline === true,
     ...(flags.warmup === undefined ? {} : { warmup: flags.warmup }),
   };
+  try {
+    checkOptions(options);
+  } catch (e) {
+    // a flag's value: a usage error (exit 2), as commander's own
+    if (e instanceof OptionError) throw new UsageError(e.message, String(e.context?.['option'] ?? 'bench'));
+    throw e;
+  }
   const showProgress = flags.progress !== false && flags.json !== true && process.stderr.isTTY === true;
   let bar: cliProgress.SingleBar | undefined;
   const report = await runBench(
     options,
     {
       cacheDir: flags.cacheDir === undefined ? defaultCacheDir() : resolve(flags.cacheDir),
-      command: ['wasmsg', ...process.argv.slice(2)].join(' '),
+      // passwords in broker URLs are not written to the report
+      command: ['wasmsg', ...process.argv.slice(2)].join(' ').replace(/(\/\/[^:/@,\s]*:)[^@/\s]+@/g, '$1***@'),
       brokerOptions:
         flags.kafkaSessionTimeout === undefined ? {} : { kafka: { sessionTimeoutMs: flags.kafkaSessionTimeout } },
       ...(flags.runTimeout === undefined ? {} : { runTimeoutMs: flags.runTimeout * 1000 }),

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { renderHtml, writeReport } from '../../src/bench/report.js';
 import type { BenchReport, Distribution, PercentilePoint, RunParams, RunResult } from '../../src/bench/types.js';
+import { chromium, element } from './browser.js';
 
 /** The HTML report, rendered by a real headless browser (Debian's chromium): its script must draw the plots. */
 
@@ -114,32 +114,6 @@ const plotted = report.runs.filter((r) => r.error === undefined);
 
 /** Text as the browser serialises it in --dump-dom. */
 const asText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/** The element with this id and everything up to its closing tag (no nesting of the same tag inside). */
-function element(dom: string, tag: string, id: string): string {
-  const start = dom.search(new RegExp(`<${tag}[^>]*\\bid="${id}"`));
-  assert.ok(start >= 0, `no <${tag} id="${id}"> in the rendered page`);
-  const end = dom.indexOf(`</${tag}>`, start);
-  assert.ok(end > start, `<${tag} id="${id}"> is not closed`);
-  return dom.slice(start, end);
-}
-
-function chromium(args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'chromium',
-      ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-extensions', ...args],
-      { timeout: 90_000, maxBuffer: 32 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err !== null && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(new Error('chromium not found: run `bash scripts/setup-debian.sh` (installs Debian chromium)'));
-        } else if (err !== null) {
-          reject(new Error(`chromium failed: ${err.message}\n${stderr}`));
-        } else resolve(stdout);
-      },
-    );
-  });
-}
 
 describe('bench report (report.html in headless chromium)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wasmsg-report-'));

@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { type BenchOptions, expand } from '../../src/bench/matrix.js';
+import type { BenchReport, RunResult } from '../../src/bench/types.js';
+import { OptionError } from '../../src/errors.js';
+import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
+import { at, cacheDir } from '../helpers.js';
+import { chromium, element } from './browser.js';
+
+/**
+ * `wasmsg bench` end to end: real brokers (the integration tests' servers and the Kafka mock),
+ * the bundled components, each run in its own process; small counts (the numbers are not
+ * judged here — timing goals live in PERF.md — only that each run measured what it says).
+ */
+
+const run = promisify(execFile);
+const bin = at('dist/src/cli/main.js');
+
+async function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [bin, 'bench', '--cache-dir', cacheDir, ...args], {
+      maxBuffer: 1 << 26,
+      timeout: 240_000,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+const base = (v: string, d: string): string => process.env[v] ?? d;
+const brokerUrls = {
+  redis: `${base('WASMSG_TEST_REDIS_URL', 'redis://127.0.0.1:6379')}/wasmsg-bench-test`,
+  nats: `${base('WASMSG_TEST_NATS_URL', 'nats://127.0.0.1:4222')}/wasmsg-bench-test`,
+  amqp: `${base('WASMSG_TEST_AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672')}/wasmsg-bench-test`,
+  mqtt: `${base('WASMSG_TEST_MQTT_URL', 'mqtt://127.0.0.1:1883')}/wasmsg-bench-test`,
+};
+
+/** Every run measured what it was asked: all its messages after the warm-up, a latency for each. */
+function assertMeasured(r: RunResult, warmup: number): void {
+  assert.equal(r.error, undefined, `${r.label} (${r.side}) failed: ${r.error}`);
+  assert.equal(r.measured, r.params.messages - warmup, r.label);
+  assert.equal(r.latencyMs.count, r.measured, `${r.label}: one latency per measured message`);
+  assert.ok(r.msgsPerSec > 0 && r.elapsedMs > 0, r.label);
+  assert.ok(r.latencyMs.p50 <= r.latencyMs.p99 && r.latencyMs.p99 <= r.latencyMs.max, r.label);
+  assert.ok(r.latencyMs.percentiles.length >= 3, `${r.label}: a percentile curve to plot`);
+  assert.ok(r.peakRssMb > 10, r.label);
+  assert.ok(r.cpuMs.process > 0, r.label);
+  if (r.side === 'engine') {
+    // counted per batch: batches in flight when the warm-up ended may fall on either side of it
+    assert.ok(r.handlerUs !== null && r.handlerUs.count > 0 && r.handlerUs.p50 > 0, `${r.label}: handler time`);
+  } else assert.equal(r.handlerUs, null);
+}
+
+describe('wasmsg bench: the matrix', () => {
+  const opts: BenchOptions = {
+    brokers: ['memory', 'redis://127.0.0.1:6379/s'],
+    messages: 1000,
+    sizes: [100],
+    keys: [0],
+    workers: [1, 2],
+    batch: [256],
+    ordering: ['none', 'partition'],
+    workUs: [0],
+    rates: [],
+    baseline: true,
+  };
+  test('every point once, labels naming what varies, one bare run per broker and workload', () => {
+    const jobs = expand(opts);
+    const engine = jobs.filter((j) => j.side === 'engine');
+    assert.equal(engine.length, 2 * 2 * 2);
+    assert.equal(jobs.filter((j) => j.side === 'bare').length, 2);
+    assert.equal(new Set(jobs.map((j) => j.label)).size, jobs.length, 'labels are unique');
+    assert.ok(engine.some((j) => j.label === 'memory · 2 workers · ordering partition'));
+    // the bare run comes right before the first engine run of its broker
+    assert.equal(jobs[0]!.side, 'bare');
+    assert.equal(jobs[0]!.params.broker, 'memory');
+  });
+  for (const [what, change, message] of [
+    ['a broker without a channel', { brokers: ['redis://127.0.0.1:6379'] }, /names no channel/],
+    ['an unknown scheme', { brokers: ['kafak://h:9092/t'] }, /not memory or a broker URL/],
+    ['core NATS', { brokers: ['nats-core://h:4222/t'] }, /at most once/],
+    ['a component with --work', { component: 'x.wasm', workUs: [100] }, /either a component or --work/],
+    ['a payload too small for its send time', { sizes: [4] }, /last 8 bytes/],
+    ['a warm-up as long as the run', { warmup: 1000 }, /--warmup/],
+    ['an unknown ordering', { ordering: ['sorted' as 'none'] }, /not one of none, partition, key/],
+  ] as const) {
+    test(`refuses ${what}`, () => {
+      assert.throws(
+        () => expand({ ...opts, ...change }),
+        (e: unknown) => e instanceof OptionError && message.test(e.message),
+      );
+    });
+  }
+});
+
+describe('wasmsg bench: every broker, with the bare baseline', () => {
+  let mock: KafkaMock;
+  before(async () => {
+    mock = await startKafkaMock([]);
+  });
+  after(async () => {
+    await mock.stop();
+  });
+
+  test('memory, Kafka, NATS, Redis, AMQP and MQTT: report.json, report.html and the table', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'wasmsg-bench-'));
+    const brokers = ['memory', `kafka://${mock.bootstrap}/wasmsg-bench-test`, ...Object.values(brokerUrls)];
+    const r = await bench(
+      '--brokers',
+      brokers.join(','),
+      '--messages',
+      '1500',
+      '--warmup',
+      '300',
+      '--keys',
+      '8',
+      '--workers',
+      '2',
+      '--baseline',
+      '--kafka-session-timeout',
+      '6000',
+      '--out',
+      out,
+      '--no-progress',
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as BenchReport;
+    assert.equal(report.runs.length, brokers.length * 2);
+    for (const run of report.runs) assertMeasured(run, 300);
+    for (const scheme of ['memory', 'kafka', 'nats', 'redis', 'amqp', 'mqtt']) {
+      const engine = report.runs.find((x) => x.params.scheme === scheme && x.side === 'engine');
+      assert.ok(engine?.baseline !== undefined, `${scheme}: compared with its bare client`);
+      const bare = report.runs.find((x) => x.params.scheme === scheme && x.side === 'bare')!;
+      assert.equal(engine.baseline.ratio, engine.msgsPerSec / bare.msgsPerSec);
+    }
+    // the report as a browser shows it: a latency line and a throughput bar per run
+    const dom = await chromium([
+      `--user-data-dir=${join(out, 'profile')}`,
+      '--dump-dom',
+      pathToFileURL(join(out, 'report.html')).href,
+    ]);
+    const lines = [...element(dom, 'svg', 'latency-plot').matchAll(/<path class="series[^"]*"[^>]*\bd="M[^"]+"/g)];
+    assert.equal(lines.length, report.runs.length);
+    for (const run of report.runs)
+      assert.ok(dom.includes(run.label.replace(/&/g, '&amp;')), `the page names ${run.label}`);
+    // the table: a row per run, the password hidden
+    for (const run of report.runs) assert.ok(r.stdout.includes(run.label), run.label);
+    assert.doesNotMatch(r.stdout + JSON.stringify(report), /guest:guest@/);
+  });
+});
+
+describe('wasmsg bench: modes', () => {
+  test('fixed rate: never faster than the schedule; a handler slower than the rate shows as growing latency', async () => {
+    // 1 worker spinning ≈2 ms a message holds ≈500 msgs/s; messages are due at 2000/s, so the
+    // last ones wait ≈ (600/500 − 600/2000) s ≈ 0.9 s after their intended send time — a
+    // closed-loop measure (time from the actual send, taken when the producer got round to it)
+    // would not see that wait.
+    const r = await bench(
+      '--messages',
+      '700',
+      '--warmup',
+      '100',
+      '--rate',
+      '2000',
+      '--work',
+      '2000',
+      '--size',
+      '64',
+      '--workers',
+      '1',
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const run = (JSON.parse(r.stdout) as BenchReport).runs[0]!;
+    assertMeasured(run, 100);
+    assert.equal(run.params.mode, 'rate');
+    assert.ok(run.msgsPerSec <= 2000 * 1.05, `${run.msgsPerSec} msgs/s: faster than the 2000/s schedule`);
+    assert.ok(run.handlerUs!.p50 > 500, `handler ${run.handlerUs!.p50} µs: the spin work was done`);
+    assert.ok(run.latencyMs.max > 300, `max latency ${run.latencyMs.max} ms: the backlog's wait was not counted`);
+  });
+
+  test('a dead broker: that run fails with the reason, the others run, exit code 1, the report is written', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'wasmsg-bench-'));
+    const r = await bench(
+      '--brokers',
+      'redis://127.0.0.1:1/nothing-here,memory',
+      '--messages',
+      '1000',
+      '--out',
+      out,
+      '--no-progress',
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as BenchReport;
+    assert.match(report.runs[0]!.error ?? '', /127\.0\.0\.1:1/);
+    assertMeasured(report.runs[1]!, 200);
+    assert.match(r.stdout, /redis:\/\/127\.0\.0\.1:1\/nothing-here \(engine\) failed: .*127\.0\.0\.1:1/);
+  });
+
+  test('a bad flag is a usage error naming it (exit 2)', async () => {
+    const r = await bench('--brokers', 'redis://127.0.0.1:6379', '--messages', '10');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--brokers: .*names no channel/);
+  });
+});
