@@ -42,6 +42,15 @@ export interface MemoryBrokerOptions {
   readonly maxBatch?: number;
 }
 
+/** A consumer that reports its group's lag: per partition, the log end − the group's committed offset. */
+class LaggingConsumer extends MemoryConsumer {
+  lag(): Promise<number> {
+    let n = 0;
+    this.channel.partitions.forEach((p, i) => (n += p.end - this.group.committed[i]!.committed));
+    return Promise.resolve(n);
+  }
+}
+
 export class MemoryBroker extends EventEmitter implements BrokerAdapter, ConsumerHost {
   readonly name: string;
   private readonly channels = new Map<string, Channel>();
@@ -182,7 +191,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
       group = new Group(c.partitions);
       c.groups.set(groupName, group);
     }
-    const consumer = new MemoryConsumer(this, c, group, onBatch);
+    const consumer = new LaggingConsumer(this, c, group, onBatch);
     group.members.push(consumer);
     group.rebalance();
     this.schedule();
