@@ -96,16 +96,19 @@ export async function readLag(subs: readonly SubscriptionCounters[], timeoutMs: 
   const reads = subs.flatMap((s) => {
     const consumer = s.consumer;
     if (consumer?.lag === undefined) return [];
-    const read = (s.lagRead ??= consumer.lag().then(
-      (n) => {
-        s.lagRead = undefined;
-        return n;
-      },
-      () => {
-        s.lagRead = undefined;
-        return undefined;
-      },
-    ));
+    // through a promise: an adapter that throws instead of rejecting must not fail the scrape
+    const read = (s.lagRead ??= Promise.resolve()
+      .then(() => consumer.lag!())
+      .then(
+        (n) => {
+          s.lagRead = undefined;
+          return n;
+        },
+        () => {
+          s.lagRead = undefined;
+          return undefined;
+        },
+      ));
     return [
       within(read, timeoutMs).then((lag) => ({
         component: s.component,
@@ -122,7 +125,6 @@ function within<T>(p: Promise<T | undefined>, ms: number): Promise<T | undefined
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(resolve, ms, undefined);
-    timer.unref();
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -60,6 +60,17 @@ describe('metrics (issue 11 item 2)', () => {
       const max = samples.get('wasmsg_end_to_end_latency_seconds{quantile="1"}')!;
       assert.ok(p99 > 0 && p99 <= max, `${p99} <= ${max}`);
       assert.ok(samples.get('wasmsg_worker_call_seconds_mean')! > 0);
+      // per component and channel, histograms, gauges read from the engine
+      const acked = [...samples].filter(([k]) => k.startsWith('wasmsg_channel_acked_total{component="noop",'));
+      assert.equal(acked.length, 1, 'one component on one channel');
+      assert.equal(acked[0]![1], 300);
+      assert.equal(samples.get('wasmsg_latency_seconds_count'), 300);
+      assert.equal(samples.get('wasmsg_latency_seconds_bucket{le="+Inf"}'), 300);
+      assert.ok(samples.get('wasmsg_handler_seconds_count')! >= 300);
+      assert.equal(samples.get('wasmsg_paused'), 0);
+      assert.equal(samples.get('wasmsg_ready'), 1);
+      const u = samples.get('wasmsg_worker_utilisation')!;
+      assert.ok(u >= 0 && u <= 1, `utilisation ${u}`);
       assert.equal((await fetch(`${url}/readyz`)).status, 200);
       assert.equal((await fetch(`${url}/nope`)).status, 404);
     } finally {

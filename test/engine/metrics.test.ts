@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
+import { SubscriptionCounters, readLag } from '../../src/engine/counters.js';
 import { Engine } from '../../src/engine/engine.js';
 import { hdrBuckets } from '../../src/metrics/hdr.js';
 import { metricsRegistry } from '../../src/metrics/registry.js';
@@ -122,6 +123,39 @@ describe('metrics registry of an engine', () => {
     const samples = parseProm(await mine.metrics());
     assert.equal(samples.get('app_things_total'), 3);
     assert.equal(samples.get('wasmsg_messages_acked_total'), 0);
+  });
+
+  test('a lag read that hangs or throws is left out within the timeout, and is not repeated while under way', async () => {
+    let asked = 0;
+    const base = { pause() {}, resume() {}, settle() {}, close: async () => {} };
+    const hangs = new SubscriptionCounters('c', 'slow', 'x', {
+      ...base,
+      lag: () => {
+        asked++;
+        return new Promise<number>(() => {});
+      },
+    });
+    const throws = new SubscriptionCounters('c', 'bad', 'y', {
+      ...base,
+      lag: () => {
+        throw new Error('no');
+      },
+    });
+    const fine = new SubscriptionCounters('c', 'ok', 'z', { ...base, lag: async () => 7 });
+    const none = new SubscriptionCounters('c', 'core', 'w', base);
+    const started = performance.now();
+    const first = await readLag([hangs, throws, fine, none], 50);
+    assert.deepEqual(
+      first.map((l) => [l.broker, l.lag]),
+      [
+        ['slow', undefined],
+        ['bad', undefined],
+        ['ok', 7],
+      ],
+    );
+    assert.ok(performance.now() - started < 1000);
+    await readLag([hangs], 10);
+    assert.equal(asked, 1, 'the read under way is waited for, not asked again');
   });
 
   test('HDR histogram to cumulative buckets at fixed bounds', () => {
