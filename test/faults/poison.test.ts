@@ -125,7 +125,15 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
       const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       const e = new Engine({
-        brokers: [{ name: 'default', url, options: { sessionTimeoutMs: 6000, commitIntervalMs: 100 } }],
+        // maxWaitTimeInMs: the mock holds a fetch that finds nothing this long (kafkajs's default 5 s)
+        // and disconnect() waits for it; as in test/integration/clients.ts
+        brokers: [
+          {
+            name: 'default',
+            url,
+            options: { sessionTimeoutMs: 6000, commitIntervalMs: 100, consumer: { maxWaitTimeInMs: 500 } },
+          },
+        ],
         components: [
           {
             path: fixture('relay'),
@@ -135,7 +143,7 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
         workers: 2,
         cacheDir,
       });
-      const consumer = kafka.consumer({ groupId: `reader-${run}`, sessionTimeout: 6000 });
+      const consumer = kafka.consumer({ groupId: `reader-${run}`, sessionTimeout: 6000, maxWaitTimeInMs: 500 });
       const got: Array<{ key: string | null; partition: number; value: string; headers: Record<string, string> }> = [];
       try {
         await e.start();

@@ -400,7 +400,9 @@ export async function kafkaBroker(mock: KafkaMock): Promise<TestBroker> {
   return {
     name: 'kafka',
     url,
-    adapterOptions: () => ({ sessionTimeoutMs: 6000, commitIntervalMs: 100 }),
+    // consumer.maxWaitTimeInMs: as the reader's below (kafkajs's default 5 s made every engine
+    // stop wait ~5 s for the fetch in flight); the adapter never relies on it (no pause())
+    adapterOptions: () => ({ sessionTimeoutMs: 6000, commitIntervalMs: 100, consumer: { maxWaitTimeInMs: 500 } }),
     prepare: async (topic) => {
       const reply = await mock.command(`topic ${topic} 4`);
       if (reply !== 'OK') throw new Error(`kafka mock: topic ${topic}: ${reply}`);
@@ -419,7 +421,13 @@ export async function kafkaBroker(mock: KafkaMock): Promise<TestBroker> {
     },
     reader: async (topic) => {
       await mock.command(`topic ${topic} 4`);
-      const consumer = kafka.consumer({ groupId: `reader-${randomBytes(4).toString('hex')}`, sessionTimeout: 6000 });
+      // maxWaitTimeInMs: the mock holds a fetch that finds nothing for this long (kafkajs's default
+      // 5 s), and disconnect() waits for the fetch in flight: a reader closes within ~0.5 s
+      const consumer = kafka.consumer({
+        groupId: `reader-${randomBytes(4).toString('hex')}`,
+        sessionTimeout: 6000,
+        maxWaitTimeInMs: 500,
+      });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
       const { reader, push } = makeReader(async () => {

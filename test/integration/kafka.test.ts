@@ -8,17 +8,6 @@ import { at, cacheDir, fixture } from '../helpers.js';
 import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
 import { brokerEngine, brokerSuite } from './suite.js';
 
-describe('integration: kafka (librdkafka mock cluster)', () => {
-  let mock: KafkaMock;
-  before(async () => {
-    mock = await startKafkaMock([]);
-  });
-  after(async () => {
-    await mock.stop();
-  });
-  brokerSuite(() => kafkaBroker(mock), { n: 10_000, restartN: 2000 });
-});
-
 const values = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
 /** One `wasmsg run` process: a member of the consumer group, as a user would start it. */
@@ -63,120 +52,163 @@ function member(config: string): Member {
   return { child, running, result, stderr: () => err };
 }
 
-describe('integration: kafka, engine processes in one consumer group', () => {
-  let mock: KafkaMock;
-  let tb: TestBroker;
-  const members: Member[] = [];
-  before(async () => {
-    mock = await startKafkaMock([]);
-    tb = await kafkaBroker(mock);
-  });
-  after(async () => {
-    for (const m of members) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
-    await tb.close();
-    await mock.stop();
-  });
+function processSuite(): void {
+  describe('integration: kafka, engine processes in one consumer group', { concurrency: 1 }, () => {
+    let mock: KafkaMock;
+    let tb: TestBroker;
+    const members: Member[] = [];
+    before(async () => {
+      mock = await startKafkaMock([]);
+      tb = await kafkaBroker(mock);
+    });
+    after(async () => {
+      for (const m of members) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
+      await tb.close();
+      await mock.stop();
+    });
 
-  test(
-    'two processes split the partitions; one leaves gracefully, one is killed: the rebalances lose nothing',
-    { timeout: 240_000 },
-    async () => {
-      const topic = `wasmsg.${runId}.kafka.procs`;
-      await tb.prepare(topic);
-      const reader = await tb.reader(`${topic}.out`, 'topic');
-      const config = join(mkdtempSync(join(tmpdir(), 'wasmsg-kafka-')), 'engine.json');
-      writeFileSync(
-        config,
-        JSON.stringify({
-          brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('procs') }],
-          components: [
-            {
-              path: fixture('relay'),
-              subscriptions: [{ broker: 'default', channel: topic, kind: 'queue', group: `procs-${runId}` }],
-            },
-          ],
-          workers: 1,
-        }),
-      );
-      const start = (): Member => {
-        const m = member(config);
-        members.push(m);
-        return m;
-      };
-      try {
-        // 1. A and B in one group: each gets a share of the 4 partitions
-        const a = start();
-        await a.running;
-        const b = start();
-        await b.running; // B's join is a rebalance A takes part in: both hold partitions now
-        await tb.produce(topic, values('one', 2000));
-        await reader.untilDistinct(2000, 90_000);
+    test(
+      'two processes split the partitions; one leaves gracefully, one is killed: the rebalances lose nothing',
+      { timeout: 240_000 },
+      async () => {
+        const topic = `wasmsg.${runId}.kafka.procs`;
+        await tb.prepare(topic);
+        const reader = await tb.reader(`${topic}.out`, 'topic');
+        const config = join(mkdtempSync(join(tmpdir(), 'wasmsg-kafka-')), 'engine.json');
+        writeFileSync(
+          config,
+          JSON.stringify({
+            brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('procs') }],
+            components: [
+              {
+                path: fixture('relay'),
+                subscriptions: [{ broker: 'default', channel: topic, kind: 'queue', group: `procs-${runId}` }],
+              },
+            ],
+            workers: 1,
+          }),
+        );
+        const start = (): Member => {
+          const m = member(config);
+          members.push(m);
+          return m;
+        };
+        try {
+          // 1. A and B in one group: each gets a share of the 4 partitions
+          const a = start();
+          await a.running;
+          const b = start();
+          await b.running; // B's join is a rebalance A takes part in: both hold partitions now
+          await tb.produce(topic, values('one', 2000));
+          await reader.untilDistinct(2000, 90_000);
 
-        // 2. A leaves with messages in flight (SIGTERM: stop intake, drain, commit, leave)
-        await tb.produce(topic, values('two', 4000));
-        await reader.untilDistinct(2300, 90_000);
-        a.child.kill('SIGTERM');
-        const ra = await a.result;
-        await reader.untilDistinct(6000, 90_000);
+          // 2. A leaves with messages in flight (SIGTERM: stop intake, drain, commit, leave)
+          await tb.produce(topic, values('two', 4000));
+          await reader.untilDistinct(2300, 90_000);
+          a.child.kill('SIGTERM');
+          const ra = await a.result;
+          await reader.untilDistinct(6000, 90_000);
+          assert.ok(
+            ra['processed']! > 0 && ra['processed']! < 6000,
+            `A handled a share, not everything (${ra['processed']} of 6000)`,
+          );
+
+          // 3. C joins; B is killed with messages in flight (no leave, no commit of what it had
+          // in hand): after its session times out, C takes every partition from the last commits
+          const c = start();
+          await c.running;
+          await tb.produce(topic, values('three', 4000));
+          await reader.untilDistinct(6300, 90_000);
+          b.child.kill('SIGKILL');
+          await reader.untilDistinct(10_000, 120_000);
+          c.child.kill('SIGTERM');
+          const rc = await c.result;
+          assert.ok(rc['processed']! > 0, `C handled a share (${rc['processed']})`);
+          assert.deepEqual(
+            new Set(reader.records.map((r) => r.value)),
+            new Set([...values('one', 2000), ...values('two', 4000), ...values('three', 4000)]),
+            'every message reached the output',
+          );
+        } finally {
+          await reader.close();
+        }
+      },
+    );
+  });
+}
+
+/** A consumer kafkajs gives up on; its own mock cluster, whose next SyncGroup it makes fail. */
+function crashSuite(): void {
+  describe('integration: kafka, a consumer kafkajs gives up on', { concurrency: 1 }, () => {
+    let mock: KafkaMock;
+    let tb: TestBroker;
+    before(async () => {
+      mock = await startKafkaMock([]);
+      tb = await kafkaBroker(mock);
+    });
+    after(async () => {
+      await tb.close();
+      await mock.stop();
+    });
+
+    test(
+      'a consumer that kafkajs gives up on (a non-retriable SyncGroup error) is restarted, nothing lost',
+      { timeout: 120_000 },
+      async () => {
+        const topic = `wasmsg.${runId}.kafka.crash`;
+        await tb.prepare(topic);
+        const reader = await tb.reader(`${topic}.out`, 'topic');
+        // the next SyncGroup (api key 14) is answered INVALID_REQUEST (42): kafkajs crashes without
+        // restarting (the error is not retriable), as it does when the mock syncs a late follower
+        assert.equal(await mock.command('error 14 42 1'), 'OK');
+        const warnings: string[] = [];
+        const write = process.stderr.write.bind(process.stderr);
+        process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+          warnings.push(String(chunk));
+          return write(chunk, ...rest);
+        }) as typeof process.stderr.write;
+        const e = brokerEngine(tb, 'crash', topic, { group: `crash-${runId}`, extra: { workers: 1 } });
+        try {
+          await e.start();
+          await tb.produce(topic, values('c', 1000));
+          await e.waitForSettled(1000);
+          await reader.untilDistinct(1000);
+        } finally {
+          process.stderr.write = write;
+          await e.stop();
+          await reader.close();
+        }
+        // this consumer's restart: the other suites run at the same time and log to this stderr too
+        const restarted = new RegExp(`consumer of ${topic.replace(/\./g, '\\.')} stopped after: .*restarting it`);
         assert.ok(
-          ra['processed']! > 0 && ra['processed']! < 6000,
-          `A handled a share, not everything (${ra['processed']} of 6000)`,
+          warnings.some((w) => restarted.test(w)),
+          `the restart was reported: ${warnings.join('')}`,
         );
+        assert.equal(reader.distinct(), 1000);
+      },
+    );
+  });
+}
 
-        // 3. C joins; B is killed with messages in flight (no leave, no commit of what it had
-        // in hand): after its session times out, C takes every partition from the last commits
-        const c = start();
-        await c.running;
-        await tb.produce(topic, values('three', 4000));
-        await reader.untilDistinct(6300, 90_000);
-        b.child.kill('SIGKILL');
-        await reader.untilDistinct(10_000, 120_000);
-        c.child.kill('SIGTERM');
-        const rc = await c.result;
-        assert.ok(rc['processed']! > 0, `C handled a share (${rc['processed']})`);
-        assert.deepEqual(
-          new Set(reader.records.map((r) => r.value)),
-          new Set([...values('one', 2000), ...values('two', 4000), ...values('three', 4000)]),
-          'every message reached the output',
-        );
-      } finally {
-        await reader.close();
-      }
-    },
-  );
-
-  test(
-    'a consumer that kafkajs gives up on (a non-retriable SyncGroup error) is restarted, nothing lost',
-    { timeout: 120_000 },
-    async () => {
-      const topic = `wasmsg.${runId}.kafka.crash`;
-      await tb.prepare(topic);
-      const reader = await tb.reader(`${topic}.out`, 'topic');
-      // the next SyncGroup (api key 14) is answered INVALID_REQUEST (42): kafkajs crashes without
-      // restarting (the error is not retriable), as it does when the mock syncs a late follower
-      assert.equal(await mock.command('error 14 42 1'), 'OK');
-      const warnings: string[] = [];
-      const write = process.stderr.write.bind(process.stderr);
-      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-        warnings.push(String(chunk));
-        return write(chunk, ...rest);
-      }) as typeof process.stderr.write;
-      const e = brokerEngine(tb, 'crash', topic, { group: `crash-${runId}`, extra: { workers: 1 } });
-      try {
-        await e.start();
-        await tb.produce(topic, values('c', 1000));
-        await e.waitForSettled(1000);
-        await reader.untilDistinct(1000);
-      } finally {
-        process.stderr.write = write;
-        await e.stop();
-        await reader.close();
-      }
-      assert.ok(
-        warnings.some((w) => /stopped after: .*restarting it/.test(w)),
-        `the restart was reported: ${warnings.join('')}`,
-      );
-      assert.equal(reader.distinct(), 1000);
-    },
-  );
+/**
+ * The broker suite, the process suite and the crash suite run at the same time, each against its
+ * own mock cluster (own groups, topics and processes): most of their time is spent waiting on the
+ * mock (a group's first join ~3 s, a rebalance ~sessionTimeout, a consumer's disconnect up to a
+ * fetch's max wait), so one suite's waits overlap the others' instead of adding up. The tests
+ * inside each suite still run one after another (`concurrency: 1`: a suite's tests would
+ * otherwise inherit `true`, and the broker suite's engines share one consumer group).
+ */
+describe('integration: kafka', { concurrency: true }, () => {
+  describe('integration: kafka (librdkafka mock cluster)', { concurrency: 1 }, () => {
+    let mock: KafkaMock;
+    before(async () => {
+      mock = await startKafkaMock([]);
+    });
+    after(async () => {
+      await mock.stop();
+    });
+    brokerSuite(() => kafkaBroker(mock), { n: 10_000, restartN: 2000 });
+  });
+  processSuite();
+  crashSuite();
 });
