@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,44 +11,60 @@ import { at, cacheDir } from '../helpers.js';
  * world and language that can be built here, scaffold, `node build.mjs`, then `wasmsg call` on
  * the test message — the data comes back upper-cased on topic `out`. JavaScript builds take
  * ~10–25 s each (ComponentizeJS), so one world runs in JS (C, the one no example covers).
+ * The cases run two at a time: each is a chain of child processes (scaffold, build, call), mostly
+ * on one core, and each has its own directory (the transpile cache is safe to share).
  */
 
 const bin = at('dist/src/cli/main.js');
 const tmp = mkdtempSync(join(tmpdir(), 'wasmsg-new-'));
 const hasClang = spawnSync('clang', ['--version']).status === 0;
 
-function run(cmd: string, args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, WASMSG_CACHE_DIR: cacheDir } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
 }
 
+function run(cmd: string, args: string[], cwd: string): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, WASMSG_CACHE_DIR: cacheDir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+// the JavaScript build first: the longest, it overlaps the others
 const cases: Array<[string, string]> = [
+  ['c', 'js'],
   ['a', 'wat'],
   ['b', 'wat'],
   ['c', 'wat'],
   ['a', 'c'],
   ['b', 'c'],
   ['c', 'c'],
-  ['c', 'js'],
 ];
 
-describe('wasmsg new', () => {
+describe('wasmsg new', { concurrency: 2 }, () => {
   for (const [world, lang] of cases) {
     test(
       `--world ${world} --lang ${lang}: builds, and wasmsg call runs it`,
       { skip: lang === 'c' && !hasClang ? 'no clang' : false, timeout: 120_000 },
-      () => {
+      async () => {
         const name = `w${world}-${lang}`;
-        const made = run(process.execPath, [bin, 'new', name, '--world', world, '--lang', lang], tmp);
+        const made = await run(process.execPath, [bin, 'new', name, '--world', world, '--lang', lang], tmp);
         assert.equal(made.status, 0, made.stderr);
         const dir = join(tmp, name);
         assert.deepEqual(
           readdirSync(dir).sort(),
           ['README.md', 'build.mjs', 'message.json', `${name}.${lang}`, 'package.json', 'wit'].sort(),
         );
-        const built = run(process.execPath, ['build.mjs'], dir);
+        const built = await run(process.execPath, ['build.mjs'], dir);
         assert.equal(built.status, 0, built.stderr);
-        const call = run(
+        const call = await run(
           process.execPath,
           [bin, 'call', `${name}.wasm`, '--data-file', 'message.json', '--topic', 'in', '--json'],
           dir,
@@ -75,7 +91,7 @@ describe('wasmsg new', () => {
           [['out', '{"HELLO": "WASMSG"}\n']],
         );
         if (world !== 'c') {
-          const empty = run(process.execPath, [bin, 'call', `${name}.wasm`, '--data', '', '--json'], dir);
+          const empty = await run(process.execPath, [bin, 'call', `${name}.wasm`, '--data', '', '--json'], dir);
           assert.equal(empty.status, 3);
           assert.deepEqual((JSON.parse(empty.stdout) as { result: unknown }).result, {
             error: { tag: 'other', val: 'empty message' },
@@ -85,10 +101,10 @@ describe('wasmsg new', () => {
     );
   }
 
-  test('refuses a directory that is not empty', () => {
-    const r = run(process.execPath, [bin, 'new', at('examples')], tmp);
+  test('refuses a directory that is not empty', async () => {
+    const r = await run(process.execPath, [bin, 'new', at('examples')], tmp);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /exists and is not empty/);
-    assert.equal(run(process.execPath, [bin, 'new', 'x', '--lang', 'rust'], tmp).status, 2);
+    assert.equal((await run(process.execPath, [bin, 'new', 'x', '--lang', 'rust'], tmp)).status, 2);
   });
 });
