@@ -18,7 +18,7 @@ import { distribution, newHistogram } from './histogram.js';
 import type { Job } from './matrix.js';
 import { inThread } from './spin.js';
 import type { Distribution, RunResult } from './types.js';
-import { type ProduceSpec, adapterSink, epochNow, memorySink, produce, sentAtOf } from './workload.js';
+import { Payloads, type ProduceSpec, adapterSink, epochNow, memorySink, produce, sentAtOf } from './workload.js';
 
 export interface ChildJob extends Job {
   /** This run's own channel, and the broker URL naming it. */
@@ -102,14 +102,14 @@ class Meter {
   }
 }
 
-function produceSpec(job: ChildJob, meter: Meter): ProduceSpec {
+function produceSpec(job: ChildJob, meter: Meter, payloads: Payloads): ProduceSpec {
   const p = job.params;
   return {
     total: p.messages,
     size: p.size,
     keys: p.keys,
-    rounds: job.rounds,
     rate: p.rate,
+    payloads,
     ...(p.scheme === 'mqtt' && p.rate === 0 ? { window: { size: MQTT_WINDOW, waitFor: (n) => meter.waitFor(n) } } : {}),
   };
 }
@@ -130,13 +130,16 @@ async function withProducer<T>(job: ChildJob, f: (a: BrokerAdapter) => Promise<T
 
 async function measure(job: ChildJob, progress: (settled: number) => void): Promise<RunResult> {
   const p = job.params;
-  const memory = p.scheme === 'memory' ? new MemoryBroker({ name: 'default', partitions: 4 }) : undefined;
+  const memory = p.scheme === 'memory' ? new MemoryBroker({ name: 'default', partitions: 4, retentionBytes: 8 * 1024 * 1024 }) : undefined;
   let meter!: Meter;
-  if (preloads(job)) await withProducer(job, (a) => produce(adapterSink(a, job.channel), produceSpec(job, meter)));
+  const payloads = new Payloads(p.size, job.rounds);
+  const fromAdapter = (a: BrokerAdapter): Promise<void> =>
+    produce(adapterSink(a, job.channel, payloads), produceSpec(job, meter, payloads));
+  if (preloads(job)) await withProducer(job, fromAdapter);
   const live = async (): Promise<void> => {
     if (preloads(job)) return;
-    if (memory !== undefined) return produce(memorySink(memory, job.channel), produceSpec(job, meter));
-    return withProducer(job, (a) => produce(adapterSink(a, job.channel), produceSpec(job, meter)));
+    if (memory !== undefined) return produce(memorySink(memory, job.channel), produceSpec(job, meter, payloads));
+    return withProducer(job, fromAdapter);
   };
   const ticker = setInterval(() => progress(meter.settled), 250);
   try {
@@ -163,7 +166,10 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         memory === undefined ? [] : [memory],
       );
       meter = new Meter(job.warmup, p.messages, () => engine.resetStats());
-      engine.on('settled', ({ record }: { record: { value: Uint8Array } }) => meter.settle(record.value));
+      engine.on('settled', ({ record }: { record: { value: Uint8Array } }) => {
+        meter.settle(record.value);
+        payloads.release(record.value); // the embedded broker's records are the producer's payloads
+      });
       await engine.start();
       const producing = live();
       await Promise.race([meter.done, producing.then(() => meter.done)]);
@@ -182,6 +188,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         (value, i) => {
           work?.(value, i);
           meter.settle(value);
+          payloads.release(value);
         },
         memory,
       );

@@ -45,7 +45,9 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   const t0 = performance.now();
   const slot = new Uint8Array(data.arena, task.slot * data.slotBytes, data.slotBytes);
   const req =
-    task.inline === undefined ? readRequest(slot, task.length) : readRequest(withHeader(task.inline), task.length);
+    task.inline === undefined
+      ? readRequest(slot, task.length)
+      : readRequest(withHeader(task.inline), task.length, slot);
   const t1 = performance.now();
   const instance = instances[req.component]!;
   if (instance.component.family === 'c') {

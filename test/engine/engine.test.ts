@@ -69,6 +69,31 @@ describe('engine: delivery', () => {
     );
   });
 
+  test('payloads of every size cross intact: in the msgpack, out of band at any source offset, and too big for the slot', async () => {
+    // batch.maxBytes 64 KiB makes slots of 192 KiB: 2 KiB–100 KiB payloads go out of band (at
+    // the source's offset mod 8), 150 KiB stays inside the msgpack (no room left for it), and
+    // 300 KiB does not fit the slot at all (the request goes inline)
+    const sizes = [0, 1, 100, 2047, 2048, 2049, 5000, 65_536, 100_000, 150_000, 300_000];
+    const { engine, memory } = engineFor(examples.echo, { ordering: 'none', batch: { maxBytes: 65_536 } });
+    await engine.start();
+    const sent: Uint8Array[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, size] of sizes.entries()) {
+        const at = (i + round) % 8; // every source offset mod 8
+        const backing = new Uint8Array(size + 8);
+        for (let b = 0; b < backing.length; b++) backing[b] = (b * 31 + i * 7 + round) & 0xff;
+        sent.push(backing.subarray(at, at + size));
+      }
+    }
+    const done = settledUntil(engine, sent.length);
+    for (const value of sent) memory.produce('in', { key: null, value });
+    await done;
+    await engine.stop();
+    const out = memory.read('echo');
+    assert.equal(out.length, sent.length);
+    assert.equal(digest(out.map((r) => r.value)), digest(sent), 'every payload came back byte for byte');
+  });
+
   for (const ordering of ['partition', 'key'] as const) {
     test(`ordering '${ordering}' holds across 2 workers with random handler delays`, async () => {
       const N = 3000;

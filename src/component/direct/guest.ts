@@ -1,5 +1,6 @@
 import type { MessagingError } from '../types.js';
 import { REALLOC_SIG } from './fit.js';
+import { trap } from './traps.js';
 
 /**
  * The guest side of the direct binding: one core instance, its memory, `cabi_realloc` and the
@@ -11,16 +12,7 @@ import { REALLOC_SIG } from './fit.js';
  * after each realloc and at each host-import entry (`enter()`), so a view is never used stale.
  */
 
-/** A trap raised by the host on the guest's behalf (bad pointer, bad handle, bad discriminant). */
-export class GuestTrap extends Error {
-  override get name(): string {
-    return 'GuestTrap';
-  }
-}
-
-export function trap(message: string): never {
-  throw new GuestTrap(message);
-}
+export { GuestTrap, trap, trapMessage } from './traps.js';
 
 /** The parts of the WebAssembly JS API used here (@types/node declares only Module and compile). */
 export interface WasmMemory {
@@ -34,27 +26,6 @@ export const Wasm = WebAssembly as unknown as {
   readonly Memory: abstract new (...args: never[]) => WasmMemory;
 };
 export type Imports = Record<string, Record<string, (...args: number[]) => number | void>>;
-
-/** V8's trap texts → the wasmtime wording jco 1.35 uses, so both bindings report a trap alike. */
-const CORE_TRAP_MESSAGES = new Map([
-  ['unreachable', 'wasm trap: wasm `unreachable` instruction executed'],
-  ['memory access out of bounds', 'wasm trap: out of bounds memory access'],
-  ['divide by zero', 'wasm trap: integer divide by zero'],
-  ['remainder by zero', 'wasm trap: integer divide by zero'],
-  ['divide result unrepresentable', 'wasm trap: integer overflow'],
-  ['float unrepresentable in integer range', 'wasm trap: invalid conversion to integer'],
-  ['table index is out of bounds', 'wasm trap: undefined element: out of bounds table access'],
-  ['function signature mismatch', 'wasm trap: indirect call type mismatch'],
-  ['call stack exhausted', 'wasm trap: call stack exhausted'],
-]);
-const RuntimeError = (WebAssembly as unknown as { RuntimeError: new () => Error }).RuntimeError;
-
-/** The text of a trap: a core trap in wasmtime's words, the host's own traps as they are. */
-export function trapMessage(e: unknown): string {
-  if (e instanceof RuntimeError) return CORE_TRAP_MESSAGES.get(e.message) ?? `wasm trap: ${e.message}`;
-  if (e instanceof Error) return e.message;
-  return `handler threw ${String(e)}`;
-}
 
 const encoder = new TextEncoder();
 /** Non-fatal and BOM-stripping, as jco's lifting (and so the differential oracle) decodes. */
@@ -279,7 +250,11 @@ export class Guest {
   storeBytes(at: number, bytes: Uint8Array): void {
     const len = bytes.length;
     const ptr = this.alloc(1, len);
-    if (len > 0) this.u8.set(bytes, ptr);
+    if (len >= STAGE_FROM && ((bytes.byteOffset - ptr) & 7) !== 0 && bytes.buffer instanceof SharedArrayBuffer) {
+      // shared → guest at offsets not congruent mod 8 copies a byte at a time: two word-wise copies are faster
+      const staged = stage(bytes);
+      this.u8.set(staged, ptr);
+    } else if (len > 0) this.u8.set(bytes, ptr);
     const dv = this.dv;
     dv.setUint32(at, ptr, true);
     dv.setUint32(at + 4, len, true);
@@ -396,4 +371,17 @@ export class Guest {
     if (name === 'timeout') return { tag: name };
     return { tag: name, val: this.loadStringAt(at + 4) };
   }
+}
+
+/** Shared payloads from this size are staged through private memory when their guest offset is not congruent. */
+const STAGE_FROM = 2048;
+let staging = new Uint8Array(0);
+
+/** `bytes` (in shared memory) copied into private memory at the same offset mod 8: word-wise. */
+function stage(bytes: Uint8Array): Uint8Array {
+  const need = bytes.length + 8;
+  if (staging.length < need) staging = new Uint8Array(Math.max(need, staging.length * 2));
+  const view = staging.subarray(bytes.byteOffset & 7, (bytes.byteOffset & 7) + bytes.length);
+  view.set(bytes);
+  return view;
 }
