@@ -1,0 +1,295 @@
+/** The report page's stylesheet and plotting script, inlined into report.html by report.ts. */
+
+export const CSS = `
+:root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--grid:#eef0f3;--axis:#9ca3af;--bg:#fff;--panel:#f9fafb;--bad:#b91c1c;--badbg:#fef2f2;
+font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);background:var(--bg)}
+@media (prefers-color-scheme:dark){:root{--fg:#e5e7eb;--muted:#9ca3af;--line:#374151;--grid:#1f2937;--axis:#6b7280;--bg:#111827;--panel:#1a2230;--bad:#f87171;--badbg:#2a1717}}
+body{margin:0 auto;padding:24px 28px 40px;max-width:1180px}
+h1{font-size:22px;margin:0 0 6px}h2{font-size:16px;margin:28px 0 10px}
+.cmd code{font:12.5px/1.4 ui-monospace,"DejaVu Sans Mono",monospace;background:var(--panel);border:1px solid var(--line);border-radius:4px;padding:3px 6px;display:inline-block;white-space:pre-wrap;word-break:break-all}
+.meta{display:flex;flex-wrap:wrap;gap:6px 28px;margin:10px 0 0}.meta div{display:flex;gap:8px}.meta dt{color:var(--muted)}.meta dd{margin:0}
+.bad{color:var(--bad)}
+.scroll{overflow-x:auto}
+table.results{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tabular-nums;width:100%}
+.results th,.results td{padding:5px 6px;text-align:right;border-bottom:1px solid var(--line);vertical-align:top;white-space:nowrap}
+.results th{font-weight:600;color:var(--muted);background:var(--panel)}
+.results th.grp{text-align:center;border-bottom:1px solid var(--line)}
+.results .l{text-align:left}
+.results .label{font-weight:600;display:block}
+.results td:first-child{white-space:normal;min-width:200px;max-width:300px}
+.results .params{display:block;color:var(--muted);font-size:11px}
+.results .broker{display:inline-block;max-width:230px;overflow:hidden;text-overflow:ellipsis;vertical-align:top}
+.results td.na{color:var(--axis)}
+.results tr.failed td{background:var(--badbg)}
+.results tr.failed:has(+ .error-row) td{border-bottom:0}
+.results td.error{color:var(--bad);white-space:pre-wrap;overflow-wrap:anywhere;padding-top:0}
+.side{font-size:11px;padding:1px 6px;border-radius:9px;border:1px solid var(--line)}
+.side-engine{background:#dbeafe;color:#1e40af;border-color:#bfdbfe}.side-bare{background:#f3f4f6;color:#374151;border-color:#d1d5db}
+.note{color:var(--muted);font-size:12px;max-width:900px}
+.plot{position:relative}
+.plot svg{display:block;width:100%;height:auto;overflow:visible}
+.plot text{fill:var(--muted);font-size:11px}
+.plot .title{fill:var(--fg);font-size:12px}
+.plot .grid{stroke:var(--grid)}.plot .grid.major{stroke:var(--line)}
+.plot .axis{stroke:var(--axis)}
+.plot .series{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}
+.plot .series.bare{stroke-dasharray:6 4}
+.plot .guide{stroke:var(--axis);stroke-dasharray:3 3}
+.plot .barlabel{fill:var(--fg);font-size:12px}
+.plot .value{fill:var(--fg)}
+.plot .failedtext{fill:var(--bad)}
+.legend{list-style:none;margin:6px 0 0 64px;padding:0;display:flex;flex-wrap:wrap;gap:4px 18px;font-size:12.5px}
+.legend li{display:flex;align-items:center;gap:6px}
+.legend svg{width:28px;height:10px}
+.legend .side{font-size:10.5px}
+.skipped{color:var(--muted);font-size:12px;margin:4px 0 0 64px}
+.empty{color:var(--muted);font-size:13px;padding:12px 0}
+.tip{position:absolute;pointer-events:none;background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:6px 8px;font-size:12px;box-shadow:0 2px 8px rgba(0,0,0,.12);white-space:nowrap;display:none}
+.tip b{display:block;margin-bottom:2px}.tip i{display:inline-block;width:10px;height:3px;margin-right:6px;vertical-align:middle}
+`.replace(/\n/g, '');
+
+/**
+ * The plots, drawn in the browser from #report-data. Plain ES5-ish JavaScript in a string (no
+ * backticks, no `${`), using only textContent and setAttribute for report strings, so a label
+ * cannot become markup.
+ */
+export const CLIENT = String.raw`
+(function () {
+  'use strict';
+  var NS = 'http://www.w3.org/2000/svg';
+  var COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#475569', '#ea580c'];
+  var report = JSON.parse(document.getElementById('report-data').textContent);
+  var runs = report.runs || [];
+
+  function svg(name, attrs, parent) {
+    var e = document.createElementNS(NS, name);
+    for (var k in attrs) e.setAttribute(k, String(attrs[k]));
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function html(tag, cls, parent, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function text(parent, x, y, s, attrs) {
+    var t = svg('text', attrs || {}, parent);
+    t.setAttribute('x', x);
+    t.setAttribute('y', y);
+    t.textContent = s;
+    return t;
+  }
+  function colour(i) { return COLORS[i % COLORS.length]; }
+  function finite(v) { return typeof v === 'number' && isFinite(v); }
+  function trim(n) { return String(Number(n.toPrecision(3))); }
+
+  /** A duration in seconds with a unit that keeps the number readable. */
+  function duration(s) {
+    if (!(s > 0)) return '0';
+    if (s >= 1) return trim(s) + ' s';
+    if (s >= 1e-3) return trim(s * 1e3) + ' ms';
+    if (s >= 1e-6) return trim(s * 1e6) + ' µs';
+    return trim(s * 1e9) + ' ns';
+  }
+  /** Percentile label of a "nines" position n (x = 10^n = 1/(1-p/100)). */
+  function nines(n) {
+    if (n <= 0) return '0%';
+    var p = 100 * (1 - Math.pow(10, -n));
+    var digits = Math.max(0, Math.ceil(n - 2 + 1e-9));
+    return p.toFixed(digits).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '') + '%';
+  }
+  function count(n) { return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ','); }
+  function compact(n) {
+    if (n >= 1e6) return trim(n / 1e6) + 'M';
+    if (n >= 1e3) return trim(n / 1e3) + 'k';
+    return trim(n);
+  }
+
+  /** Series of one distribution: points [nines, value] with 0 <= p < 100 and value > 0. */
+  function seriesOf(pick) {
+    var series = [], skipped = [];
+    runs.forEach(function (run, i) {
+      var d = pick(run);
+      if (!d) return;
+      if (run.error) { skipped.push(run.label + ' (failed)'); return; }
+      var pts = [];
+      (d.percentiles || []).forEach(function (pv) {
+        var p = pv[0], v = pv[1];
+        if (finite(p) && finite(v) && p >= 0 && p < 100 && v > 0) pts.push([Math.log10(100 / (100 - p)), v]);
+      });
+      if (!(d.count > 0) || pts.length === 0) { skipped.push(run.label + ' (no samples)'); return; }
+      pts.sort(function (a, b) { return a[0] - b[0]; });
+      series.push({ run: run, colour: colour(i), pts: pts });
+    });
+    return { series: series, skipped: skipped };
+  }
+
+  function legend(container, series) {
+    var ul = html('ul', 'legend', container);
+    ul.id = container.id + '-legend';
+    series.forEach(function (s) {
+      var li = html('li', '', ul);
+      var sw = svg('svg', { viewBox: '0 0 28 10' }, li);
+      svg('line', { x1: 1, y1: 5, x2: 27, y2: 5, stroke: s.colour, 'stroke-width': 2.5, 'stroke-dasharray': s.run.side === 'bare' ? '6 4' : 'none' }, sw);
+      html('span', 'name', li, s.run.label);
+      if (s.run.side === 'bare') html('span', 'side side-bare', li, 'bare');
+    });
+  }
+
+  /** HDR plot: value (log) against percentile on a log "nines" axis. unitSeconds converts values to seconds. */
+  function hdrPlot(id, pick, unitSeconds, yTitle, emptyText) {
+    var box = document.getElementById(id);
+    var got = seriesOf(pick);
+    var series = got.series;
+    if (series.length === 0) {
+      html('p', 'empty', box, emptyText);
+      if (got.skipped.length) html('p', 'skipped', box, 'Not plotted: ' + got.skipped.join(', '));
+      return;
+    }
+    var W = 960, H = 340, L = 70, R = 36, T = 14, B = 46;
+    var pw = W - L - R, ph = H - T - B;
+    var maxN = 0, lo = Infinity, hi = 0;
+    series.forEach(function (s) {
+      s.pts.forEach(function (pt) {
+        if (pt[0] > maxN) maxN = pt[0];
+        if (pt[1] < lo) lo = pt[1];
+        if (pt[1] > hi) hi = pt[1];
+      });
+    });
+    var xN = Math.min(7, Math.max(5, Math.ceil(maxN - 1e-9)));
+    var y0 = Math.floor(Math.log10(lo)), y1 = Math.ceil(Math.log10(hi));
+    if (y1 <= y0) y1 = y0 + 1;
+    function X(n) { return L + (Math.min(n, xN) / xN) * pw; }
+    function Y(v) { return T + ph - ((Math.log10(v) - y0) / (y1 - y0)) * ph; }
+
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', id: id + '-plot', 'aria-label': yTitle + ' by percentile' }, box);
+    var grid = svg('g', {}, root);
+    var decades = y1 - y0;
+    for (var e = y0; e <= y1; e++) {
+      var v = Math.pow(10, e);
+      svg('line', { class: 'grid major', x1: L, x2: L + pw, y1: Y(v), y2: Y(v) }, grid);
+      text(grid, L - 8, Y(v) + 4, duration(v * unitSeconds), { 'text-anchor': 'end' });
+      if (e < y1 && decades <= 5) {
+        for (var m = 2; m <= 9; m++) {
+          var mv = m * v;
+          svg('line', { class: 'grid', x1: L, x2: L + pw, y1: Y(mv), y2: Y(mv) }, grid);
+          if (decades <= 2 && (m === 2 || m === 5)) text(grid, L - 8, Y(mv) + 4, duration(mv * unitSeconds), { 'text-anchor': 'end' });
+        }
+      }
+    }
+    for (var n = 0; n <= xN; n++) {
+      svg('line', { class: 'grid major', x1: X(n), x2: X(n), y1: T, y2: T + ph }, grid);
+      text(grid, X(n), T + ph + 18, nines(n), { 'text-anchor': 'middle' });
+      if (n < xN) {
+        [Math.log10(2), Math.log10(5)].forEach(function (f) {
+          svg('line', { class: 'grid', x1: X(n + f), x2: X(n + f), y1: T, y2: T + ph }, grid);
+        });
+      }
+    }
+    svg('line', { class: 'axis', x1: L, x2: L + pw, y1: T + ph, y2: T + ph }, root);
+    svg('line', { class: 'axis', x1: L, x2: L, y1: T, y2: T + ph }, root);
+    text(root, L + pw / 2, H - 6, 'percentile', { 'text-anchor': 'middle', class: 'title' });
+    text(root, 0, 0, yTitle + ' (log scale)', { 'text-anchor': 'middle', class: 'title', transform: 'translate(16 ' + (T + ph / 2) + ') rotate(-90)' });
+
+    var lines = svg('g', { class: 'lines' }, root);
+    series.forEach(function (s) {
+      var d = s.pts.map(function (pt, k) { return (k ? 'L' : 'M') + X(pt[0]).toFixed(1) + ',' + Y(pt[1]).toFixed(1); }).join(' ');
+      var path = svg('path', { class: 'series' + (s.run.side === 'bare' ? ' bare' : ''), d: d, stroke: s.colour, 'data-run': s.run.label }, lines);
+      svg('title', {}, path).textContent = s.run.label;
+    });
+
+    // Hover: a guide at the pointer's percentile and each run's value there.
+    var guide = svg('line', { class: 'guide', y1: T, y2: T + ph, visibility: 'hidden' }, root);
+    var tip = html('div', 'tip', box);
+    var hit = svg('rect', { x: L, y: T, width: pw, height: ph, fill: 'transparent' }, root);
+    hit.addEventListener('mousemove', function (ev) {
+      var r = root.getBoundingClientRect();
+      var px = ((ev.clientX - r.left) / r.width) * W;
+      var at = Math.max(0, Math.min(xN, ((px - L) / pw) * xN));
+      guide.setAttribute('x1', X(at));
+      guide.setAttribute('x2', X(at));
+      guide.setAttribute('visibility', 'visible');
+      tip.textContent = '';
+      html('b', '', tip, 'p ' + nines(at));
+      series.forEach(function (s) {
+        var v = null;
+        for (var k = 0; k < s.pts.length; k++) { if (s.pts[k][0] >= at) { v = s.pts[k][1]; break; } }
+        if (v === null) return;
+        var row = html('div', '', tip);
+        html('i', '', row).style.background = s.colour;
+        row.appendChild(document.createTextNode(s.run.label + ': ' + duration(v * unitSeconds)));
+      });
+      tip.style.display = 'block';
+      var bx = box.getBoundingClientRect();
+      var left = ev.clientX - bx.left + 14;
+      if (left + tip.offsetWidth > bx.width) left = ev.clientX - bx.left - tip.offsetWidth - 14;
+      tip.style.left = left + 'px';
+      tip.style.top = (ev.clientY - bx.top + 12) + 'px';
+    });
+    hit.addEventListener('mouseleave', function () { tip.style.display = 'none'; guide.setAttribute('visibility', 'hidden'); });
+
+    legend(box, series);
+    if (got.skipped.length) html('p', 'skipped', box, 'Not plotted: ' + got.skipped.join(', ')).id = id + '-skipped';
+  }
+
+  /** "Nice" axis step: 1, 2 or 5 times a power of ten, about want steps over max. */
+  function step(max, want) {
+    var raw = max / want, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
+
+  function throughput() {
+    var box = document.getElementById('throughput');
+    if (runs.length === 0) { html('p', 'empty', box, 'No runs.'); return; }
+    var row = 30, L = 280, R = 150, T = 8, W = 960;
+    var H = T + runs.length * row + 44;
+    var pw = W - L - R;
+    var max = 0;
+    runs.forEach(function (r) { if (!r.error && finite(r.msgsPerSec) && r.msgsPerSec > max) max = r.msgsPerSec; });
+    var st = max > 0 ? step(max, 6) : 1;
+    var top = max > 0 ? Math.ceil(max / st) * st : 1;
+    function X(v) { return L + (v / top) * pw; }
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', id: 'throughput-plot', 'aria-label': 'msgs/s per run' }, box);
+    var defs = svg('defs', {}, root);
+    var pat = svg('pattern', { id: 'hatch', patternUnits: 'userSpaceOnUse', width: 6, height: 6, patternTransform: 'rotate(45)' }, defs);
+    svg('line', { x1: 0, y1: 0, x2: 0, y2: 6, stroke: '#fff', 'stroke-width': 3, 'stroke-opacity': 0.55 }, pat);
+    var yb = T + runs.length * row;
+    for (var v = 0; v <= top + st / 2; v += st) {
+      svg('line', { class: 'grid' + (v === 0 ? ' major' : ''), x1: X(v), x2: X(v), y1: T, y2: yb }, root);
+      text(root, X(v), yb + 16, compact(v), { 'text-anchor': 'middle' });
+    }
+    text(root, L + pw / 2, yb + 36, 'msgs/s', { 'text-anchor': 'middle', class: 'title' });
+    runs.forEach(function (r, i) {
+      var y = T + i * row;
+      var lab = text(root, L - 10, y + row / 2 + 4, r.label, { 'text-anchor': 'end', class: 'barlabel' });
+      for (var cut = r.label.length - 1; cut > 4 && lab.getComputedTextLength() > L - 14; cut--) {
+        lab.textContent = r.label.slice(0, cut) + '…';
+      }
+      svg('title', {}, lab).textContent = r.label + ' (' + r.side + ')';
+      if (r.error) {
+        text(root, L + 6, y + row / 2 + 4, 'failed: see the table', { class: 'failedtext' });
+        return;
+      }
+      var val = finite(r.msgsPerSec) && r.msgsPerSec > 0 ? r.msgsPerSec : 0;
+      var w = Math.max(val > 0 ? 1 : 0, X(val) - L);
+      var g = svg('g', { class: 'bar-row', 'data-run': r.label }, root);
+      var bar = svg('rect', { class: 'bar ' + r.side, 'data-run': r.label, x: L, y: y + 5, width: w, height: row - 10, rx: 2, fill: colour(i) }, g);
+      svg('title', {}, bar).textContent = r.label + ': ' + count(val) + ' msgs/s';
+      if (r.side === 'bare') {
+        bar.setAttribute('fill-opacity', '0.55');
+        svg('rect', { x: L, y: y + 5, width: w, height: row - 10, rx: 2, fill: 'url(#hatch)' }, g);
+      }
+      var note = count(val) + ' msgs/s';
+      if (r.side === 'bare') note += '  (bare)';
+      else if (r.baseline && finite(r.baseline.ratio)) note += '  ·  ' + r.baseline.ratio.toFixed(2) + '× bare';
+      text(root, L + w + 6, y + row / 2 + 4, note, { class: 'value' });
+    });
+  }
+
+  hdrPlot('latency', function (r) { return r.latencyMs; }, 1e-3, 'end-to-end latency', 'No run has latency samples.');
+  hdrPlot('handler', function (r) { return r.handlerUs; }, 1e-6, 'handler time per message', 'No handler timings (bare runs measure none).');
+  throughput();
+})();
+`;
