@@ -57,10 +57,10 @@ export class Partition {
     return this.bytesFrom(this.base);
   }
   /** Drops the oldest records until at most `records` and `bytes` remain. */
-  keepNewest(records: number, bytes: number): void {
+  keepNewest(records: number, bytes: number, dropped?: (r: BrokerRecord) => void): void {
     let from = Math.max(this.base, this.end - records);
     while (from < this.end && this.bytesFrom(from) > bytes) from++;
-    this.trimTo(from);
+    this.trimTo(from, dropped);
   }
   at(offset: number): BrokerRecord | undefined {
     return offset < this.base ? undefined : this.records[offset - this.start];
@@ -73,9 +73,11 @@ export class Partition {
    * of the main thread in a 200k-message run), so the dead prefix is dropped only once it is
    * both over 4096 records and over half the array: amortised O(1) per record.
    */
-  trimTo(offset: number): void {
+  trimTo(offset: number, dropped?: (r: BrokerRecord) => void): void {
     if (offset <= this.base) return;
-    this.base = Math.min(offset, this.end);
+    const to = Math.min(offset, this.end);
+    if (dropped !== undefined) for (let o = this.base; o < to; o++) dropped(this.records[o - this.start]!);
+    this.base = to;
     const dead = this.base - this.start;
     if (dead > 4096 && dead * 2 > this.records.length) {
       this.startBytes = this.cum[dead - 1]!;

@@ -60,6 +60,8 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
   private readonly maxBatch: number;
   private scheduled = false;
   private topicGroups = 0;
+  /** Told each record leaving the log (every group has committed past it, or retention dropped it). */
+  private dropped: ((r: BrokerRecord) => void) | undefined;
 
   constructor(opts: MemoryBrokerOptions = {}) {
     super();
@@ -139,7 +141,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
       },
       bytes,
     );
-    if (c.groups.size === 0) part.keepNewest(this.retention, this.retentionBytes);
+    if (c.groups.size === 0) part.keepNewest(this.retention, this.retentionBytes, this.dropped);
     this.schedule();
     return { partition: p, offset: String(offset) };
   }
@@ -198,6 +200,15 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     return consumer;
   }
 
+  /**
+   * `f` is told each record once no reader can get it any more (every group committed past it, or
+   * retention dropped it), so a producer may reuse its payload's buffer. One listener; undefined
+   * removes it.
+   */
+  onRecordDropped(f: ((r: BrokerRecord) => void) | undefined): void {
+    this.dropped = f;
+  }
+
   leave(consumer: MemoryConsumer): void {
     consumer.group.remove(consumer);
     this.schedule();
@@ -205,7 +216,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
 
   trim(c: Channel, p: number): void {
     const before = c.partitions[p]!.base;
-    c.partitions[p]!.trimTo(c.slowest(p));
+    c.partitions[p]!.trimTo(c.slowest(p), this.dropped);
     if (c.partitions[p]!.base !== before) this.emit('space');
   }
 

@@ -71,6 +71,26 @@ describe('memory broker', () => {
     assert.deepEqual(b.committed('c', 'g'), [3]);
   });
 
+  test('onRecordDropped: a record is reported once, only when every group committed past it', async () => {
+    const b = new MemoryBroker({ partitions: 1 });
+    const dropped: string[] = [];
+    b.onRecordDropped((r) => dropped.push(decode(r.value)));
+    const g1 = await collector(b, { channel: 'c', kind: 'queue', group: 'g1' });
+    const g2 = await collector(b, { channel: 'c', kind: 'queue', group: 'g2' });
+    for (const v of ['a', 'b', 'c']) b.produce('c', { value: text(v) });
+    await Promise.all([g1.until(3), g2.until(3)]);
+    g1.consumer.settle(g1.got[0]!, 'ack');
+    g1.consumer.settle(g1.got[1]!, 'ack');
+    assert.deepEqual(dropped, [], 'g2 has not acked anything: nothing may be reused');
+    g2.consumer.settle(g2.got[1]!, 'ack');
+    assert.deepEqual(dropped, [], "g2's 'a' is still unacked");
+    g2.consumer.settle(g2.got[0]!, 'ack');
+    assert.deepEqual(dropped, ['a', 'b']);
+    g1.consumer.settle(g1.got[2]!, 'ack');
+    g2.consumer.settle(g2.got[2]!, 'ack');
+    assert.deepEqual(dropped, ['a', 'b', 'c'], 'each once');
+  });
+
   test('a producer that outruns retention gets a clear error; produceWhenSpace waits instead', async () => {
     const b = new MemoryBroker({ partitions: 1, retention: 10 });
     const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });

@@ -94,6 +94,55 @@ describe('engine: delivery', () => {
     assert.equal(digest(out.map((r) => r.value)), digest(sent), 'every payload came back byte for byte');
   });
 
+  test('generate reuses big payload buffers only once their records are dropped: every payload arrives intact', async () => {
+    const N = 3000;
+    const size = 20_000; // over the 16 KiB from which the generator recycles
+    // 1 MiB of retention a partition: the generator must wait for the engine, and reuse
+    const memory = new MemoryBroker({ name: 'default', partitions: 4, retentionBytes: 1 << 20 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
+        workers: 2,
+        cacheDir,
+        ordering: 'none',
+      },
+      [memory],
+    );
+    const outputs: Uint8Array[] = [];
+    let allOut!: () => void;
+    const gotAll = new Promise<void>((r) => (allOut = r));
+    const reader = await memory.subscribe({ channel: 'echo', kind: 'topic' }, (records) => {
+      for (const r of records) {
+        outputs.push(r.value);
+        reader.settle(r, 'ack');
+      }
+      if (outputs.length >= N) allOut();
+    });
+    await engine.start();
+    const done = settledUntil(engine, N);
+    const reused = new Set<Uint8Array>();
+    let drops = 0;
+    const listen = memory.onRecordDropped.bind(memory);
+    memory.onRecordDropped = (f) =>
+      listen(
+        f &&
+          ((r) => {
+            drops++;
+            reused.add(r.value);
+            f(r);
+          }),
+      );
+    const generating = generate(memory, 'in', { count: N, size });
+    await generating;
+    await done;
+    await gotAll;
+    await engine.stop();
+    assert.equal(outputs.length, N);
+    const expected = Array.from({ length: N }, (_, i) => syntheticPayload(i, size));
+    assert.equal(digest(outputs), digest(expected), 'no payload was overwritten before its time');
+    assert.ok(drops > 0 && reused.size < N, `buffers were recycled (${reused.size} buffers for ${drops} drops)`);
+  });
+
   for (const ordering of ['partition', 'key'] as const) {
     test(`ordering '${ordering}' holds across 2 workers with random handler delays`, async () => {
       const N = 3000;
