@@ -55,7 +55,9 @@ let report: BenchReport;
 try {
   const tiny = await runBench({ ...common, messages: N, workUs: [0] }, ctx, hooks);
   const heavy = await runBench({ ...common, messages: HEAVY_N, workUs: [HEAVY_US] }, ctx, hooks);
-  report = { ...tiny, runs: [...tiny.runs, ...heavy.runs] };
+  const named = (runs: readonly RunResult[], what: string): RunResult[] =>
+    runs.map((r) => ({ ...r, label: `${r.label} · ${what}` }));
+  report = { ...tiny, runs: [...named(tiny.runs, 'tiny'), ...named(heavy.runs, 'heavy')] };
 } finally {
   await mock?.stop();
 }

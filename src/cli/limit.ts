@@ -46,6 +46,10 @@ class LimitedConsumer implements Consumer {
   close(): Promise<void> {
     return this.inner.close();
   }
+  /** The wrapped consumer's lag (`wasmsg_consumer_lag` under `run --limit`). */
+  lag(): Promise<number | undefined> {
+    return this.inner.lag?.() ?? Promise.resolve(undefined);
+  }
 }
 
 export class LimitedAdapter implements BrokerAdapter {
