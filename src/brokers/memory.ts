@@ -20,6 +20,9 @@ import { type Produce, recordBytes } from './memory-log.js';
  * and consumers in brokers/memory-groups.ts.
  */
 
+/** The headers of a record produced without any (shared: records are read-only). */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Kept here too: `BrokerError` was first exported from this file. */
 export { BrokerError };
 
@@ -128,22 +131,19 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
         { channel: channelName, partition: p, retention: this.retention, retentionBytes: this.retentionBytes },
       );
     }
-    const offset = part.end;
-    part.push(
-      {
-        channel: channelName,
-        partition: p,
-        offset: String(offset),
-        key: rec.key ?? null,
-        headers: rec.headers ?? {},
-        value: rec.value,
-        timestamp: rec.timestamp ?? Date.now(),
-      },
-      bytes,
-    );
+    const record: BrokerRecord = {
+      channel: channelName,
+      partition: p,
+      offset: String(part.end),
+      key: rec.key ?? null,
+      headers: rec.headers ?? NO_HEADERS,
+      value: rec.value,
+      timestamp: rec.timestamp ?? Date.now(),
+    };
+    part.push(record, bytes);
     if (c.groups.size === 0) part.keepNewest(this.retention, this.retentionBytes, this.dropped);
     this.schedule();
-    return { partition: p, offset: String(offset) };
+    return record; // its partition and offset: no second object per message
   }
 
   /** A record larger than the retention in bytes could never be kept: refused, never waited for. */

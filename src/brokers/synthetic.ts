@@ -16,6 +16,7 @@ export interface SyntheticOptions {
 const encoder = new TextEncoder();
 const CHUNK = 1 << 16;
 let template = new Uint8Array(0);
+let dots = new Uint8Array(0);
 let chunk = new Uint8Array(0);
 let used = 0;
 
@@ -38,8 +39,11 @@ export function syntheticPayload(i: number, size: number): Uint8Array {
 /** Fills `bytes` with message i's payload: `fizz <i> ` or `msg <i> `, then dots. */
 function writePayload(bytes: Uint8Array, i: number): void {
   const size = bytes.length;
-  if (template.length < size) template = new Uint8Array(size).fill(0x2e); // '.'
-  bytes.set(template.subarray(0, size));
+  if (dots.length !== size) {
+    if (template.length < size) template = new Uint8Array(size).fill(0x2e); // '.'
+    dots = template.subarray(0, size); // one view per size, not one per message
+  }
+  bytes.set(dots);
   // `fizz <i> ` / `msg <i> `, written byte by byte (a template string and encodeInto per
   // message showed in the main thread's profile)
   const word = i % 3 === 0 ? FIZZ : MSG;
