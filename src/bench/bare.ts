@@ -62,6 +62,8 @@ export interface BareRun {
   readonly ready: Promise<void>;
   /** ms from the `warm`-th acknowledgement to the `total`-th. */
   readonly ms: Promise<number>;
+  /** Rejects if consuming fails after `ready`. */
+  readonly failed: Promise<never>;
   waitFor(n: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -75,8 +77,14 @@ export function bareConsume(
   handle: Handle,
   /** The embedded broker, for `memory`: its consumer API, acking each record after `handle`. */
   memory?: MemoryBroker,
+  /** Told each message once its acknowledgement is sent (after `handle`). */
+  acked: (value: Uint8Array) => void = () => {},
 ): BareRun {
   const w = new Window(warm, total);
+  let fail!: (e: unknown) => void;
+  /** Rejects when a read loop fails (the run then fails instead of waiting for messages that will not come). */
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => {});
   let close: () => Promise<void> = async () => {};
   const ready = (async (): Promise<void> => {
     switch (broker) {
@@ -85,6 +93,7 @@ export function bareConsume(
           for (const r of records) {
             handle(r.value, w.seen);
             consumer.settle(r, 'ack');
+            acked(r.value);
             w.ack();
           }
         });
@@ -102,6 +111,7 @@ export function bareConsume(
             for (const m of batch.messages) {
               handle(m.value!, w.seen);
               resolveOffset(m.offset);
+              acked(m.value!);
               w.ack();
             }
             await heartbeat();
@@ -134,9 +144,10 @@ export function bareConsume(
           for await (const m of messages) {
             handle(m.data, w.seen);
             m.ack();
+            acked(m.data);
             if (w.ack()) break;
           }
-        })();
+        })().catch(fail);
         close = async () => {
           messages.stop();
           await jsm.consumers.delete(stream, durable).catch(() => {});
@@ -165,14 +176,20 @@ export function bareConsume(
             )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
             const entries = reply?.[0]?.[1] ?? [];
             if (entries.length === 0) continue;
+            const values: Buffer[] = [];
             for (const [, fields] of entries) {
-              for (let i = 0; i < fields.length; i += 2)
-                if (fields[i]!.toString() === 'data') handle(fields[i + 1]!, w.seen);
+              for (let i = 0; i < fields.length; i += 2) {
+                if (fields[i]!.toString() === 'data') {
+                  handle(fields[i + 1]!, w.seen);
+                  values.push(fields[i + 1]!);
+                }
+              }
             }
             await r.xack(channel, group, ...entries.map(([id]) => id));
+            for (const v of values) acked(v);
             if (w.ack(entries.length)) break;
           }
-        })();
+        })().catch(fail);
         close = async () => {
           stop = true;
           r.disconnect();
@@ -188,6 +205,7 @@ export function bareConsume(
           if (m === null) return;
           handle(m.content, w.seen);
           ch.ack(m);
+          acked(m.content);
           w.ack();
         });
         close = async () => {
@@ -204,6 +222,7 @@ export function bareConsume(
         });
         c.on('message', (_t, payload) => {
           handle(payload, w.seen);
+          acked(payload); // mqtt.js sends the PUBACK as this handler returns
           w.ack();
         });
         await c.subscribeAsync(channel, { qos: 1 });
@@ -214,5 +233,5 @@ export function bareConsume(
         throw new Error(`no bare client for '${broker}'`);
     }
   })();
-  return { ready, ms: w.done, waitFor: (n) => w.waitFor(n), close: () => close() };
+  return { ready, ms: w.done, failed, waitFor: (n) => w.waitFor(n), close: () => close() };
 }

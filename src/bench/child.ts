@@ -36,10 +36,10 @@ export type ChildMessage =
   | { readonly type: 'result'; readonly result: RunResult }
   | { readonly type: 'error'; readonly message: string };
 
-/** MQTT keeps no backlog (Mosquitto queues 1000 messages per session): produce at most this far ahead. */
-const MQTT_WINDOW = 800;
+/** MQTT keeps no backlog (Mosquitto queues 1000 messages per session): produce at most this far ahead (batches included). */
+const MQTT_WINDOW = 600;
 
-/** CPU ns of the calling thread (Linux), else NaN. */
+/** CPU ms of the calling thread (Linux), else NaN. */
 function threadCpuMs(): number {
   try {
     return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
@@ -62,9 +62,13 @@ const mark = (): Marks => ({ t: performance.now(), process: processCpuMs(), main
 /** Counts settled messages, records their latency after the warm-up and marks the window. */
 class Meter {
   settled = 0;
+  /** Messages settled as dead letters (the handler failed them): the run reports it. */
+  failures = 0;
   readonly latency = newHistogram();
   start: Marks | undefined;
   end: Marks | undefined;
+  /** Called at the end of the warm-up (the engine resets its stats there). */
+  onWarm: () => void = () => {};
   private resolveDone!: () => void;
   readonly done = new Promise<void>((r) => (this.resolveDone = r));
   private waiter: { n: number; wake: () => void } | undefined;
@@ -72,12 +76,15 @@ class Meter {
   constructor(
     private readonly warmup: number,
     private readonly total: number,
-    private readonly onWarm: () => void = () => {},
-  ) {
-    if (warmup === 0) this.start = mark();
+  ) {}
+
+  /** Consuming starts now: with no warm-up, the window starts here (not at set-up). */
+  begin(): void {
+    if (this.warmup === 0) this.start = mark();
   }
 
-  settle(value: Uint8Array): void {
+  settle(value: Uint8Array, ok = true): void {
+    if (!ok) this.failures++;
     const n = ++this.settled;
     if (n > this.warmup) {
       this.latency.recordValue(Math.max(1, Math.round((epochNow() - sentAtOf(value)) * 1000)));
@@ -110,7 +117,8 @@ function produceSpec(job: ChildJob, meter: Meter, payloads: Payloads): ProduceSp
     keys: p.keys,
     rate: p.rate,
     payloads,
-    ...(p.scheme === 'mqtt' && p.rate === 0 ? { window: { size: MQTT_WINDOW, waitFor: (n) => meter.waitFor(n) } } : {}),
+    // in both modes: past Mosquitto's queue, QoS 1 messages are dropped and the run would never end
+    ...(p.scheme === 'mqtt' ? { window: { size: MQTT_WINDOW, waitFor: (n) => meter.waitFor(n) } } : {}),
   };
 }
 
@@ -130,8 +138,12 @@ async function withProducer<T>(job: ChildJob, f: (a: BrokerAdapter) => Promise<T
 
 async function measure(job: ChildJob, progress: (settled: number) => void): Promise<RunResult> {
   const p = job.params;
-  const memory = p.scheme === 'memory' ? new MemoryBroker({ name: 'default', partitions: 4, retentionBytes: 8 * 1024 * 1024 }) : undefined;
-  let meter!: Meter;
+  // the embedded broker runs at most ≈ 8 MiB a partition ahead of its consumer (and holds any record size asked)
+  const memory =
+    p.scheme === 'memory'
+      ? new MemoryBroker({ name: 'default', partitions: 4, retentionBytes: Math.max(8 << 20, 4 * p.size) })
+      : undefined;
+  const meter = new Meter(job.warmup, p.messages);
   const payloads = new Payloads(p.size, job.rounds);
   const fromAdapter = (a: BrokerAdapter): Promise<void> =>
     produce(adapterSink(a, job.channel, payloads), produceSpec(job, meter, payloads));
@@ -140,6 +152,13 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
     if (preloads(job)) return;
     if (memory !== undefined) return produce(memorySink(memory, job.channel), produceSpec(job, meter, payloads));
     return withProducer(job, fromAdapter);
+  };
+  /** Until every message settled; fails as soon as producing (or `failed`) does. */
+  const settledAll = async (failed?: Promise<never>): Promise<void> => {
+    meter.begin();
+    const producing = live();
+    await Promise.race([meter.done, producing.then(() => meter.done), ...(failed === undefined ? [] : [failed])]);
+    await producing;
   };
   const ticker = setInterval(() => progress(meter.settled), 250);
   try {
@@ -165,38 +184,39 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         },
         memory === undefined ? [] : [memory],
       );
-      meter = new Meter(job.warmup, p.messages, () => engine.resetStats());
-      engine.on('settled', ({ record }: { record: { value: Uint8Array } }) => {
-        meter.settle(record.value);
+      meter.onWarm = () => engine.resetStats();
+      engine.on('settled', ({ record, outcome }: { record: { value: Uint8Array }; outcome: string }) => {
+        meter.settle(record.value, outcome === 'ok');
         payloads.release(record.value); // the embedded broker's records are the producer's payloads
       });
       await engine.start();
-      const producing = live();
-      await Promise.race([meter.done, producing.then(() => meter.done)]);
-      await producing;
-      handler = distribution(engine.histograms().handlerNs, 1000);
-      await engine.stop();
+      try {
+        await settledAll();
+        handler = distribution(engine.histograms().handlerNs, 1000);
+      } finally {
+        await engine.stop();
+      }
     } else {
       const work = job.rounds > 0 ? await inThread(job.componentPath, job.cacheDir) : undefined;
-      meter = new Meter(job.warmup, p.messages);
       const run = bareConsume(
         p.scheme,
         job.runUrl,
         job.channel,
         0,
         p.messages,
-        (value, i) => {
-          work?.(value, i);
+        (value, i) => work?.(value, i),
+        memory,
+        (value) => {
           meter.settle(value);
           payloads.release(value);
         },
-        memory,
       );
-      await run.ready;
-      const producing = live();
-      await meter.done;
-      await producing;
-      await run.close();
+      try {
+        await run.ready;
+        await settledAll(run.failed);
+      } finally {
+        await run.close();
+      }
     }
     return result(job, meter, handler);
   } finally {
@@ -211,7 +231,7 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
   const ms = end.t - start.t;
   const measured = job.params.messages - job.warmup;
   const cpuProcess = end.process - start.process;
-  const cpuMain = end.main - start.main;
+  const cpuMain = end.main - start.main; // NaN where /proc/thread-self is missing
   return {
     label: job.label,
     side: job.side,
@@ -222,8 +242,15 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
     mbPerSec: (measured * job.params.size) / ms / 1000,
     latencyMs: distribution(meter.latency, 1000),
     handlerUs: handler,
-    cpuMs: { process: cpuProcess, mainThread: cpuMain, workers: Math.max(0, cpuProcess - cpuMain) },
+    cpuMs: {
+      process: cpuProcess,
+      mainThread: Number.isNaN(cpuMain) ? 0 : cpuMain,
+      workers: Number.isNaN(cpuMain) ? 0 : Math.max(0, cpuProcess - cpuMain),
+    },
     peakRssMb: process.resourceUsage().maxRSS / 1024,
+    ...(meter.failures === 0
+      ? {}
+      : { error: `${meter.failures} of ${job.params.messages} messages were dead-lettered (the handler failed them)` }),
   };
 }
 

@@ -159,7 +159,7 @@ export function expand(o: BenchOptions): Job[] {
                   if (varying.rate) parts.push(`${rate} msgs/s`);
                   const label = parts.join(' · ');
                   // the bare client's workload depends on the broker, size, keys, work and rate only
-                  const bareKey = `${url}|${size}|${keys}|${workUs}|${rate}`;
+                  const bareKey = baselineKey(params);
                   if (o.baseline && !bareSeen.has(bareKey)) {
                     bareSeen.add(bareKey);
                     const bareParts = [broker];

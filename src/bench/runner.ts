@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { runChannel, withChannel } from './channels.js';
+import { dropChannel, runChannel, withChannel } from './channels.js';
 import type { ChildJob, ChildMessage } from './child.js';
 import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
 import { calibrate } from './spin.js';
@@ -112,7 +112,10 @@ function runChild(job: ChildJob, timeoutMs: number, hooks: BenchHooks): Promise<
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
-      if (stderr.length < 8192) stderr += d;
+      stderr = (stderr + d).slice(-8192); // the last lines hold the reason
+    });
+    child.on('error', (e) => {
+      answer ??= failed(job, `the run's process: ${e.message}`);
     });
     let answer: RunResult | undefined;
     const timer = setTimeout(() => {
@@ -128,7 +131,13 @@ function runChild(job: ChildJob, timeoutMs: number, hooks: BenchHooks): Promise<
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       const why = stderr.trim().split('\n').slice(-3).join(' ');
-      resolve(answer ?? failed(job, `the run's process exited (${signal ?? code})${why === '' ? '' : `: ${why}`}`));
+      const result =
+        answer ?? failed(job, `the run's process exited (${signal ?? code})${why === '' ? '' : `: ${why}`}`);
+      // a child killed (timeout) or crashed did not remove its channel: do it here
+      const crashed = signal !== null || answer === undefined;
+      void (crashed ? dropChannel(job.params.scheme, job.runUrl, job.channel).catch(() => {}) : Promise.resolve()).then(
+        () => resolve(result),
+      );
     });
   });
 }

@@ -10,7 +10,7 @@ import { type BenchOptions, expand } from '../../src/bench/matrix.js';
 import type { BenchReport, RunResult } from '../../src/bench/types.js';
 import { OptionError } from '../../src/errors.js';
 import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
-import { at, cacheDir } from '../helpers.js';
+import { at, cacheDir, fixture } from '../helpers.js';
 import { chromium, element } from './browser.js';
 
 /**
@@ -203,6 +203,14 @@ describe('wasmsg bench: modes', () => {
     assert.match(report.runs[0]!.error ?? '', /127\.0\.0\.1:1/);
     assertMeasured(report.runs[1]!, 200);
     assert.match(r.stdout, /redis:\/\/127\.0\.0\.1:1\/nothing-here \(engine\) failed: .*127\.0\.0\.1:1/);
+  });
+
+  test('a handler that fails its messages: the run says how many were dead-lettered (exit 1)', async () => {
+    const r = await bench(fixture('err'), '--messages', '200', '--warmup', '0', '--json');
+    assert.equal(r.code, 1, r.stderr);
+    const run = (JSON.parse(r.stdout) as BenchReport).runs[0]!;
+    assert.match(run.error ?? '', /^200 of 200 messages were dead-lettered/);
+    assert.equal(run.measured, 200, 'with no warm-up every message is measured');
   });
 
   test('a bad flag is a usage error naming it (exit 2)', async () => {
