@@ -76,7 +76,15 @@ export class Partition {
   trimTo(offset: number, dropped?: (r: BrokerRecord) => void): void {
     if (offset <= this.base) return;
     const to = Math.min(offset, this.end);
-    if (dropped !== undefined) for (let o = this.base; o < to; o++) dropped(this.records[o - this.start]!);
+    // each dead record's slot is cleared at once (the array is compacted later): a record kept
+    // reachable until then survived the young generation's collections and was copied, then
+    // promoted — most of the main thread's GC pauses
+    const records = this.records;
+    for (let o = this.base; o < to; o++) {
+      const i = o - this.start;
+      if (dropped !== undefined) dropped(records[i]!);
+      records[i] = undefined as unknown as BrokerRecord;
+    }
     this.base = to;
     const dead = this.base - this.start;
     if (dead > 4096 && dead * 2 > this.records.length) {
