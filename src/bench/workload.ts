@@ -63,13 +63,20 @@ export class Payloads {
   }
 }
 
+/** 8 bytes to build or read a float64 in, copied to or from the payload: no DataView per message. */
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
 export function stamp(bytes: Uint8Array, sentAt: number): void {
-  new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8).setFloat64(0, sentAt, true);
+  f64[0] = sentAt;
+  bytes.set(f64Bytes, bytes.length - 8);
 }
 
 /** The send time a payload carries. */
 export function sentAtOf(bytes: Uint8Array): number {
-  return new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 8).getFloat64(0, true);
+  const at = bytes.length - 8;
+  for (let i = 0; i < 8; i++) f64Bytes[i] = bytes[at + i]!;
+  return f64[0]!;
 }
 
 export const keyOf = (i: number, keys: number): string | null => (keys > 0 ? `key-${i % keys}` : null);
