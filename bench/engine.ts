@@ -1,6 +1,9 @@
 /**
  * End-to-end benchmarks of the engine, P1–P7 of the engine issue, each measured in a fresh
  * child process, one after another in one run, reported as ratios. `npm run bench:engine`.
+ * The engine runs of P1, P3, P6 and P7 go through `wasmsg bench`'s runner (src/bench/, its report
+ * in bench-report/engine/); the raw loop, the naive pool and the per-binding worker split (which
+ * needs the engine's decode / call / encode figures) are measured here.
  * Nothing else may run on the machine meanwhile (2 shared cores).
  *
  *   P1  engine msgs/s (noop WAT, 2 workers, synthetic source) ÷ raw single-thread jco loop    goal ≥ 3.0 / 2.0
@@ -8,7 +11,7 @@
  *   P2  engine ÷ naive piscina (one task per message)                                         goal ≥ 15
  *   P3  CPU-heavy handler (≈50 µs): 2 workers ÷ 1 worker                                      goal ≥ 1.85
  *   P4  main-thread µs per message; the worker's decode / call / encode split
- *   P6  latency p50/p99 at 50 % of the max rate, linger 1 ms                                  goal p99 ≤ 5 ms
+ *   P6  latency p50/p99 at 50 % of the max rate (fixed rate, partition), linger 1 ms           goal p99 ≤ 5 ms
  *   P7  peak RSS while the source floods 10× faster than a slow handler, and no loss          goal ≤ 300 MB
  */
 import { execFileSync } from 'node:child_process';
@@ -21,10 +24,15 @@ import { Piscina } from 'piscina';
 import { MemoryBroker } from '../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../src/brokers/synthetic.js';
 import { loadComponent } from '../src/component/load.js';
+import { cpus, totalmem } from 'node:os';
+import type { BenchOptions } from '../src/bench/matrix.js';
+import { writeReport } from '../src/bench/report.js';
+import { runBench } from '../src/bench/runner.js';
+import type { RunResult } from '../src/bench/types.js';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineOptionsInput } from '../src/engine/options.js';
 import { at, examples } from '../test/helpers.js';
-import { type Result, calibrate, raw, spinPayload } from '../src/bench/spin.js';
+import { type Result, raw } from '../src/bench/spin.js';
 
 /** World C: forwards each whole batch with one send; and the smallest batch handler. */
 const batchExample = at('examples/batch-wat/batch.wasm');
@@ -113,8 +121,6 @@ const modes: Record<string, () => Promise<Result>> = {
   rawNoop: () => raw(examples.noop, N, (i) => syntheticPayload(i, 100), cacheDir),
   engineNoopNone: () =>
     engineRun(examples.noop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
-  engineNoopPartition: () =>
-    engineRun(examples.noop, N, { ordering: 'partition' }, (m) => generate(m, 'in', { count: N, size: 100 })),
   naiveNoop: () => naive(examples.noop, Math.min(N, 50_000)),
   // the worker's cost per message by binding and world (ordering none, 100-byte payloads)
   noopJco: () =>
@@ -131,57 +137,6 @@ const modes: Record<string, () => Promise<Result>> = {
     engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
   batchJco: () =>
     engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
-  spin1: async () => {
-    const rounds = Number(process.env['SPIN_ROUNDS']);
-    const n = SPIN_N;
-    return engineRun(examples.spin, n, { workers: 1, ordering: 'none' }, (m) => {
-      for (let i = 0; i < n; i++) m.produce('in', { value: spinPayload(rounds)() });
-    });
-  },
-  spin2: async () => {
-    const rounds = Number(process.env['SPIN_ROUNDS']);
-    const n = SPIN_N;
-    return engineRun(examples.spin, n, { workers: 2, ordering: 'none' }, (m) => {
-      for (let i = 0; i < n; i++) m.produce('in', { value: spinPayload(rounds)() });
-    });
-  },
-  calibrate: async () => ({ rounds50: await calibrate(50, cacheDir), rounds500: await calibrate(500, cacheDir) }),
-  latencyAtHalf: async () => {
-    const rate = Number(process.env['HALF_RATE']); // msgs/s
-    const seconds = 4;
-    const n = Math.round(rate * seconds);
-    return engineRun(
-      examples.noop,
-      n,
-      { ordering: (process.env['ORDERING'] ?? 'partition') as 'partition', batch: { lingerMs: 1 } },
-      async (m) => {
-        const perMs = rate / 1000;
-        const start = performance.now();
-        let sent = 0;
-        while (sent < n) {
-          const due = Math.min(n, Math.floor((performance.now() - start) * perMs));
-          for (; sent < due; sent++) m.produce('in', { value: syntheticPayload(sent, 100) });
-          await new Promise((r) => setTimeout(r, 1));
-        }
-      },
-    );
-  },
-  flood: async () => {
-    // the slow handler takes ≈500 µs; the source produces as fast as the broker's retention lets
-    const rounds = Number(process.env['SPIN_ROUNDS']);
-    const n = 20_000;
-    const payload = spinPayload(rounds)();
-    return engineRun(examples.spin, n, { ordering: 'none' }, async (m) => {
-      for (let i = 0; i < n; i++) {
-        const rec = { value: payload };
-        try {
-          m.produce('in', rec);
-        } catch {
-          await m.produceWhenSpace('in', rec);
-        }
-      }
-    });
-  },
 };
 
 const mode = process.argv[2];
@@ -203,7 +158,6 @@ const f = (x: number | undefined, d = 0): string =>
   x === undefined ? '-' : x.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
 const rawNoop = child('rawNoop');
 const none = child('engineNoopNone');
-const part = child('engineNoopPartition');
 const naiveR = child('naiveNoop');
 const byBinding: Array<[string, Result, Result]> = [
   ['world A, noop (WAT)', none, child('noopJco')],
@@ -211,11 +165,46 @@ const byBinding: Array<[string, Result, Result]> = [
   ['world C, batch-noop (WAT)', child('batchNoopDirect'), child('batchNoopJco')],
   ['world C, batch (WAT, relays each batch with one send)', child('batchDirect'), child('batchJco')],
 ];
-const cal = child('calibrate');
-const spin1 = child('spin1', { SPIN_ROUNDS: String(cal['rounds50']) });
-const spin2 = child('spin2', { SPIN_ROUNDS: String(cal['rounds50']) });
-const half = child('latencyAtHalf', { HALF_RATE: String(Math.round(part['msgsPerSec']! / 2)) });
-const flood = child('flood', { SPIN_ROUNDS: String(cal['rounds500']) });
+
+// P1, P3, P6 and P7 through `wasmsg bench`'s runner (each run a fresh process, as users run it)
+const base: BenchOptions = {
+  brokers: ['memory'],
+  messages: N + WARM_UP,
+  warmup: WARM_UP,
+  sizes: [100],
+  keys: [0],
+  workers: [2],
+  batch: [256],
+  ordering: ['none'],
+  workUs: [0],
+  rates: [],
+  baseline: false,
+};
+const ctx = { cacheDir, command: 'npm run bench:engine' };
+const bench = async (o: Partial<BenchOptions>): Promise<readonly RunResult[]> => {
+  const runs = (await runBench({ ...base, ...o }, ctx)).runs;
+  for (const r of runs) if (r.error !== undefined) throw new Error(`${r.label}: ${r.error}`);
+  return runs;
+};
+const [p1None, p1Part] = await bench({ ordering: ['none', 'partition'] });
+const [spin1, spin2] = await bench({ workUs: [50], workers: [1, 2], messages: SPIN_N + 5000, warmup: 5000 });
+const halfRate = Math.round(p1Part!.msgsPerSec / 2);
+const [half] = await bench({ ordering: ['partition'], rates: [halfRate], messages: halfRate * 5, warmup: halfRate });
+// the slow handler takes ≈500 µs; the embedded broker is fed as fast as its retention lets
+const [flood] = await bench({ workUs: [500], messages: 20_000, warmup: 0 });
+const report = await writeReport('bench-report/engine', {
+  version: 1,
+  createdAt: new Date().toISOString(),
+  command: 'npm run bench:engine',
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '',
+    memoryGb: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    platform: `${process.platform}/${process.arch}`,
+  },
+  runs: [p1None!, p1Part!, spin1!, spin2!, half!, flood!],
+});
 
 console.log(`node ${process.version}, ${process.platform}/${process.arch}, N = ${N}\n`);
 console.log('| measure | value | goal |');
@@ -223,29 +212,30 @@ console.log('|---|---|---|');
 console.log(
   `| raw single-thread loop, noop through jco's glue | ${f(rawNoop['msgsPerSec'])} msgs/s (${f(rawNoop['usPerMsg'], 2)} µs/msg) | |`,
 );
-console.log(`| engine, noop, 2 workers, ordering none | ${f(none['msgsPerSec'])} msgs/s | |`);
-console.log(`| engine, noop, 2 workers, ordering partition | ${f(part['msgsPerSec'])} msgs/s | |`);
+console.log(`| engine, noop, 2 workers, ordering none (wasmsg bench) | ${f(p1None!.msgsPerSec)} msgs/s | |`);
+console.log(`| engine, noop, 2 workers, ordering partition (wasmsg bench) | ${f(p1Part!.msgsPerSec)} msgs/s | |`);
 console.log(
-  `| **P1** engine ÷ raw (none / partition) | **${f(none['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)} / ${f(part['msgsPerSec']! / rawNoop['msgsPerSec']!, 2)}** | ≥ 3.0 / 2.0 |`,
+  `| **P1** engine ÷ raw (none / partition) | **${f(p1None!.msgsPerSec / rawNoop['msgsPerSec']!, 2)} / ${f(p1Part!.msgsPerSec / rawNoop['msgsPerSec']!, 2)}** | ≥ 3.0 / 2.0 |`,
 );
 console.log(`| naive piscina, one task per message | ${f(naiveR['msgsPerSec'])} msgs/s | |`);
 console.log(
-  `| **P2** engine (none) ÷ naive piscina | **${f(none['msgsPerSec']! / naiveR['msgsPerSec']!, 1)}** | ≥ 15 |`,
+  `| **P2** engine (none) ÷ naive piscina | **${f(p1None!.msgsPerSec / naiveR['msgsPerSec']!, 1)}** | ≥ 15 |`,
 );
 console.log(
-  `| spin handler (${f(cal['rounds50'])} rounds ≈ 50 µs), 1 / 2 workers | ${f(spin1['msgsPerSec'])} / ${f(spin2['msgsPerSec'])} msgs/s | |`,
+  `| spin handler (≈ 50 µs, wasmsg bench --work 50), 1 / 2 workers | ${f(spin1!.msgsPerSec)} / ${f(spin2!.msgsPerSec)} msgs/s | |`,
 );
-console.log(`| **P3** 2 workers ÷ 1 worker | **${f(spin2['msgsPerSec']! / spin1['msgsPerSec']!, 2)}** | ≥ 1.85 |`);
+console.log(`| **P3** 2 workers ÷ 1 worker | **${f(spin2!.msgsPerSec / spin1!.msgsPerSec, 2)}** | ≥ 1.85 |`);
 console.log(`| **P4** main thread per message (ordering none) | **${f(none['mainUsPerMsg'], 2)} µs** | |`);
 console.log(
   `| **P4** worker per message: decode / call / encode | **${f(none['workerDecodeUs'], 2)} / ${f(none['workerCallUs'], 2)} / ${f(none['workerEncodeUs'], 2)} µs** | |`,
 );
 console.log(
-  `| **P6** latency at ${f(part['msgsPerSec']! / 2)} msgs/s (50 %), p50 / p99 | **${f(half['p50'], 2)} / ${f(half['p99'], 2)} ms** | p99 ≤ 5 ms |`,
+  `| **P6** latency at ${f(halfRate)} msgs/s (50 %, ordering partition, fixed rate, from the intended send time), p50 / p99 | **${f(half!.latencyMs.p50, 2)} / ${f(half!.latencyMs.p99, 2)} ms** | p99 ≤ 5 ms |`,
 );
 console.log(
-  `| **P7** peak RSS, flood vs ≈500 µs handler (${f(cal['rounds500'])} rounds); acked | **${f(flood['peakRssMB'])} MB; ${f(flood['acked'])} of 20,000** | ≤ 300 MB, all |`,
+  `| **P7** peak RSS, flood vs ≈500 µs handler; acked | **${f(flood!.peakRssMb)} MB; ${f(flood!.measured)} of 20,000** | ≤ 300 MB, all |`,
 );
+console.log(`\nreport: ${report.html}`);
 const workerUs = (r: Result): string =>
   `${f(r['workerDecodeUs']! + r['workerCallUs']! + r['workerEncodeUs']!, 2)} (${f(r['workerDecodeUs'], 2)} / ${f(r['workerCallUs'], 2)} / ${f(r['workerEncodeUs'], 2)})`;
 const goals: Record<string, string> = { A: '≤ 1 µs', B: '≤ 1.5 µs', C: '≤ 0.2 µs' };
