@@ -147,7 +147,6 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
   const payloads = new Payloads(p.size, job.rounds);
   const fromAdapter = (a: BrokerAdapter): Promise<void> =>
     produce(adapterSink(a, job.channel, payloads), produceSpec(job, meter, payloads));
-  if (preloads(job)) await withProducer(job, fromAdapter);
   const live = async (): Promise<void> => {
     if (preloads(job)) return;
     if (memory !== undefined) return produce(memorySink(memory, job.channel), produceSpec(job, meter, payloads));
@@ -162,6 +161,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
   };
   const ticker = setInterval(() => progress(meter.settled), 250);
   try {
+    if (preloads(job)) await withProducer(job, fromAdapter); // inside: a failed preload's channel is dropped too
     let handler: Distribution | null = null;
     if (job.side === 'engine') {
       const engine = new Engine(
