@@ -152,7 +152,7 @@ export function expand(o: BenchOptions): Job[] {
                   const parts = [broker];
                   if (varying.size) parts.push(`${size} B`);
                   if (varying.keys) parts.push(`${keys} keys`);
-                  if (varying.workers) parts.push(`${workers} workers`);
+                  if (varying.workers) parts.push(`${workers} worker${workers === 1 ? '' : 's'}`);
                   if (varying.batch) parts.push(`batch ${batch}`);
                   if (varying.ordering) parts.push(`ordering ${ordering}`);
                   if (varying.work) parts.push(`work ${workUs} µs`);
