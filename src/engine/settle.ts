@@ -60,13 +60,17 @@ export class Settler {
 
   complete(flight: InFlight, res: PoolTaskResult): void {
     const d = this.host.dispatcher;
-    this.host.stats.recordWorker(res.timing, flight.messages.length);
     if (res.allOk === true) {
+      this.host.stats.recordWorker(res.timing, flight.messages.length);
       d.finish(flight);
       this.settleBatch(flight.messages, () => OK_NO_OUTPUT);
       return;
     }
     const results = readResponse(d.response(flight, res));
+    // the handler's time is spread over the messages it was called for (not those skipped behind a failure)
+    let called = 0;
+    for (const r of results) if (r[0] !== Status.skipped) called++;
+    this.host.stats.recordWorker(res.timing, called);
     d.finish(flight);
     this.settleBatch(flight.messages, (i) => results[i]!);
   }
