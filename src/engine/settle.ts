@@ -70,7 +70,7 @@ export class Settler {
     // the handler's time is spread over the messages it was called for (not those skipped behind a failure)
     let called = 0;
     for (const r of results) if (r[0] !== Status.skipped) called++;
-    this.host.stats.recordWorker(res.timing, called);
+    this.host.stats.recordWorker(res.timing, flight.messages.length, called);
     d.finish(flight);
     this.settleBatch(flight.messages, (i) => results[i]!);
   }

@@ -87,11 +87,11 @@ export class StatsRecorder {
     this.histogram.recordValueWithCount(Math.max(1, Math.round(ms * 1000)), count);
   }
 
-  recordWorker(timing: readonly number[], messages: number): void {
+  /** A batch's worker timing; `called` of its `messages` reached the handler (the rest were skipped behind a failure). */
+  recordWorker(timing: readonly number[], messages: number, called = messages): void {
     for (let i = 0; i < 3; i++) this.workerTotals[i]! += timing[i]!;
     this.workerMessages += messages;
-    if (messages > 0)
-      this.handler.recordValueWithCount(Math.max(1, Math.round((timing[1]! * 1000) / messages)), messages);
+    if (called > 0) this.handler.recordValueWithCount(Math.max(1, Math.round((timing[1]! * 1000) / called)), called);
   }
 
   histograms(): EngineHistograms {
