@@ -259,6 +259,27 @@ describe('engine: failures', () => {
   });
 });
 
+describe('engine: stats', () => {
+  test('the handler histogram counts each call, not the messages skipped behind a failed one', async () => {
+    // one partition in order: each batch's first message fails, the rest of it is skipped and
+    // sent again; every message is called maxAttempts times, always failing
+    const { engine, memory } = engineFor(
+      fixture('err'),
+      { ordering: 'partition', retries: { maxAttempts: 2, backoffMs: 0, maxBackoffMs: 0 } },
+      1,
+    );
+    await engine.start();
+    const done = settledUntil(engine, 20);
+    for (let i = 0; i < 20; i++) memory.produce('in', { value: text(`m${i}`) });
+    await done;
+    const calls = engine.histograms().handlerNs.totalCount;
+    const failed = engine.snapshot().failed;
+    await engine.stop();
+    assert.equal(failed, 40);
+    assert.equal(calls, failed, 'one handler-time record per call');
+  });
+});
+
 describe('engine: backpressure and stop', () => {
   test('with a slow handler, in-flight batches and buffered messages stay within their bounds', async () => {
     const { engine, memory } = engineFor(
