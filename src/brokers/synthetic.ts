@@ -74,6 +74,9 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
   const recycle = opts.size >= RECYCLE_FROM;
   const free: Uint8Array[] = [];
   const mine = new WeakSet<Uint8Array>();
+  /** The key strings, made once (not a template string per message). */
+  const keyNames = keys > 0 && keys <= 100_000 ? Array.from({ length: keys }, (_, k) => `key-${k}`) : undefined;
+  const rec: { key: string | null; value: Uint8Array } = { key: null, value: new Uint8Array(0) };
   if (recycle) broker.onRecordDropped((r) => void (mine.has(r.value) && free.push(r.value)));
   try {
     for (let i = 0; i < opts.count; i++) {
@@ -84,7 +87,9 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
         mine.add(value);
         writePayload(value, i, old !== undefined);
       } else value = syntheticPayload(i, opts.size);
-      const rec = { key: keys > 0 ? `key-${i % keys}` : null, value, headers: {} };
+      // one record object, refilled: produce copies what it keeps (and is awaited before the next)
+      rec.key = keys === 0 ? null : (keyNames?.[i % keys] ?? `key-${i % keys}`);
+      rec.value = value;
       try {
         broker.produce(channel, rec);
       } catch {
