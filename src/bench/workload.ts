@@ -158,11 +158,11 @@ export function memorySink(broker: MemoryBroker, channel: string): Sink {
   return {
     async send(batch) {
       for (const m of batch) {
-        const rec = { key: m.key, value: m.value, headers: {} };
+        // the batch's own entries: produce copies what it keeps (no record or headers object per message)
         try {
-          broker.produce(channel, rec);
+          broker.produce(channel, m);
         } catch {
-          await broker.produceWhenSpace(channel, rec);
+          await broker.produceWhenSpace(channel, m);
         }
       }
     },
