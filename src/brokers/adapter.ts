@@ -1,4 +1,4 @@
-import type { ChannelKind } from '../component/types.js';
+import type { ChannelKind, FormatSpec } from '../component/types.js';
 
 /**
  * The one interface between the engine and a broker. One file per broker implements it; the
@@ -60,6 +60,14 @@ export interface Consumer {
 export interface BrokerAdapter {
   /** The name components open (`broker.open(name)`) and the config refers to. */
   readonly name: string;
+  /**
+   * Optional: the `format` world C components see on this broker's records (`kafka`, `amqp`,
+   * `mqtt`: the Kafka, AMQP and MQTT adapters set it); absent = `raw`. Records that carry
+   * CloudEvents attributes are `cloudevents` whatever it says. The engine reads it from the
+   * adapter it uses, whether it created it from `options.brokers` or was handed it (`new
+   * Engine(options, [adapter])`, `run --limit`), so a wrapper of an adapter should pass it on.
+   */
+  readonly format?: FormatSpec;
   connect(): Promise<void>;
   subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer>;
   /** Resolves when the broker has confirmed every record (at-least-once for outputs). */

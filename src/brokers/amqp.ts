@@ -156,6 +156,8 @@ const SHORTSTR = 255;
 
 export class AmqpAdapter implements BrokerAdapter {
   readonly name: string;
+  /** World C's `format` of this broker's records. */
+  readonly format = 'amqp' as const;
   readonly options: AmqpAdapterOptions;
   private connection!: amqp.RecoveringChannelModel;
   private confirmChannel: Promise<amqp.ConfirmChannel> | undefined;

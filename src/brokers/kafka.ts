@@ -254,6 +254,8 @@ class KafkaGroupConsumer implements Consumer {
 
 export class KafkaAdapter implements BrokerAdapter {
   readonly name: string;
+  /** World C's `format` of this broker's records. */
+  readonly format = 'kafka' as const;
   readonly options: KafkaAdapterOptions;
   private readonly kafka: Kafka;
   private producer!: Producer;

@@ -189,6 +189,8 @@ class MqttConsumer implements Consumer {
 
 export class MqttAdapter implements BrokerAdapter {
   readonly name: string;
+  /** World C's `format` of this broker's records. */
+  readonly format = 'mqtt' as const;
   readonly options: MqttAdapterOptions;
   private publisher!: MqttClient;
   private readonly consumers: MqttConsumer[] = [];

@@ -6,6 +6,7 @@ import type {
   OutRecord,
   SubscribeSpec,
 } from '../brokers/adapter.js';
+import type { FormatSpec } from '../component/types.js';
 
 /**
  * `wasmsg run --limit N`: the engine is handed at most N messages in all, so exactly N settle
@@ -54,11 +55,14 @@ class LimitedConsumer implements Consumer {
 
 export class LimitedAdapter implements BrokerAdapter {
   readonly name: string;
+  /** The wrapped adapter's: world C components see the same `format` with `--limit` as without. */
+  readonly format?: FormatSpec;
   constructor(
     private readonly inner: BrokerAdapter,
     private readonly budget: Budget,
   ) {
     this.name = inner.name;
+    this.format = inner.format;
   }
   connect(): Promise<void> {
     return this.inner.connect();

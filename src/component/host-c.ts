@@ -91,15 +91,6 @@ export function errorText(e: MessagingError): string {
   return 'val' in e ? `${e.tag}: ${e.val}` : e.tag;
 }
 
-/** The `format-spec` of records from a broker URL scheme (`kafka` for kafka://…); `raw` when the spec has none. */
-export function formatOfScheme(scheme: string): FormatSpec {
-  if (scheme === 'kafka') return 'kafka';
-  if (scheme === 'amqp' || scheme === 'amqps') return 'amqp';
-  if (scheme === 'mqtt' || scheme === 'mqtts') return 'mqtt';
-  if (scheme === 'http' || scheme === 'https') return 'http';
-  return 'raw';
-}
-
 /** The `format` of an inbound message: CloudEvents when it carries their attributes, else its broker's kind. */
 export function formatOf(msg: InboundMessage, brokerFormats: Readonly<Record<string, FormatSpec>> = {}): FormatSpec {
   if (msg.headers !== undefined && hasCloudEventAttributes(msg.headers)) return 'cloudevents';

@@ -1,16 +1,20 @@
-import { schemeOf } from '../brokers/connect.js';
+import type { BrokerAdapter } from '../brokers/adapter.js';
 import { compileGrants } from '../component/grants.js';
-import { formatOfScheme } from '../component/host-c.js';
 import { ComponentInstance } from '../component/instance.js';
 import type { CompiledComponent } from '../component/load.js';
 import type { FormatSpec } from '../component/types.js';
 import { ErrorCode, OptionError } from '../errors.js';
 import type { ResolvedOptions } from './options.js';
 
-/** World C: the `format` of a message without CloudEvents attributes, per broker (`raw` for the others). */
-export function brokerFormats(options: ResolvedOptions): Record<string, FormatSpec> {
+/**
+ * World C: the `format` of a message without CloudEvents attributes, per broker name — each
+ * adapter's own `format` (`raw` for those without one). Read from the adapters the engine uses,
+ * not from `options.brokers`: adapters handed to the engine (`new Engine(options, [adapter])`,
+ * `run --limit`) have no broker spec, and the configured ones are among them once created.
+ */
+export function brokerFormats(adapters: ReadonlyMap<string, BrokerAdapter>): Record<string, FormatSpec> {
   const formats: Record<string, FormatSpec> = {};
-  for (const b of options.brokers) formats[b.name] = formatOfScheme(schemeOf(b.url));
+  for (const [name, a] of adapters) if (a.format !== undefined) formats[name] = a.format;
   return formats;
 }
 

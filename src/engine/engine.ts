@@ -147,7 +147,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.state = 'stopped';
       throw err;
     }
-    const formats = brokerFormats(o);
+    const formats = brokerFormats(this.adapters);
     try {
       await this.dispatcher.start({
         components: this.components,

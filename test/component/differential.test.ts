@@ -184,7 +184,7 @@ describe('differential: direct binding against jco glue (the oracle)', () => {
     'batch-script': fixture('batch-script'),
     'batch-v010': fixture('batch-v010'),
   };
-  const SCRIPT = [...'cascteuprgTx'].map((c) => c.charCodeAt(0));
+  const SCRIPT = [...'cascteuprgTfx'].map((c) => c.charCodeAt(0));
   for (const [name, file] of Object.entries(BATCH_COMPONENTS)) {
     test(`world C ${name}: ${CALLS / 4} fuzzed batches per host configuration give identical outcomes`, async () => {
       const component = await load(file);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
+import type { BrokerAdapter } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
+import { Budget, LimitedAdapter } from '../../src/cli/limit.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ErrorCode } from '../../src/errors.js';
 import { cacheDir, decode, examples, fixture, text } from '../helpers.js';
@@ -88,6 +90,32 @@ describe('engine: world C (batch delivery)', () => {
         `partition ${p}: ${seq.join(' ')}`,
       );
     }
+  });
+
+  test("a message's format is the format of the adapter handed in (wrapped for --limit or not); raw without one", async () => {
+    /** An embedded broker that says it is Kafka: what a library user's own adapter may do. */
+    class KafkaLike extends MemoryBroker {
+      readonly format = 'kafka' as const;
+    }
+    const seen = async (adapter: (m: MemoryBroker) => BrokerAdapter, memory: MemoryBroker): Promise<string[]> => {
+      const engine = new Engine({ components: [{ path: fixture('batch-script') }], workers: 1, cacheDir }, [
+        adapter(memory),
+      ]);
+      await engine.start();
+      const done = engine.waitForSettled(2);
+      memory.produce('in', { value: text('f0') });
+      memory.produce('in', { value: text('f1'), headers: { ce_specversion: '1.0' } });
+      await done;
+      await engine.stop();
+      return memory
+        .read('format')
+        .map((r) => decode(r.value))
+        .sort();
+    };
+    const kafka = (): MemoryBroker => new KafkaLike({ name: 'default' });
+    assert.deepEqual(await seen((m) => m, kafka()), ['cloudevents', 'kafka']);
+    assert.deepEqual(await seen((m) => new LimitedAdapter(m, new Budget(2)), kafka()), ['cloudevents', 'kafka']);
+    assert.deepEqual(await seen((m) => m, new MemoryBroker({ name: 'default' })), ['cloudevents', 'raw']);
   });
 
   test('world A and B components still need subscriptions; a configure() channel outside the grants stops start', async () => {

@@ -285,6 +285,42 @@ describe('wasmsg run --from amqp://', () => {
       await relayThroughCli(tb!, withPath(tb!.url, `%2F/${queue}`), queue, []);
     },
   );
+  test(
+    "--limit: a world C component sees format 'amqp' (the CLI creates the adapter and hands it in)",
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      // batch-script's `f` sends the name of the format it sees to topic `format`
+      const queue = `wasmsg.${runId}.cli.amqp-format`;
+      queues.push(queue, 'format');
+      await tb!.prepare(queue);
+      const reading = tb!.reader('format', 'topic');
+      const c = wasmsgRun([
+        fixture('batch-script'),
+        '--from',
+        withPath(tb!.url, queue),
+        '--limit',
+        String(N),
+        '--json',
+        '--workers',
+        '1',
+      ]);
+      try {
+        await Promise.all([c.running, reading]);
+        await tb!.produce(queue, values('f', N));
+        const s = await statsOf(c);
+        assert.deepEqual([s['processed'], s['acked'], s['failed']], [N, N, 0], c.stdout());
+        const reader = await reading;
+        await reader.until(N, 15_000);
+        assert.deepEqual(
+          reader.records.map((r) => r.value),
+          Array.from({ length: N }, () => 'amqp'),
+        );
+      } finally {
+        await c.stop();
+        await (await reading.catch(() => undefined))?.close();
+      }
+    },
+  );
   test('amqp://u:p@h:5672/<vhost>/queue: the vhost is the one connected to', { timeout: TEST_TIMEOUT }, async () => {
     // a vhost the server does not have: the connection is refused (not silently made to "/")
     const url = withPath(tb!.url, `wasmsg-none-${runId}/wasmsg.${runId}.cli.amqp-novhost`);
