@@ -6,13 +6,20 @@ import { channelFromUrl } from '../brokers/connect.js';
  * sees another's messages, and removes it afterwards where the broker lets a client do so.
  */
 
-/** The URL with its channel (the last path segment) renamed to `channel`. */
+/**
+ * The URL naming `channel` instead of its own: the whole path (an MQTT topic `a/b` has two
+ * segments), or for AMQP its last segment (`/vhost/queue` keeps its vhost). The query stays.
+ */
 export function withChannel(url: string, channel: string): string {
   const q = url.indexOf('?');
   const base = q < 0 ? url : url.slice(0, q);
   const query = q < 0 ? '' : url.slice(q);
-  const slash = base.lastIndexOf('/');
-  return `${base.slice(0, slash + 1)}${encodeURIComponent(channel)}${query}`;
+  const server = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/.exec(base)![0];
+  const path = base.slice(server.length);
+  const encoded = channel.split('/').map(encodeURIComponent).join('/');
+  if (/^amqps?:/.test(url))
+    return `${server}${path.slice(0, path.lastIndexOf('/') + 1)}${encodeURIComponent(channel)}${query}`;
+  return `${server}/${encoded}${query}`;
 }
 
 export function runChannel(url: string, tag: string): string {

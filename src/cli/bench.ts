@@ -48,12 +48,27 @@ export function intListParser(min: number, max: number): (value: string) => numb
     });
 }
 
-/** A comma list; a comma inside a URL's host list (`kafka://h1:9092,h2:9092/t`) does not split it. */
-export const listParser = (value: string): string[] =>
-  value
-    .split(/,(?=\s*(?:[a-z][a-z0-9+.-]*:\/\/|memory\s*(?:,|$)|[a-z]+\s*(?:,|$)))/)
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * A comma list. A comma inside a broker URL does not split it: in a Kafka host list
+ * (`kafka://h1:9092,h2:9092/t`) the next part is no URL or plain word, and in a query
+ * (`redis://h/s?x=a,b`) only a URL or `memory` starts the next item.
+ */
+export function listParser(value: string): string[] {
+  const out: string[] = [];
+  for (const part of value.split(',')) {
+    const t = part.trim();
+    if (t === '') continue;
+    const prev = out[out.length - 1];
+    const next = SCHEME.test(t) || t === 'memory';
+    const word = /^[\w.-]+$/.test(t);
+    if (prev !== undefined && SCHEME.test(prev) && !next && (!word || prev.includes('?')))
+      out[out.length - 1] = `${prev},${t}`;
+    else out.push(t);
+  }
+  return out;
+}
 
 export async function runBenchCommand(component: string | undefined, flags: BenchFlags): Promise<number> {
   const { runBench } = await import('../bench/runner.js');

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { withChannel } from '../../src/bench/channels.js';
 import { type BenchOptions, expand } from '../../src/bench/matrix.js';
+import { channelFromUrl } from '../../src/brokers/connect.js';
+import { listParser } from '../../src/cli/bench.js';
 import type { BenchReport, RunResult } from '../../src/bench/types.js';
 import { OptionError } from '../../src/errors.js';
 import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
@@ -99,6 +102,30 @@ describe('wasmsg bench: the matrix', () => {
       );
     });
   }
+});
+
+describe('wasmsg bench: broker lists and run channels', () => {
+  test('a comma inside a URL (Kafka host list, query) does not split it', () => {
+    assert.deepEqual(listParser('kafka://h1:9092,h2:9092/t,redis://h/s?x=a,b,memory,nats://h:4222/n'), [
+      'kafka://h1:9092,h2:9092/t',
+      'redis://h/s?x=a,b',
+      'memory',
+      'nats://h:4222/n',
+    ]);
+    assert.deepEqual(listParser('none, partition,key'), ['none', 'partition', 'key']);
+  });
+  test("a run's URL names its channel: the whole MQTT topic, AMQP's queue in its vhost, the query kept", () => {
+    for (const [url, channel, want] of [
+      ['mqtt://h:1883/a/b', 'a/b-r1', 'mqtt://h:1883/a/b-r1'],
+      ['amqp://u:p@h:5672/vh/q', 'q-r1', 'amqp://u:p@h:5672/vh/q-r1'],
+      ['redis://h:6379/s?db=2', 's-r1', 'redis://h:6379/s-r1?db=2'],
+      ['kafka://a:1,b:2/t', 't-r1', 'kafka://a:1,b:2/t-r1'],
+    ] as const) {
+      const got = withChannel(url, channel);
+      assert.equal(got, want);
+      assert.equal(channelFromUrl(got), channel, 'the adapter reads the same channel back');
+    }
+  });
 });
 
 describe('wasmsg bench: every broker, with the bare baseline', () => {
