@@ -12,7 +12,7 @@ import mqtt from 'mqtt';
 import { AckPolicy, DeliverPolicy, connect as natsConnect } from 'nats';
 import { brokersOf } from '../brokers/kafka.js';
 import type { MemoryBroker } from '../brokers/memory.js';
-import { redisOptions, serverUrl } from './channels.js';
+import { natsOptions, redisOptions, serverUrl } from './channels.js';
 
 export type Handle = (value: Uint8Array, i: number) => void;
 
@@ -121,8 +121,7 @@ export function bareConsume(
         return;
       }
       case 'nats': {
-        const u = new URL(url);
-        const nc = await natsConnect({ servers: `${u.hostname}:${u.port || 4222}` });
+        const nc = await natsConnect(natsOptions(url));
         const jsm = await nc.jetstreamManager();
         // the stream the producer made, or one made here (fixed-rate runs start consuming first)
         const stream = await jsm.streams.find(channel).catch(async () => {

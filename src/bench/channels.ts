@@ -46,8 +46,7 @@ export async function dropChannel(scheme: string, url: string, channel: string):
     }
     case 'nats': {
       const { connect } = await import('nats');
-      const u = new URL(url);
-      const nc = await connect({ servers: `${u.hostname}:${u.port || 4222}` });
+      const nc = await connect(natsOptions(url));
       try {
         const jsm = await nc.jetstreamManager();
         const name = await jsm.streams.find(channel).catch(() => undefined);
@@ -93,5 +92,14 @@ export function redisOptions(url: string): RedisOptions {
     ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
     db: Number(u.searchParams.get('db') ?? 0),
     ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+/** nats.js connect options for a wasmsg NATS URL: server and credentials, as the adapter reads them. */
+export function natsOptions(url: string): { servers: string; user?: string; pass?: string } {
+  const u = new URL(url);
+  return {
+    servers: `${u.hostname}:${u.port === '' ? 4222 : u.port}`,
+    ...(u.username === '' ? {} : { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) }),
   };
 }

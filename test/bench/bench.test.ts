@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { withChannel } from '../../src/bench/channels.js';
+import { natsOptions, withChannel } from '../../src/bench/channels.js';
 import { type BenchOptions, expand } from '../../src/bench/matrix.js';
 import { channelFromUrl } from '../../src/brokers/connect.js';
 import { listParser } from '../../src/cli/bench.js';
@@ -113,6 +113,14 @@ describe('wasmsg bench: broker lists and run channels', () => {
       'nats://h:4222/n',
     ]);
     assert.deepEqual(listParser('none, partition,key'), ['none', 'partition', 'key']);
+  });
+  test("the bare NATS client and the clean-up take the URL's credentials, as the adapter does", () => {
+    assert.deepEqual(natsOptions('nats://alice:s%40cret@127.0.0.1:4223/subj'), {
+      servers: '127.0.0.1:4223',
+      user: 'alice',
+      pass: 's@cret',
+    });
+    assert.deepEqual(natsOptions('nats://127.0.0.1/subj'), { servers: '127.0.0.1:4222' });
   });
   test("a run's URL names its channel: the whole MQTT topic, AMQP's queue in its vhost, the query kept", () => {
     for (const [url, channel, want] of [
