@@ -202,6 +202,7 @@ class KafkaGroupConsumer implements Consumer {
    * (which starts at the end). Without OffsetFetch (a broker that refuses it), only the
    * partitions this consumer holds are counted.
    */
+  private lagWarned = false;
   async lag(): Promise<number> {
     const admin = await this.adapter.admin();
     const offsets = await admin.fetchTopicOffsets(this.topic);
@@ -210,7 +211,9 @@ class KafkaGroupConsumer implements Consumer {
       const [group] = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] });
       for (const p of group?.partitions ?? []) committed.set(p.partition, Number(p.offset));
     } catch (err) {
-      this.adapter.warn(err);
+      // once per consumer: a broker that refuses OffsetFetch refuses it on every scrape
+      if (!this.lagWarned) this.adapter.warn(err);
+      this.lagWarned = true;
     }
     let lag = 0;
     for (const o of offsets) {
