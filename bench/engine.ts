@@ -24,10 +24,9 @@ import { Piscina } from 'piscina';
 import { MemoryBroker } from '../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../src/brokers/synthetic.js';
 import { loadComponent } from '../src/component/load.js';
-import { cpus, totalmem } from 'node:os';
 import type { BenchOptions } from '../src/bench/matrix.js';
 import { writeReport } from '../src/bench/report.js';
-import { runBench } from '../src/bench/runner.js';
+import { machineInfo, runBench } from '../src/bench/runner.js';
 import type { RunResult } from '../src/bench/types.js';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineOptionsInput } from '../src/engine/options.js';
@@ -196,13 +195,7 @@ const report = await writeReport('bench-report/engine', {
   version: 1,
   createdAt: new Date().toISOString(),
   command: 'npm run bench:engine',
-  machine: {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? '',
-    memoryGb: Math.round(totalmem() / 1024 ** 3),
-    node: process.version,
-    platform: `${process.platform}/${process.arch}`,
-  },
+  machine: machineInfo(),
   runs: [p1None!, p1Part!, spin1!, spin2!, half!, flood!],
 });
 

@@ -4,7 +4,6 @@
  * `handle` on every message before acknowledging it — and nothing else (no engine, no workers).
  */
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
@@ -12,59 +11,31 @@ import mqtt from 'mqtt';
 import { AckPolicy, DeliverPolicy, connect as natsConnect } from 'nats';
 import { brokersOf } from '../brokers/kafka.js';
 import type { MemoryBroker } from '../brokers/memory.js';
-import { natsOptions, redisOptions, serverUrl } from './channels.js';
+import { natsOptions } from '../brokers/nats.js';
+import { redisClientUrl } from '../brokers/redis.js';
+import { serverUrl } from './channels.js';
 
 export type Handle = (value: Uint8Array, i: number) => void;
 
-/**
- * Counts acknowledged messages; `t0` is taken at the `warm`-th, the result is the time from
- * there to the `total`-th (the same window the engine runs are measured over).
- */
-class Window {
-  private count = 0;
-  private t0 = 0;
-  private resolve!: (ms: number) => void;
-  readonly done = new Promise<number>((r) => (this.resolve = r));
-  private waiter: { n: number; wake: () => void } | undefined;
-
-  constructor(
-    private readonly warm: number,
-    private readonly total: number,
-  ) {}
-
+/** Counts acknowledged messages (the caller meters them: `acked`); a read loop stops at `total`. */
+class Count {
+  private n = 0;
+  constructor(private readonly total: number) {}
   /** Returns true once the last message is acknowledged. */
   ack(k = 1): boolean {
-    const before = this.count;
-    this.count += k;
-    if (before < this.warm && this.count >= this.warm) this.t0 = performance.now();
-    if (this.waiter !== undefined && this.count >= this.waiter.n) {
-      this.waiter.wake();
-      this.waiter = undefined;
-    }
-    if (before < this.total && this.count >= this.total) {
-      this.resolve(performance.now() - this.t0);
-      return true;
-    }
-    return false;
+    this.n += k;
+    return this.n >= this.total;
   }
   get seen(): number {
-    return this.count;
-  }
-  /** Resolves once `n` messages are acknowledged (one waiter at a time: a paced producer). */
-  waitFor(n: number): Promise<void> {
-    if (this.count >= n) return Promise.resolve();
-    return new Promise((wake) => (this.waiter = { n, wake }));
+    return this.n;
   }
 }
 
 export interface BareRun {
   /** Resolves once subscribed (a live producer may start). */
   readonly ready: Promise<void>;
-  /** ms from the `warm`-th acknowledgement to the `total`-th. */
-  readonly ms: Promise<number>;
   /** Rejects if consuming fails after `ready`. */
   readonly failed: Promise<never>;
-  waitFor(n: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,7 +43,6 @@ export function bareConsume(
   broker: string,
   url: string,
   channel: string,
-  warm: number,
   total: number,
   handle: Handle,
   /** The embedded broker, for `memory`: its consumer API, acking each record after `handle`. */
@@ -80,7 +50,7 @@ export function bareConsume(
   /** Told each message once its acknowledgement is sent (after `handle`). */
   acked: (value: Uint8Array) => void = () => {},
 ): BareRun {
-  const w = new Window(warm, total);
+  const w = new Count(total);
   let fail!: (e: unknown) => void;
   /** Rejects when a read loop fails (the run then fails instead of waiting for messages that will not come). */
   const failed = new Promise<never>((_, reject) => (fail = reject));
@@ -155,7 +125,7 @@ export function bareConsume(
         return;
       }
       case 'redis': {
-        const r = new Redis(redisOptions(url));
+        const r = new Redis(redisClientUrl(url));
         const group = `bare-${randomBytes(4).toString('hex')}`;
         await r.xgroup('CREATE', channel, group, '0', 'MKSTREAM');
         let stop = false;
@@ -232,5 +202,5 @@ export function bareConsume(
         throw new Error(`no bare client for '${broker}'`);
     }
   })();
-  return { ready, ms: w.done, failed, waitFor: (n) => w.waitFor(n), close: () => close() };
+  return { ready, failed, close: () => close() };
 }

@@ -1,5 +1,6 @@
-import type { RedisOptions } from 'ioredis';
 import { channelFromUrl } from '../brokers/connect.js';
+import { natsOptions } from '../brokers/nats.js';
+import { redisClientUrl } from '../brokers/redis.js';
 
 /**
  * Each bench run reads a channel of its own (the URL's channel with a run suffix), so no run
@@ -35,7 +36,7 @@ export async function dropChannel(scheme: string, url: string, channel: string):
   switch (scheme) {
     case 'redis': {
       const { Redis } = await import('ioredis');
-      const r = new Redis({ ...redisOptions(url), lazyConnect: true, maxRetriesPerRequest: 1 });
+      const r = new Redis(redisClientUrl(url), { lazyConnect: true, maxRetriesPerRequest: 1 });
       try {
         await r.connect();
         await r.del(channel);
@@ -80,26 +81,4 @@ export async function dropChannel(scheme: string, url: string, channel: string):
 /** The URL without its channel (the last path segment): the server (and AMQP vhost) alone. */
 export function serverUrl(url: string): string {
   return url.replace(/\/[^/?]*(\?.*)?$/, '$1');
-}
-
-/** ioredis options for a wasmsg Redis URL (whose path is the stream, not a database number). */
-export function redisOptions(url: string): RedisOptions {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
-    ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
-    db: Number(u.searchParams.get('db') ?? 0),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-  };
-}
-
-/** nats.js connect options for a wasmsg NATS URL: server and credentials, as the adapter reads them. */
-export function natsOptions(url: string): { servers: string; user?: string; pass?: string } {
-  const u = new URL(url);
-  return {
-    servers: `${u.hostname}:${u.port === '' ? 4222 : u.port}`,
-    ...(u.username === '' ? {} : { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) }),
-  };
 }

@@ -202,7 +202,6 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         p.scheme,
         job.runUrl,
         job.channel,
-        0,
         p.messages,
         (value, i) => work?.(value, i),
         memory,

@@ -66,14 +66,19 @@ export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: 
     version: 1,
     createdAt: new Date().toISOString(),
     command: ctx.command,
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      memoryGb: Math.round(totalmem() / 1024 ** 3),
-      node: process.version,
-      platform: `${process.platform}/${process.arch}`,
-    },
+    machine: machineInfo(),
     runs: withBaselines(runs),
+  };
+}
+
+/** This machine, as a report names it. */
+export function machineInfo(): BenchReport['machine'] {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    platform: `${process.platform}/${process.arch}`,
   };
 }
 

@@ -116,6 +116,15 @@ function streamNameFor(subject: string): string {
   return `WASMSG_${subject.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
+/** nats.js connect options of a wasmsg NATS URL: the server and the URL's user and password. */
+export function natsOptions(url: string): { servers: string; user?: string; pass?: string } {
+  const u = new URL(url.replace(/^nats-core:/, 'nats:'));
+  return {
+    servers: `${u.hostname}:${u.port === '' ? 4222 : u.port}`,
+    ...(u.username === '' ? {} : { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) }),
+  };
+}
+
 export class NatsAdapter implements BrokerAdapter {
   readonly name: string;
   readonly options: NatsAdapterOptions;
@@ -152,11 +161,9 @@ export class NatsAdapter implements BrokerAdapter {
   }
 
   async connect(): Promise<void> {
-    const u = new URL(this.options.url.replace(/^nats-core:/, 'nats:'));
     try {
       this.nc = await connect({
-        servers: `${u.hostname}:${u.port === '' ? 4222 : u.port}`,
-        ...(u.username === '' ? {} : { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) }),
+        ...natsOptions(this.options.url),
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,

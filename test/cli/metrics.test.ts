@@ -3,22 +3,11 @@ import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { parseHostPort } from '../../src/cli/metrics.js';
 import { at, cacheDir, examples } from '../helpers.js';
+import { parseProm as parse } from '../engine/prom-text.js';
 
 /** Issue 11 item 2: `wasmsg run --metrics host:port` serves Prometheus text read from the engine's snapshot. */
 
 const bin = at('dist/src/cli/main.js');
-
-/** The Prometheus text format's samples: `name{labels} value`, by name and label set. */
-function parse(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    assert.ok(m !== null, `a sample line: ${line}`);
-    out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
 
 describe('metrics (issue 11 item 2)', () => {
   test('/metrics parses, counts what was settled; /healthz, /readyz answer', async () => {
