@@ -159,11 +159,7 @@ export function memorySink(broker: MemoryBroker, channel: string): Sink {
     async send(batch) {
       for (const m of batch) {
         // the batch's own entries: produce copies what it keeps (no record or headers object per message)
-        try {
-          broker.produce(channel, m);
-        } catch {
-          await broker.produceWhenSpace(channel, m);
-        }
+        if (broker.tryProduce(channel, m) === undefined) await broker.produceWhenSpace(channel, m);
       }
     },
   };

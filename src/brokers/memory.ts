@@ -110,6 +110,27 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
   async connect(): Promise<void> {}
 
   produce(channelName: string, rec: Produce): { partition: number; offset: string } {
+    const record = this.tryProduce(channelName, rec);
+    if (record !== undefined) return record;
+    const c = this.channel(channelName);
+    const p = rec.partition ?? c.choosePartition(rec.key);
+    const part = c.partitions[p]!;
+    const behind = part.end - c.slowest(p);
+    throw new BrokerError(
+      ErrorCode.retention,
+      behind >= this.retention
+        ? `broker '${this.name}': channel '${channelName}' partition ${p} holds ${this.retention} unconsumed records (its retention); the producer outran its consumers`
+        : `broker '${this.name}': channel '${channelName}' partition ${p} holds ${part.bytesFrom(c.slowest(p))} unconsumed bytes and this record of ${recordBytes(rec)} would pass its retentionBytes (${this.retentionBytes}); the producer outran its consumers`,
+      { channel: channelName, partition: p, retention: this.retention, retentionBytes: this.retentionBytes },
+    );
+  }
+
+  /**
+   * `produce` for producers that wait for space themselves: undefined (no error built, no stack
+   * captured — a flooding producer meets a full partition every few records) when the slowest
+   * group is a retention behind; the other refusals still throw.
+   */
+  tryProduce(channelName: string, rec: Produce): BrokerRecord | undefined {
     const c = this.channel(channelName);
     const p = rec.partition ?? c.choosePartition(rec.key);
     const part = c.partitions[p];
@@ -121,16 +142,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     }
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
-    if (!this.hasSpace(c, p, bytes)) {
-      const behind = part.end - c.slowest(p);
-      throw new BrokerError(
-        ErrorCode.retention,
-        behind >= this.retention
-          ? `broker '${this.name}': channel '${channelName}' partition ${p} holds ${this.retention} unconsumed records (its retention); the producer outran its consumers`
-          : `broker '${this.name}': channel '${channelName}' partition ${p} holds ${part.bytesFrom(c.slowest(p))} unconsumed bytes and this record of ${bytes} would pass its retentionBytes (${this.retentionBytes}); the producer outran its consumers`,
-        { channel: channelName, partition: p, retention: this.retention, retentionBytes: this.retentionBytes },
-      );
-    }
+    if (!this.hasSpace(c, p, bytes)) return undefined;
     const record: BrokerRecord = {
       channel: channelName,
       partition: p,

@@ -90,11 +90,7 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
       // one record object, refilled: produce copies what it keeps (and is awaited before the next)
       rec.key = keys === 0 ? null : (keyNames?.[i % keys] ?? `key-${i % keys}`);
       rec.value = value;
-      try {
-        broker.produce(channel, rec);
-      } catch {
-        await broker.produceWhenSpace(channel, rec);
-      }
+      if (broker.tryProduce(channel, rec) === undefined) await broker.produceWhenSpace(channel, rec);
     }
   } finally {
     if (recycle) broker.onRecordDropped(undefined);

@@ -3,16 +3,18 @@
  * cut into `slots` equal slots; a batch in flight owns one slot, so the arena's size — and the
  * engine's memory for batches — is fixed by configuration, never by input rate.
  *
- * Slot: [header: HEADER_BYTES][request: msgpack][pad to 8][response: msgpack]
- * The main thread writes the request and posts {slot, length}; the worker decodes it in place
- * (payloads are views into the slot), writes the response after the request and returns its
- * length. Only the side that owns the slot at a moment touches it (ownership passes with the
+ * Slot: [header: HEADER_BYTES][request: columns, msgpack][pad to 8][response: msgpack] … [payloads]
+ * The main thread writes the request (codec/batch.ts) and posts {slot, length}; the worker decodes
+ * it in place (payloads are views into the slot), writes the response after the request and
+ * returns its length. Only the side that owns the slot at a moment touches it (ownership passes with the
  * piscina task and its result), so no locks are needed; the progress word is the exception: the
  * worker stores it with Atomics and the main thread reads it only after the worker was killed.
  */
 export const HEADER_BYTES = 16;
 /** Int32 index in the header: index of the message the worker is calling now (for a killed worker). */
 export const HDR_PROGRESS = 0;
+/** Int32 index in the header: how many messages the request holds (codec/batch.ts). */
+export const HDR_COUNT = 1;
 
 /** Per-message status codes in a response. */
 export const Status = { ok: 0, error: 1, trap: 2, skipped: 3 } as const;

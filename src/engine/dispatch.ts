@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { type MessageTuple, packHeaders, writeRequest } from '../codec/batch.js';
+import { writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HEADER_BYTES } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
@@ -41,10 +41,13 @@ export class Dispatcher {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** Messages queued in lanes (not yet in a batch). */
   queued = 0;
-  /** Tuples reused from batch to batch: msgpackr copies them into the slot at once. */
-  private readonly tuples: MessageTuple[] = [];
-  private readonly messages: MessageTuple[] = [];
   private uniqueLane = -1;
+  private batch: readonly Pending[] = [];
+  /** Message i's lane in the batch being written; `none`: each message a lane of its own. */
+  private readonly laneOf = (i: number): number => {
+    const lane = this.batch[i]!.lane;
+    return lane.exclusive ? lane.id : this.uniqueLane--;
+  };
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -161,31 +164,12 @@ export class Dispatcher {
 
   private send(component: number, batch: Pending[]): void {
     const slot = this.freeSlots.pop()!;
+    this.batch = batch;
     this.stats.batches++;
     const offset = slot * this.slotBytes;
-    const tuples = this.tuples;
-    const messages = this.messages;
-    messages.length = batch.length;
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]!;
-      const r = p.rec;
-      let t = tuples[i];
-      if (t === undefined) tuples.push((t = new Array(9) as MessageTuple));
-      t[0] = r.value;
-      t[1] = r.channel;
-      t[2] = r.partition;
-      t[3] = r.offset;
-      t[4] = r.key;
-      t[5] = packHeaders(r.headers);
-      t[6] = r.timestamp;
-      t[7] = p.lane.exclusive ? p.lane.id : this.uniqueLane--; // `none`: each message a lane of its own
-      t[8] = p.broker;
-      messages[i] = t;
-    }
     // -1 = no message started yet; the worker stores each index before calling (see crashed()).
     Atomics.store(new Int32Array(this.arena, offset, HEADER_BYTES / 4), HDR_PROGRESS, -1);
-    const written = writeRequest(Buffer.from(this.arena, offset, this.slotBytes), { component, messages });
-    for (let i = 0; i < batch.length; i++) tuples[i]![0] = EMPTY; // drop the payload references
+    const written = writeRequest(Buffer.from(this.arena, offset, this.slotBytes), component, batch, this.laneOf);
     const task: PoolTask =
       written.inline === undefined
         ? { slot, length: written.length }
@@ -238,5 +222,3 @@ export class Dispatcher {
     return Atomics.load(new Int32Array(this.arena), (flight.slot * this.slotBytes) / 4 + HDR_PROGRESS);
   }
 }
-
-const EMPTY = new Uint8Array(0);

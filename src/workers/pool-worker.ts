@@ -2,7 +2,7 @@ import { workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
 import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
-import { HDR_PROGRESS, HEADER_BYTES, Msg, Status } from '../codec/layout.js';
+import { HDR_PROGRESS, Msg, Status } from '../codec/layout.js';
 import { runWorldCBatch } from './world-c.js';
 import { guestLine } from '../log.js';
 
@@ -44,10 +44,7 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   if ('warmUp' in task) return warmUp();
   const t0 = performance.now();
   const slot = new Uint8Array(data.arena, task.slot * data.slotBytes, data.slotBytes);
-  const req =
-    task.inline === undefined
-      ? readRequest(slot, task.length)
-      : readRequest(withHeader(task.inline), task.length, slot);
+  const req = readRequest(slot, task.length, task.inline);
   const t1 = performance.now();
   const instance = instances[req.component]!;
   if (instance.component.family === 'c') {
@@ -56,7 +53,7 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
     const at = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
     const results = runWorldCBatch(instance, req.messages, (i) => Atomics.store(progress, at, i));
     const t2 = performance.now();
-    const out = writeResponse(slot, task.inline === undefined ? task.length : 0, results);
+    const out = writeResponse(slot, req.end, results);
     return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (performance.now() - t2) * 1000] };
   }
   const results: ResultTuple[] = new Array(req.messages.length);
@@ -86,13 +83,7 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   }
   const t2 = performance.now();
   if (allOk) return { offset: 0, length: 0, allOk: true, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, 0] };
-  const out = writeResponse(slot, task.inline === undefined ? task.length : 0, results);
+  const out = writeResponse(slot, req.end, results);
   const t3 = performance.now();
   return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000] };
-}
-
-function withHeader(inline: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(HEADER_BYTES + inline.length);
-  buf.set(inline, HEADER_BYTES);
-  return buf;
 }
