@@ -16,17 +16,44 @@ export const DATA = 'data';
 export const KEY = 'key';
 export const HEADER = 'h:';
 
-function decodeEntry(channel: string, id: string, fields: Buffer[]): BrokerRecord {
-  let value: Uint8Array = new Uint8Array(0);
+/**
+ * One entry as a record. Field names are matched on their bytes (no string per field), the
+ * timestamp is read from the id's digits, and an entry without headers shares one frozen empty
+ * object: this runs once per message on the main thread.
+ */
+function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[]): BrokerRecord {
+  let value: Uint8Array = EMPTY;
   let key: string | null = null;
-  const headers: Record<string, string> = {};
+  let headers: Record<string, string> | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]!.toString('utf8');
-    if (name === DATA) value = fields[i + 1]!;
-    else if (name === KEY) key = fields[i + 1]!.toString('utf8');
-    else if (name.startsWith(HEADER)) setHeader(headers, name.slice(HEADER.length), headerValue(fields[i + 1]));
+    const name = fields[i]!;
+    if (equalsAscii(name, DATA)) value = fields[i + 1]!;
+    else if (equalsAscii(name, KEY)) key = fields[i + 1]!.toString('utf8');
+    else if (name.length >= HEADER.length && name[0] === HEADER_0 && name[1] === HEADER_1)
+      setHeader((headers ??= {}), name.toString('utf8', HEADER.length), headerValue(fields[i + 1]));
   }
-  return { channel, partition: 0, offset: id, key, headers, value, timestamp: Number(id.slice(0, id.indexOf('-'))) };
+  let ms = 0; // an id is `<ms>-<seq>`
+  for (let i = 0; i < idBytes.length && idBytes[i] !== 0x2d; i++) ms = ms * 10 + idBytes[i]! - 0x30;
+  return {
+    channel,
+    partition: 0,
+    offset: idBytes.toString('latin1'),
+    key,
+    headers: headers ?? NO_HEADERS,
+    value,
+    timestamp: ms,
+  };
+}
+
+const EMPTY = new Uint8Array(0);
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const HEADER_0 = HEADER.charCodeAt(0);
+const HEADER_1 = HEADER.charCodeAt(1);
+
+function equalsAscii(b: Buffer, s: string): boolean {
+  if (b.length !== s.length) return false;
+  for (let i = 0; i < s.length; i++) if (b[i] !== s.charCodeAt(i)) return false;
+  return true;
 }
 
 type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
@@ -130,6 +157,7 @@ export class RedisConsumer implements Consumer {
       try {
         await step();
       } catch (readError) {
+        this.nextRead = undefined; // sent before the failure: its answer is not waited for
         if (this.stop.signal.aborted) return;
         let err = readError;
         if (this.group !== undefined && isNoGroup(err)) {
@@ -171,7 +199,7 @@ export class RedisConsumer implements Consumer {
 
   private deliver(reply: StreamReply): number {
     const entries = reply?.[0]?.[1] ?? [];
-    const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id.toString('utf8'), fields));
+    const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id, fields));
     if (records.length > 0) {
       const last = records[records.length - 1]!.offset;
       if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
@@ -222,21 +250,34 @@ export class RedisConsumer implements Consumer {
         const entries = (claimed[1] ?? []).filter((e) => e !== null && Array.isArray(e[1]));
         if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
       }
-      const reply = (await this.reader.xreadgroupBuffer(
-        'GROUP',
-        group,
-        consumer,
-        'COUNT',
-        count,
-        'BLOCK',
-        1000,
-        'STREAMS',
-        channel,
-        '>',
-      )) as StreamReply;
+      // Two reads in flight: the server prepares the next batch while the engine takes this one
+      // (one connection answers in order, so entries still arrive in stream order).
+      const read = (): Promise<StreamReply> =>
+        this.reader.xreadgroupBuffer(
+          'GROUP',
+          group,
+          consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          1000,
+          'STREAMS',
+          channel,
+          '>',
+        ) as Promise<StreamReply>;
+      const pending = this.nextRead ?? read();
+      this.nextRead = undefined;
+      pending.catch(() => {}); // a read left in flight at close or pause is awaited, or dropped with the connection
+      const reply = await pending;
+      if (!this.paused && !this.stop.signal.aborted && reply !== null) {
+        this.nextRead = read();
+        this.nextRead.catch(() => {});
+      }
       this.deliver(reply);
     });
   }
+  /** The group read already sent (see readGroup). */
+  private nextRead: Promise<StreamReply> | undefined;
 
   private async readTopic(start: string): Promise<void> {
     const count = this.adapter.options.count ?? 512;
