@@ -59,7 +59,8 @@ export class Payloads {
    * made here. Every buffer is kept, so there are never more than the most messages in flight at once.
    */
   release(bytes: Uint8Array): void {
-    if (this.mine.has(bytes)) this.free.push(bytes);
+    // small payloads are never recycled: no WeakSet lookup per message for them
+    if (bytes.length >= OWN_BUFFER && this.mine.has(bytes)) this.free.push(bytes);
   }
 }
 

@@ -25,31 +25,51 @@ export function recordBytes(rec: Produce): number {
 }
 
 export class Partition {
-  /** Physical log; records[i] has offset `start + i`. Trimmed lazily: see trimTo. */
-  private records: BrokerRecord[] = [];
-  /** cum[i] = bytes of every record up to and including records[i] (since the partition began). */
-  private cum: number[] = [];
-  private start = 0;
-  /** Bytes of the records before `start`. */
-  private startBytes = 0;
+  /**
+   * A ring of the retained records: offset o lives at `o & mask`, for base ≤ o < end. It grows
+   * (doubling) only when more records are retained than it holds, so in a steady state nothing
+   * is reallocated: an array that kept being sliced and regrown (the log before) was young and
+   * live at every scavenge — most of what the main thread's young generation copied and promoted.
+   */
+  private records: Array<BrokerRecord | undefined> = new Array<BrokerRecord | undefined>(1024);
+  /** cum[o & mask] = bytes of every record up to and including offset o (since the partition began). */
+  private cum = new Float64Array(1024);
+  private mask = 1023;
+  /** Bytes of the records before `base`. */
+  private baseBytes = 0;
   /** Bytes of every record ever pushed. */
   private totalBytes = 0;
   /** First retained offset. */
   base = 0;
-  get end(): number {
-    return this.start + this.records.length;
-  }
+  /** The next offset. */
+  end = 0;
   get length(): number {
     return this.end - this.base;
   }
   push(r: BrokerRecord, bytes: number): void {
-    this.records.push(r);
+    if (this.end - this.base === this.records.length) this.grow();
+    const i = this.end & this.mask;
+    this.records[i] = r;
     this.totalBytes += bytes;
-    this.cum.push(this.totalBytes);
+    this.cum[i] = this.totalBytes;
+    this.end++;
   }
-  /** Bytes of the records from `offset` (≥ the physical start) to the end. */
+  private grow(): void {
+    const size = this.records.length * 2;
+    const records = new Array<BrokerRecord | undefined>(size);
+    const cum = new Float64Array(size);
+    const mask = size - 1;
+    for (let o = this.base; o < this.end; o++) {
+      records[o & mask] = this.records[o & this.mask];
+      cum[o & mask] = this.cum[o & this.mask]!;
+    }
+    this.records = records;
+    this.cum = cum;
+    this.mask = mask;
+  }
+  /** Bytes of the records from `offset` to the end (offsets below the base count from the base). */
   bytesFrom(offset: number): number {
-    const before = offset <= this.start ? this.startBytes : this.cum[offset - this.start - 1]!;
+    const before = offset <= this.base ? this.baseBytes : this.cum[(offset - 1) & this.mask]!;
     return this.totalBytes - before;
   }
   /** Bytes held for readers: from the first retained offset. */
@@ -63,35 +83,25 @@ export class Partition {
     this.trimTo(from, dropped);
   }
   at(offset: number): BrokerRecord | undefined {
-    return offset < this.base ? undefined : this.records[offset - this.start];
+    return offset < this.base || offset >= this.end ? undefined : this.records[offset & this.mask];
   }
   retained(): BrokerRecord[] {
-    return this.records.slice(this.base - this.start);
+    const out: BrokerRecord[] = [];
+    for (let o = this.base; o < this.end; o++) out.push(this.records[o & this.mask]!);
+    return out;
   }
-  /**
-   * Forgets records below `offset`. Splicing the array on every ack made acks O(n) (it was 60 %
-   * of the main thread in a 200k-message run), so the dead prefix is dropped only once it is
-   * both over 4096 records and over half the array: amortised O(1) per record.
-   */
+  /** Forgets records below `offset`: each slot is cleared at once, so a dead record is not kept reachable. */
   trimTo(offset: number, dropped?: (r: BrokerRecord) => void): void {
     if (offset <= this.base) return;
     const to = Math.min(offset, this.end);
-    // each dead record's slot is cleared at once (the array is compacted later): a record kept
-    // reachable until then survived the young generation's collections and was copied, then
-    // promoted — most of the main thread's GC pauses
+    if (to <= this.base) return;
     const records = this.records;
     for (let o = this.base; o < to; o++) {
-      const i = o - this.start;
+      const i = o & this.mask;
       if (dropped !== undefined) dropped(records[i]!);
-      records[i] = undefined as unknown as BrokerRecord;
+      records[i] = undefined;
     }
+    this.baseBytes = this.cum[(to - 1) & this.mask]!;
     this.base = to;
-    const dead = this.base - this.start;
-    if (dead > 4096 && dead * 2 > this.records.length) {
-      this.startBytes = this.cum[dead - 1]!;
-      this.records = this.records.slice(dead);
-      this.cum = this.cum.slice(dead);
-      this.start = this.base;
-    }
   }
 }
