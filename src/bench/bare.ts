@@ -49,6 +49,8 @@ export function bareConsume(
   memory?: MemoryBroker,
   /** Told each message once its acknowledgement is sent (after `handle`). */
   acked: (value: Uint8Array) => void = () => {},
+  /** The adapter options the engine's runs get for this scheme (Kafka: `sessionTimeoutMs`). */
+  options: Readonly<Record<string, unknown>> = {},
 ): BareRun {
   const w = new Count(total);
   let fail!: (e: unknown) => void;
@@ -72,7 +74,10 @@ export function bareConsume(
       }
       case 'kafka': {
         const kafka = new Kafka({ clientId: 'bare', brokers: brokersOf(url), logLevel: logLevel.NOTHING });
-        const consumer = kafka.consumer({ groupId: `bare-${randomBytes(4).toString('hex')}`, sessionTimeout: 6000 });
+        const consumer = kafka.consumer({
+          groupId: `bare-${randomBytes(4).toString('hex')}`,
+          sessionTimeout: sessionTimeoutOf(options),
+        });
         await consumer.connect();
         await consumer.subscribe({ topic: channel, fromBeginning: true });
         // eachBatch, offsets resolved per message, kafkajs's auto-commit after each batch
@@ -203,4 +208,10 @@ export function bareConsume(
     }
   })();
   return { ready, failed, close: () => close() };
+}
+
+/** The Kafka session timeout the engine's consumers would use (`--kafka-session-timeout`), else 6 s. */
+function sessionTimeoutOf(options: Readonly<Record<string, unknown>>): number {
+  const ms = options['sessionTimeoutMs'];
+  return typeof ms === 'number' ? ms : 6000;
 }

@@ -209,6 +209,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
           meter.settle(value);
           payloads.release(value);
         },
+        job.brokerOptions,
       );
       try {
         await run.ready;
