@@ -51,7 +51,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly processSubs: Array<SubscriptionCounters | undefined> = [];
   /** Every consumer subscribed (start() returned): what /readyz reports, with the workers warm. */
   private subscribed = false;
-  private readonly stats = new StatsRecorder();
+  private readonly stats = new StatsRecorder(() => this.allSubs());
   private readonly lanes: Lanes;
   private readonly dispatcher: Dispatcher;
   private readonly settler: Settler;
@@ -348,7 +348,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private afterIntake(n: number, bytes: number): void {
-    this.stats.received += n;
     this.buffered += n;
     this.bufferedBytes += bytes;
     this.dispatcher.queued += n;

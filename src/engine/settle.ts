@@ -90,7 +90,7 @@ export class Settler {
   }
 
   private settleBatch(messages: readonly Pending[], resultOf: (i: number) => ResultTuple): void {
-    const { stats, lanes } = this.host;
+    const { lanes } = this.host;
     const ok: Pending[] = [];
     const outputs = new Map<string, OutRecord[]>();
     /** Outputs per input subscription, counted as published once their brokers confirm them. */
@@ -100,7 +100,6 @@ export class Settler {
       const p = messages[i]!;
       const [status, error, outbox] = resultOf(i);
       if (status === Status.ok) {
-        stats.processed++;
         p.sub.processed++;
         if (p.sink !== undefined) {
           p.sink({ status: 'ok', outputs: outboxFromTuples(outbox) });
@@ -127,7 +126,6 @@ export class Settler {
       } else if (status === Status.skipped) {
         pushTo(back, p.lane, p);
       } else {
-        stats.failed++;
         p.sub.failed++;
         p.lastError =
           status === Status.error
@@ -153,20 +151,15 @@ export class Settler {
    * the lane may be in flight, and it stays busy).
    */
   private requeue(back: Map<Lane, Pending[]>, ownBatch: boolean): void {
-    const { options, stats, lanes, dispatcher } = this.host;
+    const { options, lanes, dispatcher } = this.host;
     const r = options.retries;
     for (const [lane, list] of back) {
       let attempts = 0;
-      let retried = 0;
       for (const p of list) {
         attempts = Math.max(attempts, p.attempts);
-        if (p.attempts > 0) {
-          retried++;
-          p.sub.retried++;
-        }
+        if (p.attempts > 0) p.sub.retried++;
       }
       const delay = attempts === 0 ? 0 : Math.min(r.maxBackoffMs, r.backoffMs * 2 ** (attempts - 1));
-      stats.retried += retried;
       if (lane.exclusive) {
         lane.queue.unshiftAll(list);
         dispatcher.queued += list.length;
@@ -221,7 +214,6 @@ export class Settler {
     Promise.all([...outputs].map(([broker, records]) => this.host.broker(broker).publish(records))).then(
       () => {
         this.publishing--;
-        this.host.stats.published += count;
         if (outputsBy !== undefined) for (const [sub, n] of outputsBy) sub.published += n;
         this.ackAll(ok);
         this.host.checkDrained();
@@ -236,10 +228,9 @@ export class Settler {
   }
 
   private failedPublish(ok: Pending[], why: string): void {
-    const { stats, lanes, options } = this.host;
+    const { lanes, options } = this.host;
     const back = new Map<Lane, Pending[]>();
     for (const p of ok) {
-      stats.failed++;
       p.sub.failed++;
       p.lastError = why;
       if (++p.attempts >= options.retries.maxAttempts) {
@@ -261,9 +252,8 @@ export class Settler {
   }
 
   private deadLetter(p: Pending, tries = 0): void {
-    const { stats, options } = this.host;
+    const { options } = this.host;
     if (p.sink !== undefined) {
-      stats.deadLettered++;
       p.sub.deadLettered++;
       p.sink({ status: 'failed', error: p.lastError, attempts: p.attempts });
       this.ack(p, 'dead-lettered', performance.now());
@@ -284,7 +274,6 @@ export class Settler {
       .then(
         () => {
           this.publishing--;
-          stats.deadLettered++;
           p.sub.deadLettered++;
           this.host.deadLettered(p);
           this.ack(p, 'dead-lettered', performance.now());
@@ -313,7 +302,6 @@ export class Settler {
   private ack(p: Pending, outcome: 'ok' | 'dead-lettered', now: number): void {
     p.consumer.settle(p.rec, 'ack');
     const stats = this.host.stats;
-    stats.acked++;
     p.sub.acked++;
     stats.recordLatency(now - p.receivedAt, 1);
     this.host.released(1, p.rec.value.length);
@@ -342,7 +330,6 @@ export class Settler {
       run++;
     }
     if (run > 0) stats.recordLatency(now - runAt, run);
-    stats.acked += ok.length;
     this.host.released(ok.length, bytes);
     for (const p of ok) this.host.settled(p, 'ok');
   }

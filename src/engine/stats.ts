@@ -1,4 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
+import type { SubscriptionCounters } from './counters.js';
 
 /** Counters and the end-to-end latency histogram (received → acked), in the main thread. */
 export interface EngineStats {
@@ -36,14 +37,12 @@ export interface EngineHistograms {
   readonly handlerNs: hdr.Histogram;
 }
 
+/**
+ * The totals and histograms. The message counters themselves live per subscription
+ * (engine/counters.ts): each message counts once, on its subscription, and the totals are
+ * their sum, made when a snapshot is taken.
+ */
 export class StatsRecorder {
-  received = 0;
-  processed = 0;
-  acked = 0;
-  failed = 0;
-  retried = 0;
-  deadLettered = 0;
-  published = 0;
   batches = 0;
   private readonly histogram = hdr.build({
     lowestDiscernibleValue: 1,
@@ -60,21 +59,18 @@ export class StatsRecorder {
   private workerMessages = 0;
   private started = 0;
 
+  constructor(
+    /** Every subscription's counters (the engine's subscriptions and its `process()` inputs). */
+    private readonly subs: () => Iterable<SubscriptionCounters>,
+  ) {}
+
   start(): void {
     this.started = performance.now();
   }
 
   /** Zeroes the counters, the histogram and the clock (e.g. after a warm-up). */
   reset(): void {
-    this.received =
-      this.processed =
-      this.acked =
-      this.failed =
-      this.retried =
-      this.deadLettered =
-      this.published =
-      this.batches =
-        0;
+    this.batches = 0;
     this.histogram.reset();
     this.handler.reset();
     this.workerTotals.fill(0);
@@ -103,20 +99,24 @@ export class StatsRecorder {
     const q = (p: number): number => atPercentile(this.histogram, p) / 1000;
     const h = (p: number): number => atPercentile(this.handler, p) / 1000;
     const per = (i: number): number => (this.workerMessages === 0 ? 0 : this.workerTotals[i]! / this.workerMessages);
+    const t = { received: 0, processed: 0, acked: 0, failed: 0, retried: 0, deadLettered: 0, published: 0 };
+    for (const s of this.subs()) {
+      t.received += s.received;
+      t.processed += s.processed;
+      t.acked += s.acked;
+      t.failed += s.failed;
+      t.retried += s.retried;
+      t.deadLettered += s.deadLettered;
+      t.published += s.published;
+    }
     return {
-      received: this.received,
-      processed: this.processed,
-      acked: this.acked,
-      failed: this.failed,
-      retried: this.retried,
-      deadLettered: this.deadLettered,
-      published: this.published,
+      ...t,
       inFlightBatches,
       batches: this.batches,
       buffered,
       bufferedBytes,
       elapsedMs,
-      msgsPerSec: elapsedMs === 0 ? 0 : (this.acked / elapsedMs) * 1000,
+      msgsPerSec: elapsedMs === 0 ? 0 : (t.acked / elapsedMs) * 1000,
       latencyMs: {
         p50: q(50),
         p90: q(90),
