@@ -76,6 +76,8 @@ export class MemoryConsumer implements Consumer {
   assigned: number[] = [];
   readonly cursor = new Map<number, number>();
   readonly redeliver: BrokerRecord[] = [];
+  /** Which assigned partition a batch starts from (rotates: see pump). */
+  private turn = 0;
 
   constructor(
     readonly broker: ConsumerHost,
@@ -111,12 +113,25 @@ export class MemoryConsumer implements Consumer {
   pump(maxBatch: number): boolean {
     if (this.paused || this.closed) return false;
     const batch: BrokerRecord[] = this.redeliver.splice(0, maxBatch);
-    for (const p of this.assigned) {
-      if (batch.length >= maxBatch) break;
-      const part = this.channel.partitions[p]!;
-      let next = this.cursor.get(p)!;
-      while (batch.length < maxBatch && next < part.end) batch.push(part.at(next++)!);
-      this.cursor.set(p, next);
+    // Fair across partitions, as a Kafka fetch is: a share of the batch from each, starting
+    // from the next partition each time, then whatever room is left. Draining the first
+    // partition first left the engine's buffer full of one partition's records — one lane,
+    // one batch in flight under `partition` ordering — while the other lanes sat empty.
+    const assigned = this.assigned;
+    const n = assigned.length;
+    if (n > 0 && batch.length < maxBatch) {
+      const share = Math.max(1, Math.ceil((maxBatch - batch.length) / n));
+      const first = this.turn++ % n;
+      for (let pass = 0; pass < 2 && batch.length < maxBatch; pass++) {
+        for (let k = 0; k < n && batch.length < maxBatch; k++) {
+          const p = assigned[(first + k) % n]!;
+          const part = this.channel.partitions[p]!;
+          let next = this.cursor.get(p)!;
+          const limit = pass === 0 ? Math.min(maxBatch, batch.length + share) : maxBatch;
+          while (batch.length < limit && next < part.end) batch.push(part.at(next++)!);
+          this.cursor.set(p, next);
+        }
+      }
     }
     if (batch.length === 0) return false;
     this.onBatch(batch);

@@ -27,6 +27,29 @@ async function collector(broker: MemoryBroker, spec: Parameters<MemoryBroker['su
 }
 
 describe('memory broker', () => {
+  test("a batch takes a share of every partition with records, in each partition's order (not the first partition first)", async () => {
+    const b = new MemoryBroker({ partitions: 4, maxBatch: 40 });
+    for (let p = 0; p < 4; p++)
+      for (let i = 0; i < 100; i++) b.produce('c', { partition: p, value: text(`${p}:${i}`) });
+    const batches: Array<readonly BrokerRecord[]> = [];
+    let wake: () => void = () => {};
+    const done = new Promise<void>((r) => (wake = r));
+    await b.subscribe({ channel: 'c', kind: 'queue', group: 'g' }, (batch) => {
+      batches.push(batch);
+      if (batches.reduce((n, x) => n + x.length, 0) >= 400) wake();
+    });
+    await done;
+    const perPartition = (batch: readonly BrokerRecord[]) =>
+      [0, 1, 2, 3].map((p) => batch.filter((r) => r.partition === p).length);
+    assert.deepEqual(perPartition(batches[0]!), [10, 10, 10, 10], 'the first batch: 10 from each partition');
+    const seen = new Map<number, number>();
+    for (const r of batches.flat()) {
+      const i = Number(decode(r.value).split(':')[1]);
+      assert.equal(i, seen.get(r.partition) ?? 0, `partition ${r.partition} in order`);
+      seen.set(r.partition, i + 1);
+    }
+  });
+
   test('queue: two consumers in one group split the partitions; topic: each subscriber gets everything', async () => {
     const b = new MemoryBroker({ partitions: 4 });
     const q1 = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
