@@ -46,6 +46,12 @@ export interface Consumer {
    * watermark); `nack` = give it back for redelivery.
    */
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void;
+  /**
+   * Optional: acknowledges several records at once (the engine calls it with a batch's
+   * acknowledged records), for a broker that can do the bookkeeping once per batch; the same as
+   * `settle(r, 'ack')` for each.
+   */
+  ackAll?(records: readonly BrokerRecord[]): void;
   close(): Promise<void>;
   /**
    * Optional: messages of the channel this consumer's group has not yet acknowledged — not yet

@@ -1,4 +1,4 @@
-import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
+import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../brokers/adapter.js';
 import { outputKey } from '../brokers/common.js';
 import { type ResultTuple, outboxFromTuples, readResponse, unpackHeaders } from '../codec/batch.js';
 import { Status } from '../codec/layout.js';
@@ -53,6 +53,8 @@ export class Settler {
   /** Publishes (outputs or dead letters) not yet confirmed. */
   publishing = 0;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** The records of one consumer's run of acks (reused: see ackAll). */
+  private readonly acks: BrokerRecord[] = [];
   /** Messages waiting out a backoff outside any queue (`none` lanes, dead-letter retries). */
   private readonly waiting = new Set<Pending>();
 
@@ -318,8 +320,15 @@ export class Settler {
     let runAt = NaN;
     let run = 0;
     let bytes = 0;
+    // acknowledged per consumer, a run at a time (a broker may do its bookkeeping once per run)
+    const recs = this.acks;
+    let consumer: Consumer | undefined;
     for (const p of ok) {
-      p.consumer.settle(p.rec, 'ack');
+      if (p.consumer !== consumer) {
+        if (consumer !== undefined) ackRun(consumer, recs);
+        consumer = p.consumer;
+      }
+      recs.push(p.rec);
       p.sub.acked++;
       bytes += p.rec.value.length;
       if (p.receivedAt !== runAt) {
@@ -330,6 +339,7 @@ export class Settler {
       run++;
     }
     if (run > 0) stats.recordLatency(now - runAt, run);
+    if (consumer !== undefined) ackRun(consumer, recs);
     this.host.released(ok.length, bytes);
     for (const p of ok) this.host.settled(p, 'ok');
   }
@@ -342,6 +352,13 @@ export class Settler {
     this.host.released(this.waiting.size, bytesOf(this.waiting));
     this.waiting.clear();
   }
+}
+
+/** Acks `recs` (then empties it): at once where the consumer can, else one by one. */
+function ackRun(consumer: Consumer, recs: BrokerRecord[]): void {
+  if (consumer.ackAll !== undefined) consumer.ackAll(recs);
+  else for (const r of recs) consumer.settle(r, 'ack');
+  recs.length = 0;
 }
 
 function bytesOf(list: Iterable<Pending>): number {
