@@ -68,6 +68,9 @@ export function brokersOf(url: string): string[] {
  * takes a name the empty object already has (`__proto__`, `constructor`, `toString`) for a
  * repetition: the value comes as `[Object.prototype, value]`. Only the bytes are the header's.
  */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY = new Uint8Array(0);
+
 function kafkaHeaderValue(v: unknown): string {
   if (Array.isArray(v)) return headerValue(v.filter((x) => typeof x === 'string' || x instanceof Uint8Array));
   return headerValue(v);
@@ -75,8 +78,8 @@ function kafkaHeaderValue(v: unknown): string {
 
 class KafkaGroupConsumer implements Consumer {
   /** Per partition: the acked watermark and the offset after the last record delivered. */
-  private readonly marks = new Map<string, { mark: Watermark; next: number }>();
-  private readonly committed = new Map<string, number>();
+  private readonly marks = new Map<number, { mark: Watermark; next: number }>();
+  private readonly committed = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
   /** Set while the engine is paused: resolves on resume. */
   private held: { promise: Promise<void>; release: () => void } | undefined;
@@ -144,7 +147,7 @@ class KafkaGroupConsumer implements Consumer {
       if (!isRunning() || isStale()) return;
     }
     if (this.closed) return; // closing: not resolved, so the group's next member fetches it
-    const key = String(batch.partition);
+    const key = batch.partition;
     let part = this.marks.get(key);
     if (part === undefined) {
       const first = Number(batch.messages[0]!.offset);
@@ -158,15 +161,17 @@ class KafkaGroupConsumer implements Consumer {
       part.next = offset + 1;
     }
     const records: BrokerRecord[] = batch.messages.map((m) => {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m.headers ?? {})) setHeader(headers, k, kafkaHeaderValue(v));
+      // a record without headers shares one frozen empty object (no object, no entries array per message)
+      let headers: Record<string, string> | undefined;
+      const h = m.headers;
+      if (h !== undefined) for (const k in h) setHeader((headers ??= {}), k, kafkaHeaderValue(h[k]));
       return {
         channel: batch.topic,
         partition: batch.partition,
         offset: m.offset,
-        key: m.key === null ? null : m.key.toString('utf8'),
-        headers,
-        value: m.value ?? new Uint8Array(0),
+        key: m.key === null || m.key === undefined ? null : m.key.toString('utf8'),
+        headers: headers ?? NO_HEADERS,
+        value: m.value ?? EMPTY,
         timestamp: Number(m.timestamp),
       };
     });
@@ -191,7 +196,7 @@ class KafkaGroupConsumer implements Consumer {
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
     // nack: not committed, so fetched again after a restart or rebalance
     if (outcome === 'nack') return;
-    this.marks.get(String(record.partition))?.mark.ack(Number(record.offset));
+    this.marks.get(record.partition)?.mark.ack(Number(record.offset));
   }
 
   /**
@@ -217,7 +222,7 @@ class KafkaGroupConsumer implements Consumer {
     }
     let lag = 0;
     for (const o of offsets) {
-      const own = this.marks.get(String(o.partition));
+      const own = this.marks.get(o.partition);
       let from = own?.mark.committed ?? committed.get(o.partition) ?? -1;
       if (from < 0) {
         if (!this.fromBeginning || !committed.has(o.partition)) continue;
@@ -232,12 +237,12 @@ class KafkaGroupConsumer implements Consumer {
     const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
     for (const [p, { mark }] of this.marks) {
       if (this.committed.get(p) !== mark.committed)
-        offsets.push({ topic: this.topic, partition: Number(p), offset: String(mark.committed) });
+        offsets.push({ topic: this.topic, partition: p, offset: String(mark.committed) });
     }
     if (offsets.length === 0) return;
     try {
       await this.consumer.commitOffsets(offsets);
-      for (const o of offsets) this.committed.set(String(o.partition), Number(o.offset));
+      for (const o of offsets) this.committed.set(o.partition, Number(o.offset));
     } catch (err) {
       // During a rebalance commits fail until the member rejoins; the partition's next owner
       // reads from the last commit (at-least-once). Only other failures are worth a warning.
