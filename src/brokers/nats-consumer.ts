@@ -9,17 +9,27 @@ import type { NatsAdapter } from './nats.js';
  * the adapter when the server lost it) and a core NATS subscription (at-most-once).
  */
 
-/** A message's headers, and its key from the `wasmsg-key` header (which is not kept as a header). */
-function hdrsToRecord(h: MsgHdrs | undefined): { headers: Record<string, string>; key: string | null } {
-  const headers: Record<string, string> = {};
+/**
+ * A message's headers, and its key from the `wasmsg-key` header (which is not kept as a header).
+ * One scratch result, read at once by the caller; a message without other headers shares one
+ * frozen empty object (this runs once per message on the main thread).
+ */
+function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string, string>>; key: string | null } {
+  let headers: Record<string, string> | undefined;
   let key: string | null = null;
-  if (h === undefined) return { headers, key };
-  for (const k of h.keys()) {
-    if (k === KEY_HEADER) key = headerValue(h.get(k));
-    else setHeader(headers, k, headerValue(h.get(k)));
+  if (h !== undefined) {
+    for (const k of h.keys()) {
+      if (k === KEY_HEADER) key = headerValue(h.get(k));
+      else setHeader((headers ??= {}), k, headerValue(h.get(k)));
+    }
   }
-  return { headers, key };
+  scratch.headers = headers ?? NO_HEADERS;
+  scratch.key = key;
+  return scratch;
 }
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const scratch: { headers: Readonly<Record<string, string>>; key: string | null } = { headers: NO_HEADERS, key: null };
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {
