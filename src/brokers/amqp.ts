@@ -65,6 +65,8 @@ class AmqpConsumer implements Consumer {
   private readonly inFlight = new Map<string, { m: amqp.ConsumeMessage; ch: amqp.Channel }>();
   private channel: amqp.Channel | undefined;
   private tag = '';
+  /** The queue consumed (a topic subscriber's own exclusive queue), once open. */
+  private queue = '';
   private closed = false;
 
   private readonly deliveries: HeldDeliveries;
@@ -98,7 +100,18 @@ class AmqpConsumer implements Consumer {
       await ch.bindQueue(queue, spec.channel, '');
     }
     this.channel = ch;
+    this.queue = queue;
     this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
+  }
+
+  /**
+   * The queue's ready messages (the server's count) plus those delivered here and not yet
+   * settled. Another consumer's unacked deliveries on a shared queue are not counted: RabbitMQ
+   * tells them only through its management API.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.queue === '' || this.closed) return undefined;
+    return (await this.adapter.readyMessages(this.queue)) + this.inFlight.size;
   }
 
   private deliver(ch: amqp.Channel, m: amqp.ConsumeMessage | null): void {
@@ -257,6 +270,17 @@ export class AmqpAdapter implements BrokerAdapter {
       p.catch(() => this.declared.delete(id));
     }
     return p;
+  }
+
+  /** A queue's ready messages, asked on a channel of its own (a refused check closes only that channel). */
+  async readyMessages(queue: string): Promise<number> {
+    const ch = await this.connection.createChannel();
+    ch.on('error', () => {});
+    try {
+      return (await ch.checkQueue(queue)).messageCount;
+    } finally {
+      await ch.close().catch(() => {});
+    }
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {

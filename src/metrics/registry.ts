@@ -188,7 +188,7 @@ export function metricsRegistry(engine: MetricsEngine, options: MetricsRegistryO
   });
   new Gauge({
     name: 'wasmsg_consumer_lag',
-    help: `Messages of the channel not yet acknowledged by the subscription's group, as the broker reports it (Kafka, Redis, NATS JetStream, memory); left out when the broker does not answer within ${lagTimeoutMs} ms.`,
+    help: `Messages of the channel not yet acknowledged by the subscription's group, as the broker reports it (Kafka, Redis, NATS JetStream, RabbitMQ, memory); left out when the broker does not answer within ${lagTimeoutMs} ms.`,
     labelNames: CHANNEL_LABELS,
     registers,
     async collect() {

@@ -8,6 +8,7 @@ import { parseProm } from '../engine/prom-text.js';
 import {
   type KafkaMock,
   type TestBroker,
+  amqpBroker,
   kafkaBroker,
   natsBroker,
   redisBroker,
@@ -103,6 +104,7 @@ function lagSuite(open: () => Promise<TestBroker>, adapter: Record<string, unkno
 
 describe('integration: consumer lag, redis', () => lagSuite(redisBroker, {}));
 describe('integration: consumer lag, nats', () => lagSuite(natsBroker, { ackWaitMs: 600_000 }));
+describe('integration: consumer lag, amqp', () => lagSuite(amqpBroker, {}));
 describe('integration: consumer lag, kafka (mock cluster)', () => {
   let mock: KafkaMock;
   before(async () => {
