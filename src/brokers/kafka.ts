@@ -316,6 +316,8 @@ export class KafkaAdapter implements BrokerAdapter {
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: 1000,
       allowAutoTopicCreation: true,
+      // how long a fetch that finds nothing waits (kafkajs: 5 s); a stop waits for it too
+      maxWaitTimeInMs: 500,
       ...this.options.consumer,
       groupId,
     });

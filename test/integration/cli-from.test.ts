@@ -153,8 +153,9 @@ describe('wasmsg run --from kafka://h1,h2,h3/topic (librdkafka mock, several boo
     await tb?.close();
     await mock?.stop();
   });
-  // ~13 s: the CLI's group join (~3 s), then its stop waits ~5 s for a fetch the mock holds for
-  // its max wait (kafkajs leaves the group after the fetch in flight), and the reader's likewise
+  // ~6 s: the CLI's group join (~3 s), then its stop waits for the fetch in flight (kafkajs leaves
+  // the group after it), which the mock holds for the adapter's max wait (500 ms; kafkajs's own
+  // default, 5 s, made this test take ~13 s)
   test('--group g: N messages relayed, then exits 0 (--limit)', { timeout: TEST_TIMEOUT }, async () => {
     assert.ok(mock!.bootstrap.includes(','), `the mock has several brokers: ${mock!.bootstrap}`);
     const topic = `wasmsg.${runId}.cli.kafka`;
