@@ -1,4 +1,4 @@
-import { escapeControl, setHeader } from '../component/host-text.js';
+import { NO_HEADERS, escapeControl, setHeader } from '../component/host-text.js';
 import { ErrorCode, describe } from '../errors.js';
 import type { BatchListener, BrokerRecord } from './adapter.js';
 import { BrokerError } from '../errors.js';
@@ -8,7 +8,10 @@ import { logger } from '../log.js';
  * Small pieces every real-broker adapter shares. Nothing here imports a client library.
  */
 
-export { setHeader };
+export { NO_HEADERS, setHeader };
+
+/** An empty payload (shared: payloads are read-only). */
+export const NO_BYTES = new Uint8Array(0);
 
 /** The URL with any password replaced, for messages and logs. */
 export function redact(url: string): string {

@@ -13,7 +13,7 @@ import {
 } from 'kafkajs';
 import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerValue, publishFailed, setHeader, sleep, unreachable, warnLine } from './common.js';
+import { NO_BYTES, NO_HEADERS, headerValue, publishFailed, setHeader, sleep, unreachable, warnLine } from './common.js';
 
 /**
  * Kafka (kafkajs). A channel is a topic.
@@ -68,9 +68,6 @@ export function brokersOf(url: string): string[] {
  * takes a name the empty object already has (`__proto__`, `constructor`, `toString`) for a
  * repetition: the value comes as `[Object.prototype, value]`. Only the bytes are the header's.
  */
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-const EMPTY = new Uint8Array(0);
-
 function kafkaHeaderValue(v: unknown): string {
   if (Array.isArray(v)) return headerValue(v.filter((x) => typeof x === 'string' || x instanceof Uint8Array));
   return headerValue(v);
@@ -171,7 +168,7 @@ class KafkaGroupConsumer implements Consumer {
         offset: m.offset,
         key: m.key === null || m.key === undefined ? null : m.key.toString('utf8'),
         headers: headers ?? NO_HEADERS,
-        value: m.value ?? EMPTY,
+        value: m.value ?? NO_BYTES,
         timestamp: Number(m.timestamp),
       };
     });

@@ -106,15 +106,14 @@ export class MemoryConsumer implements Consumer {
   /** Each record's watermark, then one trim per partition touched (not one per record). */
   ackAll(records: readonly BrokerRecord[]): void {
     const committed = this.group.committed;
-    let touched = 0; // bit p: partition p was acked
-    let all = false; // a partition past 30: trim them all
+    const touched: number[] = [];
+    let last = -1;
     for (const r of records) {
       committed[r.partition]!.ack(Number(r.offset));
-      if (r.partition < 31) touched |= 1 << r.partition;
-      else all = true;
+      if (r.partition !== last && !touched.includes(r.partition)) touched.push(r.partition);
+      last = r.partition;
     }
-    for (let p = 0; p < this.channel.partitions.length; p++)
-      if (all || (p < 31 && (touched & (1 << p)) !== 0)) this.broker.trim(this.channel, p);
+    for (const p of touched) this.broker.trim(this.channel, p);
   }
   async close(): Promise<void> {
     if (this.closed) return;

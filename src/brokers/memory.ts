@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import { NO_HEADERS } from './common.js';
 import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
 import { type Produce, recordBytes } from './memory-log.js';
 
@@ -19,9 +20,6 @@ import { type Produce, recordBytes } from './memory-log.js';
  * and the delivery loop. The partition log is in brokers/memory-log.ts, channels, consumer groups
  * and consumers in brokers/memory-groups.ts.
  */
-
-/** The headers of a record produced without any (shared: records are read-only). */
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Kept here too: `BrokerError` was first exported from this file. */
 export { BrokerError };
@@ -110,10 +108,11 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
   async connect(): Promise<void> {}
 
   produce(channelName: string, rec: Produce): { partition: number; offset: string } {
-    const record = this.tryProduce(channelName, rec);
-    if (record !== undefined) return record;
+    const placed = this.place(channelName, rec);
+    if (typeof placed !== 'number') return placed;
+    // refused: `placed` is the full partition (chosen once: a second choice would move on the round robin)
+    const p = placed;
     const c = this.channel(channelName);
-    const p = rec.partition ?? c.choosePartition(rec.key);
     const part = c.partitions[p]!;
     const behind = part.end - c.slowest(p);
     throw new BrokerError(
@@ -131,6 +130,12 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
    * group is a retention behind; the other refusals still throw.
    */
   tryProduce(channelName: string, rec: Produce): BrokerRecord | undefined {
+    const placed = this.place(channelName, rec);
+    return typeof placed === 'number' ? undefined : placed;
+  }
+
+  /** The record appended, or the number of the partition that has no room for it. */
+  private place(channelName: string, rec: Produce): BrokerRecord | number {
     const c = this.channel(channelName);
     const p = rec.partition ?? c.choosePartition(rec.key);
     const part = c.partitions[p];
@@ -142,7 +147,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     }
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
-    if (!this.hasSpace(c, p, bytes)) return undefined;
+    if (!this.hasSpace(c, p, bytes)) return p;
     const record: BrokerRecord = {
       channel: channelName,
       partition: p,

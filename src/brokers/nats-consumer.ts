@@ -1,6 +1,6 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, MsgHdrs, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
-import { HeldDeliveries, KEY_HEADER, headerValue, setHeader, sleep } from './common.js';
+import { HeldDeliveries, KEY_HEADER, NO_HEADERS, headerValue, setHeader, sleep } from './common.js';
 import type { NatsAdapter } from './nats.js';
 
 /**
@@ -28,7 +28,6 @@ function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string
   return scratch;
 }
 
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const scratch: { headers: Readonly<Record<string, string>>; key: string | null } = { headers: NO_HEADERS, key: null };
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe } from '../errors.js';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
-import { headerValue, setHeader, sleep } from './common.js';
+import { NO_BYTES, NO_HEADERS, headerValue, setHeader, sleep } from './common.js';
 import type { RedisAdapter } from './redis.js';
 
 /**
@@ -22,7 +22,7 @@ export const HEADER = 'h:';
  * object: this runs once per message on the main thread.
  */
 function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[]): BrokerRecord {
-  let value: Uint8Array = EMPTY;
+  let value: Uint8Array = NO_BYTES;
   let key: string | null = null;
   let headers: Record<string, string> | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -45,8 +45,6 @@ function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[]): Broker
   };
 }
 
-const EMPTY = new Uint8Array(0);
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const HEADER_0 = HEADER.charCodeAt(0);
 const HEADER_1 = HEADER.charCodeAt(1);
 

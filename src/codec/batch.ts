@@ -1,6 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { InboundMessage, MessagingError, OutboxEntry } from '../component/types.js';
-import { setHeader } from '../component/host-text.js';
+import { NO_HEADERS, setHeader } from '../component/host-text.js';
 import { HDR_COUNT, HEADER_BYTES, Msg, Res, Status, type StatusValue, align8 } from './layout.js';
 
 /**
@@ -231,9 +231,6 @@ export function unpackHeaders(h: Record<string, string> | string[] | null | unde
   return out;
 }
 
-/** The headers of a message that has none (shared, frozen: handlers get a copy if they keep them). */
-const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
-
 /**
  * Decodes a request: tuples whose payloads are views into the slot. `inline` holds the msgpack
  * when it did not fit the slot (the columns and most payloads are still there).
@@ -257,7 +254,7 @@ export function readRequest(slot: Uint8Array, length: number, inline?: Uint8Arra
       ints[j + I_PARTITION]!,
       offs[i]!,
       keyList === null ? null : keyList[i]!,
-      h === null || h === undefined ? NO_HEADERS : Array.isArray(h) ? unpackHeaders(h) : h,
+      h === null || h === undefined ? (NO_HEADERS as Record<string, string>) : Array.isArray(h) ? unpackHeaders(h) : h,
       times[i]!,
       ints[j + I_LANE]!,
       strings[ints[j + I_BROKER]!]!,

@@ -29,6 +29,9 @@ export function escapeControl(text: string): string {
   return CONTROL.test(text) ? text.replace(CONTROL, escapeOne) : text;
 }
 
+/** The headers of a message that has none: one frozen object shared by every such message. */
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 /**
  * Sets a header as data whatever its name: `out['__proto__'] = v` would not add a property to a
  * plain object (it is the prototype setter, and ignores a string), so that one name is defined.

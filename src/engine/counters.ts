@@ -60,6 +60,14 @@ export interface ConsumerLag {
 }
 
 const FIELDS = ['received', 'processed', 'acked', 'failed', 'retried', 'deadLettered', 'published'] as const;
+export type Counts = { [K in (typeof FIELDS)[number]]: number };
+
+/** The counters of every subscription added up (the engine's totals). */
+export function totals(subs: Iterable<SubscriptionCounters>): Counts {
+  const t: Counts = { received: 0, processed: 0, acked: 0, failed: 0, retried: 0, deadLettered: 0, published: 0 };
+  for (const s of subs) for (const f of FIELDS) t[f] += s[f];
+  return t;
+}
 
 /** The counters added up per (component, broker, channel): a component may subscribe to one channel twice. */
 export function channelStats(subs: Iterable<SubscriptionCounters>): ChannelStats[] {

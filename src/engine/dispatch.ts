@@ -42,12 +42,6 @@ export class Dispatcher {
   /** Messages queued in lanes (not yet in a batch). */
   queued = 0;
   private uniqueLane = -1;
-  private batch: readonly Pending[] = [];
-  /** Message i's lane in the batch being written; `none`: each message a lane of its own. */
-  private readonly laneOf = (i: number): number => {
-    const lane = this.batch[i]!.lane;
-    return lane.exclusive ? lane.id : this.uniqueLane--;
-  };
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -164,12 +158,14 @@ export class Dispatcher {
 
   private send(component: number, batch: Pending[]): void {
     const slot = this.freeSlots.pop()!;
-    this.batch = batch;
     this.stats.batches++;
     const offset = slot * this.slotBytes;
     // -1 = no message started yet; the worker stores each index before calling (see crashed()).
     Atomics.store(new Int32Array(this.arena, offset, HEADER_BYTES / 4), HDR_PROGRESS, -1);
-    const written = writeRequest(Buffer.from(this.arena, offset, this.slotBytes), component, batch, this.laneOf);
+    const written = writeRequest(Buffer.from(this.arena, offset, this.slotBytes), component, batch, (i) => {
+      const lane = batch[i]!.lane;
+      return lane.exclusive ? lane.id : this.uniqueLane--; // `none`: each message a lane of its own
+    });
     const task: PoolTask =
       written.inline === undefined
         ? { slot, length: written.length }

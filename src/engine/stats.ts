@@ -1,5 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
-import type { SubscriptionCounters } from './counters.js';
+import { type SubscriptionCounters, totals } from './counters.js';
 
 /** Counters and the end-to-end latency histogram (received → acked), in the main thread. */
 export interface EngineStats {
@@ -99,16 +99,7 @@ export class StatsRecorder {
     const q = (p: number): number => atPercentile(this.histogram, p) / 1000;
     const h = (p: number): number => atPercentile(this.handler, p) / 1000;
     const per = (i: number): number => (this.workerMessages === 0 ? 0 : this.workerTotals[i]! / this.workerMessages);
-    const t = { received: 0, processed: 0, acked: 0, failed: 0, retried: 0, deadLettered: 0, published: 0 };
-    for (const s of this.subs()) {
-      t.received += s.received;
-      t.processed += s.processed;
-      t.acked += s.acked;
-      t.failed += s.failed;
-      t.retried += s.retried;
-      t.deadLettered += s.deadLettered;
-      t.published += s.published;
-    }
+    const t = totals(this.subs());
     return {
       ...t,
       inFlightBatches,

@@ -10,6 +10,7 @@ import {
   timeOf,
 } from '../cloudevents.js';
 import type { HostState } from '../host-state.js';
+import { NO_HEADERS } from '../host-text.js';
 import type { ChannelKind, InboundMessage, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, postReturnName } from './fit.js';
 import { Guest, type Imports, Wasm, trap } from './guest.js';
@@ -30,7 +31,6 @@ import { HandleTable } from './handles.js';
 
 const EVENT = 104;
 const HANDLER = HANDLER_EXPORT.a;
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 interface Broker {
   readonly name: string;

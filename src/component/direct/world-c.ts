@@ -11,7 +11,7 @@ import {
   settleMessage,
 } from '../host-c.js';
 import type { HostState } from '../host-state.js';
-import { setHeader } from '../host-text.js';
+import { NO_HEADERS, setHeader } from '../host-text.js';
 import type { FormatSpec, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, configureExport, postReturnName } from './fit.js';
 import { Guest, type Imports, Wasm, trap, trapMessage } from './guest.js';
@@ -40,7 +40,6 @@ const FORMAT_INDEX: Readonly<Record<FormatSpec, number>> = {
   kafka: 4,
   raw: 5,
 };
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const RESERVED_PREFIX = new TextEncoder().encode('wasmsg-');
 const META_BYTES = Object.fromEntries(
   Object.entries(Meta).map(([name, key]) => [name, new TextEncoder().encode(key)]),
