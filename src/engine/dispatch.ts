@@ -12,13 +12,16 @@ import type { StatsRecorder } from './stats.js';
  *
  * The arena is one SharedArrayBuffer of `maxInFlightBatches` slots; a batch in flight owns one
  * slot, so memory for batches is fixed by configuration. A batch is packed (msgpack) straight
- * into its slot and the task posted is two integers. While batches are in flight, a batch that
- * is not full waits up to `lingerMs` for more messages.
+ * into its slot and the task posted is two integers. While every worker has a batch, a batch
+ * that is not full waits up to `lingerMs` for more messages.
  *
  * Keeping workers busy under `partition`/`key` ordering: an exclusive lane has one batch in
  * flight, so a batch that took every ready lane would leave the other workers idle until it
- * returned. A batch takes at most ⌈ready lanes ÷ free slots⌉ lanes, so the ready lanes spread
- * over as many batches (and workers) as there are slots, each still up to `maxMessages` long.
+ * returned. A batch takes at most ⌈ready lanes ÷ idle workers⌉ lanes (⌈ready ÷ free slots⌉
+ * when that is more), so the ready lanes spread over the workers that would otherwise wait, each
+ * batch still up to `maxMessages` long. Spreading over every free slot instead (4 with 2
+ * workers) split each burst of a fixed-rate producer into one small batch per partition: twice
+ * the tasks, wake-ups and settlements the workers could use, on the main thread.
  */
 
 export interface InFlight {
@@ -110,16 +113,19 @@ export class Dispatcher {
     await this.pool?.destroy();
   }
 
-  /** Sends batches while there are free slots and ready lanes (or arms the linger timer). */
-  pump(): void {
+  /**
+   * Sends batches while there are free slots and ready lanes, or arms the linger timer. Linger:
+   * while every worker has a batch, a batch that would not be full waits up to `lingerMs` for
+   * more messages (the workers are busy anyway); when it runs out, whatever is ready goes. A
+   * worker without a batch is never kept waiting for one to fill.
+   */
+  pump(flush = false): void {
     const { maxMessages, lingerMs } = this.options.batch;
     while (this.freeSlots.length > 0 && this.lanes.ready.size > 0 && this.running()) {
-      // Linger: while batches are in flight, wait up to lingerMs for a full batch.
-      if (this.queued < maxMessages && this.inFlight.size > 0 && lingerMs > 0) {
+      if (!flush && lingerMs > 0 && this.queued < maxMessages && this.inFlight.size >= this.options.workers) {
         this.lingerTimer ??= setTimeout(() => {
           this.lingerTimer = undefined;
-          this.dispatchOne();
-          this.pump();
+          this.pump(true);
         }, lingerMs);
         return;
       }
@@ -132,7 +138,8 @@ export class Dispatcher {
     const ready = this.lanes.ready;
     if (this.freeSlots.length === 0 || ready.size === 0 || !this.running()) return false;
     const { maxMessages, maxBytes } = this.options.batch;
-    const laneCap = Math.ceil(ready.size / this.freeSlots.length);
+    const idle = this.options.workers - this.inFlight.size;
+    const laneCap = Math.ceil(ready.size / Math.max(1, Math.min(this.freeSlots.length, idle)));
     const batch: Pending[] = [];
     let bytes = 0;
     let component = -1;

@@ -174,7 +174,7 @@ export const EngineOptionsSchema = z
           .number()
           .nonnegative()
           .default(1)
-          .describe('While batches are in flight, wait up to this long to fill a batch.'),
+          .describe('While every worker has a batch, wait up to this long to fill the next one.'),
       })
       .prefault({})
       .describe('How messages are grouped for the workers.'),

@@ -168,6 +168,28 @@ describe('engine: delivery', () => {
   }
 });
 
+describe('engine: batching', () => {
+  test(
+    'a burst over 4 partitions meets 2 idle workers: 2 batches of 2 lanes, sent at once however long the linger',
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      // 40 records, 10 in each partition, there before the engine subscribes: one delivery
+      const { engine, memory } = engineFor(examples.noop, { ordering: 'partition', batch: { lingerMs: 600_000 } });
+      for (let i = 0; i < 40; i++) memory.produce('in', { value: text(`m${i}`) });
+      const done = settledUntil(engine, 40);
+      await engine.start();
+      const settled = await done; // a linger applied while a worker sat idle would hold these 10 minutes
+      const { batches } = engine.snapshot();
+      await engine.stop();
+      assert.deepEqual(new Set(settled.map((e) => e.record.partition)), new Set([0, 1, 2, 3]));
+      // one batch per idle worker, not one per free slot (4): each burst costs half the tasks
+      assert.equal(batches, 2);
+    },
+  );
+});
+
 describe('engine: failures', () => {
   test('err → retried up to maxAttempts → dead-lettered with error, attempts and source → acked', async () => {
     const { engine, memory } = engineFor(fixture('err'), { retries: { maxAttempts: 3, backoffMs: 1 } }, 2);
