@@ -32,6 +32,7 @@ import { Engine } from '../src/engine/engine.js';
 import type { EngineOptionsInput } from '../src/engine/options.js';
 import { at, examples } from '../test/helpers.js';
 import { type Result, raw } from '../src/bench/spin.js';
+import { ENGINE_V8_FLAGS } from '../src/heap-tuning.js';
 
 /** World C: forwards each whole batch with one send; and the smallest batch handler. */
 const batchExample = at('examples/batch-wat/batch.wasm');
@@ -161,7 +162,7 @@ if (mode !== undefined && mode !== 'all') {
 
 const self = fileURLToPath(import.meta.url);
 function child(m: string, env: Record<string, string> = {}): Result {
-  const out = execFileSync(process.execPath, [self, m], {
+  const out = execFileSync(process.execPath, [...ENGINE_V8_FLAGS, self, m], {
     env: { ...process.env, WASMSG_CACHE_DIR: cacheDir, ...env },
     encoding: 'utf8',
   });

@@ -248,6 +248,7 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
       workers: Number.isNaN(cpuMain) ? 0 : Math.max(0, cpuProcess - cpuMain),
     },
     peakRssMb: process.resourceUsage().maxRSS / 1024,
+    nodeFlags: process.execArgv,
     ...(meter.failures === 0
       ? {}
       : { error: `${meter.failures} of ${job.params.messages} messages were dead-lettered (the handler failed them)` }),

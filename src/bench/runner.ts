@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -106,14 +107,15 @@ function failed(job: Job, error: string): RunResult {
     handlerUs: null,
     cpuMs: { process: 0, mainThread: 0, workers: 0 },
     peakRssMb: 0,
+    nodeFlags: [],
     error,
   };
 }
 
 function runChild(job: ChildJob, timeoutMs: number, hooks: BenchHooks): Promise<RunResult> {
   return new Promise((resolve) => {
-    // no inherited execArgv (a parent under `node --test` would pass its flags on)
-    const child = fork(childFile, [], { execArgv: [], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // no inherited execArgv (a parent under `node --test` would pass its flags on); the engine's V8 flags
+    const child = fork(childFile, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {

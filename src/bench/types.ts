@@ -64,6 +64,8 @@ export interface RunResult {
   /** CPU of the whole process, of its main thread, and of everything else (the worker threads). */
   readonly cpuMs: { readonly process: number; readonly mainThread: number; readonly workers: number };
   readonly peakRssMb: number;
+  /** The node flags the run's process was started with (the engine's V8 flags: src/heap-tuning.ts). */
+  readonly nodeFlags: readonly string[];
   /** The same workload's bare-client run, when one was made: msgs/s, and this run ÷ it. */
   readonly baseline?: { readonly msgsPerSec: number; readonly ratio: number };
   /** Set when the run failed; the numbers are then zero. */

@@ -12,6 +12,9 @@ import { EXIT_DEAD_LETTERED, runRun } from './run.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging } from '../log.js';
+import { tuneHeap } from '../heap-tuning.js';
+
+tuneHeap();
 
 /**
  * Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage (a flag's value, a

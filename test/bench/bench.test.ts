@@ -13,6 +13,7 @@ import { natsOptions } from '../../src/brokers/nats.js';
 import { listParser } from '../../src/cli/bench.js';
 import type { BenchReport, RunResult } from '../../src/bench/types.js';
 import { OptionError } from '../../src/errors.js';
+import { ENGINE_V8_FLAGS } from '../../src/heap-tuning.js';
 import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
 import { at, cacheDir, fixture } from '../helpers.js';
 import { chromium, element } from './browser.js';
@@ -57,6 +58,7 @@ function assertMeasured(r: RunResult, warmup: number): void {
   assert.ok(r.latencyMs.percentiles.length >= 3, `${r.label}: a percentile curve to plot`);
   assert.ok(r.peakRssMb > 10, r.label);
   assert.ok(r.cpuMs.process > 0, r.label);
+  assert.deepEqual(r.nodeFlags, ENGINE_V8_FLAGS, `${r.label}: the run's process had the engine's V8 flags`);
   if (r.side === 'engine') {
     // counted per batch: batches in flight when the warm-up ended may fall on either side of it
     assert.ok(r.handlerUs !== null && r.handlerUs.count > 0 && r.handlerUs.p50 > 0, `${r.label}: handler time`);
