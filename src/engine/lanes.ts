@@ -41,6 +41,11 @@ export interface Lane {
   readonly exclusive: boolean;
   readonly queue: Deque<Pending>;
   busy: boolean;
+  /**
+   * Publishes of its outputs not yet confirmed (exclusive lanes): the lane sends nothing more, and
+   * is not forgotten, until they are — or a later batch's outputs could reach the broker first.
+   */
+  held: number;
   /** performance.now() before which the lane waits (retry backoff). */
   blockedUntil: number;
   /** Where the lane is registered, so an idle exclusive lane can be forgotten. */
@@ -125,6 +130,7 @@ export class Lanes {
       exclusive,
       queue: new Deque<Pending>(),
       busy: false,
+      held: 0,
       blockedUntil: 0,
       home,
       homeKey,
@@ -134,16 +140,26 @@ export class Lanes {
   }
 
   markReady(lane: Lane, now: number): void {
-    if (lane.queue.length > 0 && !lane.busy && lane.blockedUntil <= now) this.ready.add(lane);
+    if (lane.queue.length > 0 && !lane.busy && lane.held === 0 && lane.blockedUntil <= now) this.ready.add(lane);
   }
 
   /** A lane's batch settled: it may send again; an idle exclusive lane is forgotten (key mode makes many). */
   release(lane: Lane, now: number): void {
     lane.busy = false;
-    if (lane.queue.length === 0) {
+    this.idle(lane, now);
+  }
+
+  /** Its batch's outputs are published (or failed): the lane may send again. */
+  unhold(lane: Lane, now: number): void {
+    if (--lane.held === 0 && !lane.busy) this.idle(lane, now);
+  }
+
+  private idle(lane: Lane, now: number): void {
+    if (lane.queue.length > 0) this.markReady(lane, now);
+    else if (lane.held === 0) {
       this.ready.delete(lane);
       if (lane.exclusive) lane.home?.delete(lane.homeKey);
-    } else this.markReady(lane, now);
+    }
   }
 
   /** Every message still queued, lane by lane (for stop: they are handed back). */

@@ -139,10 +139,14 @@ export class Settler {
         else pushTo(back, p.lane, p);
       }
     }
+    // Exclusive lanes whose outputs go out now send nothing more until the broker confirmed them:
+    // released at once, the next batch of a key could be published first (kafkajs retries a
+    // send that met a metadata refresh after a later one went through).
+    const held = outputs.size > 0 ? holdLanes(ok) : NO_LANES;
     this.requeue(back, true);
     const now = performance.now();
     for (const m of messages) if (m.lane.busy && !back.has(m.lane)) lanes.release(m.lane, now);
-    if (ok.length > 0) this.publishThenAck(ok, outputs, outputsBy);
+    if (ok.length > 0) this.publishThenAck(ok, outputs, outputsBy, held);
     this.host.dispatcher.pump();
     this.host.checkDrained();
   }
@@ -205,6 +209,7 @@ export class Settler {
     ok: Pending[],
     outputs: Map<string, OutRecord[]>,
     outputsBy: Map<SubscriptionCounters, number> | undefined,
+    held: readonly Lane[],
   ): void {
     let count = 0;
     for (const list of outputs.values()) count += list.length;
@@ -213,16 +218,23 @@ export class Settler {
       return;
     }
     this.publishing++;
+    const unhold = (): void => {
+      const now = performance.now();
+      for (const lane of held) this.host.lanes.unhold(lane, now);
+    };
     Promise.all([...outputs].map(([broker, records]) => this.host.broker(broker).publish(records))).then(
       () => {
         this.publishing--;
+        unhold();
         if (outputsBy !== undefined) for (const [sub, n] of outputsBy) sub.published += n;
         this.ackAll(ok);
+        this.host.dispatcher.pump();
         this.host.checkDrained();
       },
       (err: unknown) => {
         // Outputs not confirmed: a failed attempt of each input (retried, then dead-lettered).
         this.publishing--;
+        unhold();
         this.failedPublish(ok, `publish failed: ${describe(err)}`);
         this.host.checkDrained();
       },
@@ -365,6 +377,21 @@ function bytesOf(list: Iterable<Pending>): number {
   let n = 0;
   for (const p of list) n += p.rec.value.length;
   return n;
+}
+
+const NO_LANES: readonly Lane[] = [];
+
+/** The exclusive lanes of `ok`, each held once (see Lane.held). */
+function holdLanes(ok: readonly Pending[]): Lane[] {
+  const lanes: Lane[] = [];
+  for (const p of ok) {
+    const lane = p.lane;
+    if (lane.exclusive && !lanes.includes(lane)) {
+      lane.held++;
+      lanes.push(lane);
+    }
+  }
+  return lanes;
 }
 
 function pushTo(back: Map<Lane, Pending[]>, lane: Lane, p: Pending): void {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { OutRecord } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { Engine } from '../../src/engine/engine.js';
-import { cacheDir, examples, text } from '../helpers.js';
+import { cacheDir, decode, examples, text } from '../helpers.js';
 
 /**
  * The embedded broker with publishes to some channels refused — a stand-in (no real server
@@ -25,6 +25,67 @@ class RefusingPublishMemoryBroker extends MemoryBroker {
     return super.publish(records);
   }
 }
+
+/**
+ * The embedded broker with its first publish stored and confirmed only when `confirmFirst()` runs,
+ * or right after a later publish went through — a stand-in for a client that retries one send
+ * while a later one is accepted (kafkajs after a metadata refresh), which no real server here
+ * does on demand.
+ */
+class FirstPublishLateMemoryBroker extends MemoryBroker {
+  private waiting: (() => void) | undefined;
+  private calls = 0;
+  /** Told when the first publish arrives (and waits). */
+  onFirst: () => void = () => {};
+  override async publish(records: readonly OutRecord[]): Promise<void> {
+    if (this.calls++ === 0) {
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        this.onFirst();
+      });
+      return super.publish(records);
+    }
+    await super.publish(records);
+    this.confirmFirst();
+  }
+  confirmFirst(): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+  }
+}
+
+describe('engine: outputs in order', () => {
+  test("a partition's next batch waits until the outputs before it are confirmed: they reach the broker in order", async () => {
+    const memory = new FirstPublishLateMemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
+        workers: 2,
+        ordering: 'partition',
+        batch: { maxMessages: 1, lingerMs: 0 },
+        cacheDir,
+      },
+      [memory],
+    );
+    // Once the first batch settled (its publish waiting), the engine must have sent nothing more
+    // of the partition; only then is the first publish confirmed. Had it sent m1 on, m1's output
+    // would be stored first.
+    memory.onFirst = () =>
+      setImmediate(() => {
+        if (engine.snapshot().inFlightBatches === 0) memory.confirmFirst();
+      });
+    await engine.start();
+    const done = engine.waitForSettled(6);
+    for (let i = 0; i < 6; i++) memory.produce('in', { value: text(`m${i}`) });
+    await done;
+    await engine.stop();
+    assert.deepEqual(
+      memory.read('echo').map((r) => decode(r.value)),
+      ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'],
+    );
+  });
+});
 
 describe('engine: publishes that fail', () => {
   test("a failed output publish is a failed attempt of its input: retried, then dead-lettered — no 'error', no crash", async () => {
