@@ -1,8 +1,8 @@
 import { fork } from 'node:child_process';
-import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
 import { dropChannel, runChannel, withChannel } from './channels.js';
 import type { ChildJob, ChildMessage } from './child.js';
 import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
@@ -24,6 +24,12 @@ export interface BenchContext {
   readonly brokerOptions?: Readonly<Record<string, Record<string, unknown>>>;
   /** A run still going after this long is stopped and reported as failed (default 10 min). */
   readonly runTimeoutMs?: number;
+  /**
+   * A run that settled messages and then none for this long is stopped and reported as failed
+   * (default 60 s): its broker dropped the rest (retention) or stopped delivering them, and
+   * waiting for the run timeout would say less, later.
+   */
+  readonly stallTimeoutMs?: number;
 }
 
 export interface BenchHooks {
@@ -59,7 +65,7 @@ export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: 
       rounds: rounds.get(job.params.workUs)!,
       brokerOptions: ctx.brokerOptions?.[job.params.scheme] ?? {},
     };
-    const result = await runChild(child, ctx.runTimeoutMs ?? 600_000, hooks);
+    const result = await runChild(child, ctx.runTimeoutMs ?? 600_000, ctx.stallTimeoutMs ?? 60_000, hooks);
     runs.push(result);
     hooks.runEnd?.(result);
   }
@@ -112,7 +118,7 @@ function failed(job: Job, error: string): RunResult {
   };
 }
 
-function runChild(job: ChildJob, timeoutMs: number, hooks: BenchHooks): Promise<RunResult> {
+function runChild(job: ChildJob, timeoutMs: number, stallMs: number, hooks: BenchHooks): Promise<RunResult> {
   return new Promise((resolve) => {
     // no inherited execArgv (a parent under `node --test` would pass its flags on); the engine's V8 flags
     const child = fork(childFile, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
@@ -129,9 +135,30 @@ function runChild(job: ChildJob, timeoutMs: number, hooks: BenchHooks): Promise<
       answer ??= failed(job, `still running after ${Math.round(timeoutMs / 1000)} s: stopped`);
       child.kill('SIGKILL');
     }, timeoutMs);
+    // the child reports its settled count every 250 ms; once it started settling, a count that
+    // stays put for stallMs means the messages left will not come
+    let settled = 0;
+    let since = Date.now();
+    const stalled = (n: number): boolean => {
+      if (n !== settled) {
+        settled = n;
+        since = Date.now();
+        return false;
+      }
+      return n > 0 && Date.now() - since >= stallMs;
+    };
     child.on('message', (m: ChildMessage) => {
-      if (m.type === 'progress') hooks.progress?.(m.settled);
-      else if (m.type === 'result') answer ??= m.result;
+      if (m.type === 'progress') {
+        hooks.progress?.(m.settled);
+        if (answer === undefined && stalled(m.settled)) {
+          const of = job.params.messages.toLocaleString('en');
+          answer = failed(
+            job,
+            `no message settled for ${Math.round(stallMs / 1000)} s after ${settled.toLocaleString('en')} of ${of}: the broker dropped the rest (its retention?) or stopped delivering; stopped`,
+          );
+          child.kill('SIGKILL');
+        }
+      } else if (m.type === 'result') answer ??= m.result;
       else answer ??= failed(job, m.message);
     });
     child.send(job);

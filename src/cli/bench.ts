@@ -32,6 +32,7 @@ export interface BenchFlags {
   cacheDir?: string;
   kafkaSessionTimeout?: number;
   runTimeout?: number;
+  stallTimeout?: number;
 }
 
 /** A commander parser for a comma list of integers in [min, max]. */
@@ -105,6 +106,7 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
       brokerOptions:
         flags.kafkaSessionTimeout === undefined ? {} : { kafka: { sessionTimeoutMs: flags.kafkaSessionTimeout } },
       ...(flags.runTimeout === undefined ? {} : { runTimeoutMs: flags.runTimeout * 1000 }),
+      ...(flags.stallTimeout === undefined ? {} : { stallTimeoutMs: flags.stallTimeout * 1000 }),
     },
     {
       calibrated: (us, rounds) => {

@@ -195,6 +195,42 @@ describe('wasmsg bench: every broker, with the bare baseline', () => {
   });
 });
 
+describe('wasmsg bench: a broker that loses messages', () => {
+  let mock: KafkaMock;
+  before(async () => {
+    mock = await startKafkaMock([]);
+  });
+  after(async () => {
+    await mock.stop();
+  });
+
+  test('the run stops once nothing settled for --stall-timeout, and says how far it got', async () => {
+    // The librdkafka mock keeps ≈ 47,600 records a partition (PERF.md): of 250,000 over its 4
+    // partitions, the oldest ≈ 59,500 are gone before the consumer starts.
+    const r = await bench(
+      '--brokers',
+      `kafka://${mock.bootstrap}/wasmsg-bench-stall`,
+      '--messages',
+      '250000',
+      '--warmup',
+      '0',
+      '--stall-timeout',
+      '3',
+      '--kafka-session-timeout',
+      '6000',
+      '--json',
+    );
+    assert.equal(r.code, 1, r.stderr);
+    const run = (JSON.parse(r.stdout) as BenchReport).runs[0]!;
+    const m = /^no message settled for 3 s after ([\d,]+) of 250,000: the broker dropped the rest/.exec(
+      run.error ?? '',
+    );
+    assert.ok(m !== null, run.error);
+    const got = Number(m[1]!.replace(/,/g, ''));
+    assert.ok(got > 0 && got < 250_000, `${got} settled`);
+  });
+});
+
 describe('wasmsg bench: modes', () => {
   test('fixed rate: never faster than the schedule; a handler slower than the rate shows as growing latency', async () => {
     // 1 worker spinning ≈2 ms a message holds ≈500 msgs/s; messages are due at 2000/s, so the
