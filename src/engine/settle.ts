@@ -251,7 +251,7 @@ export class Settler {
         this.deadLetter(p);
         continue;
       }
-      // its lane was released when the batch came back: it may be busy again, or forgotten
+      // its lane was unheld just now: forgotten if nothing else of it was queued (a new lane then)
       const lane = lanes.laneFor(p.component, p.broker, p.rec);
       pushTo(back, lane, lane === p.lane ? p : { ...p, lane });
     }
