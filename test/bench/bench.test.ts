@@ -139,7 +139,7 @@ describe('wasmsg bench: broker lists and run channels', () => {
   });
 });
 
-describe('wasmsg bench: every broker, with the bare baseline', () => {
+describe('wasmsg bench: the real brokers and the Kafka mock', () => {
   let mock: KafkaMock;
   before(async () => {
     mock = await startKafkaMock([]);
@@ -192,16 +192,6 @@ describe('wasmsg bench: every broker, with the bare baseline', () => {
     // the table: a row per run, the password hidden
     for (const run of report.runs) assert.ok(r.stdout.includes(run.label), run.label);
     assert.doesNotMatch(r.stdout + JSON.stringify(report), /guest:guest@/);
-  });
-});
-
-describe('wasmsg bench: a broker that loses messages', () => {
-  let mock: KafkaMock;
-  before(async () => {
-    mock = await startKafkaMock([]);
-  });
-  after(async () => {
-    await mock.stop();
   });
 
   test('the run stops once nothing settled for --stall-timeout, and says how far it got', async () => {
