@@ -85,6 +85,34 @@ describe('engine: outputs in order', () => {
       ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'],
     );
   });
+
+  test('an input whose outputs were refused is retried before anything later of its partition', async () => {
+    const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
+    memory.refusals.set('echo', 1);
+    const engine = new Engine(
+      {
+        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
+        workers: 2,
+        ordering: 'partition',
+        batch: { maxMessages: 1, lingerMs: 0 },
+        retries: { maxAttempts: 3, backoffMs: 1 },
+        cacheDir,
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(4);
+    for (let i = 0; i < 4; i++) memory.produce('in', { value: text(`m${i}`) });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    assert.equal(memory.refused, 1);
+    assert.equal(s.retried, 1);
+    assert.deepEqual(
+      memory.read('echo').map((r) => decode(r.value)),
+      ['m0', 'm1', 'm2', 'm3'],
+    );
+  });
 });
 
 describe('engine: publishes that fail', () => {
