@@ -57,8 +57,9 @@ export interface Consumer {
    * Optional: messages of the channel this consumer's group has not yet acknowledged — not yet
    * delivered plus delivered and unacked (Kafka: high watermark − committed offset, summed over
    * partitions; Redis: the group's lag + pending; NATS JetStream: pending + ack pending; AMQP:
-   * the queue's ready messages + this consumer's unacked ones; memory: log end − committed). Undefined when the broker cannot tell. Read at scrape time only
-   * (`wasmsg_consumer_lag`), bounded by a timeout there: it may ask the server.
+   * the queue's ready messages + this consumer's unacked ones; memory: log end − committed).
+   * Undefined when the broker cannot tell. Read at scrape time only (`wasmsg_consumer_lag`),
+   * bounded by a timeout there: it may ask the server.
    */
   lag?(): Promise<number | undefined>;
 }

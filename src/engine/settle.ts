@@ -211,9 +211,7 @@ export class Settler {
     outputsBy: Map<SubscriptionCounters, number> | undefined,
     held: readonly Lane[],
   ): void {
-    let count = 0;
-    for (const list of outputs.values()) count += list.length;
-    if (count === 0) {
+    if (outputs.size === 0) {
       this.ackAll(ok);
       return;
     }

@@ -3,7 +3,16 @@ import { describe, test } from 'node:test';
 import type { OutRecord } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { Engine } from '../../src/engine/engine.js';
+import type { EngineOptionsInput } from '../../src/engine/options.js';
 import { cacheDir, decode, examples, text } from '../helpers.js';
+
+/** The echo example (publishes each input to topic `echo`) on `memory`, subscribed to `in`. */
+function echoEngine(memory: MemoryBroker, options: Partial<EngineOptionsInput>): Engine {
+  return new Engine(
+    { components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }], cacheDir, ...options },
+    [memory],
+  );
+}
 
 /**
  * The embedded broker with publishes to some channels refused — a stand-in (no real server
@@ -58,16 +67,7 @@ class FirstPublishLateMemoryBroker extends MemoryBroker {
 describe('engine: outputs in order', () => {
   test("a partition's next batch waits until the outputs before it are confirmed: they reach the broker in order", async () => {
     const memory = new FirstPublishLateMemoryBroker({ name: 'default', partitions: 1 });
-    const engine = new Engine(
-      {
-        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
-        workers: 2,
-        ordering: 'partition',
-        batch: { maxMessages: 1, lingerMs: 0 },
-        cacheDir,
-      },
-      [memory],
-    );
+    const engine = echoEngine(memory, { workers: 2, ordering: 'partition', batch: { maxMessages: 1, lingerMs: 0 } });
     // Once the first batch settled (its publish waiting), the engine must have sent nothing more
     // of the partition; only then is the first publish confirmed. Had it sent m1 on, m1's output
     // would be stored first.
@@ -89,17 +89,12 @@ describe('engine: outputs in order', () => {
   test('an input whose outputs were refused is retried before anything later of its partition', async () => {
     const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
     memory.refusals.set('echo', 1);
-    const engine = new Engine(
-      {
-        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
-        workers: 2,
-        ordering: 'partition',
-        batch: { maxMessages: 1, lingerMs: 0 },
-        retries: { maxAttempts: 3, backoffMs: 1 },
-        cacheDir,
-      },
-      [memory],
-    );
+    const engine = echoEngine(memory, {
+      workers: 2,
+      ordering: 'partition',
+      batch: { maxMessages: 1, lingerMs: 0 },
+      retries: { maxAttempts: 3, backoffMs: 1 },
+    });
     await engine.start();
     const done = engine.waitForSettled(4);
     for (let i = 0; i < 4; i++) memory.produce('in', { value: text(`m${i}`) });
@@ -119,15 +114,7 @@ describe('engine: publishes that fail', () => {
   test("a failed output publish is a failed attempt of its input: retried, then dead-lettered — no 'error', no crash", async () => {
     const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
     memory.refusals.set('echo', Infinity);
-    const engine = new Engine(
-      {
-        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 3, backoffMs: 1 },
-      },
-      [memory],
-    );
+    const engine = echoEngine(memory, { workers: 1, retries: { maxAttempts: 3, backoffMs: 1 } });
     let errors = 0;
     engine.on('error', () => errors++);
     await engine.start();
@@ -149,15 +136,7 @@ describe('engine: publishes that fail', () => {
   test('a publish that fails twice and then succeeds: the input is acked once, its output published once', async () => {
     const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
     memory.refusals.set('echo', 2);
-    const engine = new Engine(
-      {
-        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 3, backoffMs: 1 },
-      },
-      [memory],
-    );
+    const engine = echoEngine(memory, { workers: 1, retries: { maxAttempts: 3, backoffMs: 1 } });
     await engine.start();
     const done = engine.waitForSettled(1);
     memory.produce('in', { value: text('only') });
@@ -175,15 +154,7 @@ describe('engine: publishes that fail', () => {
   test('a dead-letter publish that fails is tried again with backoff until it succeeds', async () => {
     const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
     memory.refusals.set('wasmsg.dead-letter', 3);
-    const engine = new Engine(
-      {
-        components: [{ path: examples.echo, subscriptions: [{ channel: 'in' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 1, backoffMs: 1, maxBackoffMs: 5 },
-      },
-      [memory],
-    );
+    const engine = echoEngine(memory, { workers: 1, retries: { maxAttempts: 1, backoffMs: 1, maxBackoffMs: 5 } });
     memory.refusals.set('echo', Infinity);
     await engine.start();
     const done = engine.waitForSettled(1);
