@@ -127,15 +127,16 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
   /**
    * `produce` for producers that wait for space themselves: undefined (no error built, no stack
    * captured — a flooding producer meets a full partition every few records) when the slowest
-   * group is a retention behind; the other refusals still throw.
+   * group is a retention behind, or `unread` records behind when that is less; the other refusals
+   * still throw.
    */
-  tryProduce(channelName: string, rec: Produce): BrokerRecord | undefined {
-    const placed = this.place(channelName, rec);
+  tryProduce(channelName: string, rec: Produce, unread?: number): BrokerRecord | undefined {
+    const placed = this.place(channelName, rec, unread);
     return typeof placed === 'number' ? undefined : placed;
   }
 
   /** The record appended, or the number of the partition that has no room for it. */
-  private place(channelName: string, rec: Produce): BrokerRecord | number {
+  private place(channelName: string, rec: Produce, unread = this.retention): BrokerRecord | number {
     const c = this.channel(channelName);
     const p = rec.partition ?? c.choosePartition(rec.key);
     const part = c.partitions[p];
@@ -147,7 +148,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     }
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
-    if (!this.hasSpace(c, p, bytes)) return p;
+    if (!this.hasSpace(c, p, bytes, unread)) return p;
     const record: BrokerRecord = {
       channel: channelName,
       partition: p,
@@ -174,20 +175,30 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     }
   }
 
-  private hasSpace(c: Channel, p: number, bytes: number): boolean {
+  private hasSpace(c: Channel, p: number, bytes: number, unread = this.retention): boolean {
     if (c.groups.size === 0) return true;
     const part = c.partitions[p]!;
     const slowest = c.slowest(p);
-    return part.end - slowest < this.retention && part.bytesFrom(slowest) + bytes <= this.retentionBytes;
+    return (
+      part.end - slowest < Math.min(unread, this.retention) && part.bytesFrom(slowest) + bytes <= this.retentionBytes
+    );
   }
 
-  /** `produce`, waiting for consumers to make room instead of failing (producer-side backpressure). */
-  async produceWhenSpace(channelName: string, rec: Produce): Promise<{ partition: number; offset: string }> {
+  /**
+   * `produce`, waiting for consumers to make room instead of failing (producer-side backpressure):
+   * room is the retention, or at most `unread` records the slowest group has not committed when
+   * that is less (a producer that keeps only a little ahead of its readers).
+   */
+  async produceWhenSpace(
+    channelName: string,
+    rec: Produce,
+    unread?: number,
+  ): Promise<{ partition: number; offset: string }> {
     const c = this.channel(channelName);
     const p = rec.partition ?? c.choosePartition(rec.key);
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
-    while (c.partitions[p] !== undefined && !this.hasSpace(c, p, bytes)) {
+    while (c.partitions[p] !== undefined && !this.hasSpace(c, p, bytes, unread)) {
       await new Promise<void>((resolve) => this.once('space', resolve));
     }
     return this.produce(channelName, { ...rec, partition: p });

@@ -103,9 +103,12 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
 
   if (generateCount !== undefined) {
     const channel = engine.options.components[0]!.subscriptions[0]!.channel;
+    const o = engine.options;
     void generate(memory, channel, {
       count: generateCount,
       size: opts.size,
+      // ahead of the engine by at most what it may hold (its high-water mark), and never less than the default
+      lead: Math.max(2048, o.maxInFlightBatches * o.batch.maxMessages * 2),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }

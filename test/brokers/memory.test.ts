@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BrokerRecord, Consumer } from '../../src/brokers/adapter.js';
 import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
+import { generate } from '../../src/brokers/synthetic.js';
 import { ErrorCode } from '../../src/errors.js';
 import { decode, text } from '../helpers.js';
 
@@ -131,6 +132,29 @@ describe('memory broker', () => {
     await waiting;
     await q.until(11);
     assert.equal(decode(q.got[10]!.value), 'late');
+  });
+
+  test('the synthetic generator keeps at most `lead` records ahead of its slowest reader, then follows the acks', async () => {
+    const b = new MemoryBroker({ partitions: 1 });
+    const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    const done = generate(b, 'c', { count: 100, size: 16, lead: 10 });
+    await q.until(10);
+    for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+    assert.equal(b.read('c').length, 10, 'nothing acked: the generator waits at its lead (the retention is 100 000)');
+    for (const r of q.got.slice(0, 5)) q.consumer.settle(r, 'ack');
+    await q.until(15);
+    assert.equal(b.read('c').length, 10, 'five acked, five more produced');
+    // ack whatever has arrived, wait for the next delivery, until all 100 are here
+    for (let acked = 5; acked < 100; ) {
+      for (const r of q.got.slice(acked)) q.consumer.settle(r, 'ack');
+      acked = q.got.length;
+      if (acked < 100) await q.until(acked + 1);
+    }
+    await done;
+    assert.deepEqual(
+      q.got.map((r) => Number(/\d+/.exec(decode(r.value))![0])),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 
   test('pause stops deliveries until resume', async () => {
