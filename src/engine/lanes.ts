@@ -185,6 +185,21 @@ export class Lanes {
   }
 }
 
+export const NO_LANES: readonly Lane[] = [];
+
+/** The exclusive lanes of `ok` (a batch whose outputs are being published), each held once (see Lane.held). */
+export function holdLanes(ok: readonly Pending[]): Lane[] {
+  const lanes: Lane[] = [];
+  for (const p of ok) {
+    const lane = p.lane;
+    if (lane.exclusive && !lanes.includes(lane)) {
+      lane.held++;
+      lanes.push(lane);
+    }
+  }
+  return lanes;
+}
+
 function getOrSet<K, V>(m: Map<K, Map<string, V>>, k: K): Map<string, V>;
 function getOrSet<K, V>(m: Map<K, Map<number, V>>, k: K): Map<number, V>;
 function getOrSet<K>(m: Map<K, Map<unknown, unknown>>, k: K): Map<unknown, unknown> {

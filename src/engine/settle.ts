@@ -6,7 +6,7 @@ import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
 import type { SubscriptionCounters } from './counters.js';
 import type { Dispatcher, InFlight } from './dispatch.js';
-import type { Lane, Lanes, Pending } from './lanes.js';
+import { type Lane, type Lanes, NO_LANES, type Pending, holdLanes } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import type { StatsRecorder } from './stats.js';
 import { carryTrace } from './trace.js';
@@ -375,21 +375,6 @@ function bytesOf(list: Iterable<Pending>): number {
   let n = 0;
   for (const p of list) n += p.rec.value.length;
   return n;
-}
-
-const NO_LANES: readonly Lane[] = [];
-
-/** The exclusive lanes of `ok`, each held once (see Lane.held). */
-function holdLanes(ok: readonly Pending[]): Lane[] {
-  const lanes: Lane[] = [];
-  for (const p of ok) {
-    const lane = p.lane;
-    if (lane.exclusive && !lanes.includes(lane)) {
-      lane.held++;
-      lanes.push(lane);
-    }
-  }
-  return lanes;
 }
 
 function pushTo(back: Map<Lane, Pending[]>, lane: Lane, p: Pending): void {

@@ -145,7 +145,7 @@ describe('memory broker', () => {
     await q.until(15);
     assert.equal(b.read('c').length, 10, 'five acked, five more produced');
     // ack whatever has arrived, wait for the next delivery, until all 100 are here
-    for (let acked = 5; acked < 100; ) {
+    for (let acked = 5; acked < 100;) {
       for (const r of q.got.slice(acked)) q.consumer.settle(r, 'ack');
       acked = q.got.length;
       if (acked < 100) await q.until(acked + 1);
