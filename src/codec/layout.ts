@@ -15,6 +15,8 @@ export const HEADER_BYTES = 16;
 export const HDR_PROGRESS = 0;
 /** Int32 index in the header: how many messages the request holds (codec/batch.ts). */
 export const HDR_COUNT = 1;
+/** Int32 index in the header: threadId of the worker that took the batch (the watchdog stops that thread). */
+export const HDR_THREAD = 2;
 
 /** Per-message status codes in a response. */
 export const Status = { ok: 0, error: 1, trap: 2, skipped: 3 } as const;

@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { writeRequest } from '../codec/batch.js';
-import { HDR_PROGRESS, HEADER_BYTES } from '../codec/layout.js';
+import { HDR_PROGRESS, HDR_THREAD, HEADER_BYTES } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
 import type { Lanes, Pending } from './lanes.js';
@@ -27,7 +27,8 @@ import type { StatsRecorder } from './stats.js';
 export interface InFlight {
   readonly slot: number;
   readonly messages: Pending[];
-  readonly controller: AbortController;
+  /** The watchdog stopped its worker: the handler ran past `handlerTimeoutMs`. */
+  timedOut: boolean;
   /** The progress word as the watchdog last saw it, and since when (see `watch`). */
   seen: number;
   since: number;
@@ -74,11 +75,15 @@ export class Dispatcher {
       minThreads: o.workers,
       maxThreads: o.workers,
       idleTimeout: Number.MAX_SAFE_INTEGER,
-      concurrentTasksPerWorker: 1,
+      // a worker's next batch waits in its port while it runs one: it starts at once, without a
+      // round trip to this thread (see `watch` for how a looping handler is still stopped)
+      concurrentTasksPerWorker: Math.min(2, Math.ceil(o.maxInFlightBatches / o.workers)),
       recordTiming: false, // piscina's own per-task histograms: not read, not paid for
       workerData,
     });
     const warmUp: WarmUpTask = { warmUp: true };
+    // abortable tasks have a worker to themselves in piscina: one warm-up lands on each worker
+    const alone = { signal: new AbortController().signal };
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -93,7 +98,10 @@ export class Dispatcher {
       }, o.instantiateTimeoutMs);
     });
     try {
-      await Promise.race([Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp))), timeout]);
+      await Promise.race([
+        Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp, alone))),
+        timeout,
+      ]);
     } catch (err) {
       await this.pool.destroy(); // terminates the workers, looping ones included
       throw err instanceof WasmsgError
@@ -177,10 +185,9 @@ export class Dispatcher {
       written.inline === undefined
         ? { slot, length: written.length }
         : { slot, length: written.length, inline: written.inline };
-    const controller = new AbortController();
-    const flight: InFlight = { slot, messages: batch, controller, seen: -1, since: 0 };
+    const flight: InFlight = { slot, messages: batch, timedOut: false, seen: -1, since: 0 };
     this.inFlight.add(flight);
-    this.pool!.run(task, { signal: controller.signal }).then(
+    this.pool!.run(task).then(
       (res: PoolTaskResult) => this.onResult(flight, res),
       (err: unknown) => this.onCrash(flight, err),
     );
@@ -190,8 +197,12 @@ export class Dispatcher {
    * The handler timeout applies to each call, not to a batch: a watchdog reads each batch's
    * progress word (the index of the message its worker is calling, -1 while the batch waits for
    * a worker) a few times per timeout; a call that has not moved on for `handlerTimeoutMs` is
-   * aborted (piscina terminates and replaces that worker) and settled as that message's failure.
-   * A correct but slow handler (200 ms a message, 256 a batch) is never cut off.
+   * stopped: the watchdog terminates the thread the batch's header names (piscina rejects its
+   * tasks and starts a replacement), and the call is settled as that message's failure; a batch
+   * queued behind it on that worker had not started and goes back whole. A correct but slow
+   * handler (200 ms a message, 256 a batch) is never cut off. Tasks carry no AbortSignal:
+   * piscina gives an abortable task a worker to itself (no next batch waiting in its port), and
+   * an AbortController with its listeners cost more per batch than the rest of a send.
    */
   private watch(): void {
     const limit = this.options.handlerTimeoutMs;
@@ -201,8 +212,13 @@ export class Dispatcher {
       if (at !== f.seen) {
         f.seen = at;
         f.since = now;
-      } else if (at >= 0 && now - f.since > limit && !f.controller.signal.aborted) {
-        f.controller.abort();
+      } else if (at >= 0 && now - f.since > limit && !f.timedOut) {
+        const id = Atomics.load(new Int32Array(this.arena), (f.slot * this.slotBytes) / 4 + HDR_THREAD);
+        const thread = this.pool?.threads.find((t) => t.threadId === id);
+        if (thread !== undefined) {
+          f.timedOut = true;
+          void thread.terminate();
+        }
       }
     }
   }

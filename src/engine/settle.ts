@@ -80,7 +80,7 @@ export class Settler {
   /** The worker died or the batch timed out: the message it was calling failed; the rest go back. */
   crashed(flight: InFlight, err: unknown): void {
     const d = this.host.dispatcher;
-    const timedOut = flight.controller.signal.aborted;
+    const timedOut = flight.timedOut;
     const at = d.progress(flight);
     d.finish(flight);
     const why = timedOut

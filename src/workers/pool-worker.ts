@@ -1,8 +1,8 @@
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
 import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
-import { HDR_PROGRESS, Msg, Status } from '../codec/layout.js';
+import { HDR_PROGRESS, HDR_THREAD, Msg, Status } from '../codec/layout.js';
 import { runWorldCBatch } from './world-c.js';
 import { guestLine } from '../log.js';
 
@@ -43,6 +43,8 @@ const OK_NO_OUTPUT: ResultTuple = [Status.ok, null, null];
 export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   if ('warmUp' in task) return warmUp();
   const t0 = performance.now();
+  // which thread runs it, for the main thread's watchdog (read only once the progress word moved)
+  Atomics.store(progress, (task.slot * data.slotBytes) / 4 + HDR_THREAD, threadId);
   const slot = new Uint8Array(data.arena, task.slot * data.slotBytes, data.slotBytes);
   const req = readRequest(slot, task.length, task.inline);
   const t1 = performance.now();

@@ -59,6 +59,39 @@ describe('engine: timeouts', () => {
     assert.equal(s.processed, 7);
   });
 
+  test('a batch waiting on the worker of a hung call goes back whole when that worker is stopped: only the hung message fails', async () => {
+    // one worker, two slots: the second batch waits in the worker's port behind the first
+    // (concurrentTasksPerWorker 2), and dies with the thread the watchdog terminates
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        maxInFlightBatches: 2,
+        cacheDir,
+        handlerTimeoutMs: 300,
+        batch: { maxMessages: 4, lingerMs: 0 },
+        ordering: 'none',
+        retries: { maxAttempts: 1, backoffMs: 1 },
+      },
+      [memory],
+    );
+    await engine.start();
+    const done = engine.waitForSettled(8);
+    for (let i = 0; i < 8; i++) memory.produce('in', { value: text(i === 1 ? '2000000000 rounds' : `${i}`) });
+    await done;
+    const s = engine.snapshot();
+    await engine.stop();
+    const dead = memory.read('wasmsg.dead-letter');
+    assert.deepEqual(
+      dead.map((r) => r.headers['x-wasmsg-error']),
+      ['timeout: handler ran longer than 300 ms'],
+    );
+    assert.match(new TextDecoder().decode(dead[0]!.value), /^2000000000/);
+    assert.equal(s.processed, 7, 'the queued batch and the rest of the first ran on the replacement worker');
+    assert.equal(s.failed, 1, 'no attempt counted for the batch that never started');
+  });
+
   test('a component whose start function loops fails the start after instantiateTimeoutMs, naming it', async () => {
     const engine = new Engine(
       {
