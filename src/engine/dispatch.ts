@@ -5,6 +5,7 @@ import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
 import type { Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
+import { cachePiscinaWorkerInterfaces } from './piscina-interfaces.js';
 import type { StatsRecorder } from './stats.js';
 
 /**
@@ -70,6 +71,7 @@ export class Dispatcher {
       control: new SharedArrayBuffer(4),
       workers: o.workers,
     };
+    cachePiscinaWorkerInterfaces(); // one balancer view per worker, not one per task (see there)
     this.pool = new Piscina({
       filename: new URL('../workers/pool-worker.js', import.meta.url).href,
       minThreads: o.workers,
