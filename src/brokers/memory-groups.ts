@@ -62,11 +62,20 @@ export class Channel {
     for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
     return (h >>> 0) % n;
   }
+  /** The groups as a list (slowest() runs once per record produced: no Map iterator there). */
+  private readonly groupList: Group[] = [];
+  /** Adds a group (named) reading this channel. */
+  addGroup(name: string, group: Group): void {
+    this.groups.set(name, group);
+    this.groupList.push(group);
+  }
   /** Lowest committed offset of any group for partition p (or the log end when nobody reads). */
   slowest(p: number): number {
-    let min = Infinity;
-    for (const g of this.groups.values()) min = Math.min(min, g.committed[p]!.committed);
-    return min === Infinity ? this.partitions[p]!.end : min;
+    const list = this.groupList;
+    if (list.length === 0) return this.partitions[p]!.end;
+    let min = list[0]!.committed[p]!.committed;
+    for (let i = 1; i < list.length; i++) min = Math.min(min, list[i]!.committed[p]!.committed);
+    return min;
   }
 }
 

@@ -219,7 +219,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     let group = c.groups.get(groupName);
     if (group === undefined) {
       group = new Group(c.partitions);
-      c.groups.set(groupName, group);
+      c.addGroup(groupName, group);
     }
     const consumer = new LaggingConsumer(this, c, group, onBatch);
     group.members.push(consumer);

@@ -37,28 +37,33 @@ let used = 0;
 export function syntheticPayload(i: number, size: number): Uint8Array {
   size = Math.max(size, 0);
   if (used + size > chunk.length) {
-    chunk = new Uint8Array(Math.max(CHUNK, size));
+    // dots throughout once per chunk: each payload then writes only its prefix
+    chunk = new Uint8Array(Math.max(CHUNK, size)).fill(0x2e);
     used = 0;
   }
   const bytes = chunk.subarray(used, used + size);
   used += size;
-  writePayload(bytes, i);
+  writePayload(bytes, i, 'dots');
   return bytes;
 }
 
 /**
- * Fills `bytes` with message i's payload: `fizz <i> ` or `msg <i> `, then dots. A reused buffer
- * (`reused`) already holds dots past its old prefix: only the prefix's bytes are rewritten, not
- * the whole payload (a second pass over every big payload's memory otherwise).
+ * Fills `bytes` with message i's payload: `fizz <i> ` or `msg <i> `, then dots. `from` says
+ * what the bytes hold already: nothing known (`any`: every byte written), dots (`dots`: a fresh
+ * chunk, only the prefix is written) or an earlier payload (`reused`: dots past its old prefix,
+ * so only the prefix's bytes are rewritten, not the whole payload — a second pass over every big
+ * payload's memory otherwise).
  */
-function writePayload(bytes: Uint8Array, i: number, reused = false): void {
+function writePayload(bytes: Uint8Array, i: number, from: 'any' | 'dots' | 'reused'): void {
   const size = bytes.length;
-  if (dots.length !== size) {
-    if (template.length < size) template = new Uint8Array(size).fill(0x2e); // '.'
-    dots = template.subarray(0, size); // one view per size, not one per message
+  if (from === 'reused') bytes.fill(0x2e, 0, Math.min(size, PREFIX_MAX));
+  else if (from === 'any') {
+    if (dots.length !== size) {
+      if (template.length < size) template = new Uint8Array(size).fill(0x2e); // '.'
+      dots = template.subarray(0, size); // one view per size, not one per message
+    }
+    bytes.set(dots);
   }
-  if (reused) bytes.fill(0x2e, 0, Math.min(size, PREFIX_MAX));
-  else bytes.set(dots);
   // `fizz <i> ` / `msg <i> `, written byte by byte (a template string and encodeInto per
   // message showed in the main thread's profile)
   const word = i % 3 === 0 ? FIZZ : MSG;
@@ -96,7 +101,7 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
         const old = free.pop();
         value = old ?? new Uint8Array(opts.size);
         mine.add(value);
-        writePayload(value, i, old !== undefined);
+        writePayload(value, i, old !== undefined ? 'reused' : 'any');
       } else value = syntheticPayload(i, opts.size);
       // one record object, refilled: produce copies what it keeps (and is awaited before the next)
       rec.key = keys === 0 ? null : (keyNames?.[i % keys] ?? `key-${i % keys}`);
