@@ -19,6 +19,19 @@ export interface BrokerRecord {
   readonly timestamp: number;
 }
 
+/**
+ * A record whose position is also a plain integer, `seq` (the embedded broker's): the engine
+ * sends and acknowledges that number, and `offset` is made from it only where it is read.
+ */
+export interface SequencedRecord extends BrokerRecord {
+  readonly seq: number;
+}
+
+/** The record's integer position when it has one (a SequencedRecord), else undefined. */
+export function seqOf(r: BrokerRecord): number | undefined {
+  return (r as Partial<SequencedRecord>).seq;
+}
+
 export interface OutRecord {
   readonly kind: ChannelKind;
   readonly channel: string;

@@ -1,5 +1,5 @@
 import { Watermark } from './watermark.js';
-import type { BatchListener, BrokerRecord, Consumer } from './adapter.js';
+import { type BatchListener, type BrokerRecord, type Consumer, seqOf } from './adapter.js';
 import { Partition } from './memory-log.js';
 
 /**
@@ -109,7 +109,7 @@ export class MemoryConsumer implements Consumer {
       this.broker.schedule();
       return;
     }
-    this.group.committed[record.partition]!.ack(Number(record.offset));
+    this.group.committed[record.partition]!.ack(seqOf(record) ?? Number(record.offset));
     this.broker.trim(this.channel, record.partition);
   }
   /** Each record's watermark, then one trim per partition touched (not one per record). */
@@ -118,7 +118,7 @@ export class MemoryConsumer implements Consumer {
     const touched: number[] = [];
     let last = -1;
     for (const r of records) {
-      committed[r.partition]!.ack(Number(r.offset));
+      committed[r.partition]!.ack(seqOf(r) ?? Number(r.offset));
       if (r.partition !== last && !touched.includes(r.partition)) touched.push(r.partition);
       last = r.partition;
     }

@@ -3,7 +3,7 @@ import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { NO_HEADERS } from './common.js';
 import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
-import { type Produce, recordBytes } from './memory-log.js';
+import { MemoryRecord, type Produce, recordBytes } from './memory-log.js';
 
 /**
  * The embedded broker, the default when none is configured: named channels with N partitions,
@@ -149,15 +149,15 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
     if (!this.hasSpace(c, p, bytes, unread)) return p;
-    const record: BrokerRecord = {
-      channel: channelName,
-      partition: p,
-      offset: String(part.end),
-      key: rec.key ?? null,
-      headers: rec.headers ?? NO_HEADERS,
-      value: rec.value,
-      timestamp: rec.timestamp ?? Date.now(),
-    };
+    const record = new MemoryRecord(
+      channelName,
+      p,
+      part.end,
+      rec.key ?? null,
+      rec.headers ?? NO_HEADERS,
+      rec.value,
+      rec.timestamp ?? Date.now(),
+    );
     part.push(record, bytes);
     if (c.groups.size === 0) part.keepNewest(this.retention, this.retentionBytes, this.dropped);
     this.schedule();

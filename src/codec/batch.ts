@@ -51,6 +51,8 @@ export interface Outgoing {
     readonly channel: string;
     readonly partition: number;
     readonly offset: string;
+    /** The offset as an integer, when the broker has one (SequencedRecord): sent instead of the string. */
+    readonly seq?: number;
     readonly key: string | null;
     readonly headers: Readonly<Record<string, string>>;
     readonly timestamp: number;
@@ -76,6 +78,8 @@ export const OUT_OF_BAND = 2048;
  * msgpack's in-band list, at that index — only when it could not fit the slot), partition, lane,
  * and the indexes of its channel and broker in the batch's string table. Keys and headers are
  * null as a whole when no message has one. The header's count word says how many messages.
+ * Offsets are strings, or integers for records that have one (SequencedRecord, the embedded
+ * broker's): readRequest makes those strings, in the worker.
  */
 const INTS = 6;
 const I_PAYLOAD = 0;
@@ -99,14 +103,14 @@ export function columnBytes(n: number): number {
 type Meta = [
   component: number,
   strings: string[],
-  offsets: string[],
+  offsets: Array<string | number>,
   keys: Array<string | null> | null,
   headers: Array<Record<string, string> | null> | null,
   inBand: Uint8Array[] | null,
 ];
 
 const meta: Meta = [0, [], [], null, null, null];
-const offsets: string[] = [];
+const offsets: Array<string | number> = [];
 const keys: Array<string | null> = [];
 const headerList: Array<Record<string, string> | null> = [];
 
@@ -170,7 +174,8 @@ export function writeRequest(
     }
     ints[j + I_BROKER] = lastBrokerIx;
     times[i] = r.timestamp;
-    offsets[i] = r.offset;
+    const seq = r.seq;
+    offsets[i] = seq === undefined ? r.offset : seq; // made a string by the worker (readRequest)
     const key = r.key;
     if (key !== null) anyKey = true;
     keys[i] = key;
@@ -248,11 +253,12 @@ export function readRequest(slot: Uint8Array, length: number, inline?: Uint8Arra
     const len = ints[j + I_LENGTH]!;
     const from = ints[j + I_PAYLOAD]!;
     const h = headers?.[i];
+    const offset = offs[i]!;
     messages[i] = [
       len < 0 ? inBand![from]! : slot.subarray(from, from + len),
       strings[ints[j + I_CHANNEL]!]!,
       ints[j + I_PARTITION]!,
-      offs[i]!,
+      typeof offset === 'number' ? String(offset) : offset,
       keyList === null ? null : keyList[i]!,
       h === null || h === undefined ? (NO_HEADERS as Record<string, string>) : Array.isArray(h) ? unpackHeaders(h) : h,
       times[i]!,

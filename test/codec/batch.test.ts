@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type Outgoing, OUT_OF_BAND, columnBytes, readRequest, writeRequest } from '../../src/codec/batch.js';
 import { HDR_COUNT, HEADER_BYTES, Msg } from '../../src/codec/layout.js';
+import { MemoryBroker } from '../../src/brokers/memory.js';
 
 /**
  * The request codec alone (main thread → worker, through a slot of shared memory): every field
@@ -67,6 +68,26 @@ describe('request codec (columns in the slot)', () => {
     assert.equal(new Int32Array(slot.buffer, 0, HEADER_BYTES / 4)[HDR_COUNT], 300);
     assertSame(batch, req, lanes);
     assert.ok(req.end > columnBytes(300) && req.end < 1 << 20);
+  });
+
+  test("an embedded broker's records cross as their integer position and arrive with the offset string", () => {
+    const broker = new MemoryBroker({ partitions: 2 });
+    const made = Array.from({ length: 7 }, (_, i) => broker.produce('c', { value: new Uint8Array([i]) }));
+    const batch = broker.read('c').map((rec) => ({ rec, broker: 'default' }));
+    assert.equal(batch.length, 7);
+    const { req, lanes } = roundTrip(slotOf(1 << 16), batch);
+    assertSame(batch, req, lanes); // offset strings equal, although the slot held integers
+    assert.deepEqual(
+      req.messages.map((m) => m[Msg.offset]),
+      batch.map((o) => o.rec.offset),
+    );
+    assert.deepEqual(new Set(batch.map((o) => o.rec.offset)), new Set(made.map((m) => m.offset)));
+    // mixed in one batch with a broker's plain records (string offsets)
+    const mixed = [...batch.slice(0, 3), message(1), message(2)];
+    const again = roundTrip(slotOf(1 << 16), mixed);
+    assertSame(mixed, again.req, again.lanes);
+    // the record as JSON keeps its offset (it is a getter on the embedded broker's records)
+    assert.equal(JSON.parse(JSON.stringify(batch[3]!.rec)).offset, batch[3]!.rec.offset);
   });
 
   test('keys, headers (some messages without, one with a __proto__ name), several channels and brokers', () => {
