@@ -69,11 +69,33 @@ function writePayload(bytes: Uint8Array, i: number, from: 'any' | 'dots' | 'reus
   const word = i % 3 === 0 ? FIZZ : MSG;
   let at = 0;
   for (; at < word.length && at < size; at++) bytes[at] = word[at]!;
-  let digits = 1;
-  for (let n = i; n >= 10; n = Math.floor(n / 10)) digits++;
-  for (let d = digits - 1, n = i; d >= 0; d--, n = Math.floor(n / 10)) if (at + d < size) bytes[at + d] = 48 + (n % 10);
-  at += digits;
+  const digits = decimal(i);
+  for (let d = 0; d < digits.length && at < size; d++, at++) bytes[at] = digits[d]!;
   if (at < size) bytes[at] = 0x20;
+}
+
+/** The ASCII digits of the last number asked for, and that number. */
+let lastDigits = new Uint8Array([48]);
+let lastNumber = 0;
+
+/**
+ * The ASCII digits of i, as a view valid until the next call. Payloads are numbered in
+ * sequence, so i is almost always the last number + 1: the digits are incremented in place (a
+ * carry now and then) instead of divided out anew (≈ 12 divisions a message).
+ */
+function decimal(i: number): Uint8Array {
+  if (i === lastNumber + 1) {
+    let d = lastDigits.length - 1;
+    while (d >= 0 && lastDigits[d] === 57) lastDigits[d--] = 48; // '9' → '0', carry
+    if (d >= 0) lastDigits[d]!++;
+    else {
+      const longer = new Uint8Array(lastDigits.length + 1).fill(48);
+      longer[0] = 49; // 99…9 + 1 = 100…0
+      lastDigits = longer;
+    }
+  } else if (i !== lastNumber) lastDigits = encoder.encode(String(i));
+  lastNumber = i;
+  return lastDigits;
 }
 
 /** The longest prefix: `fizz ` + 16 digits + a space. */
