@@ -1,58 +1,66 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { BrokerRecord } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { Engine } from '../../src/engine/engine.js';
+import type { EngineOptionsInput } from '../../src/engine/options.js';
+import type { EngineStats } from '../../src/engine/stats.js';
 import { WasmsgError } from '../../src/errors.js';
 import { at, cacheDir, examples, fixture, text } from '../helpers.js';
+
+/**
+ * `values` through the spin example (each a round count) on one worker: handler timeout 300 ms,
+ * one attempt, ordering none unless `extra` says otherwise. Returns the engine's stats and the
+ * dead letters once every value settled.
+ */
+async function runSpin(
+  values: string[],
+  extra: Partial<EngineOptionsInput>,
+): Promise<{ s: EngineStats; dead: BrokerRecord[] }> {
+  const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+  const engine = new Engine(
+    {
+      components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
+      workers: 1,
+      cacheDir,
+      handlerTimeoutMs: 300,
+      ordering: 'none',
+      retries: { maxAttempts: 1, backoffMs: 1 },
+      ...extra,
+    },
+    [memory],
+  );
+  await engine.start();
+  const done = engine.waitForSettled(values.length);
+  for (const v of values) memory.produce('in', { value: text(v) });
+  await done;
+  const s = engine.snapshot();
+  await engine.stop();
+  return { s, dead: memory.read('wasmsg.dead-letter') };
+}
+
+/** 8 messages, the one at `hungAt` spinning for seconds. */
+const withHungCall = (hungAt: number): string[] =>
+  Array.from({ length: 8 }, (_, i) => (i === hungAt ? '2000000000 rounds' : `${i}`));
 
 describe('engine: timeouts', () => {
   test('the handler timeout applies to each call, not to the batch: a slow but correct handler is never cut off', async () => {
     // 12 calls of ≈80 ms in one batch on one worker: ≈1 s a batch, each call far under 600 ms
     // (a timeout per batch, as before, aborted such a batch and dead-lettered healthy messages)
-    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
-    const engine = new Engine(
+    const { s } = await runSpin(
+      Array.from({ length: 12 }, () => '80000000 rounds'),
       {
-        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
-        workers: 1,
-        cacheDir,
         handlerTimeoutMs: 600,
         batch: { maxMessages: 12, lingerMs: 0 },
-        retries: { maxAttempts: 1 },
       },
-      [memory],
     );
-    await engine.start();
-    const done = engine.waitForSettled(12);
-    for (let i = 0; i < 12; i++) memory.produce('in', { value: text('80000000 rounds') });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
     assert.equal(s.deadLettered, 0, 'no healthy message dead-lettered');
     assert.equal(s.processed, 12);
     assert.equal(s.failed, 0);
   });
 
   test('a hung call is identified and dead-lettered alone; the messages after it in its batch are run again and succeed', async () => {
-    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
-    const engine = new Engine(
-      {
-        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
-        workers: 1,
-        cacheDir,
-        handlerTimeoutMs: 300,
-        batch: { maxMessages: 8, lingerMs: 0 },
-        ordering: 'none',
-        retries: { maxAttempts: 1, backoffMs: 1 },
-      },
-      [memory],
-    );
-    await engine.start();
-    const done = engine.waitForSettled(8);
-    for (let i = 0; i < 8; i++) memory.produce('in', { value: text(i === 3 ? '2000000000 rounds' : `${i}`) });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
-    const dead = memory.read('wasmsg.dead-letter');
+    const { s, dead } = await runSpin(withHungCall(3), { batch: { maxMessages: 8, lingerMs: 0 } });
     assert.equal(dead.length, 1);
     assert.match(new TextDecoder().decode(dead[0]!.value), /^2000000000/);
     assert.match(dead[0]!.headers['x-wasmsg-error']!, /^timeout: handler ran longer than 300 ms$/);
@@ -60,29 +68,12 @@ describe('engine: timeouts', () => {
   });
 
   test('a batch waiting on the worker of a hung call goes back whole when that worker is stopped: only the hung message fails', async () => {
-    // one worker, two slots: the second batch waits in the worker's port behind the first
+    // two slots for the one worker: the second batch waits in the worker's port behind the first
     // (concurrentTasksPerWorker 2), and dies with the thread the watchdog terminates
-    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
-    const engine = new Engine(
-      {
-        components: [{ path: examples.spin, subscriptions: [{ channel: 'in' }] }],
-        workers: 1,
-        maxInFlightBatches: 2,
-        cacheDir,
-        handlerTimeoutMs: 300,
-        batch: { maxMessages: 4, lingerMs: 0 },
-        ordering: 'none',
-        retries: { maxAttempts: 1, backoffMs: 1 },
-      },
-      [memory],
-    );
-    await engine.start();
-    const done = engine.waitForSettled(8);
-    for (let i = 0; i < 8; i++) memory.produce('in', { value: text(i === 1 ? '2000000000 rounds' : `${i}`) });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
-    const dead = memory.read('wasmsg.dead-letter');
+    const { s, dead } = await runSpin(withHungCall(1), {
+      maxInFlightBatches: 2,
+      batch: { maxMessages: 4, lingerMs: 0 },
+    });
     assert.deepEqual(
       dead.map((r) => r.headers['x-wasmsg-error']),
       ['timeout: handler ran longer than 300 ms'],
