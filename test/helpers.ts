@@ -2,7 +2,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { MemoryBroker } from '../src/brokers/memory.js';
 import { type CompiledComponent, loadComponent } from '../src/component/load.js';
+import type { Engine } from '../src/engine/engine.js';
+import type { EngineStats } from '../src/engine/stats.js';
 
 /** Repository root (tests run from dist/test, compiled). */
 export const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,3 +38,21 @@ export function load(file: string): Promise<CompiledComponent> {
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/**
+ * Starts `engine`, produces `values` (text) into `memory`'s channel `in`, waits until every one
+ * of them settled and stops the engine; returns its stats as they were when the last settled.
+ */
+export async function settleValues(
+  engine: Engine,
+  memory: MemoryBroker,
+  values: readonly string[],
+): Promise<EngineStats> {
+  await engine.start();
+  const done = engine.waitForSettled(values.length);
+  for (const v of values) memory.produce('in', { value: text(v) });
+  await done;
+  const s = engine.snapshot();
+  await engine.stop();
+  return s;
+}

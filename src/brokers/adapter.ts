@@ -27,11 +27,6 @@ export interface SequencedRecord extends BrokerRecord {
   readonly seq: number;
 }
 
-/** The record's integer position when it has one (a SequencedRecord), else undefined. */
-export function seqOf(r: BrokerRecord): number | undefined {
-  return (r as Partial<SequencedRecord>).seq;
-}
-
 export interface OutRecord {
   readonly kind: ChannelKind;
   readonly channel: string;

@@ -1,6 +1,6 @@
 import { Watermark } from './watermark.js';
-import { type BatchListener, type BrokerRecord, type Consumer, seqOf } from './adapter.js';
-import { Partition } from './memory-log.js';
+import type { BatchListener, BrokerRecord, Consumer } from './adapter.js';
+import { type MemoryRecord, Partition } from './memory-log.js';
 
 /**
  * The embedded broker's reading side (brokers/memory.ts): a channel's consumer groups, each with
@@ -109,7 +109,7 @@ export class MemoryConsumer implements Consumer {
       this.broker.schedule();
       return;
     }
-    this.group.committed[record.partition]!.ack(seqOf(record) ?? Number(record.offset));
+    this.group.committed[record.partition]!.ack((record as MemoryRecord).seq);
     this.broker.trim(this.channel, record.partition);
   }
   /** Each record's watermark, then one trim per partition touched (not one per record). */
@@ -118,7 +118,7 @@ export class MemoryConsumer implements Consumer {
     const touched: number[] = [];
     let last = -1;
     for (const r of records) {
-      committed[r.partition]!.ack(seqOf(r) ?? Number(r.offset));
+      committed[r.partition]!.ack((r as MemoryRecord).seq); // this broker's records, as delivered
       if (r.partition !== last && !touched.includes(r.partition)) touched.push(r.partition);
       last = r.partition;
     }

@@ -21,12 +21,11 @@ export interface SyntheticOptions {
   readonly lead?: number;
 }
 
-const DEFAULT_LEAD = 2048;
+/** The generator's lead when none is given (records a partition). */
+export const DEFAULT_LEAD = 2048;
 
 const encoder = new TextEncoder();
 const CHUNK = 1 << 16;
-let template = new Uint8Array(0);
-let dots = new Uint8Array(0);
 let chunk = new Uint8Array(0);
 let used = 0;
 
@@ -48,22 +47,14 @@ export function syntheticPayload(i: number, size: number): Uint8Array {
 }
 
 /**
- * Fills `bytes` with message i's payload: `fizz <i> ` or `msg <i> `, then dots. `from` says
- * what the bytes hold already: nothing known (`any`: every byte written), dots (`dots`: a fresh
- * chunk, only the prefix is written) or an earlier payload (`reused`: dots past its old prefix,
- * so only the prefix's bytes are rewritten, not the whole payload — a second pass over every big
- * payload's memory otherwise).
+ * Writes message i's payload prefix, `fizz <i> ` or `msg <i> `, into `bytes`, which hold dots
+ * already: fresh (`dots`: a chunk or buffer filled once) or past an earlier payload's prefix
+ * (`reused`: only the prefix's bytes are rewritten, not the whole payload — a second pass over
+ * every big payload's memory otherwise).
  */
-function writePayload(bytes: Uint8Array, i: number, from: 'any' | 'dots' | 'reused'): void {
+function writePayload(bytes: Uint8Array, i: number, from: 'dots' | 'reused'): void {
   const size = bytes.length;
   if (from === 'reused') bytes.fill(0x2e, 0, Math.min(size, PREFIX_MAX));
-  else if (from === 'any') {
-    if (dots.length !== size) {
-      if (template.length < size) template = new Uint8Array(size).fill(0x2e); // '.'
-      dots = template.subarray(0, size); // one view per size, not one per message
-    }
-    bytes.set(dots);
-  }
   // `fizz <i> ` / `msg <i> `, written byte by byte (a template string and encodeInto per
   // message showed in the main thread's profile)
   const word = i % 3 === 0 ? FIZZ : MSG;
@@ -121,9 +112,9 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
       let value: Uint8Array;
       if (recycle) {
         const old = free.pop();
-        value = old ?? new Uint8Array(opts.size);
+        value = old ?? new Uint8Array(opts.size).fill(0x2e); // '.'
         mine.add(value);
-        writePayload(value, i, old !== undefined ? 'reused' : 'any');
+        writePayload(value, i, old !== undefined ? 'reused' : 'dots');
       } else value = syntheticPayload(i, opts.size);
       // one record object, refilled: produce copies what it keeps (and is awaited before the next)
       rec.key = keys === 0 ? null : (keyNames?.[i % keys] ?? `key-${i % keys}`);

@@ -1,6 +1,6 @@
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
-import { generate } from '../brokers/synthetic.js';
+import { DEFAULT_LEAD, generate } from '../brokers/synthetic.js';
 import { createBroker } from '../brokers/connect.js';
 import { Engine } from '../engine/engine.js';
 import { checkBrokers, resolveOptions } from '../engine/options.js';
@@ -103,12 +103,11 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
 
   if (generateCount !== undefined) {
     const channel = engine.options.components[0]!.subscriptions[0]!.channel;
-    const o = engine.options;
     void generate(memory, channel, {
       count: generateCount,
       size: opts.size,
-      // ahead of the engine by at most what it may hold (its high-water mark), and never less than the default
-      lead: Math.max(2048, o.maxInFlightBatches * o.batch.maxMessages * 2),
+      // ahead of the engine by what it may hold (its high-water mark), never less than the default
+      lead: Math.max(DEFAULT_LEAD, engine.highWater),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }

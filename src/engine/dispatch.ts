@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { writeRequest } from '../codec/batch.js';
-import { HDR_PROGRESS, HDR_THREAD, HEADER_BYTES } from '../codec/layout.js';
+import { HDR_PROGRESS, HDR_THREAD } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
 import type { Lanes, Pending } from './lanes.js';
@@ -41,6 +41,9 @@ export class Dispatcher {
   readonly inFlight = new Set<InFlight>();
   private pool: Piscina | undefined;
   private arena!: SharedArrayBuffer;
+  /** The arena as Int32 words, for the slot headers, and each slot as bytes: views made once, not per batch. */
+  private words!: Int32Array;
+  private slots: Buffer[] = [];
   private slotBytes = 0;
   private freeSlots: number[] = [];
   private lingerTimer: NodeJS.Timeout | undefined;
@@ -63,6 +66,10 @@ export class Dispatcher {
     const o = this.options;
     this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
+    this.words = new Int32Array(this.arena);
+    this.slots = Array.from({ length: o.maxInFlightBatches }, (_, i) =>
+      Buffer.from(this.arena, i * this.slotBytes, this.slotBytes),
+    );
     this.freeSlots = Array.from({ length: o.maxInFlightBatches }, (_, i) => i);
     const workerData: PoolWorkerData = {
       ...data,
@@ -176,10 +183,9 @@ export class Dispatcher {
   private send(component: number, batch: Pending[]): void {
     const slot = this.freeSlots.pop()!;
     this.stats.batches++;
-    const offset = slot * this.slotBytes;
     // -1 = no message started yet; the worker stores each index before calling (see crashed()).
-    Atomics.store(new Int32Array(this.arena, offset, HEADER_BYTES / 4), HDR_PROGRESS, -1);
-    const written = writeRequest(Buffer.from(this.arena, offset, this.slotBytes), component, batch, (i) => {
+    Atomics.store(this.words, this.header(slot, HDR_PROGRESS), -1);
+    const written = writeRequest(this.slots[slot]!, component, batch, (i) => {
       const lane = batch[i]!.lane;
       return lane.exclusive ? lane.id : this.uniqueLane--; // `none`: each message a lane of its own
     });
@@ -215,7 +221,7 @@ export class Dispatcher {
         f.seen = at;
         f.since = now;
       } else if (at >= 0 && now - f.since > limit && !f.timedOut) {
-        const id = Atomics.load(new Int32Array(this.arena), (f.slot * this.slotBytes) / 4 + HDR_THREAD);
+        const id = Atomics.load(this.words, this.header(f.slot, HDR_THREAD));
         const thread = this.pool?.threads.find((t) => t.threadId === id);
         if (thread !== undefined) {
           f.timedOut = true;
@@ -240,6 +246,11 @@ export class Dispatcher {
 
   /** Index of the message the worker was calling when its batch was aborted (-1: none started). */
   progress(flight: InFlight): number {
-    return Atomics.load(new Int32Array(this.arena), (flight.slot * this.slotBytes) / 4 + HDR_PROGRESS);
+    return Atomics.load(this.words, this.header(flight.slot, HDR_PROGRESS));
+  }
+
+  /** Index in `words` of a slot's header word. */
+  private header(slot: number, word: number): number {
+    return (slot * this.slotBytes) / 4 + word;
   }
 }

@@ -60,7 +60,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private buffered = 0;
   private bufferedBytes = 0;
   private paused = false;
-  private readonly highWater: number;
+  /** Messages the engine holds (queued, in flight, publishing) before it pauses its consumers. */
+  readonly highWater: number;
   /** Payload bytes held before intake pauses: as many as the batches in flight can carry, twice. */
   private readonly highWaterBytes: number;
   private readonly spaceWaiters: Array<() => void> = [];

@@ -4,7 +4,7 @@ import type { OutRecord } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
-import { cacheDir, decode, examples, text } from '../helpers.js';
+import { cacheDir, decode, examples, settleValues, text } from '../helpers.js';
 
 /** The echo example (publishes each input to topic `echo`) on `memory`, subscribed to `in`. */
 function echoEngine(memory: MemoryBroker, options: Partial<EngineOptionsInput>): Engine {
@@ -95,12 +95,7 @@ describe('engine: outputs in order', () => {
       batch: { maxMessages: 1, lingerMs: 0 },
       retries: { maxAttempts: 3, backoffMs: 1 },
     });
-    await engine.start();
-    const done = engine.waitForSettled(4);
-    for (let i = 0; i < 4; i++) memory.produce('in', { value: text(`m${i}`) });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
+    const s = await settleValues(engine, memory, ['m0', 'm1', 'm2', 'm3']);
     assert.equal(memory.refused, 1);
     assert.equal(s.retried, 1);
     assert.deepEqual(
@@ -117,13 +112,7 @@ describe('engine: publishes that fail', () => {
     const engine = echoEngine(memory, { workers: 1, retries: { maxAttempts: 3, backoffMs: 1 } });
     let errors = 0;
     engine.on('error', () => errors++);
-    await engine.start();
-    const done = engine.waitForSettled(2);
-    memory.produce('in', { value: text('a') });
-    memory.produce('in', { value: text('b') });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
+    const s = await settleValues(engine, memory, ['a', 'b']);
     const dead = memory.read('wasmsg.dead-letter');
     assert.equal(dead.length, 2);
     assert.match(dead[0]!.headers['x-wasmsg-error']!, /^publish failed: .*refused publish to echo/);
@@ -137,12 +126,7 @@ describe('engine: publishes that fail', () => {
     const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
     memory.refusals.set('echo', 2);
     const engine = echoEngine(memory, { workers: 1, retries: { maxAttempts: 3, backoffMs: 1 } });
-    await engine.start();
-    const done = engine.waitForSettled(1);
-    memory.produce('in', { value: text('only') });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
+    const s = await settleValues(engine, memory, ['only']);
     assert.equal(s.deadLettered, 0);
     assert.equal(s.acked, 1);
     assert.deepEqual(

@@ -6,7 +6,7 @@ import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
 import type { EngineStats } from '../../src/engine/stats.js';
 import { WasmsgError } from '../../src/errors.js';
-import { at, cacheDir, examples, fixture, text } from '../helpers.js';
+import { at, cacheDir, examples, fixture, settleValues, text } from '../helpers.js';
 
 /**
  * `values` through the spin example (each a round count) on one worker: handler timeout 300 ms,
@@ -30,12 +30,7 @@ async function runSpin(
     },
     [memory],
   );
-  await engine.start();
-  const done = engine.waitForSettled(values.length);
-  for (const v of values) memory.produce('in', { value: text(v) });
-  await done;
-  const s = engine.snapshot();
-  await engine.stop();
+  const s = await settleValues(engine, memory, values);
   return { s, dead: memory.read('wasmsg.dead-letter') };
 }
 
@@ -152,12 +147,7 @@ describe('engine: guest memory is capped', () => {
       },
       [memory],
     );
-    await engine.start();
-    const done = engine.waitForSettled(3);
-    for (let i = 0; i < 3; i++) memory.produce('in', { value: text('more') });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
+    const s = await settleValues(engine, memory, ['more', 'more', 'more']);
     // the fixture traps if it got more than 256 pages (16 MiB) before memory.grow said -1
     assert.equal(s.processed, 3);
     assert.equal(s.deadLettered, 0);
@@ -205,12 +195,11 @@ describe('engine: what one input may publish is bounded', () => {
       },
       [memory],
     );
-    await engine.start();
-    const done = engine.waitForSettled(10);
-    for (let i = 0; i < 10; i++) memory.produce('in', { value: text(`m${i}`) });
-    await done;
-    const s = engine.snapshot();
-    await engine.stop();
+    const s = await settleValues(
+      engine,
+      memory,
+      Array.from({ length: 10 }, (_, i) => `m${i}`),
+    );
     assert.equal(s.deadLettered, 0);
     assert.equal(memory.read('out').length, 10);
   });
