@@ -79,6 +79,14 @@ export class Channel {
   }
 }
 
+/**
+ * A record's position: its `seq` when it is one of this broker's records, else its offset string
+ * parsed — `settle` takes any BrokerRecord, and a caller may hand back one it rebuilt.
+ */
+function positionOf(r: BrokerRecord): number {
+  return (r as Partial<MemoryRecord>).seq ?? Number(r.offset);
+}
+
 export class MemoryConsumer implements Consumer {
   paused = false;
   closed = false;
@@ -109,7 +117,7 @@ export class MemoryConsumer implements Consumer {
       this.broker.schedule();
       return;
     }
-    this.group.committed[record.partition]!.ack((record as MemoryRecord).seq);
+    this.group.committed[record.partition]!.ack(positionOf(record));
     this.broker.trim(this.channel, record.partition);
   }
   /** Each record's watermark, then one trim per partition touched (not one per record). */
@@ -118,7 +126,7 @@ export class MemoryConsumer implements Consumer {
     const touched: number[] = [];
     let last = -1;
     for (const r of records) {
-      committed[r.partition]!.ack((r as MemoryRecord).seq); // this broker's records, as delivered
+      committed[r.partition]!.ack(positionOf(r));
       if (r.partition !== last && !touched.includes(r.partition)) touched.push(r.partition);
       last = r.partition;
     }
