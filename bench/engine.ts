@@ -61,7 +61,8 @@ async function engineRun(
   /** Produced before the clocks start (synchronously: nothing is delivered meanwhile). */
   prefill?: (memory: MemoryBroker) => void,
 ): Promise<Result> {
-  const memory = new MemoryBroker({ name: 'default', partitions: 4 });
+  // room for a backlog of all n messages (the prefilled run), whatever BENCH_N is
+  const memory = new MemoryBroker({ name: 'default', partitions: 4, retention: Math.max(100_000, n) });
   const engine = new Engine(
     { components: [{ path: file, subscriptions: [{ channel: 'in' }], binding }], workers: 2, cacheDir, ...extra },
     [memory],

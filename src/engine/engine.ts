@@ -32,6 +32,13 @@ export type { ProcessInput, ProcessResult } from './process.js';
 export type EngineEvents = {
   /** Every message settled (acked after ok, or acked after dead-lettering). */
   settled: [{ record: BrokerRecord; outcome: 'ok' | 'dead-lettered' }];
+  /**
+   * The same messages as `settled`, one event for the messages acknowledged together (a batch's
+   * ok messages, or one dead-lettered message): for observers of every message at high rates,
+   * where an event object per message costs the main thread more than the observer's own work.
+   * `records` is the listener's to keep.
+   */
+  settledBatch: [{ records: readonly BrokerRecord[]; outcome: 'ok' | 'dead-lettered' }];
   deadLettered: [{ record: BrokerRecord; error: string; attempts: number }];
   /** Kept for compatibility: failures of publishes are now failed attempts, not errors. */
   error: [Error];
@@ -105,7 +112,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       componentName: (i) => this.components[i]?.name ?? String(i),
       released: (n, bytes) => this.released(n, bytes),
       checkDrained: () => this.checkDrained(),
-      settled: (p, outcome) => this.onSettled(p, outcome),
+      settled: (list, outcome) => this.onSettled(list, outcome),
       deadLettered: (p) => {
         if (this.listenerCount('deadLettered') > 0) {
           this.emit('deadLettered', { record: p.rec, error: p.lastError, attempts: p.attempts });
@@ -381,13 +388,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
-  private onSettled(p: Pending, outcome: 'ok' | 'dead-lettered'): void {
-    if (++this.settledTotal >= this.nextSettleTarget) {
+  private onSettled(list: readonly Pending[], outcome: 'ok' | 'dead-lettered'): void {
+    if ((this.settledTotal += list.length) >= this.nextSettleTarget) {
       while (this.settleWaiters.length > 0 && this.settleWaiters[0]!.n <= this.settledTotal)
         this.settleWaiters.shift()!.resolve();
       this.nextSettleTarget = this.settleWaiters[0]?.n ?? Infinity;
     }
-    if (this.listenerCount('settled') > 0) this.emit('settled', { record: p.rec, outcome });
+    if (this.listenerCount('settled') > 0) for (const p of list) this.emit('settled', { record: p.rec, outcome });
+    if (this.listenerCount('settledBatch') > 0) this.emit('settledBatch', { records: list.map((p) => p.rec), outcome });
   }
 
   private checkDrained(): void {

@@ -40,7 +40,8 @@ export interface SettleHost {
   released(n: number, bytes: number): void;
   /** Batches or publishes finished: stop() may be waiting for none to be left. */
   checkDrained(): void;
-  settled(p: Pending, outcome: 'ok' | 'dead-lettered'): void;
+  /** Messages acknowledged, all with one outcome (one call per acknowledged batch run, or per message dead-lettered). */
+  settled(list: readonly Pending[], outcome: 'ok' | 'dead-lettered'): void;
   deadLettered(p: Pending): void;
 }
 
@@ -317,7 +318,7 @@ export class Settler {
     p.sub.acked++;
     stats.recordLatency(now - p.receivedAt, 1);
     this.host.released(1, p.rec.value.length);
-    this.host.settled(p, outcome);
+    this.host.settled([p], outcome);
   }
 
   /**
@@ -351,7 +352,7 @@ export class Settler {
     if (run > 0) stats.recordLatency(now - runAt, run);
     if (consumer !== undefined) ackRun(consumer, recs);
     this.host.released(ok.length, bytes);
-    for (const p of ok) this.host.settled(p, 'ok');
+    this.host.settled(ok, 'ok');
   }
 
   /** On stop: cancel backoffs; messages waiting one go back to their brokers. */

@@ -257,6 +257,34 @@ describe('engine: failures', () => {
     );
   });
 
+  test("'settledBatch' reports the messages of 'settled', in their order, one event per batch acknowledged", async () => {
+    const { engine, memory } = engineFor(
+      fixture('poison'),
+      { ordering: 'partition', retries: { maxAttempts: 2, backoffMs: 1 }, batch: { maxMessages: 64, lingerMs: 0 } },
+      1,
+    );
+    const batches: Array<{ records: readonly BrokerRecord[]; outcome: string }> = [];
+    engine.on('settledBatch', (e) => batches.push(e));
+    await engine.start();
+    const N = 300;
+    const done = settledUntil(engine, N);
+    for (let i = 0; i < N; i++) memory.produce('in', { value: text(i === 150 ? 'X poison' : `ok ${i}`) });
+    const settled = await done;
+    await engine.stop();
+    const flat = batches.flatMap((b) => b.records.map((record) => ({ record, outcome: b.outcome })));
+    assert.deepEqual(
+      flat.map((s) => [s.record.offset, s.outcome]),
+      settled.map((s) => [s.record.offset, s.outcome]),
+    );
+    assert.ok(batches.length < N / 4, `${batches.length} events for ${N} messages: one per batch, not per message`);
+    const dead = batches.filter((b) => b.outcome === 'dead-lettered');
+    assert.deepEqual(
+      dead.map((b) => b.records.map((r) => decode(r.value))),
+      [['X poison']],
+      'a dead-lettered message is an event of its own',
+    );
+  });
+
   test('a publish outside the grants is permission-denied → dead-lettered, nothing published', async () => {
     const memory = new MemoryBroker({ name: 'default' });
     const engine = new Engine(
