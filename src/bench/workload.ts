@@ -113,8 +113,11 @@ export async function produce(sink: Sink, spec: ProduceSpec): Promise<void> {
     if (spec.window !== undefined) await spec.window.waitFor(i + step - spec.window.size);
     const now = epochNow();
     const n = Math.min(step, spec.total - i);
-    const batch: Array<{ key: string | null; value: Uint8Array }> = new Array(n);
-    for (let k = 0; k < n; k++) batch[k] = { key: keyOf(i + k, spec.keys), value: payloads.make(now) };
+    const batch = newBatch(n);
+    for (let k = 0; k < n; k++) {
+      batch.keys[k] = keyOf(i + k, spec.keys);
+      batch.values[k] = payloads.make(now);
+    }
     pending.push(sink.send(batch));
     // a few batches in flight at once, as a producing client would
     if (pending.length >= 8) await pending.shift();
@@ -135,9 +138,11 @@ async function produceAtRate(sink: Sink, spec: ProduceSpec, payloads: Payloads):
     // its own intended time, however late it goes out
     while (i < due) {
       if (spec.window !== undefined) await spec.window.waitFor(i + step - spec.window.size);
-      const batch: Array<{ key: string | null; value: Uint8Array }> = [];
-      for (const end = Math.min(due, i + step); i < end; i++)
-        batch.push({ key: keyOf(i, spec.keys), value: payloads.make(start + i * interval) });
+      const batch = newBatch(Math.min(due, i + step) - i);
+      for (let k = 0; k < batch.keys.length; k++, i++) {
+        batch.keys[k] = keyOf(i, spec.keys);
+        batch.values[k] = payloads.make(start + i * interval);
+      }
       sends.push(sink.send(batch).catch((e: unknown) => void failures.push(e)));
       // the broker is not waited for unless 64 sends are unconfirmed (memory stays bounded)
       if (sends.length > 64) await sends.shift();
@@ -150,17 +155,33 @@ async function produceAtRate(sink: Sink, spec: ProduceSpec, payloads: Payloads):
   if (failures.length > 0) throw failures[0];
 }
 
+/**
+ * A step of produced messages as two columns, keys and payloads: no object per message (the
+ * producer shares the engine's main thread, and what it allocates there is scavenged with the
+ * engine's own objects).
+ */
+export interface ProducedBatch {
+  readonly keys: Array<string | null>;
+  readonly values: Uint8Array[];
+}
+
+const newBatch = (n: number): ProducedBatch => ({ keys: new Array(n), values: new Array(n) });
+
 /** Where produced messages go: the embedded broker, or a broker adapter's publish. */
 export interface Sink {
-  send(batch: ReadonlyArray<{ key: string | null; value: Uint8Array }>): Promise<void>;
+  send(batch: ProducedBatch): Promise<void>;
 }
 
 export function memorySink(broker: MemoryBroker, channel: string): Sink {
   return {
-    async send(batch) {
-      for (const m of batch) {
-        // the batch's own entries: produce copies what it keeps (no record or headers object per message)
-        if (broker.tryProduce(channel, m) === undefined) await broker.produceWhenSpace(channel, m);
+    async send({ keys, values }) {
+      // one record object per send, refilled: produce copies what it keeps, and a message waiting
+      // for room is produced before the next is written in (sends run concurrently: not shared)
+      const rec: { key: string | null; value: Uint8Array } = { key: null, value: values[0]! };
+      for (let k = 0; k < keys.length; k++) {
+        rec.key = keys[k]!;
+        rec.value = values[k]!;
+        if (broker.tryProduce(channel, rec) === undefined) await broker.produceWhenSpace(channel, rec);
       }
     },
   };
@@ -169,16 +190,16 @@ export function memorySink(broker: MemoryBroker, channel: string): Sink {
 /** Publishes through an adapter; once the broker confirmed them, the payloads' buffers are recycled. */
 export function adapterSink(adapter: BrokerAdapter, channel: string, payloads: Payloads): Sink {
   return {
-    async send(batch) {
-      const records: OutRecord[] = batch.map((m) => ({
+    async send({ keys, values }) {
+      const records: OutRecord[] = values.map((value, k) => ({
         kind: 'queue',
         channel,
-        key: m.key,
+        key: keys[k]!,
         headers: {},
-        value: m.value,
+        value,
       }));
       await adapter.publish(records);
-      for (const m of batch) payloads.release(m.value);
+      for (const value of values) payloads.release(value);
     },
   };
 }

@@ -141,28 +141,40 @@ export class MemoryConsumer implements Consumer {
   /** Delivers one batch if it can; returns whether it delivered anything. */
   pump(maxBatch: number): boolean {
     if (this.paused || this.closed) return false;
-    const batch: BrokerRecord[] = this.redeliver.splice(0, maxBatch);
+    const assigned = this.assigned;
+    const n = assigned.length;
+    // sized once for what it can hold (grown by push, it was reallocated as it filled)
+    let available = this.redeliver.length;
+    for (let k = 0; k < n && available < maxBatch; k++) {
+      const p = assigned[k]!;
+      available += this.channel.partitions[p]!.end - this.cursor.get(p)!;
+    }
+    const batch: BrokerRecord[] = new Array<BrokerRecord>(Math.min(maxBatch, available));
+    let count = 0;
+    if (this.redeliver.length > 0) {
+      const again = this.redeliver.splice(0, maxBatch);
+      for (const r of again) batch[count++] = r;
+    }
     // Fair across partitions, as a Kafka fetch is: a share of the batch from each, starting
     // from the next partition each time, then whatever room is left. Draining the first
     // partition first left the engine's buffer full of one partition's records — one lane,
     // one batch in flight under `partition` ordering — while the other lanes sat empty.
-    const assigned = this.assigned;
-    const n = assigned.length;
-    if (n > 0 && batch.length < maxBatch) {
-      const share = Math.max(1, Math.ceil((maxBatch - batch.length) / n));
+    if (n > 0 && count < maxBatch) {
+      const share = Math.max(1, Math.ceil((maxBatch - count) / n));
       const first = this.turn++ % n;
-      for (let pass = 0; pass < 2 && batch.length < maxBatch; pass++) {
-        for (let k = 0; k < n && batch.length < maxBatch; k++) {
+      for (let pass = 0; pass < 2 && count < maxBatch; pass++) {
+        for (let k = 0; k < n && count < maxBatch; k++) {
           const p = assigned[(first + k) % n]!;
           const part = this.channel.partitions[p]!;
           let next = this.cursor.get(p)!;
-          const limit = pass === 0 ? Math.min(maxBatch, batch.length + share) : maxBatch;
-          while (batch.length < limit && next < part.end) batch.push(part.at(next++)!);
+          const limit = pass === 0 ? Math.min(maxBatch, count + share) : maxBatch;
+          while (count < limit && next < part.end) batch[count++] = part.at(next++)!;
           this.cursor.set(p, next);
         }
       }
     }
-    if (batch.length === 0) return false;
+    if (count === 0) return false;
+    batch.length = count;
     this.onBatch(batch);
     return true;
   }

@@ -157,7 +157,9 @@ export class Dispatcher {
     const { maxMessages, maxBytes } = this.options.batch;
     const idle = this.options.workers - this.inFlight.size;
     const laneCap = Math.ceil(ready.size / Math.max(1, Math.min(this.freeSlots.length, idle)));
-    const batch: Pending[] = [];
+    // sized once for the most it can hold, then cut: grown by push, it was reallocated ≈ 6 times
+    const batch: Pending[] = new Array<Pending>(Math.min(maxMessages, this.queued));
+    let count = 0;
     let bytes = 0;
     let component = -1;
     let lanes = 0;
@@ -165,17 +167,18 @@ export class Dispatcher {
       if (component === -1) component = lane.component;
       if (lane.component !== component) continue;
       const queue = lane.queue;
-      for (let next = queue.peek(); next !== undefined && batch.length < maxMessages; next = queue.peek()) {
-        if (batch.length > 0 && bytes + next.rec.value.length > maxBytes) break;
-        batch.push(queue.shift()!);
+      for (let next = queue.peek(); next !== undefined && count < maxMessages; next = queue.peek()) {
+        if (count > 0 && bytes + next.rec.value.length > maxBytes) break;
+        batch[count++] = queue.shift()!;
         bytes += next.rec.value.length;
       }
       if (lane.exclusive) lane.busy = true;
       if (lane.busy || queue.length === 0) ready.delete(lane);
-      if (batch.length >= maxMessages || bytes >= maxBytes || ++lanes >= laneCap) break;
+      if (count >= maxMessages || bytes >= maxBytes || ++lanes >= laneCap) break;
     }
-    if (batch.length === 0) return false;
-    this.queued -= batch.length;
+    if (count === 0) return false;
+    batch.length = count;
+    this.queued -= count;
     this.send(component, batch);
     return true;
   }

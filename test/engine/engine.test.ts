@@ -285,6 +285,37 @@ describe('engine: failures', () => {
     );
   });
 
+  test("a batch holding two subscriptions' messages acknowledges each run to its own consumer", async () => {
+    const memory = new MemoryBroker({ name: 'default', partitions: 2 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.noop, subscriptions: [{ channel: 'a' }, { channel: 'b' }] }],
+        workers: 2,
+        cacheDir,
+        ordering: 'none',
+        batch: { maxMessages: 64, lingerMs: 0 },
+      },
+      [memory],
+    );
+    let mixed = 0;
+    engine.on('settledBatch', ({ records }) => {
+      if (new Set(records.map((r) => r.channel)).size === 2) mixed++;
+    });
+    await engine.start();
+    const N = 600;
+    for (let i = 0; i < N; i++) memory.produce(i % 2 === 0 ? 'a' : 'b', { value: text(`m ${i}`) });
+    await engine.waitForSettled(N);
+    await engine.stop();
+    assert.ok(mixed > 0, 'some batch held messages of both subscriptions (the case under test)');
+    for (const channel of ['a', 'b']) {
+      assert.equal(
+        memory.committed(channel, 'wasmsg').reduce((x, y) => x + y, 0),
+        N / 2,
+        `channel ${channel} committed to its end`,
+      );
+    }
+  });
+
   test('a publish outside the grants is permission-denied → dead-lettered, nothing published', async () => {
     const memory = new MemoryBroker({ name: 'default' });
     const engine = new Engine(
