@@ -80,7 +80,16 @@ export function sentAtOf(bytes: Uint8Array): number {
   return f64[0]!;
 }
 
-export const keyOf = (i: number, keys: number): string | null => (keys > 0 ? `key-${i % keys}` : null);
+/** The key strings of the last key count asked for, made once (not a template string per message). */
+let keyNames: string[] = [];
+
+/** Message i's key among `keys` distinct ones (`key-<i mod keys>`), or null for none. */
+export function keyOf(i: number, keys: number): string | null {
+  if (keys <= 0) return null;
+  if (keys > 100_000) return `key-${i % keys}`;
+  if (keyNames.length !== keys) keyNames = Array.from({ length: keys }, (_, k) => `key-${k}`);
+  return keyNames[i % keys]!;
+}
 
 /**
  * Produces `total` messages: as fast as the broker takes them (`rate` 0), or at `rate` msgs/s on
