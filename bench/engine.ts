@@ -29,7 +29,6 @@ import { writeReport } from '../src/bench/report.js';
 import { machineInfo, runBench } from '../src/bench/runner.js';
 import type { RunResult } from '../src/bench/types.js';
 import { Engine } from '../src/engine/engine.js';
-import type { EngineOptionsInput } from '../src/engine/options.js';
 import { at, examples } from '../test/helpers.js';
 import { type Result, raw } from '../src/bench/spin.js';
 import { ENGINE_V8_FLAGS } from '../src/heap-tuning.js';
@@ -52,19 +51,29 @@ function mainThreadCpuMs(): number {
 /** Messages run through every engine before measuring, so JIT tiers and caches are warm. */
 const WARM_UP = 20_000;
 
-async function engineRun(
-  file: string,
-  n: number,
-  extra: Partial<EngineOptionsInput>,
-  feed: (memory: MemoryBroker) => Promise<void> | void,
-  binding: 'auto' | 'jco' = 'auto',
-  /** Produced before the clocks start (synchronously: nothing is delivered meanwhile). */
-  prefill?: (memory: MemoryBroker) => void,
-): Promise<Result> {
+/** How an in-process engine run is fed and bound (the noop runs' variants). */
+interface EngineRun {
+  /** The worker binding (default `auto`: the direct binding where the component fits). */
+  readonly binding?: 'auto' | 'jco';
+  /**
+   * The backlog is produced before the clocks start (synchronously: nothing is delivered
+   * meanwhile), so they measure the engine alone; else the generator produces during them.
+   */
+  readonly prefilled?: boolean;
+}
+
+/** N messages of 100 bytes through `file`, 2 workers, ordering none, the embedded broker (4 partitions). */
+async function engineRun(file: string, run: EngineRun = {}): Promise<Result> {
+  const n = N;
   // room for a backlog of all n messages (the prefilled run), whatever BENCH_N is
   const memory = new MemoryBroker({ name: 'default', partitions: 4, retention: Math.max(100_000, n) });
   const engine = new Engine(
-    { components: [{ path: file, subscriptions: [{ channel: 'in' }], binding }], workers: 2, cacheDir, ...extra },
+    {
+      components: [{ path: file, subscriptions: [{ channel: 'in' }], binding: run.binding ?? 'auto' }],
+      workers: 2,
+      cacheDir,
+      ordering: 'none',
+    },
     [memory],
   );
   await engine.start();
@@ -74,10 +83,11 @@ async function engineRun(
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20);
   const done = engine.waitForSettled(WARM_UP + n);
-  prefill?.(memory);
+  if (run.prefilled === true)
+    for (let i = 0; i < n; i++) memory.produce('in', { key: null, value: syntheticPayload(i, 100) });
   const cpu0 = mainThreadCpuMs();
   const t = performance.now();
-  void feed(memory);
+  if (run.prefilled !== true) void generate(memory, 'in', { count: n, size: 100 });
   await done;
   const ms = performance.now() - t;
   const cpuMs = mainThreadCpuMs() - cpu0;
@@ -123,36 +133,18 @@ async function naive(file: string, n: number): Promise<Result> {
 
 const modes: Record<string, () => Promise<Result>> = {
   rawNoop: () => raw(examples.noop, N, (i) => syntheticPayload(i, 100), cacheDir),
-  engineNoopNone: () =>
-    engineRun(examples.noop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
+  engineNoopNone: () => engineRun(examples.noop),
   // the engine's main thread alone: the backlog is in the embedded broker before the clock starts
-  engineNoopPrefilled: () =>
-    engineRun(
-      examples.noop,
-      N,
-      { ordering: 'none' },
-      () => {},
-      'auto',
-      (m) => {
-        for (let i = 0; i < N; i++) m.produce('in', { key: null, value: syntheticPayload(i, 100) });
-      },
-    ),
+  engineNoopPrefilled: () => engineRun(examples.noop, { prefilled: true }),
   naiveNoop: () => naive(examples.noop, Math.min(N, 50_000)),
   // the worker's cost per message by binding and world (ordering none, 100-byte payloads)
-  noopJco: () =>
-    engineRun(examples.noop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
-  echoDirect: () =>
-    engineRun(examples.echo, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
-  echoJco: () =>
-    engineRun(examples.echo, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
-  batchNoopDirect: () =>
-    engineRun(batchNoop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
-  batchNoopJco: () =>
-    engineRun(batchNoop, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
-  batchDirect: () =>
-    engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 })),
-  batchJco: () =>
-    engineRun(batchExample, N, { ordering: 'none' }, (m) => generate(m, 'in', { count: N, size: 100 }), 'jco'),
+  noopJco: () => engineRun(examples.noop, { binding: 'jco' }),
+  echoDirect: () => engineRun(examples.echo),
+  echoJco: () => engineRun(examples.echo, { binding: 'jco' }),
+  batchNoopDirect: () => engineRun(batchNoop),
+  batchNoopJco: () => engineRun(batchNoop, { binding: 'jco' }),
+  batchDirect: () => engineRun(batchExample),
+  batchJco: () => engineRun(batchExample, { binding: 'jco' }),
 };
 
 const mode = process.argv[2];
