@@ -19,7 +19,8 @@ export type MessageTuple = [
   payload: Uint8Array,
   channel: string,
   partition: number,
-  offset: string,
+  /** A string, or the embedded broker's integer position (the binding writes its digits; `toInbound` makes the string). */
+  offset: string | number,
   key: string | null,
   headers: Record<string, string>,
   timestamp: number,
@@ -79,7 +80,8 @@ export const OUT_OF_BAND = 2048;
  * and the indexes of its channel and broker in the batch's string table. Keys and headers are
  * null as a whole when no message has one. The header's count word says how many messages.
  * Offsets are strings, or integers for records that have one (SequencedRecord, the embedded
- * broker's): readRequest makes those strings, in the worker.
+ * broker's): the worker keeps the integer, the direct bindings write its digits into guest memory
+ * and `toInbound` makes the string where one is needed.
  */
 const INTS = 6;
 const I_PAYLOAD = 0;
@@ -175,7 +177,7 @@ export function writeRequest(
     ints[j + I_BROKER] = lastBrokerIx;
     times[i] = r.timestamp;
     const seq = r.seq;
-    offsets[i] = seq === undefined ? r.offset : seq; // made a string by the worker (readRequest)
+    offsets[i] = seq === undefined ? r.offset : seq; // an integer stays one: the worker writes its digits
     const key = r.key;
     if (key !== null) anyKey = true;
     keys[i] = key;
@@ -258,7 +260,7 @@ export function readRequest(slot: Uint8Array, length: number, inline?: Uint8Arra
       len < 0 ? inBand![from]! : slot.subarray(from, from + len),
       strings[ints[j + I_CHANNEL]!]!,
       ints[j + I_PARTITION]!,
-      typeof offset === 'number' ? String(offset) : offset,
+      offset,
       keyList === null ? null : keyList[i]!,
       h === null || h === undefined ? (NO_HEADERS as Record<string, string>) : Array.isArray(h) ? unpackHeaders(h) : h,
       times[i]!,
@@ -274,7 +276,7 @@ export function toInbound(m: MessageTuple): InboundMessage {
     payload: m[Msg.payload],
     channel: m[Msg.channel],
     partition: m[Msg.partition],
-    offset: m[Msg.offset],
+    offset: String(m[Msg.offset]),
     key: m[Msg.key],
     headers: m[Msg.headers],
     timestamp: m[Msg.timestamp],

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MessageTuple } from '../../src/codec/batch.js';
+import { Msg } from '../../src/codec/layout.js';
 import { ComponentInstance } from '../../src/component/instance.js';
 import type { CallOutcome, HostConfig, InboundMessage } from '../../src/component/types.js';
 import { at, examples, fixture, load } from '../helpers.js';
@@ -130,18 +131,27 @@ function gen(seed: number): InboundMessage {
   } as InboundMessage;
 }
 
-function tuple(m: InboundMessage): MessageTuple {
+/**
+ * The batch codec's tuple of a message. `integer`: its offset as the embedded broker's records
+ * carry it (an integer, whose digits the direct binding writes itself); jco gets the string.
+ */
+function tuple(m: InboundMessage, integer = false): MessageTuple {
   return [
     m.payload,
     m.channel,
     m.partition!,
-    m.offset!,
+    integer ? Number(m.offset) : m.offset!,
     m.key ?? null,
     (m.headers ?? {}) as Record<string, string>,
     m.timestamp!,
     0,
     m.broker!,
   ];
+}
+
+function withLane(t: MessageTuple, lane: number): MessageTuple {
+  t[Msg.lane] = lane;
+  return t;
 }
 
 function normalise(o: CallOutcome): unknown {
@@ -166,8 +176,8 @@ describe('differential: direct binding against jco glue (the oracle)', () => {
           const seed = (i + 1) * 7919 + hostName.length;
           const m = gen(seed);
           const want = normalise(jco.call(m));
-          // the engine's path (from the batch tuple) and the object path, alternately
-          const got = normalise(i % 2 === 0 ? direct.callTuple(tuple(m)) : direct.call(m));
+          // the engine's path (from the batch tuple, its offset a string or an integer) and the object path
+          const got = normalise(i % 2 === 0 ? direct.callTuple(tuple(m, i % 4 === 0)) : direct.call(m));
           const where = `${name}, host '${hostName}', seed ${seed}`;
           assert.deepEqual(got, want, where);
           assert.equal(direct.rebuilds, jco.rebuilds, `rebuilds after a trap: ${where}`);
@@ -202,7 +212,11 @@ describe('differential: direct binding against jco glue (the oracle)', () => {
             return m;
           });
           const lanes = msgs.map((m) => m.partition! % 3);
-          const got = direct.callBatch(msgs, lanes);
+          // every other batch from the codec's tuples, integer offsets included (the pool worker's path)
+          const got =
+            b % 2 === 0
+              ? direct.callBatch(msgs, lanes)
+              : direct.callBatchTuples(msgs.map((m, i) => withLane(tuple(m, i % 2 === 0), lanes[i]!)));
           const want = jco.callBatch(msgs, lanes);
           const where = `${name}, host '${hostName}', batch ${b}`;
           const norm = (o: typeof got): unknown => normalise({ result: o.results as never, outbox: o.outbox });

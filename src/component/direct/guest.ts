@@ -246,6 +246,24 @@ export class Guest {
     dv.setUint32(at + 4, n, true);
   }
 
+  /**
+   * Lowers the decimal digits of `n` (a string) and stores (ptr, len) at `at`: for a
+   * non-negative safe integer the digits are written straight into guest memory (no string is
+   * made); anything else goes through `String(n)`.
+   */
+  storeDecimal(at: number, n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      this.storeString(at, String(n));
+      return;
+    }
+    const len = decimalLength(n);
+    const ptr = this.alloc(1, len);
+    writeDecimal(this.u8, ptr, len, n);
+    const dv = this.dv;
+    dv.setUint32(at, ptr, true);
+    dv.setUint32(at + 4, len, true);
+  }
+
   /** Lowers bytes (list<u8>) and stores (ptr, len) at `at`. */
   storeBytes(at: number, bytes: Uint8Array): void {
     const len = bytes.length;
@@ -384,4 +402,16 @@ function stage(bytes: Uint8Array): Uint8Array {
   const view = staging.subarray(bytes.byteOffset & 7, (bytes.byteOffset & 7) + bytes.length);
   view.set(bytes);
   return view;
+}
+
+/** Digits of a non-negative safe integer. */
+export function decimalLength(n: number): number {
+  let len = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
+  return len;
+}
+
+/** Writes the `len` decimal digits of a non-negative safe integer at u8[at…]. */
+export function writeDecimal(u8: Uint8Array, at: number, len: number, n: number): void {
+  for (let i = at + len - 1, x = n; i >= at; i--, x = Math.floor(x / 10)) u8[i] = 48 + (x % 10);
 }

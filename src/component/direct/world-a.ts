@@ -13,7 +13,7 @@ import type { HostState } from '../host-state.js';
 import { NO_HEADERS } from '../host-text.js';
 import type { ChannelKind, InboundMessage, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, postReturnName } from './fit.js';
-import { Guest, type Imports, Wasm, trap } from './guest.js';
+import { Guest, type Imports, Wasm, decimalLength, trap, writeDecimal } from './guest.js';
 import { HandleTable } from './handles.js';
 
 /**
@@ -66,7 +66,7 @@ export class DirectWorldA {
     g.storeString(ptr, '1.0');
     g.storeString(ptr + 8, SYNTHETIC_TYPE);
     g.storeString(ptr + 16, sourceOf(m[Msg.broker], m[Msg.channel]));
-    g.storeString(ptr + 24, `${m[Msg.channel]}/${m[Msg.partition] ?? 0}/${m[Msg.offset] ?? '-'}`);
+    this.storeId(ptr + 24, m[Msg.channel], m[Msg.partition] ?? 0, m[Msg.offset]);
     g.u8[ptr + 32] = 1;
     g.storeBytes(ptr + 36, m[Msg.payload]);
     const contentType = headers['content-type'];
@@ -93,6 +93,58 @@ export class DirectWorldA {
       g.dv.setUint32(ptr + 100, n, true);
     }
     return this.invoke(ptr);
+  }
+
+  /**
+   * The synthesised id, `<channel>/<partition>/<offset>`. With an ASCII channel and an integer
+   * offset (the embedded broker's) its bytes are written straight into guest memory: no offset
+   * string and no id string made per message. Anything else goes through the string.
+   */
+  private storeId(at: number, channel: string, partition: number, offset: string | number | undefined): void {
+    const g = this.guest;
+    const prefix = this.idPrefix(channel);
+    if (
+      prefix === undefined ||
+      typeof offset !== 'number' ||
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      !Number.isSafeInteger(partition) ||
+      partition < 0
+    ) {
+      g.storeString(at, `${channel}/${partition}/${offset ?? '-'}`);
+      return;
+    }
+    const partitionDigits = decimalLength(partition);
+    const offsetDigits = decimalLength(offset);
+    const len = prefix.length + partitionDigits + 1 + offsetDigits;
+    const ptr = g.alloc(1, len);
+    const u8 = g.u8;
+    for (let i = 0; i < prefix.length; i++) u8[ptr + i] = prefix[i]!;
+    let to = ptr + prefix.length;
+    writeDecimal(u8, to, partitionDigits, partition);
+    to += partitionDigits;
+    u8[to++] = 0x2f; // '/'
+    writeDecimal(u8, to, offsetDigits, offset);
+    g.dv.setUint32(at, ptr, true);
+    g.dv.setUint32(at + 4, len, true);
+  }
+
+  private lastChannel = '';
+  private lastPrefix: Uint8Array | undefined;
+
+  /** `<channel>/` as bytes when the channel is ASCII (kept for the next message: a batch shares it), else undefined. */
+  private idPrefix(channel: string): Uint8Array | undefined {
+    if (channel === this.lastChannel && this.lastPrefix !== undefined) return this.lastPrefix;
+    const bytes = new Uint8Array(channel.length + 1);
+    for (let i = 0; i < channel.length; i++) {
+      const c = channel.charCodeAt(i);
+      if (c >= 0x80) return undefined;
+      bytes[i] = c;
+    }
+    bytes[channel.length] = 0x2f; // '/'
+    this.lastChannel = channel;
+    this.lastPrefix = bytes;
+    return bytes;
   }
 
   private storeOption(at: number, s: string | undefined): void {

@@ -179,7 +179,14 @@ export class DirectWorldC {
     for (const k in headers) if (!isReservedMeta(k)) pair(k, headers[k]!);
     meta(META_BYTES.channel, m[Msg.channel]);
     if (partition !== undefined) meta(META_BYTES.partition, String(partition));
-    if (offset !== undefined) meta(META_BYTES.offset, offset);
+    if (offset !== undefined) {
+      // the embedded broker's integer position: its digits written straight into guest memory
+      if (typeof offset === 'number') {
+        g.storeAscii(p, META_BYTES.offset);
+        g.storeDecimal(p + 8, offset);
+        p += 16;
+      } else meta(META_BYTES.offset, offset);
+    }
     if (key !== undefined && key !== null) meta(META_BYTES.key, key);
     if (broker !== undefined) meta(META_BYTES.broker, broker);
     if (ts !== undefined) meta(META_BYTES.timestamp, String(ts));
@@ -262,7 +269,7 @@ export class DirectWorldC {
     try {
       settleMessage(batch.settled, metadata, how, {
         length: tuples.length,
-        position: (i) => [tuples[i]![Msg.channel], tuples[i]![Msg.partition], tuples[i]![Msg.offset]],
+        position: (i) => [tuples[i]![Msg.channel], tuples[i]![Msg.partition], String(tuples[i]![Msg.offset])],
       });
       return null;
     } catch (e) {
