@@ -10,10 +10,12 @@ import { Dispatcher } from './dispatch.js';
 import { Lanes, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
+import type { EngineEvents } from './events.js';
 import { Settler } from './settle.js';
 import { type EngineHistograms, type EngineStats, StatsRecorder } from './stats.js';
 
 export type { ProcessInput, ProcessResult } from './process.js';
+export type { EngineEvents } from './events.js';
 
 /**
  * The engine: the public object that owns the path every message travels (main thread;
@@ -28,21 +30,6 @@ export type { ProcessInput, ProcessResult } from './process.js';
  * Memory is bounded: at most `maxInFlightBatches` slots, and intake pauses (adapters' consumers
  * paused) when the engine holds `highWater` messages, resuming at half of it.
  */
-
-export type EngineEvents = {
-  /** Every message settled (acked after ok, or acked after dead-lettering). */
-  settled: [{ record: BrokerRecord; outcome: 'ok' | 'dead-lettered' }];
-  /**
-   * The same messages as `settled`, one event for the messages acknowledged together (a batch's
-   * ok messages, or one dead-lettered message): for observers of every message at high rates,
-   * where an event object per message costs the main thread more than the observer's own work.
-   * `records` is the listener's to keep.
-   */
-  settledBatch: [{ records: readonly BrokerRecord[]; outcome: 'ok' | 'dead-lettered' }];
-  deadLettered: [{ record: BrokerRecord; error: string; attempts: number }];
-  /** Kept for compatibility: failures of publishes are now failed attempts, not errors. */
-  error: [Error];
-};
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 

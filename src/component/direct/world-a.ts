@@ -13,7 +13,8 @@ import type { HostState } from '../host-state.js';
 import { NO_HEADERS } from '../host-text.js';
 import type { ChannelKind, InboundMessage, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, postReturnName } from './fit.js';
-import { Guest, type Imports, Wasm, decimalLength, trap, writeDecimal } from './guest.js';
+import { decimalLength, writeDecimal } from './bytes.js';
+import { Guest, type Imports, Wasm, trap } from './guest.js';
 import { HandleTable } from './handles.js';
 
 /**

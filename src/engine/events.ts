@@ -1,0 +1,17 @@
+import type { BrokerRecord } from '../brokers/adapter.js';
+
+/** The events an Engine emits (engine.ts), with their payloads. */
+export type EngineEvents = {
+  /** Every message settled (acked after ok, or acked after dead-lettering). */
+  settled: [{ record: BrokerRecord; outcome: 'ok' | 'dead-lettered' }];
+  /**
+   * The same messages as `settled`, one event for the messages acknowledged together (a batch's
+   * ok messages, or one dead-lettered message): for observers of every message at high rates,
+   * where an event object per message costs the main thread more than the observer's own work.
+   * `records` is the listener's to keep.
+   */
+  settledBatch: [{ records: readonly BrokerRecord[]; outcome: 'ok' | 'dead-lettered' }];
+  deadLettered: [{ record: BrokerRecord; error: string; attempts: number }];
+  /** Kept for compatibility: failures of publishes are now failed attempts, not errors. */
+  error: [Error];
+};
