@@ -7,7 +7,7 @@ import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
 import { type ChannelStats, type ConsumerLag, SubscriptionCounters, channelStats, readLag } from './counters.js';
 import { Dispatcher } from './dispatch.js';
-import { Lanes, type Pending, type ProcessOutcome } from './lanes.js';
+import { type Arrival, Lanes, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
 import type { EngineEvents } from './events.js';
@@ -239,7 +239,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         enqueue: (c, rec, consumer, sink) => {
           const sub = this.processCounters(c);
           sub.received++;
-          this.enqueue(c, 'process', consumer, sub, rec, performance.now(), sink);
+          this.enqueue(c, 'process', consumer, sub, rec, { at: performance.now() }, sink);
           this.afterIntake(1, rec.value.length);
         },
       },
@@ -313,12 +313,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       for (const r of records) consumer.settle(r, 'nack');
       return;
     }
-    const now = performance.now(); // one clock read per adapter batch: its records arrived together
+    const arrival: Arrival = { at: performance.now() }; // one clock read per adapter batch: its records arrived together
     let bytes = 0;
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       bytes += rec.value.length;
-      this.enqueue(component, broker, consumer, sub, rec, now, undefined);
+      this.enqueue(component, broker, consumer, sub, rec, arrival, undefined);
     }
     sub.received += records.length;
     this.afterIntake(records.length, bytes);
@@ -330,16 +330,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     consumer: Consumer,
     sub: SubscriptionCounters,
     rec: BrokerRecord,
-    receivedAt: number,
+    arrival: Arrival,
     sink: ((o: ProcessOutcome) => void) | undefined,
   ): void {
     const lane = this.lanes.laneFor(component, broker, rec);
     const p: Pending =
       sink === undefined
-        ? { rec, consumer, component, broker, lane, sub, attempts: 0, receivedAt, lastError: '' }
-        : { rec, consumer, component, broker, lane, sub, attempts: 0, receivedAt, lastError: '', sink };
+        ? { rec, consumer, component, broker, lane, sub, attempts: 0, arrival, lastError: '' }
+        : { rec, consumer, component, broker, lane, sub, attempts: 0, arrival, lastError: '', sink };
     lane.queue.push(p);
-    if (lane.queue.length === 1) this.lanes.markReady(lane, receivedAt);
+    if (lane.queue.length === 1) this.lanes.markReady(lane, arrival.at);
   }
 
   private afterIntake(n: number, bytes: number): void {

@@ -6,7 +6,7 @@ import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
 import type { SubscriptionCounters } from './counters.js';
 import type { Dispatcher, InFlight } from './dispatch.js';
-import { type Lane, type Lanes, NO_LANES, type Pending, holdLanes } from './lanes.js';
+import { type Arrival, type Lane, type Lanes, NO_LANES, type Pending, holdLanes } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import type { StatsRecorder } from './stats.js';
 import { carryTrace } from './trace.js';
@@ -317,19 +317,19 @@ export class Settler {
     p.consumer.settle(p.rec, 'ack');
     const stats = this.host.stats;
     p.sub.acked++;
-    stats.recordLatency(now - p.receivedAt, 1);
+    stats.recordLatency(now - p.arrival.at, 1);
     this.host.released(1, p.rec.value.length);
     this.host.settled([p], outcome);
   }
 
   /**
-   * Acks a batch's ok messages. Messages of one adapter batch share their intake time, so the
-   * latency histogram gets one record per run of equal times, not one per message.
+   * Acks a batch's ok messages. Messages of one adapter batch share their arrival, so the
+   * latency histogram gets one record per run of them, not one per message.
    */
   private ackAll(ok: readonly Pending[]): void {
     const now = performance.now();
     const stats = this.host.stats;
-    let runAt = NaN;
+    let runOf: Arrival | undefined;
     let run = 0;
     let bytes = 0;
     // acknowledged per consumer, a run at a time (a broker may do its bookkeeping once per run);
@@ -348,14 +348,14 @@ export class Settler {
       recs[i] = p.rec;
       p.sub.acked++;
       bytes += p.rec.value.length;
-      if (p.receivedAt !== runAt) {
-        if (run > 0) stats.recordLatency(now - runAt, run);
-        runAt = p.receivedAt;
+      if (p.arrival !== runOf) {
+        if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
+        runOf = p.arrival;
         run = 0;
       }
       run++;
     }
-    if (run > 0) stats.recordLatency(now - runAt, run);
+    if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
     if (consumer !== undefined) ackRun(consumer, recs, runFrom, ok.length);
     this.host.released(ok.length, bytes);
     this.host.settled(ok, 'ok');
