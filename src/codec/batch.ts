@@ -272,11 +272,12 @@ export function readRequest(slot: Uint8Array, length: number, inline?: Uint8Arra
 }
 
 export function toInbound(m: MessageTuple): InboundMessage {
+  const offset = m[Msg.offset];
   return {
     payload: m[Msg.payload],
     channel: m[Msg.channel],
     partition: m[Msg.partition],
-    offset: String(m[Msg.offset]),
+    offset: typeof offset === 'number' ? String(offset) : offset,
     key: m[Msg.key],
     headers: m[Msg.headers],
     timestamp: m[Msg.timestamp],

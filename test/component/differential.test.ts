@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MessageTuple } from '../../src/codec/batch.js';
 import { Msg } from '../../src/codec/layout.js';
+import type { Guest } from '../../src/component/direct/guest.js';
+import { toGuestMessage } from '../../src/component/host-c.js';
 import { ComponentInstance } from '../../src/component/instance.js';
 import type { CallOutcome, HostConfig, InboundMessage } from '../../src/component/types.js';
 import { at, examples, fixture, load } from '../helpers.js';
@@ -227,6 +229,26 @@ describe('differential: direct binding against jco glue (the oracle)', () => {
       }
     });
   }
+
+  test("world C: the direct binding lowers the metadata the host's own mapping gives, integer offsets included", async () => {
+    const inst = await ComponentInstance.create(await load(fixture('batch-noop')), HOSTS['open']!);
+    // the direct binding's lowering of one message, read back from guest memory (its internals)
+    const direct = (
+      inst as unknown as { direct: { guest: Guest; lowerMessage(at: number, m: MessageTuple, i: number): void } }
+    ).direct;
+    const g = direct.guest;
+    for (let i = 0; i < 400; i++) {
+      const m = gen(i + 7);
+      const t = tuple(m, i % 2 === 0);
+      const at = g.alloc(4, 24);
+      direct.lowerMessage(at, t, i);
+      assert.equal(g.u8[at + 12], 1, 'metadata present');
+      // as a string crosses in UTF-8 and back (lone surrogates become U+FFFD, a leading BOM goes)
+      const utf8 = (x: string): string => new TextDecoder().decode(new TextEncoder().encode(x));
+      const want = toGuestMessage(m, i).metadata!.map(([k, v]) => [utf8(k), utf8(v)]);
+      assert.deepEqual(g.loadPairsAt(at + 16), want, `message ${i}`);
+    }
+  });
 
   test('world C: configure() returning err fails both bindings with the same text', async () => {
     const component = await load(fixture('batch-noconf'));

@@ -176,21 +176,22 @@ export class DirectWorldC {
       g.storeString(p + 8, v);
       p += 16;
     };
+    // a number's digits are written straight into guest memory (no string made per message)
+    const metaNumber = (k: Uint8Array, v: number): void => {
+      g.storeAscii(p, k);
+      g.storeDecimal(p + 8, v);
+      p += 16;
+    };
     for (const k in headers) if (!isReservedMeta(k)) pair(k, headers[k]!);
     meta(META_BYTES.channel, m[Msg.channel]);
-    if (partition !== undefined) meta(META_BYTES.partition, String(partition));
-    if (offset !== undefined) {
-      // the embedded broker's integer position: its digits written straight into guest memory
-      if (typeof offset === 'number') {
-        g.storeAscii(p, META_BYTES.offset);
-        g.storeDecimal(p + 8, offset);
-        p += 16;
-      } else meta(META_BYTES.offset, offset);
-    }
+    if (partition !== undefined) metaNumber(META_BYTES.partition, partition);
+    // the embedded broker's offsets are integers; other brokers' are strings
+    if (typeof offset === 'number') metaNumber(META_BYTES.offset, offset);
+    else if (offset !== undefined) meta(META_BYTES.offset, offset);
     if (key !== undefined && key !== null) meta(META_BYTES.key, key);
     if (broker !== undefined) meta(META_BYTES.broker, broker);
-    if (ts !== undefined) meta(META_BYTES.timestamp, String(ts));
-    meta(META_BYTES.index, String(index));
+    if (ts !== undefined) metaNumber(META_BYTES.timestamp, ts);
+    metaNumber(META_BYTES.index, index);
     g.dv.setUint32(at + 16, base, true);
     g.dv.setUint32(at + 20, n, true);
   }
