@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
 import type { MemoryBroker } from '../brokers/memory.js';
+import { syntheticKey } from '../brokers/synthetic.js';
 
 /**
  * The messages of a bench run and how they are produced. Every payload carries the time it was
@@ -80,16 +81,8 @@ export function sentAtOf(bytes: Uint8Array): number {
   return f64[0]!;
 }
 
-/** The key strings of the last key count asked for, made once (not a template string per message). */
-let keyNames: string[] = [];
-
-/** Message i's key among `keys` distinct ones (`key-<i mod keys>`), or null for none. */
-export function keyOf(i: number, keys: number): string | null {
-  if (keys <= 0) return null;
-  if (keys > 100_000) return `key-${i % keys}`;
-  if (keyNames.length !== keys) keyNames = Array.from({ length: keys }, (_, k) => `key-${k}`);
-  return keyNames[i % keys]!;
-}
+/** Message i's key among `keys` distinct ones: the synthetic generator's (`key-<i mod keys>`). */
+export const keyOf = syntheticKey;
 
 /**
  * Produces `total` messages: as fast as the broker takes them (`rate` 0), or at `rate` msgs/s on

@@ -94,6 +94,17 @@ const PREFIX_MAX = 22;
 const FIZZ = encoder.encode('fizz ');
 const MSG = encoder.encode('msg ');
 
+/** The key strings of the last key count asked for, made once (not a template string per message). */
+let keyNames: string[] = [];
+
+/** Message i's key among `keys` distinct ones (`key-<i mod keys>`), or null for none (keys 0). */
+export function syntheticKey(i: number, keys: number): string | null {
+  if (keys <= 0) return null;
+  if (keys > 100_000) return `key-${i % keys}`;
+  if (keyNames.length !== keys) keyNames = Array.from({ length: keys }, (_, k) => `key-${k}`);
+  return keyNames[i % keys]!;
+}
+
 /** Payloads this big get a buffer each, reused once the broker has dropped its record (a fresh MiB costs ≈ 2 ms of page faults here, 50× copying it). */
 const RECYCLE_FROM = 16 * 1024;
 
@@ -104,7 +115,6 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
   const free: Uint8Array[] = [];
   const mine = new WeakSet<Uint8Array>();
   /** The key strings, made once (not a template string per message). */
-  const keyNames = keys > 0 && keys <= 100_000 ? Array.from({ length: keys }, (_, k) => `key-${k}`) : undefined;
   const rec: { key: string | null; value: Uint8Array } = { key: null, value: new Uint8Array(0) };
   if (recycle) broker.onRecordDropped((r) => void (mine.has(r.value) && free.push(r.value)));
   try {
@@ -117,7 +127,7 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
         writePayload(value, i, old !== undefined ? 'reused' : 'dots');
       } else value = syntheticPayload(i, opts.size);
       // one record object, refilled: produce copies what it keeps (and is awaited before the next)
-      rec.key = keys === 0 ? null : (keyNames?.[i % keys] ?? `key-${i % keys}`);
+      rec.key = syntheticKey(i, keys);
       rec.value = value;
       if (broker.tryProduce(channel, rec, lead) === undefined) await broker.produceWhenSpace(channel, rec, lead);
     }

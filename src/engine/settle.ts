@@ -40,8 +40,11 @@ export interface SettleHost {
   released(n: number, bytes: number): void;
   /** Batches or publishes finished: stop() may be waiting for none to be left. */
   checkDrained(): void;
-  /** Messages acknowledged, all with one outcome (one call per acknowledged batch run, or per message dead-lettered). */
-  settled(list: readonly Pending[], outcome: 'ok' | 'dead-lettered'): void;
+  /**
+   * Messages acknowledged, all with one outcome (one call per acknowledged batch, or per message
+   * dead-lettered), and their records in the same order (made once, for the consumer's acks).
+   */
+  settled(list: readonly Pending[], records: readonly BrokerRecord[], outcome: 'ok' | 'dead-lettered'): void;
   deadLettered(p: Pending): void;
 }
 
@@ -319,7 +322,7 @@ export class Settler {
     p.sub.acked++;
     stats.recordLatency(now - p.arrival.at, 1);
     this.host.released(1, p.rec.value.length);
-    this.host.settled([p], outcome);
+    this.host.settled([p], [p.rec], outcome);
   }
 
   /**
@@ -358,7 +361,7 @@ export class Settler {
     if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
     if (consumer !== undefined) ackRun(consumer, recs, runFrom, ok.length);
     this.host.released(ok.length, bytes);
-    this.host.settled(ok, 'ok');
+    this.host.settled(ok, recs, 'ok');
   }
 
   /** On stop: cancel backoffs; messages waiting one go back to their brokers. */
