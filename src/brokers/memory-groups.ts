@@ -49,11 +49,25 @@ export class Channel {
   readonly partitions: Partition[];
   readonly groups = new Map<string, Group>();
   private rr = 0;
+  /** Per partition, the producers waiting for room in it (woken when its log is trimmed). */
+  private readonly roomWaiters: Array<Array<() => void>>;
   constructor(
     readonly name: string,
     n: number,
   ) {
     this.partitions = Array.from({ length: n }, () => new Partition());
+    this.roomWaiters = Array.from({ length: n }, () => []);
+  }
+  /** Resolves once partition p's log has been trimmed (the caller checks for room again). */
+  waitForRoom(p: number): Promise<void> {
+    return new Promise((wake) => this.roomWaiters[p]!.push(wake));
+  }
+  /** Wakes the producers waiting for room in partition p: only p's, however many there are. */
+  roomMade(p: number): void {
+    const waiting = this.roomWaiters[p]!;
+    if (waiting.length === 0) return;
+    this.roomWaiters[p] = [];
+    for (const wake of waiting) wake();
   }
   choosePartition(key: string | null | undefined): number {
     const n = this.partitions.length;

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { NO_HEADERS } from './common.js';
@@ -52,7 +51,7 @@ class LaggingConsumer extends MemoryConsumer {
   }
 }
 
-export class MemoryBroker extends EventEmitter implements BrokerAdapter, ConsumerHost {
+export class MemoryBroker implements BrokerAdapter, ConsumerHost {
   readonly name: string;
   private readonly channels = new Map<string, Channel>();
   private readonly partitions: number;
@@ -65,7 +64,6 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
   private dropped: ((r: BrokerRecord) => void) | undefined;
 
   constructor(opts: MemoryBrokerOptions = {}) {
-    super();
     this.name = opts.name ?? 'default';
     const int = (field: keyof MemoryBrokerOptions, value: unknown, fallback: number, max: number): number => {
       if (value === undefined) return fallback;
@@ -199,7 +197,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
     while (c.partitions[p] !== undefined && !this.hasSpace(c, p, bytes, unread)) {
-      await new Promise<void>((resolve) => this.once('space', resolve));
+      await c.waitForRoom(p);
     }
     return this.produce(channelName, { ...rec, partition: p });
   }
@@ -245,7 +243,7 @@ export class MemoryBroker extends EventEmitter implements BrokerAdapter, Consume
   trim(c: Channel, p: number): void {
     const before = c.partitions[p]!.base;
     c.partitions[p]!.trimTo(c.slowest(p), this.dropped);
-    if (c.partitions[p]!.base !== before) this.emit('space');
+    if (c.partitions[p]!.base !== before) c.roomMade(p);
   }
 
   /** Delivery runs on a later tick, never inside produce/settle: callers never re-enter themselves. */

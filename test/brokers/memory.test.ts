@@ -134,6 +134,42 @@ describe('memory broker', () => {
     assert.equal(decode(q.got[10]!.value), 'late');
   });
 
+  test('many producers waiting for room: each record produced once, in its partition, no listener warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const b = new MemoryBroker({ partitions: 2, retention: 3 });
+      const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+      q.consumer.pause();
+      for (let p = 0; p < 2; p++)
+        for (let i = 0; i < 3; i++) b.produce('c', { partition: p, value: text(`f${p}-${i}`) });
+      // 40 producers blocked at once (an open-loop producer's sends; a broker-wide event with a
+      // listener each warned past 10)
+      const waiting = Array.from({ length: 40 }, (_, i) =>
+        b.produceWhenSpace('c', { partition: i % 2, value: text(`w${i % 2}-${i}`) }),
+      );
+      q.consumer.resume();
+      for (let acked = 0; acked < 46;) {
+        await q.until(acked + 1);
+        for (const r of q.got.slice(acked)) q.consumer.settle(r, 'ack');
+        acked = q.got.length;
+      }
+      await Promise.all(waiting);
+      const values = q.got.map((r) => decode(r.value));
+      assert.equal(new Set(values).size, 46, 'each record once');
+      for (const r of q.got)
+        assert.equal(decode(r.value).charAt(1), String(r.partition), 'in the partition it asked for');
+      await new Promise<void>((r) => setImmediate(r)); // warnings are emitted on a later tick
+      assert.deepEqual(
+        warnings.map((w) => w.message),
+        [],
+      );
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   test('the synthetic generator keeps at most `lead` records ahead of its slowest reader, then follows the acks', async () => {
     const b = new MemoryBroker({ partitions: 1 });
     const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
