@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { ENGINE_V8_FLAGS } from '../../src/heap-tuning.js';
 import { at, cacheDir } from '../helpers.js';
 
 /** Issue 10 item 7: `npm start` shows the engine at its fastest; the JS example is `npm run start:js`. */
@@ -27,9 +28,17 @@ describe('npm start (issue 10 item 7)', () => {
   test('start runs the no-op example on 200000 generated messages; start:js the JS fizzbuzz', () => {
     assert.match(
       pkg.scripts['start']!,
-      /^node dist\/src\/cli\/main\.js run examples\/noop-wat\/noop\.wasm --generate 200000$/,
+      /^node (--[a-z-]+(=\d+)? )*dist\/src\/cli\/main\.js run examples\/noop-wat\/noop\.wasm --generate 200000$/,
     );
     assert.match(pkg.scripts['start:js']!, /run examples\/fizzbuzz-js\/fizzbuzz\.wasm --generate \d+/);
+  });
+
+  test("wasmsg's #! line and the start scripts start node with the engine's V8 flags (src/heap-tuning.ts)", () => {
+    const flags = ENGINE_V8_FLAGS.join(' ');
+    const bin = readFileSync(at('dist/src/cli/main.js'), 'utf8').split('\n', 1)[0];
+    // env -S splits the rest of the line: the flags reach node before the heap is made
+    assert.equal(bin, `#!/usr/bin/env -S node ${flags}`);
+    for (const name of ['start', 'start:js']) assert.ok(pkg.scripts[name]!.startsWith(`node ${flags} dist/`), name);
   });
 
   for (const [name, count] of [
