@@ -20,7 +20,8 @@ const OWN_BUFFER = 16 * 1024;
 export class Payloads {
   private chunk = new Uint8Array(0);
   private used = 0;
-  private readonly prefix: Uint8Array;
+  /** The text each payload starts with, cut to what fits before the 8-byte stamp (once: no view per message). */
+  private readonly head: Uint8Array;
   private readonly free: Uint8Array[] = [];
   private readonly mine = new WeakSet<Uint8Array>();
 
@@ -28,7 +29,8 @@ export class Payloads {
     private readonly size: number,
     rounds: number,
   ) {
-    this.prefix = new TextEncoder().encode(rounds > 0 ? `${rounds} ` : 'bench ');
+    const prefix = new TextEncoder().encode(rounds > 0 ? `${rounds} ` : 'bench ');
+    this.head = prefix.subarray(0, Math.max(0, size - 8));
   }
 
   /** A payload: small ones are views into a shared chunk (one allocation per MiB), big ones recycled buffers. */
@@ -40,7 +42,7 @@ export class Payloads {
         bytes = new Uint8Array(size).fill(0x2e);
         this.mine.add(bytes);
       }
-      bytes.set(this.prefix.subarray(0, size - 8));
+      bytes.set(this.head);
       stamp(bytes, sentAt);
       return bytes;
     }
@@ -50,7 +52,7 @@ export class Payloads {
     }
     const bytes = this.chunk.subarray(this.used, this.used + size);
     this.used += size;
-    bytes.set(this.prefix.subarray(0, Math.max(0, size - 8)));
+    bytes.set(this.head);
     stamp(bytes, sentAt);
     return bytes;
   }
