@@ -5,14 +5,6 @@ import { setFlagsFromString } from 'node:v8';
  * src/cli/main.ts), `npm start` too, and the bench runner passes them to each run's process, so
  * `wasmsg run`, `wasmsg bench` and `npm run bench:*` measure the same engine.
  *
- * `--no-allocation-site-pretenuring`: V8 allocates straight into the old generation from any
- * allocation site whose objects mostly survived a scavenge. A backlog (start-up, a burst) makes
- * the sites of the per-message objects (broker records, payload views, the engine's pending
- * entries) look long-lived, and afterwards every message's objects die in the old generation:
- * a mark-compact every ≈ 0.8 s and slower scavenges at a steady 178k msgs/s. Measured in
- * alternating pairs (PERF.md): GC pauses −30 %, p99 latency at half load 21–228 → 10–18 ms,
- * throughput equal or higher.
- *
  * `--initial-old-space-size=128`: V8 starts marking the old generation once the room left under
  * its limit is less than the young generation's capacity. The limit follows the live heap
  * (≈ 1.5 × 14 MB here) and the young generation grows to 16 MB, so marking began after ≈ 1 MB
@@ -23,13 +15,21 @@ import { setFlagsFromString } from 'node:v8';
  * A heap size takes effect only when a heap is made: set on a running process, it reaches the
  * worker threads started afterwards, not the main thread.
  *
+ * `--no-allocation-site-pretenuring` was here before it: after a backlog V8 allocated the
+ * per-message objects straight into the old generation, where they died, and with the limit
+ * following the live heap that meant a mark-compact every ≈ 0.8 s. With the 128 MB floor the
+ * same backlog-then-steady run (300k records, then 300k msgs/s for 18 s) had 4 mark-compacts
+ * either way and p99 4.9 ms with pretenuring against 6.2 without; `wasmsg bench` P1 none
+ * 701/753/690k against 680/675/684k msgs/s (3 pairs), P6 p99 3.95/3.83/4.36 against
+ * 4.04/4.37/4.30 ms (PERF.md). So V8's default is kept.
+ *
  * A program that embeds the engine gets the same with `node <these flags> app.js`.
  */
-export const ENGINE_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring', '--initial-old-space-size=128'];
+export const ENGINE_V8_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 /**
  * Sets ENGINE_V8_FLAGS on this process, for a `node dist/src/cli/main.js` started without them:
- * pretenuring changes at once, the heap size only for the worker threads started afterwards.
+ * the heap size then reaches only the worker threads started afterwards.
  */
 export function tuneHeap(): void {
   for (const flag of ENGINE_V8_FLAGS) setFlagsFromString(flag);

@@ -62,7 +62,7 @@ function run(over: Partial<RunResult> & Pick<RunResult, 'label' | 'side'>): RunR
     handlerUs: dist(200_000, 1.9, 0.35, 900),
     cpuMs: { process: 3_100, mainThread: 1_200, workers: 1_900 },
     peakRssMb: 182,
-    nodeFlags: ['--no-allocation-site-pretenuring'],
+    nodeFlags: ['--initial-old-space-size=128'],
     ...over,
   };
 }
