@@ -11,9 +11,12 @@ import { setFlagsFromString } from 'node:v8';
  * had been promoted: a mark-compact of the main thread every 0.4–0.7 s at 300k msgs/s, a
  * 2–6 ms pause each plus marking steps of up to 8 ms — the p99 at half load. With 128 MB as the
  * old generation's least limit: none in 40 s at 300k msgs/s, p99 over 30 s 17.1 → 4.0 ms, peak
- * RSS unchanged (PERF.md). The cost: garbage of up to ≈ 128 MB a thread before it is collected.
- * A heap size takes effect only when a heap is made: set on a running process, it reaches the
- * worker threads started afterwards, not the main thread.
+ * RSS unchanged (PERF.md). The cost: up to ≈ 128 MB of garbage before it is collected. The
+ * flag is the process's, so worker threads get the floor too; they promote almost nothing (8.4 →
+ * 8.5 MB after 40 s at 300k msgs/s, no mark-compact), and with the floor kept off them P1's run
+ * was 3–8 % slower and P6's p99 no better (3 pairs, PERF.md). A heap size takes effect only when
+ * a heap is made: set on a running process, it reaches the worker threads started afterwards,
+ * not the main thread.
  *
  * `--no-allocation-site-pretenuring` was here before it: after a backlog V8 allocated the
  * per-message objects straight into the old generation, where they died, and with the limit
