@@ -1,39 +1,40 @@
 import { setFlagsFromString } from 'node:v8';
 
 /**
- * V8 flags for a process that runs the engine: `wasmsg` starts node with them (the `#!` line of
- * src/cli/main.ts), `npm start` too, and the bench runner passes them to each run's process, so
- * `wasmsg run`, `wasmsg bench` and `npm run bench:*` measure the same engine.
+ * V8 flags for a process that runs the engine, given to node where this project starts it: each
+ * `wasmsg bench` run's process, the `npm start` scripts, `npm run bench:*`'s children.
  *
- * `--initial-old-space-size=128`: V8 starts marking the old generation once the room left under
- * its limit is less than the young generation's capacity. The limit follows the live heap
- * (≈ 1.5 × 14 MB here) and the young generation grows to 16 MB, so marking began after ≈ 1 MB
- * had been promoted: a mark-compact of the main thread every 0.4–0.7 s at 300k msgs/s, a
- * 2–6 ms pause each plus marking steps of up to 8 ms — the p99 at half load. With 128 MB as the
- * old generation's least limit: none in 40 s at 300k msgs/s, p99 over 30 s 17.1 → 4.0 ms, peak
- * RSS unchanged (PERF.md). The cost: up to ≈ 128 MB of garbage before it is collected. The
- * flag is the process's, so worker threads get the floor too; they promote almost nothing (8.4 →
- * 8.5 MB after 40 s at 300k msgs/s, no mark-compact), and with the floor kept off them P1's run
- * was 3–8 % slower and P6's p99 no better (3 pairs, PERF.md). A heap size takes effect only when
- * a heap is made: set on a running process, it reaches the worker threads started afterwards,
- * not the main thread.
+ * `--initial-old-space-size=128`: under load V8 began marking the main thread's old generation
+ * once ≈ 1 MB had been promoted since the last mark-compact (`--trace-incremental-marking`:
+ * `Start (task): 14MB / 37MB / 23MB` — size, limit, room — every time: the limit follows the
+ * live heap, and the room left was under what V8 keeps for the young generation). A mark-compact
+ * every 0.4–0.7 s at 300k msgs/s, a 2–6 ms pause each plus marking steps of up to 8 ms: the p99 at
+ * half load. With 128 MB as the old generation's least limit: none in 40 s at 300k msgs/s, p99 over
+ * 30 s 17.1 → 4.0 ms, peak RSS unchanged (PERF.md). The cost: up to ≈ 128 MB of garbage before it
+ * is collected. Worker threads get it too (a V8 flag is the process's); they promote almost
+ * nothing (8.4 → 8.5 MB after 40 s, no mark-compact), and with it kept off them P1's run was
+ * 3–8 % slower. A heap size acts only when a heap is made: set on a running process it reaches
+ * the worker threads started afterwards, not the main thread.
  *
- * `--no-allocation-site-pretenuring` was here before it: after a backlog V8 allocated the
- * per-message objects straight into the old generation, where they died, and with the limit
- * following the live heap that meant a mark-compact every ≈ 0.8 s. With the 128 MB floor the
- * same backlog-then-steady run (300k records, then 300k msgs/s for 18 s) had 4 mark-compacts
- * either way and p99 4.9 ms with pretenuring against 6.2 without; `wasmsg bench` P1 none
- * 701/753/690k against 680/675/684k msgs/s (3 pairs), P6 p99 3.95/3.83/4.36 against
- * 4.04/4.37/4.30 ms (PERF.md). So V8's default is kept.
+ * V8's pretenuring is left on: `--no-allocation-site-pretenuring` was here while the limit
+ * followed the live heap (pretenured messages dying in the old generation meant a mark-compact
+ * every ≈ 0.8 s); with the floor, pretenuring measured equal or better (PERF.md).
  *
- * A program that embeds the engine gets the same with `node <these flags> app.js`.
+ * A program that embeds the engine gets the same with `node --initial-old-space-size=128 app.js`.
  */
 export const ENGINE_V8_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 /**
- * Sets ENGINE_V8_FLAGS on this process, for a `node dist/src/cli/main.js` started without them:
- * the heap size then reaches only the worker threads started afterwards.
+ * For a process started without ENGINE_V8_FLAGS — `wasmsg` itself: its `#!` line is a plain
+ * `#!/usr/bin/env node`, since flags there need `env -S`, which BusyBox's env (Alpine) lacks —
+ * the nearest that can be set at run time: the floor for the worker threads started from now
+ * on, and for the main thread's heap, whose size is set already, V8's largest growing factor
+ * (`--heap-growing-percent=300`, ×4 the live heap): in-process at 300k msgs/s over 30 s, 7
+ * mark-compacts and p99 4.85 ms, against none and 3.38 ms with the floor and ≈ 17 ms with neither
+ * (PERF.md).
  */
 export function tuneHeap(): void {
-  for (const flag of ENGINE_V8_FLAGS) setFlagsFromString(flag);
+  if (process.execArgv.some((a) => a.startsWith('--initial-old-space-size'))) return;
+  setFlagsFromString('--initial-old-space-size=128');
+  setFlagsFromString('--heap-growing-percent=300');
 }

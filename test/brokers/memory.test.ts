@@ -157,6 +157,7 @@ describe('memory broker', () => {
       }
       await Promise.all(waiting);
       const values = q.got.map((r) => decode(r.value));
+      assert.equal(values.length, 46, 'no record twice');
       assert.equal(new Set(values).size, 46, 'each record once');
       for (const r of q.got)
         assert.equal(decode(r.value).charAt(1), String(r.partition), 'in the partition it asked for');

@@ -33,11 +33,12 @@ describe('npm start (issue 10 item 7)', () => {
     assert.match(pkg.scripts['start:js']!, /run examples\/fizzbuzz-js\/fizzbuzz\.wasm --generate \d+/);
   });
 
-  test("wasmsg's #! line and the start scripts start node with the engine's V8 flags (src/heap-tuning.ts)", () => {
-    const flags = ENGINE_V8_FLAGS.join(' ');
+  test("wasmsg's #! line is a plain node one; the start scripts start node with the engine's V8 flags", () => {
     const bin = readFileSync(at('dist/src/cli/main.js'), 'utf8').split('\n', 1)[0];
-    // env -S splits the rest of the line: the flags reach node before the heap is made
-    assert.equal(bin, `#!/usr/bin/env -S node ${flags}`);
+    // flags on a #! line need `env -S`, which BusyBox's env (Alpine) lacks: the CLI sets what it
+    // can at run time instead (src/heap-tuning.ts)
+    assert.equal(bin, '#!/usr/bin/env node');
+    const flags = ENGINE_V8_FLAGS.join(' ');
     for (const name of ['start', 'start:js']) assert.ok(pkg.scripts[name]!.startsWith(`node ${flags} dist/`), name);
   });
 

@@ -87,8 +87,8 @@ describe('the packed package, from another project', { timeout: 300_000 }, () =>
     assert.match(readFileSync(join(installed, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
   });
 
-  test("the installed bin runs through its #! line (env -S node with the engine's V8 flags)", () => {
-    // executed itself, not through node: a flag node refused, or an env without -S, fails here
+  test('the installed bin runs through its #! line', () => {
+    // executed itself, not through node, as a shell runs it
     const r = spawnSync(join(project, 'node_modules', '.bin', 'wasmsg'), ['--version'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(
