@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { ENGINE_V8_FLAGS } from '../../src/heap-tuning.js';
+import { ENGINE_V8_FLAGS, growingPercentFor } from '../../src/heap-tuning.js';
 import { at, cacheDir } from '../helpers.js';
 
 /** Issue 10 item 7: `npm start` shows the engine at its fastest; the JS example is `npm run start:js`. */
@@ -40,6 +40,15 @@ describe('npm start (issue 10 item 7)', () => {
     assert.equal(bin, '#!/usr/bin/env node');
     const flags = ENGINE_V8_FLAGS.join(' ');
     for (const name of ['start', 'start:js']) assert.ok(pkg.scripts[name]!.startsWith(`node ${flags} dist/`), name);
+  });
+
+  test("without the flag, the CLI's main heap grows toward the 128 MB floor, never past it by its own factor", () => {
+    const MB = 1024 * 1024;
+    assert.equal(growingPercentFor(32 * MB), 300, '32 MB × 4 = 128 MB');
+    assert.equal(growingPercentFor(64 * MB), 100, 'half the floor: × 2');
+    assert.equal(growingPercentFor(65 * MB), 0, "past half the floor: V8's own factor");
+    assert.equal(growingPercentFor(4 * MB), 900, 'a small heap: at most × 10');
+    assert.equal(growingPercentFor(0), 900);
   });
 
   for (const [name, count] of [
