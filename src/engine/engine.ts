@@ -99,7 +99,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       componentName: (i) => this.components[i]?.name ?? String(i),
       released: (n, bytes) => this.released(n, bytes),
       checkDrained: () => this.checkDrained(),
-      settled: (list, records, outcome) => this.onSettled(list, records, outcome),
+      settled: (list, outcome, records) => this.onSettled(list, outcome, records),
       deadLettered: (p) => {
         if (this.listenerCount('deadLettered') > 0) {
           this.emit('deadLettered', { record: p.rec, error: p.lastError, attempts: p.attempts });
@@ -375,14 +375,20 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
-  private onSettled(list: readonly Pending[], records: readonly BrokerRecord[], outcome: 'ok' | 'dead-lettered'): void {
+  private onSettled(
+    list: readonly Pending[],
+    outcome: 'ok' | 'dead-lettered',
+    records: readonly BrokerRecord[] | undefined,
+  ): void {
     if ((this.settledTotal += list.length) >= this.nextSettleTarget) {
       while (this.settleWaiters.length > 0 && this.settleWaiters[0]!.n <= this.settledTotal)
         this.settleWaiters.shift()!.resolve();
       this.nextSettleTarget = this.settleWaiters[0]?.n ?? Infinity;
     }
     if (this.listenerCount('settled') > 0) for (const p of list) this.emit('settled', { record: p.rec, outcome });
-    if (this.listenerCount('settledBatch') > 0) this.emit('settledBatch', { records, outcome });
+    // a message acked alone (process() inputs, dead letters) makes its records array only if asked
+    if (this.listenerCount('settledBatch') > 0)
+      this.emit('settledBatch', { records: records ?? list.map((p) => p.rec), outcome });
   }
 
   private checkDrained(): void {

@@ -42,9 +42,10 @@ export interface SettleHost {
   checkDrained(): void;
   /**
    * Messages acknowledged, all with one outcome (one call per acknowledged batch, or per message
-   * dead-lettered), and their records in the same order (made once, for the consumer's acks).
+   * acked alone), and their records in the same order where the caller made them already (a
+   * batch's, for the consumer's acks).
    */
-  settled(list: readonly Pending[], records: readonly BrokerRecord[], outcome: 'ok' | 'dead-lettered'): void;
+  settled(list: readonly Pending[], outcome: 'ok' | 'dead-lettered', records?: readonly BrokerRecord[]): void;
   deadLettered(p: Pending): void;
 }
 
@@ -322,7 +323,7 @@ export class Settler {
     p.sub.acked++;
     stats.recordLatency(now - p.arrival.at, 1);
     this.host.released(1, p.rec.value.length);
-    this.host.settled([p], [p.rec], outcome);
+    this.host.settled([p], outcome);
   }
 
   /**
@@ -361,7 +362,7 @@ export class Settler {
     if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
     if (consumer !== undefined) ackRun(consumer, recs, runFrom, ok.length);
     this.host.released(ok.length, bytes);
-    this.host.settled(ok, recs, 'ok');
+    this.host.settled(ok, 'ok', recs);
   }
 
   /** On stop: cancel backoffs; messages waiting one go back to their brokers. */
