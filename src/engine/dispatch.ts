@@ -27,6 +27,7 @@ import type { StatsRecorder } from './stats.js';
 
 export interface InFlight {
   readonly slot: number;
+  readonly component: number;
   readonly messages: Pending[];
   /** The watchdog stopped its worker: the handler ran past `handlerTimeoutMs`. */
   timedOut: boolean;
@@ -36,6 +37,10 @@ export interface InFlight {
 }
 
 const SLOT_OVERHEAD = 64 * 1024;
+/** A component's batches hold at most this many messages until one of them has returned (its cost is unknown). */
+const FIRST_BATCH = 32;
+/** Weight of a returned batch in a component's cost per message (a moving average over ≈ the last 4). */
+const COST_WEIGHT = 0.25;
 
 export class Dispatcher {
   readonly inFlight = new Set<InFlight>();
@@ -50,6 +55,10 @@ export class Dispatcher {
   /** Messages queued in lanes (not yet in a batch). */
   queued = 0;
   private uniqueLane = -1;
+  /** Each component's worker µs a message (see `learn`), NaN until one of its batches returned. */
+  private usPerMessage: number[] = [];
+  /** Whether a component's batches are cut to `batch.targetMs` (world C's are not: its batch is the handler's unit). */
+  private sized: boolean[] = [];
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -64,6 +73,8 @@ export class Dispatcher {
   /** Creates the arena and the pool, and waits until every worker holds warm instances. */
   async start(data: Omit<PoolWorkerData, 'arena' | 'slotBytes' | 'control' | 'workers'>): Promise<void> {
     const o = this.options;
+    this.usPerMessage = data.components.map(() => NaN);
+    this.sized = data.components.map((c) => c.family !== 'c' && o.batch.targetMs > 0);
     this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
     this.words = new Int32Array(this.arena);
@@ -137,9 +148,9 @@ export class Dispatcher {
    * worker without a batch is never kept waiting for one to fill.
    */
   pump(flush = false): void {
-    const { maxMessages, lingerMs } = this.options.batch;
+    const { lingerMs } = this.options.batch;
     while (this.freeSlots.length > 0 && this.lanes.ready.size > 0 && this.running()) {
-      if (!flush && lingerMs > 0 && this.queued < maxMessages && this.inFlight.size >= this.options.workers) {
+      if (!flush && lingerMs > 0 && this.inFlight.size >= this.options.workers && this.queued < this.nextCap()) {
         this.lingerTimer ??= setTimeout(() => {
           this.lingerTimer = undefined;
           this.pump(true);
@@ -154,17 +165,22 @@ export class Dispatcher {
   private dispatchOne(): boolean {
     const ready = this.lanes.ready;
     if (this.freeSlots.length === 0 || ready.size === 0 || !this.running()) return false;
-    const { maxMessages, maxBytes } = this.options.batch;
+    const { maxBytes } = this.options.batch;
     const idle = this.options.workers - this.inFlight.size;
     const laneCap = Math.ceil(ready.size / Math.max(1, Math.min(this.freeSlots.length, idle)));
-    // sized once for the most it can hold, then cut: grown by push, it was reallocated ≈ 6 times
-    const batch: Pending[] = new Array<Pending>(Math.min(maxMessages, this.queued));
+    let batch: Pending[] = [];
+    let maxMessages = 0;
     let count = 0;
     let bytes = 0;
     let component = -1;
     let lanes = 0;
     for (const lane of ready) {
-      if (component === -1) component = lane.component;
+      if (component === -1) {
+        component = lane.component;
+        maxMessages = this.capOf(component);
+        // sized once for the most it can hold, then cut: grown by push, it was reallocated ≈ 6 times
+        batch = new Array<Pending>(Math.min(maxMessages, this.queued));
+      }
       if (lane.component !== component) continue;
       const queue = lane.queue;
       for (let next = queue.peek(); next !== undefined && count < maxMessages; next = queue.peek()) {
@@ -196,12 +212,43 @@ export class Dispatcher {
       written.inline === undefined
         ? { slot, length: written.length }
         : { slot, length: written.length, inline: written.inline };
-    const flight: InFlight = { slot, messages: batch, timedOut: false, seen: -1, since: 0 };
+    const flight: InFlight = { slot, component, messages: batch, timedOut: false, seen: -1, since: 0 };
     this.inFlight.add(flight);
     this.pool!.run(task).then(
-      (res: PoolTaskResult) => this.onResult(flight, res),
+      (res: PoolTaskResult) => {
+        this.learn(flight, res.timing);
+        this.onResult(flight, res);
+      },
       (err: unknown) => this.onCrash(flight, err),
     );
+  }
+
+  /**
+   * The most messages `component`'s next batch takes: `batch.maxMessages`, or fewer when its
+   * handler is slow — about `batch.targetMs` of a worker's time at its recent cost per message,
+   * at least 1. Big batches spread a batch's fixed cost (a task and its result crossing threads,
+   * waking a worker, settling) over more messages; with a slow handler they would keep a worker
+   * busy long after the other ran out of work, and hold each message's ack that long.
+   */
+  private capOf(component: number): number {
+    const { maxMessages, targetMs } = this.options.batch;
+    if (!this.sized[component]) return maxMessages;
+    const us = this.usPerMessage[component]!;
+    if (Number.isNaN(us)) return Math.min(maxMessages, FIRST_BATCH);
+    return Math.max(1, Math.min(maxMessages, Math.floor((targetMs * 1000) / us)));
+  }
+
+  /** How many queued messages make the next batch full (for linger): the first ready lane's component's cap. */
+  private nextCap(): number {
+    for (const lane of this.lanes.ready) return this.capOf(lane.component);
+    return this.options.batch.maxMessages;
+  }
+
+  /** A batch returned: its worker's time (decode, calls, encode) updates its component's cost per message. */
+  private learn(flight: InFlight, timing: readonly number[]): void {
+    const us = (timing[0]! + timing[1]! + timing[2]!) / flight.messages.length;
+    const was = this.usPerMessage[flight.component]!;
+    this.usPerMessage[flight.component] = Number.isNaN(was) ? us : was + (us - was) * COST_WEIGHT;
   }
 
   /**

@@ -164,8 +164,15 @@ export const EngineOptionsSchema = z
       .strictObject({
         maxMessages: positiveInt
           .max(65_536)
-          .default(256)
+          .default(1024)
           .describe('Most messages in one batch (one task for a worker).'),
+        targetMs: z
+          .number()
+          .nonnegative()
+          .default(10)
+          .describe(
+            "Cut a slow handler's batches to about this much of a worker's time (at its recent cost per message, at least 1 message; not world C's). 0: always up to maxMessages.",
+          ),
         maxBytes: positiveInt
           .max(256 * 1024 * 1024)
           .default(1 << 20)

@@ -190,6 +190,51 @@ describe('engine: batching', () => {
   );
 });
 
+describe('engine: batch sizes', () => {
+  test(
+    "a slow handler's batches are cut to about batch.targetMs of a worker's time; targetMs 0 fills them to maxMessages",
+    { timeout: 120_000 },
+    async () => {
+      const N = 150;
+      const run = async (targetMs: number): Promise<{ sizes: number[]; handlerUs: number }> => {
+        const { engine, memory } = engineFor(examples.spin, {
+          workers: 1,
+          ordering: 'none',
+          batch: { maxMessages: 64, lingerMs: 0, targetMs },
+        });
+        // spin-wat spins for the leading number of rounds: 1 000 000 ≈ 1.5 ms here; all there before the start
+        for (let i = 0; i < N; i++) memory.produce('in', { value: text(`1000000 m${i}`) });
+        const sizes: number[] = [];
+        let settled = 0;
+        const done = new Promise<void>((resolve) =>
+          engine.on('settledBatch', ({ records }) => {
+            sizes.push(records.length);
+            if ((settled += records.length) === N) resolve();
+          }),
+        );
+        await engine.start();
+        await done;
+        const handlerUs = engine.histograms().handlerNs.getValueAtPercentile(50) / 1000;
+        await engine.stop();
+        return { sizes, handlerUs };
+      };
+      const full = await run(0);
+      assert.equal(Math.max(...full.sizes), 64, `batches: ${full.sizes.join(' ')}`);
+      const cut = await run(3);
+      // the 2 batches sent before any returned: at most 32 each (the handler's cost unknown);
+      // then ≈ 3 ms ÷ the handler's time a message (2 here), with room for its variation
+      const bound = Math.floor((4 * 3000) / cut.handlerUs) + 1;
+      assert.ok(bound < 64, `the handler took ${cut.handlerUs} µs: too fast for this test`);
+      assert.ok(Math.max(...cut.sizes.slice(0, 2)) <= 32, `first batches: ${cut.sizes.slice(0, 2).join(' ')}`);
+      const later = cut.sizes.slice(2);
+      assert.ok(
+        later.length > 0 && Math.max(...later) <= bound,
+        `later batches ≤ ${bound} (handler ${cut.handlerUs} µs): ${later.join(' ')}`,
+      );
+    },
+  );
+});
+
 describe('engine: failures', () => {
   test('err → retried up to maxAttempts → dead-lettered with error, attempts and source → acked', async () => {
     const { engine, memory } = engineFor(fixture('err'), { retries: { maxAttempts: 3, backoffMs: 1 } }, 2);
