@@ -40,7 +40,7 @@ const common: Omit<BenchOptions, 'messages' | 'workUs'> = {
   sizes: [100],
   keys: [16],
   workers: [2],
-  batch: [256],
+  batch: [1024], // the engine's default
   ordering: ['none'],
   rates: [],
   baseline: true,

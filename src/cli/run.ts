@@ -106,8 +106,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     void generate(memory, channel, {
       count: generateCount,
       size: opts.size,
-      // ahead of the engine by what it may hold (its high-water mark), never less than the default
-      lead: Math.max(DEFAULT_LEAD, engine.highWater),
+      // ahead of the engine by the most it may hold (its high-water mark with full batches), never less than the default
+      lead: Math.max(DEFAULT_LEAD, engine.options.maxInFlightBatches * 2 * engine.options.batch.maxMessages),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }

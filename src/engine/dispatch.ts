@@ -238,6 +238,14 @@ export class Dispatcher {
     return Math.max(1, Math.min(maxMessages, Math.floor((targetMs * 1000) / us)));
   }
 
+  /** The most messages a batch of any component takes now (see capOf). */
+  largestCap(): number {
+    if (this.sized.length === 0) return this.options.batch.maxMessages; // not started
+    let most = 1;
+    for (let c = 0; c < this.sized.length; c++) most = Math.max(most, this.capOf(c));
+    return most;
+  }
+
   /** How many queued messages make the next batch full (for linger): the first ready lane's component's cap. */
   private nextCap(): number {
     for (const lane of this.lanes.ready) return this.capOf(lane.component);

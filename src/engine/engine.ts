@@ -27,8 +27,7 @@ export type { EngineEvents } from './events.js';
  *   settle.ts            results → publish outputs, then ack | retry | dead-letter
  *   process.ts           engine.process(): the engine as a pipeline stage
  *
- * Memory is bounded: at most `maxInFlightBatches` slots, and intake pauses (adapters' consumers
- * paused) when the engine holds `highWater` messages, resuming at half of it.
+ * Memory is bounded: `maxInFlightBatches` slots; intake pauses at `highWater` held messages, resumes at half.
  */
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -54,8 +53,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private buffered = 0;
   private bufferedBytes = 0;
   private paused = false;
-  /** Messages the engine holds (queued, in flight, publishing) before it pauses its consumers. */
-  readonly highWater: number;
   /** Payload bytes held before intake pauses: as many as the batches in flight can carry, twice. */
   private readonly highWaterBytes: number;
   private readonly spaceWaiters: Array<() => void> = [];
@@ -77,7 +74,6 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.adapters.set('default', memory);
       this.ownedAdapters.push(memory);
     }
-    this.highWater = this.options.maxInFlightBatches * this.options.batch.maxMessages * 2;
     this.highWaterBytes = this.options.maxInFlightBatches * this.options.batch.maxBytes * 2;
     this.lanes = new Lanes(this.options.ordering);
     const running = (): boolean => this.state === 'running';
@@ -233,7 +229,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     return processStream(
       {
-        highWater: this.highWater,
+        highWater: () => this.highWater,
         buffered: () => (this.bufferedBytes >= this.highWaterBytes ? this.highWater : this.buffered),
         waitForSpace: () => new Promise<void>((r) => this.spaceWaiters.push(r)),
         enqueue: (c, rec, consumer, sink) => {
@@ -348,6 +344,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.dispatcher.queued += n;
     this.applyBackpressure();
     this.dispatcher.pump();
+  }
+
+  /** Messages held (queued, in flight, publishing) before intake pauses: `maxInFlightBatches × 2 ×` the most a batch takes now (fewer for a slow handler: Dispatcher.capOf). */
+  get highWater(): number {
+    return this.options.maxInFlightBatches * 2 * this.dispatcher.largestCap();
   }
 
   private released(n: number, bytes: number): void {

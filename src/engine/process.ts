@@ -27,7 +27,7 @@ export interface ProcessInput {
 
 /** What process() needs of the engine. */
 export interface ProcessHost {
-  readonly highWater: number;
+  readonly highWater: () => number;
   buffered(): number;
   waitForSpace(): Promise<void>;
   enqueue(component: number, rec: BrokerRecord, consumer: Consumer, sink: (o: ProcessOutcome) => void): void;
@@ -52,8 +52,8 @@ export async function* processStream(
     try {
       for await (const input of source) {
         // bounded by the engine's high-water mark and by results the caller has not read yet
-        while (host.buffered() >= host.highWater) await host.waitForSpace();
-        while (results.length - next >= host.highWater) await new Promise<void>((r) => (wakeFeeder = r));
+        while (host.buffered() >= host.highWater()) await host.waitForSpace();
+        while (results.length - next >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
         let resolve!: (r: ProcessResult) => void;
         results.push(new Promise<ProcessResult>((r) => (resolve = r)));
         const rec: BrokerRecord = {

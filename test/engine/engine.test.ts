@@ -196,7 +196,7 @@ describe('engine: batch sizes', () => {
     { timeout: 120_000 },
     async () => {
       const N = 150;
-      const run = async (targetMs: number): Promise<{ sizes: number[]; handlerUs: number }> => {
+      const run = async (targetMs: number): Promise<{ sizes: number[]; handlerUs: number; highWater: number }> => {
         const { engine, memory } = engineFor(examples.spin, {
           workers: 1,
           ordering: 'none',
@@ -215,11 +215,13 @@ describe('engine: batch sizes', () => {
         await engine.start();
         await done;
         const handlerUs = engine.histograms().handlerNs.getValueAtPercentile(50) / 1000;
+        const highWater = engine.highWater;
         await engine.stop();
-        return { sizes, handlerUs };
+        return { sizes, handlerUs, highWater };
       };
       const full = await run(0);
       assert.equal(Math.max(...full.sizes), 64, `batches: ${full.sizes.join(' ')}`);
+      assert.equal(full.highWater, 2 * 2 * 64, 'held before intake pauses: 2 slots × 2 × 64');
       const cut = await run(3);
       // the 2 batches sent before any returned: at most 32 each (the handler's cost unknown);
       // then ≈ 3 ms ÷ the handler's time a message (2 here), with room for its variation
@@ -231,6 +233,8 @@ describe('engine: batch sizes', () => {
         later.length > 0 && Math.max(...later) <= bound,
         `later batches ≤ ${bound} (handler ${cut.handlerUs} µs): ${later.join(' ')}`,
       );
+      // and the engine holds a slow handler's backlog in time: 2 slots × 2 × its cut batch
+      assert.ok(cut.highWater <= 4 * bound, `held before intake pauses: ${cut.highWater}`);
     },
   );
 });
