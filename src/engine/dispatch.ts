@@ -20,7 +20,7 @@ import type { StatsRecorder } from './stats.js';
  * flight, so a batch that took every ready lane would leave the other workers idle until it
  * returned. A batch takes at most ⌈ready lanes ÷ idle workers⌉ lanes (⌈ready ÷ free slots⌉
  * when that is more), so the ready lanes spread over the workers that would otherwise wait, each
- * batch still up to `maxMessages` long. Spreading over every free slot instead (4 with 2
+ * batch still up to its cap (`capOf`). Spreading over every free slot instead (4 with 2
  * workers) split each burst of a fixed-rate producer into one small batch per partition: twice
  * the tasks, wake-ups and settlements the workers could use, on the main thread.
  */
@@ -39,6 +39,12 @@ export interface InFlight {
 const SLOT_OVERHEAD = 64 * 1024;
 /** A component's batches hold at most this many messages until one of them has returned (its cost is unknown). */
 const FIRST_BATCH = 32;
+/**
+ * Under `partition`/`key` ordering a batch is not cut below this (the default before batches were
+ * cut): an ordered lane has one batch in flight and waits for its outputs' confirmation between
+ * batches, so small batches would slow each lane.
+ */
+const ORDERED_FLOOR = 256;
 /** Weight of a returned batch in a component's cost per message (a moving average over ≈ the last 4). */
 const COST_WEIGHT = 0.25;
 
@@ -57,8 +63,8 @@ export class Dispatcher {
   private uniqueLane = -1;
   /** Each component's worker µs a message (see `learn`), NaN until one of its batches returned. */
   private usPerMessage: number[] = [];
-  /** Whether a component's batches are cut to `batch.targetMs` (world C's are not: its batch is the handler's unit). */
-  private sized: boolean[] = [];
+  /** World C components (a batch is one handler call): cut only to stay well within `handlerTimeoutMs`. */
+  private perCall: boolean[] = [];
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -74,7 +80,7 @@ export class Dispatcher {
   async start(data: Omit<PoolWorkerData, 'arena' | 'slotBytes' | 'control' | 'workers'>): Promise<void> {
     const o = this.options;
     this.usPerMessage = data.components.map(() => NaN);
-    this.sized = data.components.map((c) => c.family !== 'c' && o.batch.targetMs > 0);
+    this.perCall = data.components.map((c) => c.family === 'c');
     this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
     this.words = new Int32Array(this.arena);
@@ -215,10 +221,7 @@ export class Dispatcher {
     const flight: InFlight = { slot, component, messages: batch, timedOut: false, seen: -1, since: 0 };
     this.inFlight.add(flight);
     this.pool!.run(task).then(
-      (res: PoolTaskResult) => {
-        this.learn(flight, res.timing);
-        this.onResult(flight, res);
-      },
+      (res: PoolTaskResult) => this.onResult(flight, res),
       (err: unknown) => this.onCrash(flight, err),
     );
   }
@@ -226,23 +229,28 @@ export class Dispatcher {
   /**
    * The most messages `component`'s next batch takes: `batch.maxMessages`, or fewer when its
    * handler is slow — about `batch.targetMs` of a worker's time at its recent cost per message,
-   * at least 1. Big batches spread a batch's fixed cost (a task and its result crossing threads,
-   * waking a worker, settling) over more messages; with a slow handler they would keep a worker
-   * busy long after the other ran out of work, and hold each message's ack that long.
+   * at least 1 (at least ORDERED_FLOOR under `partition`/`key` ordering). Big batches spread a
+   * batch's fixed cost (a task and its result crossing threads, waking a worker, settling) over
+   * more messages; with a slow handler they would keep a worker busy long after the other ran
+   * out of work, and hold each message's ack that long. A world C batch is one call: it is cut
+   * only to a quarter of `handlerTimeoutMs`, so a slow but correct batch handler is not stopped.
    */
   private capOf(component: number): number {
     const { maxMessages, targetMs } = this.options.batch;
-    if (!this.sized[component]) return maxMessages;
+    const perCall = this.perCall[component] === true;
+    if (!perCall && targetMs === 0) return maxMessages;
     const us = this.usPerMessage[component]!;
     if (Number.isNaN(us)) return Math.min(maxMessages, FIRST_BATCH);
-    return Math.max(1, Math.min(maxMessages, Math.floor((targetMs * 1000) / us)));
+    const budgetUs = perCall ? this.options.handlerTimeoutMs * 250 : targetMs * 1000;
+    const floor = perCall || this.options.ordering === 'none' ? 1 : ORDERED_FLOOR;
+    return Math.min(maxMessages, Math.max(floor, Math.floor(budgetUs / us)));
   }
 
-  /** The most messages a batch of any component takes now (see capOf). */
+  /** The most messages a batch of any component takes now (see capOf), FIRST_BATCH at least. */
   largestCap(): number {
-    if (this.sized.length === 0) return this.options.batch.maxMessages; // not started
-    let most = 1;
-    for (let c = 0; c < this.sized.length; c++) most = Math.max(most, this.capOf(c));
+    if (this.perCall.length === 0) return this.options.batch.maxMessages; // not started
+    let most = Math.min(this.options.batch.maxMessages, FIRST_BATCH);
+    for (let c = 0; c < this.perCall.length; c++) most = Math.max(most, this.capOf(c));
     return most;
   }
 
@@ -252,9 +260,10 @@ export class Dispatcher {
     return this.options.batch.maxMessages;
   }
 
-  /** A batch returned: its worker's time (decode, calls, encode) updates its component's cost per message. */
-  private learn(flight: InFlight, timing: readonly number[]): void {
-    const us = (timing[0]! + timing[1]! + timing[2]!) / flight.messages.length;
+  /** A batch returned: its worker's time (decode, calls, encode) for the `called` messages that reached the handler updates its component's cost per message. */
+  learn(flight: InFlight, timing: readonly number[], called: number): void {
+    if (called === 0) return;
+    const us = (timing[0]! + timing[1]! + timing[2]!) / called;
     const was = this.usPerMessage[flight.component]!;
     this.usPerMessage[flight.component] = Number.isNaN(was) ? us : was + (us - was) * COST_WEIGHT;
   }
@@ -266,7 +275,7 @@ export class Dispatcher {
    * stopped: the watchdog terminates the thread the batch's header names (piscina rejects its
    * tasks and starts a replacement), and the call is settled as that message's failure; a batch
    * queued behind it on that worker had not started and goes back whole. A correct but slow
-   * handler (200 ms a message, 256 a batch) is never cut off. Tasks carry no AbortSignal:
+   * handler (200 ms a message, a full batch of 1024 with `batch.targetMs` 0) is never cut off. Tasks carry no AbortSignal:
    * piscina gives an abortable task a worker to itself (no next batch waiting in its port), and
    * an AbortController with its listeners cost more per batch than the rest of a send.
    */

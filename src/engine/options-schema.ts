@@ -171,7 +171,7 @@ export const EngineOptionsSchema = z
           .nonnegative()
           .default(10)
           .describe(
-            "Cut a slow handler's batches to about this much of a worker's time (at its recent cost per message, at least 1 message; not world C's). 0: always up to maxMessages.",
+            "Cut a slow handler's batches to about this much of a worker's time, at its recent cost per message (at least 1 message; 256 under partition/key ordering; world C batches only to a quarter of handlerTimeoutMs). 0: always up to maxMessages.",
           ),
         maxBytes: positiveInt
           .max(256 * 1024 * 1024)

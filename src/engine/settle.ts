@@ -67,6 +67,7 @@ export class Settler {
     const d = this.host.dispatcher;
     if (res.allOk === true) {
       this.host.stats.recordWorker(res.timing, flight.messages.length);
+      d.learn(flight, res.timing, flight.messages.length);
       d.finish(flight);
       this.settleBatch(flight.messages, () => OK_NO_OUTPUT);
       return;
@@ -76,6 +77,7 @@ export class Settler {
     let called = 0;
     for (const r of results) if (r[0] !== Status.skipped) called++;
     this.host.stats.recordWorker(res.timing, flight.messages.length, called);
+    d.learn(flight, res.timing, called);
     d.finish(flight);
     this.settleBatch(flight.messages, (i) => results[i]!);
   }
