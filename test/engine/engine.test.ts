@@ -349,7 +349,10 @@ describe('engine: failures', () => {
         workers: 2,
         cacheDir,
         ordering: 'none',
-        batch: { maxMessages: 64, lingerMs: 0 },
+        // targetMs 0: batches (and the high-water mark) full from the start, so both channels'
+        // deliveries are held at once and batches mix them (with the cut, the mark starts at
+        // 4 slots × 2 × 32 and the first channel's 300 messages alone could fill it)
+        batch: { maxMessages: 64, lingerMs: 0, targetMs: 0 },
       },
       [memory],
     );
