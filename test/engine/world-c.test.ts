@@ -49,6 +49,34 @@ describe('engine: world C (batch delivery)', () => {
     );
   });
 
+  test('a slow batch handler gets batches it can finish within the handler timeout (cut to a quarter of it)', async () => {
+    // batch-spin spins ≈ 3 ms a message: 1024 messages in one call would take 3 s, the timeout is 0.8 s
+    const N = 500;
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      { components: [{ path: fixture('batch-spin') }], workers: 1, cacheDir, handlerTimeoutMs: 800, ordering: 'none' },
+      [memory],
+    );
+    const sizes: number[] = [];
+    let dead = 0;
+    engine.on('settledBatch', ({ records, outcome }) => {
+      sizes.push(records.length);
+      if (outcome !== 'ok') dead += records.length;
+    });
+    for (let i = 0; i < N; i++) memory.produce('in', { value: text(`m${i}`) });
+    await engine.start();
+    await engine.waitForSettled(N);
+    const callUs = engine.histograms().handlerNs.getValueAtPercentile(50) / 1000; // a message's share of its call
+    const s = engine.snapshot();
+    await engine.stop();
+    assert.equal(dead, 0, `no batch timed out (batches: ${sizes.join(' ')})`);
+    assert.deepEqual([s.acked, s.failed, s.retried], [N, 0, 0]);
+    // the first 2 batches: 32 each (the cost unknown); then ≈ 200 ms ÷ the cost a message
+    const later = sizes.slice(2, -1);
+    assert.ok(later.length > 0, `batches: ${sizes.join(' ')}`);
+    assert.ok(Math.max(...later) * callUs <= 400_000, `later batches ${later.join(' ')} at ${callUs} µs a message`);
+  });
+
   test('abandoned messages are retried then dead-lettered; the rest of their lane waits, then proceeds in order', async () => {
     const memory = new MemoryBroker({ name: 'default', partitions: 2 });
     const engine = new Engine(
