@@ -246,6 +246,32 @@ describe('engine: batch sizes', () => {
   );
 });
 
+describe('engine: batch sizes and linger', () => {
+  test('linger fills a batch to its cut size, not to maxMessages: the next batch waits in the worker’s port', async () => {
+    // 1 worker, 2 slots: the second batch should be sent while the first runs. A linger that
+    // waited for maxMessages (1024) would hold it until the first returned (600 s at most).
+    const N = 300;
+    const { engine, memory } = engineFor(
+      examples.spin,
+      { workers: 1, ordering: 'none', batch: { maxMessages: 1024, lingerMs: 600_000, targetMs: 20 } },
+      1,
+    );
+    for (let i = 0; i < N; i++) memory.produce('in', { value: text(`1000000 m${i}`) });
+    const behind: number[] = []; // batches in flight as each batch settles (the one settling excluded)
+    engine.on('settledBatch', () => behind.push(engine.snapshot().inFlightBatches));
+    await engine.start();
+    await engine.waitForSettled(N);
+    await engine.stop();
+    const middle = behind.slice(1, -2); // the last ones have nothing left to send behind them
+    assert.ok(middle.length >= 5, `batches: ${behind.length}`);
+    // (most, not all: a main thread stalled for a whole batch could settle two before sending one)
+    assert.ok(
+      middle.filter((n) => n === 1).length >= 0.8 * middle.length,
+      `a batch was waiting behind each one that settled: ${behind.join(' ')}`,
+    );
+  });
+});
+
 describe('engine: failures', () => {
   test('err → retried up to maxAttempts → dead-lettered with error, attempts and source → acked', async () => {
     const { engine, memory } = engineFor(fixture('err'), { retries: { maxAttempts: 3, backoffMs: 1 } }, 2);
