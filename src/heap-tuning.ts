@@ -23,10 +23,12 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  *
  * A program that embeds the engine gets the same with `node --initial-old-space-size=128 app.js`.
  */
-export const ENGINE_V8_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+const FLOOR_MB = 128;
+const FLOOR_FLAG = `--initial-old-space-size=${FLOOR_MB}`;
+export const ENGINE_V8_FLAGS: readonly string[] = [FLOOR_FLAG];
 
 /** The old generation's least limit, bytes (ENGINE_V8_FLAGS's `--initial-old-space-size`). */
-const FLOOR = 128 * 1024 * 1024;
+const FLOOR = FLOOR_MB * 1024 * 1024;
 
 /**
  * `--heap-growing-percent` for an old generation of `bytes`: the growth that puts its next limit
@@ -51,7 +53,7 @@ export function growingPercentFor(bytes: number): number {
  */
 export function tuneHeap(): void {
   if (process.execArgv.some((a) => a.startsWith('--initial-old-space-size'))) return;
-  setFlagsFromString('--initial-old-space-size=128');
+  setFlagsFromString(FLOOR_FLAG);
   const adjust = (): void => {
     // the old generation's size: every space but the young generation's (right after a major
     // collection, about what is live there)

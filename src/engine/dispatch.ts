@@ -37,6 +37,7 @@ export interface InFlight {
 }
 
 const SLOT_OVERHEAD = 64 * 1024;
+const NO_MESSAGES: Pending[] = [];
 /** A component's batches hold at most this many messages until one of them has returned (its cost is unknown). */
 const FIRST_BATCH = 32;
 /**
@@ -174,7 +175,7 @@ export class Dispatcher {
     const { maxBytes } = this.options.batch;
     const idle = this.options.workers - this.inFlight.size;
     const laneCap = Math.ceil(ready.size / Math.max(1, Math.min(this.freeSlots.length, idle)));
-    let batch: Pending[] = [];
+    let batch = NO_MESSAGES; // replaced at the first lane (a batch is sized for its component's cap)
     let maxMessages = 0;
     let count = 0;
     let bytes = 0;
@@ -246,8 +247,21 @@ export class Dispatcher {
     return Math.min(maxMessages, Math.max(floor, Math.floor(budgetUs / us)));
   }
 
+  /** Payload bytes the engine may hold before intake pauses: as many as the batches in flight can carry, twice. */
+  get highWaterBytes(): number {
+    return this.options.maxInFlightBatches * this.options.batch.maxBytes * 2;
+  }
+
+  /**
+   * Messages the engine may hold (queued, in flight, publishing) before intake pauses: twice what
+   * the slots carry at the most a batch takes now — fewer for a slow handler (see capOf).
+   */
+  highWater(): number {
+    return this.options.maxInFlightBatches * 2 * this.largestCap();
+  }
+
   /** The most messages a batch of any component takes now (see capOf), FIRST_BATCH at least. */
-  largestCap(): number {
+  private largestCap(): number {
     if (this.perCall.length === 0) return this.options.batch.maxMessages; // not started
     let most = Math.min(this.options.batch.maxMessages, FIRST_BATCH);
     for (let c = 0; c < this.perCall.length; c++) most = Math.max(most, this.capOf(c));
@@ -260,7 +274,10 @@ export class Dispatcher {
     return this.options.batch.maxMessages;
   }
 
-  /** A batch returned: its worker's time (decode, calls, encode) for the `called` messages that reached the handler updates its component's cost per message. */
+  /**
+   * A batch returned: its worker's time (decode, calls, encode) over the `called` messages that
+   * reached the handler updates its component's cost per message.
+   */
   learn(flight: InFlight, timing: readonly number[], called: number): void {
     if (called === 0) return;
     const us = (timing[0]! + timing[1]! + timing[2]!) / called;
@@ -275,9 +292,10 @@ export class Dispatcher {
    * stopped: the watchdog terminates the thread the batch's header names (piscina rejects its
    * tasks and starts a replacement), and the call is settled as that message's failure; a batch
    * queued behind it on that worker had not started and goes back whole. A correct but slow
-   * handler (200 ms a message, a full batch of 1024 with `batch.targetMs` 0) is never cut off. Tasks carry no AbortSignal:
-   * piscina gives an abortable task a worker to itself (no next batch waiting in its port), and
-   * an AbortController with its listeners cost more per batch than the rest of a send.
+   * handler (200 ms a message, a full batch of 1024 with `batch.targetMs` 0) is never cut off.
+   * Tasks carry no AbortSignal: piscina gives an abortable task a worker to itself (no next batch
+   * waiting in its port), and an AbortController with its listeners cost more per batch than the
+   * rest of a send.
    */
   private watch(): void {
     const limit = this.options.handlerTimeoutMs;

@@ -27,7 +27,8 @@ export type { EngineEvents } from './events.js';
  *   settle.ts            results → publish outputs, then ack | retry | dead-letter
  *   process.ts           engine.process(): the engine as a pipeline stage
  *
- * Memory is bounded: `maxInFlightBatches` slots; intake pauses at `highWater` held messages, resumes at half.
+ * Memory is bounded: at most `maxInFlightBatches` slots, and intake pauses (adapters' consumers
+ * paused) when the engine holds `highWater` messages, resuming at half of it.
  */
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -53,8 +54,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private buffered = 0;
   private bufferedBytes = 0;
   private paused = false;
-  /** Payload bytes held before intake pauses: as many as the batches in flight can carry, twice. */
-  private readonly highWaterBytes: number;
   private readonly spaceWaiters: Array<() => void> = [];
   private readonly drainWaiters: Array<() => void> = [];
   private settledTotal = 0;
@@ -74,7 +73,6 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.adapters.set('default', memory);
       this.ownedAdapters.push(memory);
     }
-    this.highWaterBytes = this.options.maxInFlightBatches * this.options.batch.maxBytes * 2;
     this.lanes = new Lanes(this.options.ordering);
     const running = (): boolean => this.state === 'running';
     this.dispatcher = new Dispatcher(
@@ -230,7 +228,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     return processStream(
       {
         highWater: () => this.highWater,
-        buffered: () => (this.bufferedBytes >= this.highWaterBytes ? this.highWater : this.buffered),
+        buffered: () => (this.bufferedBytes >= this.dispatcher.highWaterBytes ? this.highWater : this.buffered),
         waitForSpace: () => new Promise<void>((r) => this.spaceWaiters.push(r)),
         enqueue: (c, rec, consumer, sink) => {
           const sub = this.processCounters(c);
@@ -346,9 +344,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.dispatcher.pump();
   }
 
-  /** Messages held (queued, in flight, publishing) before intake pauses: `maxInFlightBatches × 2 ×` the most a batch takes now (fewer for a slow handler: Dispatcher.capOf). */
+  /** Messages held before intake pauses (Dispatcher.highWater: it follows the batch size). */
   get highWater(): number {
-    return this.options.maxInFlightBatches * 2 * this.dispatcher.largestCap();
+    return this.dispatcher.highWater();
   }
 
   private released(n: number, bytes: number): void {
@@ -360,15 +358,16 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Held messages, and their payload bytes, against the high-water marks (counts and bytes). */
   private applyBackpressure(): void {
-    const full = this.buffered >= this.highWater || this.bufferedBytes >= this.highWaterBytes;
+    const highWater = this.dispatcher.highWater();
+    const full = this.buffered >= highWater || this.bufferedBytes >= this.dispatcher.highWaterBytes;
     if (this.spaceWaiters.length > 0 && !full) for (const w of this.spaceWaiters.splice(0)) w();
     if (!this.paused && full) {
       this.paused = true;
       for (const c of this.consumers) c.pause();
     } else if (
       this.paused &&
-      this.buffered <= this.highWater / 2 &&
-      this.bufferedBytes <= this.highWaterBytes / 2 &&
+      this.buffered <= highWater / 2 &&
+      this.bufferedBytes <= this.dispatcher.highWaterBytes / 2 &&
       this.state === 'running'
     ) {
       this.paused = false;
