@@ -7,6 +7,7 @@
  * warm-up weigh on neither side. Latency: settle time − the send time the payload carries.
  */
 import { readFileSync } from 'node:fs';
+import type * as hdr from 'hdr-histogram-js';
 import { performance } from 'node:perf_hooks';
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { createBroker } from '../brokers/connect.js';
@@ -14,7 +15,7 @@ import { MemoryBroker } from '../brokers/memory.js';
 import { Engine } from '../engine/engine.js';
 import { bareConsume } from './bare.js';
 import { dropChannel } from './channels.js';
-import { distribution, newHistogram } from './histogram.js';
+import { distribution, newMeterHistogram } from './histogram.js';
 import type { Job } from './matrix.js';
 import { inThread } from './spin.js';
 import type { Distribution, RunResult } from './types.js';
@@ -64,7 +65,6 @@ class Meter {
   settled = 0;
   /** Messages settled as dead letters (the handler failed them): the run reports it. */
   failures = 0;
-  readonly latency = newHistogram();
   start: Marks | undefined;
   end: Marks | undefined;
   /** Called at the end of the warm-up (the engine resets its stats there). */
@@ -76,6 +76,8 @@ class Meter {
   constructor(
     private readonly warmup: number,
     private readonly total: number,
+    /** Latency in µs (hdr-histogram-js's WebAssembly build: recorded per message on the measured thread). */
+    readonly latency: hdr.Histogram,
   ) {}
 
   /** Consuming starts now: with no warm-up, the window starts here (not at set-up). */
@@ -83,11 +85,12 @@ class Meter {
     if (this.warmup === 0) this.start = mark();
   }
 
-  settle(value: Uint8Array, ok = true): void {
+  /** `now`: when it settled (a batch's messages settle at one instant: one clock read for them all). */
+  settle(value: Uint8Array, ok = true, now = epochNow()): void {
     if (!ok) this.failures++;
     const n = ++this.settled;
     if (n > this.warmup) {
-      this.latency.recordValue(Math.max(1, Math.round((epochNow() - sentAtOf(value)) * 1000)));
+      this.latency.recordValue(Math.max(1, Math.round((now - sentAtOf(value)) * 1000)));
     } else if (n === this.warmup) {
       this.start = mark();
       this.onWarm();
@@ -143,7 +146,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
     p.scheme === 'memory'
       ? new MemoryBroker({ name: 'default', partitions: 4, retentionBytes: Math.max(8 << 20, 4 * p.size) })
       : undefined;
-  const meter = new Meter(job.warmup, p.messages);
+  const meter = new Meter(job.warmup, p.messages, await newMeterHistogram());
   const payloads = new Payloads(p.size, job.rounds);
   const fromAdapter = (a: BrokerAdapter): Promise<void> =>
     produce(adapterSink(a, job.channel, payloads), produceSpec(job, meter, payloads));
@@ -189,8 +192,9 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
       // thread 0.13–0.5 µs a message here (PERF.md), as much as the meter itself
       engine.on('settledBatch', ({ records, outcome }) => {
         const ok = outcome === 'ok';
+        const now = epochNow();
         for (const record of records) {
-          meter.settle(record.value, ok);
+          meter.settle(record.value, ok, now);
           payloads.release(record.value); // the embedded broker's records are the producer's payloads
         }
       });
@@ -226,6 +230,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
     return result(job, meter, handler);
   } finally {
     clearInterval(ticker);
+    meter.latency.destroy();
     await dropChannel(p.scheme, job.runUrl, job.channel).catch(() => {});
   }
 }

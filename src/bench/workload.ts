@@ -50,11 +50,17 @@ export class Payloads {
       this.chunk = new Uint8Array(Math.max(CHUNK, size)).fill(0x2e); // '.'
       this.used = 0;
     }
-    const bytes = this.chunk.subarray(this.used, this.used + size);
-    this.used += size;
-    bytes.set(this.head);
-    stamp(bytes, sentAt);
-    return bytes;
+    // written into the chunk byte by byte, then viewed: two TypedArray.set calls on a fresh view
+    // cost more than the copies themselves at these sizes
+    const chunk = this.chunk;
+    const at = this.used;
+    const head = this.head;
+    for (let i = 0; i < head.length; i++) chunk[at + i] = head[i]!;
+    f64[0] = sentAt;
+    const tail = at + size - 8;
+    for (let i = 0; i < 8; i++) chunk[tail + i] = f64Bytes[i]!;
+    this.used = at + size;
+    return chunk.subarray(at, at + size);
   }
 
   /**
