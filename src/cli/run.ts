@@ -1,6 +1,7 @@
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
 import { DEFAULT_LEAD, generate } from '../brokers/synthetic.js';
+import { highWaterAt } from '../engine/dispatch.js';
 import { createBroker } from '../brokers/connect.js';
 import { Engine } from '../engine/engine.js';
 import { checkBrokers, resolveOptions } from '../engine/options.js';
@@ -107,7 +108,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       count: generateCount,
       size: opts.size,
       // ahead of the engine by the most it may hold (its high-water mark with full batches), never less than the default
-      lead: Math.max(DEFAULT_LEAD, engine.options.maxInFlightBatches * 2 * engine.options.batch.maxMessages),
+      lead: Math.max(DEFAULT_LEAD, highWaterAt(engine.options, engine.options.batch.maxMessages)),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }

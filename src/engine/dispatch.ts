@@ -49,6 +49,11 @@ const ORDERED_FLOOR = 256;
 /** Weight of a returned batch in a component's cost per message (a moving average over ≈ the last 4). */
 const COST_WEIGHT = 0.25;
 
+/** The messages held before intake pauses when a batch takes `cap`: twice what the slots carry (see Dispatcher.highWater). */
+export function highWaterAt(options: Pick<ResolvedOptions, 'maxInFlightBatches'>, cap: number): number {
+  return options.maxInFlightBatches * 2 * cap;
+}
+
 export class Dispatcher {
   readonly inFlight = new Set<InFlight>();
   private pool: Piscina | undefined;
@@ -257,7 +262,7 @@ export class Dispatcher {
    * the slots carry at the most a batch takes now — fewer for a slow handler (see capOf).
    */
   highWater(): number {
-    return this.options.maxInFlightBatches * 2 * this.largestCap();
+    return highWaterAt(this.options, this.largestCap());
   }
 
   /** The most messages a batch of any component takes now (see capOf), FIRST_BATCH at least. */
