@@ -3,7 +3,7 @@ import { writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HDR_THREAD } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
-import type { Lanes, Pending } from './lanes.js';
+import type { Lane, Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import { cachePiscinaWorkerInterfaces } from './piscina-interfaces.js';
 import type { StatsRecorder } from './stats.js';
@@ -186,8 +186,10 @@ export class Dispatcher {
     let bytes = 0;
     let component = -1;
     let lanes = 0;
+    let head: Lane | undefined;
     for (const lane of ready) {
       if (component === -1) {
+        head = lane;
         component = lane.component;
         maxMessages = this.capOf(component);
         // sized once for the most it can hold, then cut: grown by push, it was reallocated ≈ 6 times
@@ -204,6 +206,10 @@ export class Dispatcher {
       if (lane.busy || queue.length === 0) ready.delete(lane);
       if (count >= maxMessages || bytes >= maxBytes || ++lanes >= laneCap) break;
     }
+    // the lane this batch began with goes to the back if it has more: the next batch begins with
+    // the next lane, so a lane that always has messages (a slow component's backlog) does not
+    // keep every other lane — another component's, another partition's — waiting until it is empty
+    if (head !== undefined && ready.delete(head)) ready.add(head);
     if (count === 0) return false;
     batch.length = count;
     this.queued -= count;
@@ -263,6 +269,15 @@ export class Dispatcher {
    */
   highWater(): number {
     return highWaterAt(this.options, this.largestCap());
+  }
+
+  /** Messages of `component` held before the consumers feeding it pause: twice what the slots carry at its batch size now. */
+  highWaterOf(component: number): number {
+    if (this.perCall.length === 0) return this.highWater(); // not started
+    return highWaterAt(
+      this.options,
+      Math.max(Math.min(this.options.batch.maxMessages, FIRST_BATCH), this.capOf(component)),
+    );
   }
 
   /** The most messages a batch of any component takes now (see capOf), FIRST_BATCH at least. */

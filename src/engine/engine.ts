@@ -6,6 +6,7 @@ import { type CompiledComponent, loadComponent } from '../component/load.js';
 import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
 import { type ChannelStats, type ConsumerLag, SubscriptionCounters, channelStats, readLag } from './counters.js';
+import { Backpressure } from './backpressure.js';
 import { Dispatcher } from './dispatch.js';
 import { type Arrival, Lanes, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
@@ -21,14 +22,16 @@ export type { EngineEvents } from './events.js';
  * The engine: the public object that owns the path every message travels (main thread;
  * docs/ARCHITECTURE.md). Its parts, each a file:
  *
- *   intake (here)        adapters' batches → Pending messages in ordering lanes; backpressure
+ *   intake (here)        adapters' batches → Pending messages in ordering lanes
+ *   backpressure.ts      messages held against the high-water marks: consumers paused, resumed
  *   lanes.ts             the lanes: partition | key | none, one batch in flight per exclusive lane
  *   dispatch.ts          ready lanes → batches packed into arena slots → the piscina pool
  *   settle.ts            results → publish outputs, then ack | retry | dead-letter
  *   process.ts           engine.process(): the engine as a pipeline stage
  *
  * Memory is bounded: at most `maxInFlightBatches` slots, and intake pauses (adapters' consumers
- * paused) when the engine holds `highWater` messages, resuming at half of it.
+ * paused) when the engine holds `highWater` messages, resuming at half of it — and a component's
+ * own consumers at its own mark (backpressure.ts).
  */
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -38,7 +41,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly adapters = new Map<string, BrokerAdapter>();
   private readonly ownedAdapters: BrokerAdapter[] = [];
   private components: CompiledComponent[] = [];
-  private readonly consumers: Consumer[] = [];
   /** Counters per subscription (and per component fed by process()), read by channelStats(). */
   private readonly subs: SubscriptionCounters[] = [];
   /** By component index, made on first use. */
@@ -51,10 +53,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly settler: Settler;
   private state: State = 'new';
   /** Messages held, from intake until acked or handed back (queued, in flight, publishing). */
-  private buffered = 0;
-  private bufferedBytes = 0;
-  private paused = false;
-  private readonly spaceWaiters: Array<() => void> = [];
+  private readonly backpressure: Backpressure;
   private readonly drainWaiters: Array<() => void> = [];
   private settledTotal = 0;
   private nextSettleTarget = Infinity;
@@ -83,6 +82,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       (flight, res) => this.settler.complete(flight, res),
       (flight, err) => this.settler.crashed(flight, err),
     );
+    this.backpressure = new Backpressure(this.dispatcher, running);
     this.settler = new Settler({
       options: this.options,
       stats: this.stats,
@@ -91,7 +91,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       running,
       broker: (name) => this.broker(name),
       componentName: (i) => this.components[i]?.name ?? String(i),
-      released: (n, bytes) => this.released(n, bytes),
+      released: (list) => this.backpressure.release(list),
       checkDrained: () => this.checkDrained(),
       settled: (list, outcome, records) => this.onSettled(list, outcome, records),
       deadLettered: (p) => {
@@ -167,8 +167,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         const sub = new SubscriptionCounters(this.components[i]!.name, s.broker, s.channel, consumer);
         ref.sub = sub;
         this.subs.push(sub);
-        this.consumers.push(consumer);
-        if (this.paused) consumer.pause();
+        this.backpressure.addConsumer(i, consumer);
         for (const records of early.splice(0)) this.intake(i, s.broker, sub, records);
       }
     }
@@ -182,14 +181,14 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** True while backpressure has the consumers paused (the engine holds its high-water mark). */
   isPaused(): boolean {
-    return this.paused;
+    return this.backpressure.paused();
   }
 
   /** Graceful: stop intake, let in-flight batches finish and settle, give the rest back (nack), close. */
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    for (const c of this.consumers) c.pause();
+    for (const c of this.backpressure.consumers()) c.pause();
     this.settler.stop();
     await new Promise<void>((resolve) => {
       if (this.dispatcher.inFlight.size === 0 && this.settler.publishing === 0) resolve();
@@ -197,14 +196,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
     // Whatever is still queued was never handled: hand it back for redelivery.
     const queued = this.lanes.drainAll();
-    let bytes = 0;
-    for (const p of queued) {
-      p.consumer.settle(p.rec, 'nack');
-      bytes += p.rec.value.length;
-    }
-    this.released(queued.length, bytes);
+    for (const p of queued) p.consumer.settle(p.rec, 'nack');
+    this.backpressure.release(queued);
     this.settler.stop();
-    for (const c of this.consumers) await c.close();
+    for (const c of this.backpressure.consumers()) await c.close();
     await this.dispatcher.destroy();
     for (const a of this.ownedAdapters) await a.close();
     this.state = 'stopped';
@@ -228,13 +223,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     return processStream(
       {
         highWater: () => this.highWater,
-        buffered: () => (this.bufferedBytes >= this.dispatcher.highWaterBytes ? this.highWater : this.buffered),
-        waitForSpace: () => new Promise<void>((r) => this.spaceWaiters.push(r)),
+        buffered: () => this.backpressure.heldAgainstMark(),
+        waitForSpace: () => this.backpressure.waitForSpace(),
         enqueue: (c, rec, consumer, sink) => {
           const sub = this.processCounters(c);
           sub.received++;
           this.enqueue(c, 'process', consumer, sub, rec, { at: performance.now() }, sink);
-          this.afterIntake(1, rec.value.length);
+          this.afterIntake(c, 1, rec.value.length);
         },
       },
       source,
@@ -291,7 +286,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   snapshot(): EngineStats {
-    return this.stats.snapshot(this.dispatcher.inFlight.size, this.buffered, this.bufferedBytes);
+    const b = this.backpressure;
+    return this.stats.snapshot(this.dispatcher.inFlight.size, b.held, b.heldBytes);
   }
 
   /** The live latency and handler histograms of the current stats window (read them, do not record into them). */
@@ -315,7 +311,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.enqueue(component, broker, consumer, sub, rec, arrival, undefined);
     }
     sub.received += records.length;
-    this.afterIntake(records.length, bytes);
+    this.afterIntake(component, records.length, bytes);
   }
 
   private enqueue(
@@ -336,43 +332,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (lane.queue.length === 1) this.lanes.markReady(lane, arrival.at);
   }
 
-  private afterIntake(n: number, bytes: number): void {
-    this.buffered += n;
-    this.bufferedBytes += bytes;
+  private afterIntake(component: number, n: number, bytes: number): void {
     this.dispatcher.queued += n;
-    this.applyBackpressure();
+    this.backpressure.hold(component, n, bytes);
     this.dispatcher.pump();
   }
 
   /** Messages held before intake pauses (Dispatcher.highWater: it follows the batch size). */
   get highWater(): number {
     return this.dispatcher.highWater();
-  }
-
-  private released(n: number, bytes: number): void {
-    if (n === 0) return;
-    this.buffered -= n;
-    this.bufferedBytes -= bytes;
-    this.applyBackpressure();
-  }
-
-  /** Held messages, and their payload bytes, against the high-water marks (counts and bytes). */
-  private applyBackpressure(): void {
-    const highWater = this.dispatcher.highWater();
-    const full = this.buffered >= highWater || this.bufferedBytes >= this.dispatcher.highWaterBytes;
-    if (this.spaceWaiters.length > 0 && !full) for (const w of this.spaceWaiters.splice(0)) w();
-    if (!this.paused && full) {
-      this.paused = true;
-      for (const c of this.consumers) c.pause();
-    } else if (
-      this.paused &&
-      this.buffered <= highWater / 2 &&
-      this.bufferedBytes <= this.dispatcher.highWaterBytes / 2 &&
-      this.state === 'running'
-    ) {
-      this.paused = false;
-      for (const c of this.consumers) c.resume();
-    }
   }
 
   private onSettled(

@@ -36,8 +36,8 @@ export interface SettleHost {
   running(): boolean;
   broker(name: string): BrokerAdapter;
   componentName(index: number): string;
-  /** `n` messages of `bytes` payload bytes left the engine (acked or handed back): backpressure. */
-  released(n: number, bytes: number): void;
+  /** These messages left the engine (acked or handed back): backpressure. */
+  released(list: readonly Pending[]): void;
   /** Batches or publishes finished: stop() may be waiting for none to be left. */
   checkDrained(): void;
   /**
@@ -193,7 +193,7 @@ export class Settler {
           for (const p of list) this.waiting.delete(p);
           if (!this.host.running()) {
             for (const p of list) p.consumer.settle(p.rec, 'nack');
-            this.host.released(list.length, bytesOf(list));
+            this.host.released(list);
             return;
           }
           lane.queue.unshiftAll(list);
@@ -264,7 +264,7 @@ export class Settler {
     if (!this.host.running()) {
       const all = [...back.values()].flat();
       for (const p of all) p.consumer.settle(p.rec, 'nack');
-      this.host.released(all.length, bytesOf(all));
+      this.host.released(all);
       return;
     }
     this.requeue(back, false);
@@ -305,7 +305,7 @@ export class Settler {
           this.publishing--;
           if (!this.host.running()) {
             p.consumer.settle(p.rec, 'nack');
-            this.host.released(1, p.rec.value.length);
+            this.host.released([p]);
           } else {
             const r = options.retries;
             this.waiting.add(p); // on stop() it goes back to its broker
@@ -324,8 +324,9 @@ export class Settler {
     const stats = this.host.stats;
     p.sub.acked++;
     stats.recordLatency(now - p.arrival.at, 1);
-    this.host.released(1, p.rec.value.length);
-    this.host.settled([p], outcome);
+    const one = [p];
+    this.host.released(one);
+    this.host.settled(one, outcome);
   }
 
   /**
@@ -337,7 +338,6 @@ export class Settler {
     const stats = this.host.stats;
     let runOf: Arrival | undefined;
     let run = 0;
-    let bytes = 0;
     // acknowledged per consumer, a run at a time (a broker may do its bookkeeping once per run);
     // one array of the batch's records, sized once (emptied and refilled, it was reallocated as
     // it grew, ≈ 6 times a batch)
@@ -353,7 +353,6 @@ export class Settler {
       }
       recs[i] = p.rec;
       p.sub.acked++;
-      bytes += p.rec.value.length;
       if (p.arrival !== runOf) {
         if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
         runOf = p.arrival;
@@ -363,7 +362,7 @@ export class Settler {
     }
     if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
     if (consumer !== undefined) ackRun(consumer, recs, runFrom, ok.length);
-    this.host.released(ok.length, bytes);
+    this.host.released(ok);
     this.host.settled(ok, 'ok', recs);
   }
 
@@ -372,7 +371,7 @@ export class Settler {
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     for (const p of this.waiting) p.consumer.settle(p.rec, 'nack');
-    this.host.released(this.waiting.size, bytesOf(this.waiting));
+    this.host.released([...this.waiting]);
     this.waiting.clear();
   }
 }
@@ -381,12 +380,6 @@ export class Settler {
 function ackRun(consumer: Consumer, recs: BrokerRecord[], from: number, to: number): void {
   if (consumer.ackAll !== undefined) consumer.ackAll(from === 0 && to === recs.length ? recs : recs.slice(from, to));
   else for (let i = from; i < to; i++) consumer.settle(recs[i]!, 'ack');
-}
-
-function bytesOf(list: Iterable<Pending>): number {
-  let n = 0;
-  for (const p of list) n += p.rec.value.length;
-  return n;
 }
 
 function pushTo(back: Map<Lane, Pending[]>, lane: Lane, p: Pending): void {

@@ -472,6 +472,59 @@ describe('engine: backpressure and stop', () => {
     assert.ok(maxBuffered < N, 'intake paused: the engine never held the whole input');
   });
 
+  test("a slow component beside a fast one: intake holds the slow one's backlog at its own mark, the fast one's consumers keep going", async () => {
+    // noop on 'fast', spin-wat on 'slow' (2 000 000 rounds ≈ 3 ms a message here): the slow
+    // component's batches are cut to ≈ 10 ms (batch.targetMs), the fast one's take 1024, so the
+    // engine's mark is 4 slots × 2 × 1024 = 8192; the slow one's own mark is 4 × 2 × its cut
+    // batch (≈ 3), a batch counting as at least 32 in a mark: 256
+    const memory = new MemoryBroker({ name: 'default', partitions: 1, maxBatch: 16 });
+    const engine = new Engine(
+      {
+        components: [
+          { path: examples.noop, subscriptions: [{ channel: 'fast' }] },
+          { path: examples.spin, subscriptions: [{ channel: 'slow' }] },
+        ],
+        workers: 2,
+        ordering: 'none',
+        cacheDir,
+      },
+      [memory],
+    );
+    const SLOW = 400;
+    const FAST = 20_000;
+    for (let i = 0; i < 2000; i++) memory.produce('fast', { value: syntheticPayload(i, 32) }); // the fast one's cost learned first
+    for (let i = 0; i < SLOW; i++) memory.produce('slow', { value: text(`2000000 s${i}`) });
+    const stats = (channel: string): { held: number; settled: number } => {
+      const s = engine.channelStats().find((c) => c.channel === channel)!;
+      return { held: s.received - s.acked - s.deadLettered, settled: s.acked + s.deadLettered };
+    };
+    let mostHeld = 0;
+    let sawPaused = false;
+    let slowLeftWhenFastDone = -1;
+    let fed = false;
+    engine.on('settledBatch', () => {
+      mostHeld = Math.max(mostHeld, stats('slow').held);
+      sawPaused ||= engine.isPaused();
+      // once slow batches return (its intake paused by now), more for the fast one: they still flow
+      if (!fed && stats('slow').settled > 0) {
+        fed = true;
+        for (let i = 0; i < FAST; i++) memory.produce('fast', { value: syntheticPayload(i, 32) });
+      }
+      if (slowLeftWhenFastDone === -1 && stats('fast').settled === 2000 + FAST) {
+        slowLeftWhenFastDone = SLOW - stats('slow').settled;
+      }
+    });
+    await engine.start();
+    await engine.waitForSettled(2000 + FAST + SLOW);
+    const mark = engine.highWater;
+    await engine.stop();
+    assert.ok(mark >= 8192, `the engine's mark follows the fast component: ${mark}`);
+    // its own mark, plus at most one broker delivery (16) past it
+    assert.ok(mostHeld <= 256 + 16, `the slow component held ${mostHeld} of its ${SLOW} messages at once`);
+    assert.ok(sawPaused, 'isPaused() while the slow component was at its mark');
+    assert.ok(slowLeftWhenFastDone > 0, `the fast component finished with ${slowLeftWhenFastDone} slow messages left`);
+  });
+
   test('a graceful stop mid-stream loses nothing: a second engine in the group gets the rest', async () => {
     const N = 5000;
     const memory = new MemoryBroker({ name: 'default', partitions: 2 });

@@ -1,0 +1,131 @@
+import type { Consumer } from '../brokers/adapter.js';
+import type { Dispatcher } from './dispatch.js';
+import type { Pending } from './lanes.js';
+
+/**
+ * Intake backpressure (main thread): the messages and payload bytes the engine holds, from
+ * intake until acked or handed back (queued, in flight, publishing), against the high-water
+ * marks; the adapters' consumers are paused at a mark and resumed at half of it.
+ *
+ * Two marks, each with its own hysteresis:
+ * - the engine's: `Dispatcher.highWater()` messages (from the largest batch any component takes
+ *   now) or `highWaterBytes` payload bytes, all consumers paused;
+ * - each component's: `Dispatcher.highWaterOf(component)` messages of that component (from the
+ *   batch it takes now), only the consumers that feed it paused. A slow handler's batches are
+ *   cut (dispatch.ts `capOf`), so beside a fast component the engine's mark alone would let it
+ *   hold up to `maxInFlightBatches × 2 × maxMessages` messages, each waiting its turn that long.
+ *
+ * With one component the two marks are the same number: one pause, as before.
+ */
+export class Backpressure {
+  /** Messages held, and their payload bytes. */
+  held = 0;
+  heldBytes = 0;
+  /** By component: messages held, the consumers feeding it, whether its own mark is reached, whether its consumers are paused. */
+  private readonly heldBy: number[] = [];
+  private readonly consumersBy: Consumer[][] = [];
+  private readonly fullBy: boolean[] = [];
+  private readonly pausedBy: boolean[] = [];
+  /** The engine's mark is reached (every consumer paused). */
+  private full = false;
+  private readonly spaceWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    /** Whether consumers may be resumed (the engine is running). */
+    private readonly running: () => boolean,
+  ) {}
+
+  /** A consumer feeding `component`: paused at once if that component's intake is. */
+  addConsumer(component: number, consumer: Consumer): void {
+    this.ensure(component);
+    this.consumersBy[component]!.push(consumer);
+    if (this.pausedBy[component] === true) consumer.pause();
+  }
+
+  /** Every consumer, for pausing and closing on stop. */
+  *consumers(): Iterable<Consumer> {
+    for (const list of this.consumersBy) yield* list;
+  }
+
+  /** True while any consumer is paused by backpressure. */
+  paused(): boolean {
+    for (let c = 0; c < this.pausedBy.length; c++) if (this.pausedBy[c] && this.consumersBy[c]!.length > 0) return true;
+    return false;
+  }
+
+  /** `n` messages of `component` with `bytes` of payload came in. */
+  hold(component: number, n: number, bytes: number): void {
+    this.ensure(component);
+    this.held += n;
+    this.heldBytes += bytes;
+    this.heldBy[component]! += n;
+    this.apply(component);
+  }
+
+  /** `list` is no longer held (acked, dead-lettered or handed back to its broker). */
+  release(list: readonly Pending[]): void {
+    const n = list.length;
+    let bytes = 0;
+    let component = -1; // the one component of the list, -2 when mixed (stop, retries of several)
+    for (let i = 0; i < n; i++) {
+      const p = list[i]!;
+      bytes += p.rec.value.length;
+      this.heldBy[p.component]!--;
+      component = component === -1 || component === p.component ? p.component : -2;
+    }
+    if (n === 0) return;
+    this.held -= n;
+    this.heldBytes -= bytes;
+    this.apply(component);
+  }
+
+  /** Resolves when the engine's mark is no longer reached (engine.process() waits here). */
+  waitForSpace(): Promise<void> {
+    return new Promise<void>((r) => this.spaceWaiters.push(r));
+  }
+
+  /** Messages held as the engine's mark counts them: the mark itself once the bytes' is reached. */
+  heldAgainstMark(): number {
+    return this.heldBytes >= this.dispatcher.highWaterBytes ? this.dispatcher.highWater() : this.held;
+  }
+
+  private apply(touched: number): void {
+    const d = this.dispatcher;
+    const mark = d.highWater();
+    const markBytes = d.highWaterBytes;
+    const over = this.held >= mark || this.heldBytes >= markBytes;
+    if (this.spaceWaiters.length > 0 && !over) for (const w of this.spaceWaiters.splice(0)) w();
+    const was = this.full;
+    if (over) this.full = true;
+    else if (this.held <= mark / 2 && this.heldBytes <= markBytes / 2) this.full = false;
+    if (was !== this.full || touched === -2) {
+      for (let c = 0; c < this.heldBy.length; c++) this.check(c);
+    } else if (touched >= 0) this.check(touched);
+  }
+
+  /** Component c's own mark, then its consumers paused or resumed to match. */
+  private check(c: number): void {
+    const mark = this.dispatcher.highWaterOf(c);
+    const held = this.heldBy[c]!;
+    if (held >= mark) this.fullBy[c] = true;
+    else if (held <= mark / 2) this.fullBy[c] = false;
+    const pause = this.full || this.fullBy[c]!;
+    if (pause && !this.pausedBy[c]) {
+      this.pausedBy[c] = true;
+      for (const consumer of this.consumersBy[c]!) consumer.pause();
+    } else if (!pause && this.pausedBy[c] === true && this.running()) {
+      this.pausedBy[c] = false;
+      for (const consumer of this.consumersBy[c]!) consumer.resume();
+    }
+  }
+
+  private ensure(component: number): void {
+    while (this.heldBy.length <= component) {
+      this.heldBy.push(0);
+      this.consumersBy.push([]);
+      this.fullBy.push(false);
+      this.pausedBy.push(false);
+    }
+  }
+}
