@@ -18,6 +18,7 @@ import { dropChannel } from './channels.js';
 import { distribution, newMeterHistogram } from './histogram.js';
 import type { Job } from './matrix.js';
 import { inThread } from './spin.js';
+import { Timeline } from './timeline.js';
 import type { Distribution, RunResult } from './types.js';
 import { Payloads, type ProduceSpec, adapterSink, epochNow, memorySink, produce, sentAtOf } from './workload.js';
 
@@ -67,6 +68,10 @@ class Meter {
   failures = 0;
   start: Marks | undefined;
   end: Marks | undefined;
+  /** Latency over time, the warm-up included. */
+  readonly timeline = new Timeline();
+  /** When consuming began (epoch ms; the first settle, if that came first). */
+  private began = 0;
   /** Called at the end of the warm-up (the engine resets its stats there). */
   onWarm: () => void = () => {};
   private resolveDone!: () => void;
@@ -82,6 +87,7 @@ class Meter {
 
   /** Consuming starts now: with no warm-up, the window starts here (not at set-up). */
   begin(): void {
+    this.began ||= epochNow();
     if (this.warmup === 0) this.start = mark();
   }
 
@@ -89,10 +95,13 @@ class Meter {
   settle(value: Uint8Array, ok = true, now = epochNow()): void {
     if (!ok) this.failures++;
     const n = ++this.settled;
+    const us = Math.max(1, Math.round((now - sentAtOf(value)) * 1000));
+    this.timeline.record(now - (this.began ||= now), us);
     if (n > this.warmup) {
-      this.latency.recordValue(Math.max(1, Math.round((now - sentAtOf(value)) * 1000)));
+      this.latency.recordValue(us);
     } else if (n === this.warmup) {
       this.start = mark();
+      this.timeline.measuredFromMs = now - this.began;
       this.onWarm();
     }
     if (this.waiter !== undefined && n >= this.waiter.n) {
@@ -251,6 +260,7 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
     msgsPerSec: (measured / ms) * 1000,
     mbPerSec: (measured * job.params.size) / ms / 1000,
     latencyMs: distribution(meter.latency, 1000),
+    timeline: meter.timeline.data(),
     handlerUs: handler,
     cpuMs: {
       process: cpuProcess,

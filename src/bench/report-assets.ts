@@ -34,6 +34,7 @@ table.results{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tab
 .plot .axis{stroke:var(--axis)}
 .plot .series{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}
 .plot .series.bare{stroke-dasharray:6 4}
+.plot .series.p50{stroke-width:1;stroke-opacity:.6}
 .plot .guide{stroke:var(--axis);stroke-dasharray:3 3}
 .plot .barlabel{fill:var(--fg);font-size:12px}
 .plot .value{fill:var(--fg)}
@@ -288,7 +289,99 @@ export const CLIENT = String.raw`
     });
   }
 
+  /** Latency over time: each run's p99 (thick) and p50 (thin) per interval, log scale; a dashed line where its measured window began. */
+  function timelinePlot() {
+    var box = document.getElementById('timeline');
+    var series = [], skipped = [];
+    runs.forEach(function (run, i) {
+      var t = run.timeline;
+      if (run.error) { skipped.push(run.label + ' (failed)'); return; }
+      if (!t || !t.points) return;
+      var pts = [];
+      t.points.forEach(function (p) {
+        if (finite(p[0]) && p[1] > 0 && finite(p[2]) && finite(p[3]) && p[2] > 0 && p[3] > 0) pts.push([(p[0] + t.intervalMs / 2) / 1000, p[2], p[3], p[4], p[1]]);
+      });
+      if (pts.length === 0) { skipped.push(run.label + ' (no samples)'); return; }
+      series.push({ run: run, colour: colour(i), pts: pts, from: (t.measuredFromMs || 0) / 1000, interval: t.intervalMs });
+    });
+    if (series.length === 0) {
+      html('p', 'empty', box, 'No run has a latency timeline.');
+      if (skipped.length) html('p', 'skipped', box, 'Not plotted: ' + skipped.join(', '));
+      return;
+    }
+    var W = 960, H = 300, L = 70, R = 36, T = 14, B = 46;
+    var pw = W - L - R, ph = H - T - B;
+    var tMax = 0, lo = Infinity, hi = 0;
+    series.forEach(function (s) {
+      s.pts.forEach(function (p) {
+        if (p[0] > tMax) tMax = p[0];
+        if (p[1] < lo) lo = p[1];
+        if (p[2] > hi) hi = p[2];
+      });
+    });
+    var st = step(Math.max(tMax, 1e-3), 8);
+    var xTop = Math.ceil(tMax / st) * st || st;
+    var y0 = Math.floor(Math.log10(lo)), y1 = Math.ceil(Math.log10(hi));
+    if (y1 <= y0) y1 = y0 + 1;
+    function X(t) { return L + (t / xTop) * pw; }
+    function Y(v) { return T + ph - ((Math.log10(v) - y0) / (y1 - y0)) * ph; }
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', id: 'timeline-plot', 'aria-label': 'end-to-end latency over time' }, box);
+    var grid = svg('g', {}, root);
+    for (var e = y0; e <= y1; e++) {
+      var v = Math.pow(10, e);
+      svg('line', { class: 'grid major', x1: L, x2: L + pw, y1: Y(v), y2: Y(v) }, grid);
+      text(grid, L - 8, Y(v) + 4, duration(v * 1e-3), { 'text-anchor': 'end' });
+    }
+    for (var x = 0; x <= xTop + st / 2; x += st) {
+      svg('line', { class: 'grid', x1: X(x), x2: X(x), y1: T, y2: T + ph }, grid);
+      text(grid, X(x), T + ph + 18, trim(x) + ' s', { 'text-anchor': 'middle' });
+    }
+    svg('line', { class: 'axis', x1: L, x2: L + pw, y1: T + ph, y2: T + ph }, root);
+    svg('line', { class: 'axis', x1: L, x2: L, y1: T, y2: T + ph }, root);
+    text(root, L + pw / 2, H - 6, 'time since consuming began', { 'text-anchor': 'middle', class: 'title' });
+    text(root, 0, 0, 'latency (log scale)', { 'text-anchor': 'middle', class: 'title', transform: 'translate(16 ' + (T + ph / 2) + ') rotate(-90)' });
+    var lines = svg('g', { class: 'lines' }, root);
+    series.forEach(function (s) {
+      if (s.from > 0) svg('line', { class: 'guide warmup', x1: X(s.from), x2: X(s.from), y1: T, y2: T + ph, stroke: s.colour, 'data-run': s.run.label }, lines);
+      [[2, 'p99'], [1, 'p50']].forEach(function (k) {
+        var d = s.pts.map(function (p, j) { return (j ? 'L' : 'M') + X(p[0]).toFixed(1) + ',' + Y(p[k[0]]).toFixed(1); }).join(' ');
+        var path = svg('path', { class: 'series ' + k[1] + (s.run.side === 'bare' ? ' bare' : ''), d: d, stroke: s.colour, 'data-run': s.run.label }, lines);
+        svg('title', {}, path).textContent = s.run.label + ' ' + k[1];
+      });
+    });
+    var guide = svg('line', { class: 'guide', y1: T, y2: T + ph, visibility: 'hidden' }, root);
+    var tip = html('div', 'tip', box);
+    var hit = svg('rect', { x: L, y: T, width: pw, height: ph, fill: 'transparent' }, root);
+    hit.addEventListener('mousemove', function (ev) {
+      var r = root.getBoundingClientRect();
+      var at = Math.max(0, Math.min(xTop, ((((ev.clientX - r.left) / r.width) * W - L) / pw) * xTop));
+      guide.setAttribute('x1', X(at));
+      guide.setAttribute('x2', X(at));
+      guide.setAttribute('visibility', 'visible');
+      tip.textContent = '';
+      html('b', '', tip, trim(at) + ' s');
+      series.forEach(function (s) {
+        var best = null;
+        s.pts.forEach(function (p) { if (best === null || Math.abs(p[0] - at) < Math.abs(best[0] - at)) best = p; });
+        if (best === null || Math.abs(best[0] - at) > s.interval / 1000) return;
+        var row = html('div', '', tip);
+        html('i', '', row).style.background = s.colour;
+        row.appendChild(document.createTextNode(s.run.label + ': p50 ' + duration(best[1] * 1e-3) + ', p99 ' + duration(best[2] * 1e-3) + ', max ' + duration(best[3] * 1e-3) + ' (' + count(best[4]) + ' msgs)'));
+      });
+      tip.style.display = 'block';
+      var bx = box.getBoundingClientRect();
+      var left = ev.clientX - bx.left + 14;
+      if (left + tip.offsetWidth > bx.width) left = ev.clientX - bx.left - tip.offsetWidth - 14;
+      tip.style.left = left + 'px';
+      tip.style.top = (ev.clientY - bx.top + 12) + 'px';
+    });
+    hit.addEventListener('mouseleave', function () { tip.style.display = 'none'; guide.setAttribute('visibility', 'hidden'); });
+    legend(box, series);
+    if (skipped.length) html('p', 'skipped', box, 'Not plotted: ' + skipped.join(', ')).id = 'timeline-skipped';
+  }
+
   hdrPlot('latency', function (r) { return r.latencyMs; }, 1e-3, 'end-to-end latency', 'No run has latency samples.');
+  timelinePlot();
   hdrPlot('handler', function (r) { return r.handlerUs; }, 1e-6, 'handler time per message', 'No handler timings (bare runs measure none).');
   throughput();
 })();

@@ -60,6 +60,12 @@ workload, the baseline.</p>
 <div class="plot" id="latency"></div>
 </section>
 <section>
+<h2>End-to-end latency over time</h2>
+<p class="note">Per interval of each run, by when its messages settled, the warm-up included (before the dashed
+line): p99 (thick) and p50 (thin). A start-up transient, a stall or a run that never caught up shows here.</p>
+<div class="plot" id="timeline"></div>
+</section>
+<section>
 <h2>Handler time by percentile</h2>
 <div class="plot" id="handler"></div>
 </section>

@@ -1,3 +1,5 @@
+import type { TimelineData } from './timeline.js';
+
 /**
  * What `wasmsg bench` measures and writes (`report.json`); `report.html` is drawn from the same
  * object. Times are ms unless the name says otherwise; rates per second of wall-clock time.
@@ -66,6 +68,11 @@ export interface RunResult {
   readonly peakRssMb: number;
   /** The node flags the run's process was started with (the engine's V8 flags: src/heap-tuning.ts). */
   readonly nodeFlags: readonly string[];
+  /**
+   * Latency over the run, warm-up included: per interval (by settle time, from when consuming
+   * began) the messages settled and their p50 / p99 / max, ms (src/bench/timeline.ts).
+   */
+  readonly timeline?: TimelineData;
   /** The same workload's bare-client run, when one was made: msgs/s, and this run ÷ it. */
   readonly baseline?: { readonly msgsPerSec: number; readonly ratio: number };
   /** Set when the run failed; the numbers are then zero. */

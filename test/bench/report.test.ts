@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { renderHtml, writeReport } from '../../src/bench/report.js';
+import type { TimelineData, TimelinePoint } from '../../src/bench/timeline.js';
 import type { BenchReport, Distribution, PercentilePoint, RunParams, RunResult } from '../../src/bench/types.js';
 import { chromium, element } from './browser.js';
 
@@ -30,6 +31,15 @@ function dist(count: number, p50: number, tail: number, max: number): Distributi
   percentiles.push([100, max]);
   const value = (p: number): number => Math.min(max, at(p));
   return { count, mean: p50 * 1.2, p50, p90: value(90), p99: value(99), p999: value(99.9), max, percentiles };
+}
+
+/** A timeline of 30 intervals of 100 ms: a start-up transient, then steady; measured from 1 s. */
+function timeline(p50: number, p99: number): TimelineData {
+  const points = Array.from({ length: 30 }, (_, i): TimelinePoint => {
+    const f = i < 5 ? 40 / (i + 1) : 1;
+    return [i * 100, 1000, p50 * f, p99 * f, p99 * f * 1.5];
+  });
+  return { intervalMs: 100, measuredFromMs: 1000, points };
 }
 
 const empty: Distribution = { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, percentiles: [] };
@@ -73,11 +83,12 @@ const report: BenchReport = {
   command: 'wasmsg bench --brokers memory,redis://127.0.0.1:6379 --messages 200000 --baseline',
   machine: { cpus: 2, cpuModel: 'AMD EPYC 7B13', memoryGb: 7.8, node: 'v20.19.5', platform: 'linux x64' },
   runs: [
-    run({ label: 'memory', side: 'engine' }),
+    run({ label: 'memory', side: 'engine', timeline: timeline(0.8, 4) }),
     run({
       label: 'redis 256 B',
       side: 'engine',
       params: params('redis://127.0.0.1:6379', 'redis'),
+      timeline: timeline(6.5, 40),
       msgsPerSec: 41_500,
       mbPerSec: 10.6,
       latencyMs: dist(200_000, 6.5, 0.55, 820),
@@ -169,6 +180,21 @@ describe('bench report (report.html in headless chromium)', () => {
       assert.ok(latency.includes(`>${label}</text>`), `x axis labels ${label}`);
     }
 
+    // latency over time: p99 and p50 lines for each run with a timeline (the bare one has none:
+    // a report from before timelines), and a dashed line where each one's measured window began
+    const over = element(dom, 'svg', 'timeline-plot');
+    const withTimeline = plotted.filter((r) => r.timeline !== undefined);
+    const lines = [...over.matchAll(/<path class="series (p99|p50)[^"]*" d="(M[^"]+)"[^>]*data-run="([^"]*)"/g)];
+    assert.deepEqual(
+      lines.map((m) => `${m[3]} ${m[1]}`),
+      withTimeline.flatMap((r) => [`${r.label} p99`, `${r.label} p50`]),
+    );
+    for (const m of lines) assert.match(m[2]!, /^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){29}$/, 'a point per interval');
+    assert.equal([...over.matchAll(/<line class="guide warmup"/g)].length, withTimeline.length);
+    for (const label of ['0 s', '1 s', '2 s', '3 s'])
+      assert.ok(over.includes(`>${label}</text>`), `x axis labels ${label}`);
+    assert.match(element(dom, 'p', 'timeline-skipped'), /Not plotted: nats 256 B \(failed\)/);
+
     const handler = element(dom, 'svg', 'handler-plot');
     const handlerRuns = plotted.filter((r) => r.handlerUs !== null);
     assert.equal([...handler.matchAll(/<path class="series[^"]*"[^>]*\bd="M[^"]+"/g)].length, handlerRuns.length);
@@ -209,6 +235,7 @@ describe('bench report (report.html in headless chromium)', () => {
     ]);
     assert.match(element(dom, 'div', 'latency'), /No run has latency samples\./);
     assert.match(element(dom, 'div', 'handler'), /No handler timings/);
+    assert.match(element(dom, 'div', 'timeline'), /No run has a latency timeline\./);
     assert.match(dom, /Not plotted: nats 256 B \(failed\), mqtt 0 measured \(no samples\)/);
     const bars = element(dom, 'svg', 'throughput-plot');
     assert.match(bars, /failed: see the table/);
