@@ -139,28 +139,62 @@ export const CLIENT = String.raw`
     });
   }
 
+  /** Nothing to plot: the reason, and the runs left out. */
+  function nothing(box, emptyText, skipped) {
+    html('p', 'empty', box, emptyText);
+    if (skipped.length) html('p', 'skipped', box, 'Not plotted: ' + skipped.join(', '));
+  }
+
+  /** The largest x, and the least and largest y, over the series' points (x at index 0, y at indices ylo and yhi). */
+  function extent(series, ylo, yhi) {
+    var e = { x: 0, lo: Infinity, hi: 0 };
+    series.forEach(function (s) {
+      s.pts.forEach(function (pt) {
+        if (pt[0] > e.x) e.x = pt[0];
+        if (pt[ylo] < e.lo) e.lo = pt[ylo];
+        if (pt[yhi] > e.hi) e.hi = pt[yhi];
+      });
+    });
+    return e;
+  }
+
+  /**
+   * Hover over a plot area (L, T, pw × ph of a W-wide viewBox): a vertical guide at the pointer
+   * and a tip that fill(f, tip) writes, f the pointer's place across the area (0–1).
+   */
+  function hover(root, box, W, L, T, pw, ph, fill) {
+    var guide = svg('line', { class: 'guide', y1: T, y2: T + ph, visibility: 'hidden' }, root);
+    var tip = html('div', 'tip', box);
+    var hit = svg('rect', { x: L, y: T, width: pw, height: ph, fill: 'transparent' }, root);
+    hit.addEventListener('mousemove', function (ev) {
+      var r = root.getBoundingClientRect();
+      var f = Math.max(0, Math.min(1, ((((ev.clientX - r.left) / r.width) * W) - L) / pw));
+      guide.setAttribute('x1', L + f * pw);
+      guide.setAttribute('x2', L + f * pw);
+      guide.setAttribute('visibility', 'visible');
+      tip.textContent = '';
+      fill(f, tip);
+      tip.style.display = 'block';
+      var bx = box.getBoundingClientRect();
+      var left = ev.clientX - bx.left + 14;
+      if (left + tip.offsetWidth > bx.width) left = ev.clientX - bx.left - tip.offsetWidth - 14;
+      tip.style.left = left + 'px';
+      tip.style.top = (ev.clientY - bx.top + 12) + 'px';
+    });
+    hit.addEventListener('mouseleave', function () { tip.style.display = 'none'; guide.setAttribute('visibility', 'hidden'); });
+  }
+
   /** HDR plot: value (log) against percentile on a log "nines" axis. unitSeconds converts values to seconds. */
   function hdrPlot(id, pick, unitSeconds, yTitle, emptyText) {
     var box = document.getElementById(id);
     var got = seriesOf(pick);
     var series = got.series;
-    if (series.length === 0) {
-      html('p', 'empty', box, emptyText);
-      if (got.skipped.length) html('p', 'skipped', box, 'Not plotted: ' + got.skipped.join(', '));
-      return;
-    }
+    if (series.length === 0) return nothing(box, emptyText, got.skipped);
     var W = 960, H = 340, L = 70, R = 36, T = 14, B = 46;
     var pw = W - L - R, ph = H - T - B;
-    var maxN = 0, lo = Infinity, hi = 0;
-    series.forEach(function (s) {
-      s.pts.forEach(function (pt) {
-        if (pt[0] > maxN) maxN = pt[0];
-        if (pt[1] < lo) lo = pt[1];
-        if (pt[1] > hi) hi = pt[1];
-      });
-    });
-    var xN = Math.min(7, Math.max(5, Math.ceil(maxN - 1e-9)));
-    var y0 = Math.floor(Math.log10(lo)), y1 = Math.ceil(Math.log10(hi));
+    var ext = extent(series, 1, 1);
+    var xN = Math.min(7, Math.max(5, Math.ceil(ext.x - 1e-9)));
+    var y0 = Math.floor(Math.log10(ext.lo)), y1 = Math.ceil(Math.log10(ext.hi));
     if (y1 <= y0) y1 = y0 + 1;
     function X(n) { return L + (Math.min(n, xN) / xN) * pw; }
     function Y(v) { return T + ph - ((Math.log10(v) - y0) / (y1 - y0)) * ph; }
@@ -202,17 +236,8 @@ export const CLIENT = String.raw`
     });
 
     // Hover: a guide at the pointer's percentile and each run's value there.
-    var guide = svg('line', { class: 'guide', y1: T, y2: T + ph, visibility: 'hidden' }, root);
-    var tip = html('div', 'tip', box);
-    var hit = svg('rect', { x: L, y: T, width: pw, height: ph, fill: 'transparent' }, root);
-    hit.addEventListener('mousemove', function (ev) {
-      var r = root.getBoundingClientRect();
-      var px = ((ev.clientX - r.left) / r.width) * W;
-      var at = Math.max(0, Math.min(xN, ((px - L) / pw) * xN));
-      guide.setAttribute('x1', X(at));
-      guide.setAttribute('x2', X(at));
-      guide.setAttribute('visibility', 'visible');
-      tip.textContent = '';
+    hover(root, box, W, L, T, pw, ph, function (f, tip) {
+      var at = f * xN;
       html('b', '', tip, 'p ' + nines(at));
       series.forEach(function (s) {
         var v = null;
@@ -222,14 +247,7 @@ export const CLIENT = String.raw`
         html('i', '', row).style.background = s.colour;
         row.appendChild(document.createTextNode(s.run.label + ': ' + duration(v * unitSeconds)));
       });
-      tip.style.display = 'block';
-      var bx = box.getBoundingClientRect();
-      var left = ev.clientX - bx.left + 14;
-      if (left + tip.offsetWidth > bx.width) left = ev.clientX - bx.left - tip.offsetWidth - 14;
-      tip.style.left = left + 'px';
-      tip.style.top = (ev.clientY - bx.top + 12) + 'px';
     });
-    hit.addEventListener('mouseleave', function () { tip.style.display = 'none'; guide.setAttribute('visibility', 'hidden'); });
 
     legend(box, series);
     if (got.skipped.length) html('p', 'skipped', box, 'Not plotted: ' + got.skipped.join(', ')).id = id + '-skipped';
@@ -304,24 +322,13 @@ export const CLIENT = String.raw`
       if (pts.length === 0) { skipped.push(run.label + ' (no samples)'); return; }
       series.push({ run: run, colour: colour(i), pts: pts, from: (t.measuredFromMs || 0) / 1000, interval: t.intervalMs });
     });
-    if (series.length === 0) {
-      html('p', 'empty', box, 'No run has a latency timeline.');
-      if (skipped.length) html('p', 'skipped', box, 'Not plotted: ' + skipped.join(', '));
-      return;
-    }
+    if (series.length === 0) return nothing(box, 'No run has a latency timeline.', skipped);
     var W = 960, H = 300, L = 70, R = 36, T = 14, B = 46;
     var pw = W - L - R, ph = H - T - B;
-    var tMax = 0, lo = Infinity, hi = 0;
-    series.forEach(function (s) {
-      s.pts.forEach(function (p) {
-        if (p[0] > tMax) tMax = p[0];
-        if (p[1] < lo) lo = p[1];
-        if (p[2] > hi) hi = p[2];
-      });
-    });
-    var st = step(Math.max(tMax, 1e-3), 8);
-    var xTop = Math.ceil(tMax / st) * st || st;
-    var y0 = Math.floor(Math.log10(lo)), y1 = Math.ceil(Math.log10(hi));
+    var ext = extent(series, 1, 2);
+    var st = step(Math.max(ext.x, 1e-3), 8);
+    var xTop = Math.ceil(ext.x / st) * st || st;
+    var y0 = Math.floor(Math.log10(ext.lo)), y1 = Math.ceil(Math.log10(ext.hi));
     if (y1 <= y0) y1 = y0 + 1;
     function X(t) { return L + (t / xTop) * pw; }
     function Y(v) { return T + ph - ((Math.log10(v) - y0) / (y1 - y0)) * ph; }
@@ -349,16 +356,8 @@ export const CLIENT = String.raw`
         svg('title', {}, path).textContent = s.run.label + ' ' + k[1];
       });
     });
-    var guide = svg('line', { class: 'guide', y1: T, y2: T + ph, visibility: 'hidden' }, root);
-    var tip = html('div', 'tip', box);
-    var hit = svg('rect', { x: L, y: T, width: pw, height: ph, fill: 'transparent' }, root);
-    hit.addEventListener('mousemove', function (ev) {
-      var r = root.getBoundingClientRect();
-      var at = Math.max(0, Math.min(xTop, ((((ev.clientX - r.left) / r.width) * W - L) / pw) * xTop));
-      guide.setAttribute('x1', X(at));
-      guide.setAttribute('x2', X(at));
-      guide.setAttribute('visibility', 'visible');
-      tip.textContent = '';
+    hover(root, box, W, L, T, pw, ph, function (f, tip) {
+      var at = f * xTop;
       html('b', '', tip, trim(at) + ' s');
       series.forEach(function (s) {
         var best = null;
@@ -368,14 +367,7 @@ export const CLIENT = String.raw`
         html('i', '', row).style.background = s.colour;
         row.appendChild(document.createTextNode(s.run.label + ': p50 ' + duration(best[1] * 1e-3) + ', p99 ' + duration(best[2] * 1e-3) + ', max ' + duration(best[3] * 1e-3) + ' (' + count(best[4]) + ' msgs)'));
       });
-      tip.style.display = 'block';
-      var bx = box.getBoundingClientRect();
-      var left = ev.clientX - bx.left + 14;
-      if (left + tip.offsetWidth > bx.width) left = ev.clientX - bx.left - tip.offsetWidth - 14;
-      tip.style.left = left + 'px';
-      tip.style.top = (ev.clientY - bx.top + 12) + 'px';
     });
-    hit.addEventListener('mouseleave', function () { tip.style.display = 'none'; guide.setAttribute('visibility', 'hidden'); });
     legend(box, series);
     if (skipped.length) html('p', 'skipped', box, 'Not plotted: ' + skipped.join(', ')).id = 'timeline-skipped';
   }
