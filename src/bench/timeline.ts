@@ -98,3 +98,22 @@ export class Timeline {
     this.intervalMs *= 2;
   }
 }
+
+/** How much the window's first interval may exceed its typical one before it counts as a transient. */
+const TRANSIENT_FACTOR = 4;
+
+/**
+ * Whether the measured window began while latency was still coming down from the start (cold
+ * code, a backlog built meanwhile: PERF.md): the p99 of the window's first interval is over 4×
+ * the median of its intervals' p99s, and over 1 ms more. Then the run's p99 holds part of the
+ * start-up, and a longer warm-up measures the steady state. Undefined when it did not, or when
+ * the window has fewer than 5 intervals to tell by.
+ */
+export function startedInTransient(t: TimelineData): { firstP99: number; medianP99: number } | undefined {
+  const window = t.points.filter((p) => p[0] >= t.measuredFromMs && p[1] > 0);
+  if (window.length < 5) return undefined;
+  const p99s = window.map((p) => p[3]).sort((a, b) => a - b);
+  const medianP99 = p99s[p99s.length >> 1]!;
+  const firstP99 = window[0]![3];
+  return firstP99 > TRANSIENT_FACTOR * medianP99 && firstP99 > medianP99 + 1 ? { firstP99, medianP99 } : undefined;
+}

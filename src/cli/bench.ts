@@ -5,6 +5,7 @@ import { type BenchOptions, checkOptions } from '../bench/matrix.js';
 import { OptionError } from '../errors.js';
 import { UsageError } from './usage.js';
 import type { BenchReport, RunResult } from '../bench/types.js';
+import { startedInTransient } from '../bench/timeline.js';
 import { defaultCacheDir } from '../component/cache.js';
 import { escapeControl } from '../component/host-text.js';
 
@@ -173,6 +174,13 @@ export function table(report: BenchReport): string {
   const out = [line(rows[0]!), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   for (const r of report.runs)
     if (r.error !== undefined) out.push(`${escapeControl(r.label)} (${r.side}) failed: ${escapeControl(r.error)}`);
+  for (const r of report.runs) {
+    const t = r.error === undefined && r.timeline !== undefined ? startedInTransient(r.timeline) : undefined;
+    if (t === undefined) continue;
+    out.push(
+      `${escapeControl(r.label)} (${r.side}): the measured window began while latency was still coming down from the start (its first ${r.timeline!.intervalMs} ms: p99 ${f(t.firstP99, 1)} ms; a typical interval of the window: ${f(t.medianP99, 1)} ms), so its p99 holds part of the start-up; a longer --warmup measures the steady state (report.html plots latency over time)`,
+    );
+  }
   return `${out.join('\n')}\n`;
 }
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Timeline, bucketOf, bucketTop } from '../../src/bench/timeline.js';
+import { Timeline, type TimelineData, bucketOf, bucketTop, startedInTransient } from '../../src/bench/timeline.js';
+import type { BenchReport, Distribution, RunResult } from '../../src/bench/types.js';
+import { table } from '../../src/cli/bench.js';
 
 /** The bench's latency timeline (src/bench/timeline.ts): log-linear buckets, intervals that double. */
 describe('bench timeline', () => {
@@ -52,5 +54,66 @@ describe('bench timeline', () => {
     const slow = d.points.find((p) => p[4] > 1)!;
     assert.equal(slow[0], 64_000, 'the slow message is in the interval that holds 64.0 s');
     assert.equal(slow[4], 99);
+  });
+
+  /** 30 intervals of 100 ms, measured from 1 s; p99 ms by interval. */
+  const timeline = (p99: (i: number) => number, points = 30): TimelineData => ({
+    intervalMs: 100,
+    measuredFromMs: 1000,
+    points: Array.from({ length: points }, (_, i) => [i * 100, 500, p99(i) / 2, p99(i), p99(i) * 1.2] as const),
+  });
+  const transient = timeline((i) => (i <= 10 ? 300 - i * 18 : 4)); // still 120 ms in the window's first interval
+  const steady = timeline((i) => (i < 5 ? 300 : i === 10 ? 6 : 4));
+
+  test('the measured window began inside the start-up transient: said when its first interval stands out, not otherwise', () => {
+    assert.deepEqual(startedInTransient(transient), { firstP99: 120, medianP99: 4 });
+    assert.equal(startedInTransient(steady), undefined, 'a first interval of 6 ms against 4 is no transient');
+    assert.equal(startedInTransient(timeline(() => 40, 13)), undefined, 'a window of 3 intervals tells nothing');
+  });
+
+  test("wasmsg bench's table says so under the run, in words", () => {
+    const d: Distribution = { count: 1, mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1, percentiles: [] };
+    const run = (label: string, t: TimelineData): RunResult => ({
+      label,
+      side: 'engine',
+      params: {
+        broker: 'memory',
+        scheme: 'memory',
+        component: 'noop.wasm',
+        messages: 1,
+        size: 100,
+        keys: 0,
+        workers: 2,
+        batch: 1024,
+        ordering: 'partition',
+        workUs: 0,
+        mode: 'rate',
+        rate: 1000,
+      },
+      measured: 1,
+      elapsedMs: 1,
+      msgsPerSec: 1,
+      mbPerSec: 1,
+      latencyMs: d,
+      handlerUs: d,
+      cpuMs: { process: 1, mainThread: 1, workers: 0 },
+      peakRssMb: 1,
+      nodeFlags: [],
+      timeline: t,
+    });
+    const report: BenchReport = {
+      version: 1,
+      createdAt: '2026-11-26T00:00:00.000Z',
+      command: 'wasmsg bench',
+      machine: { cpus: 2, cpuModel: 'x', memoryGb: 1, node: 'v20', platform: 'linux' },
+      runs: [run('cold start', transient), run('steady', steady)],
+    };
+    const lines = table(report).split('\n');
+    const notes = lines.filter((l) => l.includes('the measured window began while latency was still coming down'));
+    assert.equal(notes.length, 1, table(report));
+    assert.match(
+      notes[0]!,
+      /^cold start \(engine\): .*first 100 ms: p99 120\.0 ms; a typical interval of the window: 4\.0 ms.*longer --warmup/,
+    );
   });
 });
