@@ -85,9 +85,15 @@ export class Backpressure {
     return new Promise<void>((r) => this.spaceWaiters.push(r));
   }
 
-  /** Messages held as the engine's mark counts them: the mark itself once the bytes' is reached. */
-  heldAgainstMark(): number {
-    return this.heldBytes >= this.dispatcher.highWaterBytes ? this.dispatcher.highWater() : this.held;
+  /**
+   * Messages of `component` held, as its own mark (`Dispatcher.highWaterOf`) counts them: that
+   * mark itself once the engine's (messages or bytes) is reached. engine.process() feeds no more
+   * while this is at the mark.
+   */
+  heldAgainstMark(component: number): number {
+    const d = this.dispatcher;
+    if (this.held >= d.highWater() || this.heldBytes >= d.highWaterBytes) return d.highWaterOf(component);
+    return this.heldBy[component] ?? 0;
   }
 
   private apply(touched: number): void {

@@ -222,8 +222,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     return processStream(
       {
-        highWater: () => this.highWater,
-        buffered: () => this.backpressure.heldAgainstMark(),
+        highWater: () => this.dispatcher.highWaterOf(component),
+        buffered: () => this.backpressure.heldAgainstMark(component),
         waitForSpace: () => this.backpressure.waitForSpace(),
         enqueue: (c, rec, consumer, sink) => {
           const sub = this.processCounters(c);

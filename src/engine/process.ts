@@ -51,7 +51,7 @@ export async function* processStream(
   const feed = (async () => {
     try {
       for await (const input of source) {
-        // bounded by the engine's high-water mark and by results the caller has not read yet
+        // bounded by the component's high-water mark (and the engine's) and by results the caller has not read yet
         while (host.buffered() >= host.highWater()) await host.waitForSpace();
         while (results.length - next >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
         let resolve!: (r: ProcessResult) => void;

@@ -651,6 +651,45 @@ describe('engine: as a pipeline stage (process)', () => {
   });
 });
 
+describe('engine: process() beside another component', () => {
+  test("a slow component's inputs are held at its own mark, not at the fast component's", async () => {
+    // noop on 'fast' learns its cost first (batches of up to 1024: the engine's mark up to 4 × 2 × 1024);
+    // spin-wat through process() (2 000 000 rounds ≈ 3 ms a message) has its own: 4 × 2 × 32 = 256
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [
+          { path: examples.noop, subscriptions: [{ channel: 'fast' }] },
+          { path: examples.spin, subscriptions: [{ channel: 'unused' }] },
+        ],
+        workers: 2,
+        ordering: 'none', // (under partition/key a batch counts as at least 256 in a mark: 2048)
+        cacheDir,
+      },
+      [memory],
+    );
+    await engine.start();
+    for (let i = 0; i < 3000; i++) memory.produce('fast', { value: syntheticPayload(i, 32) });
+    await engine.waitForSettled(3000);
+    // (up to 8192 once its cost settles; cold first batches keep it lower for a while)
+    assert.ok(engine.highWater >= 2048, `the engine's mark: ${engine.highWater}`);
+    let pulled = 0;
+    function* inputs(): Generator<{ value: Uint8Array }> {
+      for (let i = 0; i < 3000; i++) {
+        pulled++;
+        yield { value: text(`2000000 p${i}`) };
+      }
+    }
+    const it = engine.process(inputs(), 1);
+    await it.next();
+    // let the feeder run as far as it may (a bound that only tightens with more time)
+    for (let k = 0; k < 50; k++) await new Promise<void>((r) => setImmediate(r));
+    assert.ok(pulled <= 2 * 256 + 2, `pulled ${pulled} inputs ahead of a reader that read one`);
+    await it.return(undefined);
+    await engine.stop();
+  });
+});
+
 describe('engine: a handler that never returns', () => {
   test('is stopped after handlerTimeoutMs, its worker replaced, the message dead-lettered; others proceed', async () => {
     const memory = new MemoryBroker({ name: 'default' });
