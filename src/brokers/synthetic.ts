@@ -108,6 +108,9 @@ export function syntheticKey(i: number, keys: number): string | null {
 /** Payloads this big get a buffer each, reused once the broker has dropped its record (a fresh MiB costs ≈ 2 ms of page faults here, 50× copying it). */
 const RECYCLE_FROM = 16 * 1024;
 
+/** Records between two reads of the clock for their timestamps: well under a millisecond of producing (≈ 0.3 µs a record here). */
+const CLOCK_EVERY = 256;
+
 export async function generate(broker: MemoryBroker, channel: string, opts: SyntheticOptions): Promise<void> {
   const keys = opts.keys ?? 0;
   const lead = opts.lead ?? DEFAULT_LEAD;
@@ -115,7 +118,14 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
   const free: Uint8Array[] = [];
   const mine = new WeakSet<Uint8Array>();
   /** The key strings, made once (not a template string per message). */
-  const rec: { key: string | null; value: Uint8Array } = { key: null, value: new Uint8Array(0) };
+  const rec: { key: string | null; value: Uint8Array; timestamp: number } = {
+    key: null,
+    value: new Uint8Array(0),
+    timestamp: Date.now(),
+  };
+  // the records' timestamp (ms) read once every CLOCK_EVERY records and after every wait, not per
+  // record: Date.now() took 56–75 ns here, as much as the rest of producing a record
+  let clockIn = 0;
   if (recycle) broker.onRecordDropped((r) => void (mine.has(r.value) && free.push(r.value)));
   try {
     for (let i = 0; i < opts.count; i++) {
@@ -129,7 +139,14 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
       // one record object, refilled: produce copies what it keeps (and is awaited before the next)
       rec.key = syntheticKey(i, keys);
       rec.value = value;
-      if (broker.tryProduce(channel, rec, lead) === undefined) await broker.produceWhenSpace(channel, rec, lead);
+      if (--clockIn < 0) {
+        rec.timestamp = Date.now();
+        clockIn = CLOCK_EVERY;
+      }
+      if (broker.tryProduce(channel, rec, lead) === undefined) {
+        await broker.produceWhenSpace(channel, rec, lead);
+        clockIn = 0; // time passed while waiting
+      }
     }
   } finally {
     if (recycle) broker.onRecordDropped(undefined);

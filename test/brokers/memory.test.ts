@@ -194,6 +194,33 @@ describe('memory broker', () => {
     );
   });
 
+  test("the synthetic generator's timestamps: read once per many records, and again after every wait for room", async () => {
+    const b = new MemoryBroker({ partitions: 1 });
+    const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    const from = Date.now();
+    const done = generate(b, 'c', { count: 100, size: 16, lead: 10 });
+    // acked 10 at a time, each 20 ms after it arrived: the generator waits 9 times for room
+    for (let acked = 0; acked < 100; acked += 10) {
+      await q.until(acked + 10);
+      await new Promise<void>((r) => setTimeout(r, 20));
+      for (const r of q.got.slice(acked, acked + 10)) q.consumer.settle(r, 'ack');
+    }
+    await done;
+    const to = Date.now();
+    const stamps = q.got.map((r) => r.timestamp);
+    for (let i = 1; i < stamps.length; i++)
+      assert.ok(stamps[i]! >= stamps[i - 1]!, `record ${i} stamped before ${i - 1}`);
+    assert.ok(
+      stamps[0]! >= from && stamps[99]! <= to,
+      `stamps within the run (${from}–${to}): ${stamps[0]}, ${stamps[99]}`,
+    );
+    // 100 records are fewer than the records between two clock reads: only the reads after the waits move it
+    assert.ok(
+      stamps[99]! - stamps[0]! >= 9 * 20 - 10,
+      `the last record is stamped ${stamps[99]! - stamps[0]!} ms after the first`,
+    );
+  });
+
   test('pause stops deliveries until resume', async () => {
     const b = new MemoryBroker({ partitions: 1 });
     const q = await collector(b, { channel: 'c', kind: 'queue' });
