@@ -56,9 +56,7 @@ export class Payloads {
     const at = this.used;
     const head = this.head;
     for (let i = 0; i < head.length; i++) chunk[at + i] = head[i]!;
-    f64[0] = sentAt;
-    const tail = at + size - 8;
-    for (let i = 0; i < 8; i++) chunk[tail + i] = f64Bytes[i]!;
+    stampAt(chunk, at + size, sentAt);
     this.used = at + size;
     return chunk.subarray(at, at + size);
   }
@@ -78,8 +76,13 @@ const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 
 export function stamp(bytes: Uint8Array, sentAt: number): void {
+  stampAt(bytes, bytes.length, sentAt);
+}
+
+/** Writes the send time into the 8 bytes of `buf` before `end`, byte by byte (no view made). */
+function stampAt(buf: Uint8Array, end: number, sentAt: number): void {
   f64[0] = sentAt;
-  bytes.set(f64Bytes, bytes.length - 8);
+  for (let i = 0, at = end - 8; i < 8; i++) buf[at + i] = f64Bytes[i]!;
 }
 
 /** The send time a payload carries. */

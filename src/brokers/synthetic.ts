@@ -117,7 +117,7 @@ export async function generate(broker: MemoryBroker, channel: string, opts: Synt
   const recycle = opts.size >= RECYCLE_FROM;
   const free: Uint8Array[] = [];
   const mine = new WeakSet<Uint8Array>();
-  /** The key strings, made once (not a template string per message). */
+  /** One record object, refilled for every message (produce copies what it keeps). */
   const rec: { key: string | null; value: Uint8Array; timestamp: number } = {
     key: null,
     value: new Uint8Array(0),

@@ -12,7 +12,7 @@ import type { Pending } from './lanes.js';
  *   now) or `highWaterBytes` payload bytes, all consumers paused;
  * - each component's: `Dispatcher.highWaterOf(component)` messages of that component (from the
  *   batch it takes now), only the consumers that feed it paused. A slow handler's batches are
- *   cut (dispatch.ts `capOf`), so beside a fast component the engine's mark alone would let it
+ *   cut (dispatch.ts `cap`), so beside a fast component the engine's mark alone would let it
  *   hold up to `maxInFlightBatches × 2 × maxMessages` messages, each waiting its turn that long.
  *
  * With one component the two marks are the same number: one pause, as before.

@@ -20,7 +20,7 @@ import type { StatsRecorder } from './stats.js';
  * flight, so a batch that took every ready lane would leave the other workers idle until it
  * returned. A batch takes at most ⌈ready lanes ÷ idle workers⌉ lanes (⌈ready ÷ free slots⌉
  * when that is more), so the ready lanes spread over the workers that would otherwise wait, each
- * batch still up to its cap (`capOf`). Spreading over every free slot instead (4 with 2
+ * batch still up to its cap (`cap`). Spreading over every free slot instead (4 with 2
  * workers) split each burst of a fixed-rate producer into one small batch per partition: twice
  * the tasks, wake-ups and settlements the workers could use, on the main thread.
  */
@@ -71,6 +71,12 @@ export class Dispatcher {
   private usPerMessage: number[] = [];
   /** World C components (a batch is one handler call): cut only to stay well within `handlerTimeoutMs`. */
   private perCall: boolean[] = [];
+  /**
+   * Each component's batch cap now (see `cap`), and the most any takes (FIRST_BATCH at least):
+   * made at start and when a cost is learned, not on every pump, intake and settlement.
+   */
+  private caps: number[] = [];
+  private largest = 0;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -87,6 +93,8 @@ export class Dispatcher {
     const o = this.options;
     this.usPerMessage = data.components.map(() => NaN);
     this.perCall = data.components.map((c) => c.family === 'c');
+    this.caps = data.components.map((_, c) => this.cap(c));
+    this.updateLargest();
     this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
     this.words = new Int32Array(this.arena);
@@ -191,7 +199,7 @@ export class Dispatcher {
       if (component === -1) {
         head = lane;
         component = lane.component;
-        maxMessages = this.capOf(component);
+        maxMessages = this.caps[component]!;
         // sized once for the most it can hold, then cut: grown by push, it was reallocated ≈ 6 times
         batch = new Array<Pending>(Math.min(maxMessages, this.queued));
       }
@@ -211,7 +219,7 @@ export class Dispatcher {
     // component's backlog) does not keep another component's lanes waiting until it is empty.
     // Not with one: a batch takes at most laneCap lanes, and beginning each with a fresh lane
     // (often a short one) made noop batches 5 % smaller here.
-    if (head !== undefined && this.perCall.length > 1 && ready.delete(head)) ready.add(head);
+    if (head !== undefined && this.caps.length > 1 && ready.delete(head)) ready.add(head);
     if (count === 0) return false;
     batch.length = count;
     this.queued -= count;
@@ -249,12 +257,12 @@ export class Dispatcher {
    * out of work, and hold each message's ack that long. A world C batch is one call: it is cut
    * only to a quarter of `handlerTimeoutMs`, so a slow but correct batch handler is not stopped.
    */
-  private capOf(component: number): number {
+  private cap(component: number): number {
     const { maxMessages, targetMs } = this.options.batch;
     const perCall = this.perCall[component] === true;
     if (!perCall && targetMs === 0) return maxMessages;
     const us = this.usPerMessage[component]!;
-    if (Number.isNaN(us)) return Math.min(maxMessages, FIRST_BATCH);
+    if (Number.isNaN(us)) return this.markFloor();
     const budgetUs = perCall ? this.options.handlerTimeoutMs * 250 : targetMs * 1000;
     const floor = perCall || this.options.ordering === 'none' ? 1 : ORDERED_FLOOR;
     return Math.min(maxMessages, Math.max(floor, Math.floor(budgetUs / us)));
@@ -267,32 +275,26 @@ export class Dispatcher {
 
   /**
    * Messages the engine may hold (queued, in flight, publishing) before intake pauses: twice what
-   * the slots carry at the most a batch takes now — fewer for a slow handler (see capOf).
+   * the slots carry at the most a batch takes now — fewer for a slow handler (see cap).
    */
   highWater(): number {
-    return highWaterAt(this.options, this.largestCap());
+    return highWaterAt(this.options, this.caps.length === 0 ? this.options.batch.maxMessages : this.largest);
   }
 
   /** Messages of `component` held before the consumers feeding it pause: twice what the slots carry at its batch size now. */
   highWaterOf(component: number): number {
-    if (this.perCall.length === 0) return this.highWater(); // not started
-    return highWaterAt(
-      this.options,
-      Math.max(Math.min(this.options.batch.maxMessages, FIRST_BATCH), this.capOf(component)),
-    );
+    if (this.caps.length === 0) return this.highWater(); // not started
+    return highWaterAt(this.options, Math.max(this.markFloor(), this.caps[component]!));
   }
 
-  /** The most messages a batch of any component takes now (see capOf), FIRST_BATCH at least. */
-  private largestCap(): number {
-    if (this.perCall.length === 0) return this.options.batch.maxMessages; // not started
-    let most = Math.min(this.options.batch.maxMessages, FIRST_BATCH);
-    for (let c = 0; c < this.perCall.length; c++) most = Math.max(most, this.capOf(c));
-    return most;
+  /** The least batch size a high-water mark counts with: FIRST_BATCH (or maxMessages, when less). */
+  private markFloor(): number {
+    return Math.min(this.options.batch.maxMessages, FIRST_BATCH);
   }
 
   /** How many queued messages make the next batch full (for linger): the first ready lane's component's cap. */
   private nextCap(): number {
-    for (const lane of this.lanes.ready) return this.capOf(lane.component);
+    for (const lane of this.lanes.ready) return this.caps[lane.component]!;
     return this.options.batch.maxMessages;
   }
 
@@ -303,8 +305,15 @@ export class Dispatcher {
   learn(flight: InFlight, timing: readonly number[], called: number): void {
     if (called === 0) return;
     const us = (timing[0]! + timing[1]! + timing[2]!) / called;
-    const was = this.usPerMessage[flight.component]!;
-    this.usPerMessage[flight.component] = Number.isNaN(was) ? us : was + (us - was) * COST_WEIGHT;
+    const c = flight.component;
+    const was = this.usPerMessage[c]!;
+    this.usPerMessage[c] = Number.isNaN(was) ? us : was + (us - was) * COST_WEIGHT;
+    this.caps[c] = this.cap(c);
+    this.updateLargest();
+  }
+
+  private updateLargest(): void {
+    this.largest = this.caps.reduce((most, cap) => Math.max(most, cap), this.markFloor());
   }
 
   /**
