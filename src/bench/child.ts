@@ -12,6 +12,8 @@ import { performance } from 'node:perf_hooks';
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { createBroker } from '../brokers/connect.js';
 import { MemoryBroker } from '../brokers/memory.js';
+import { DEFAULT_LEAD } from '../brokers/synthetic.js';
+import { highWaterAt } from '../engine/dispatch.js';
 import { Engine } from '../engine/engine.js';
 import { bareConsume } from './bare.js';
 import { dropChannel } from './channels.js';
@@ -37,6 +39,9 @@ export type ChildMessage =
   | { readonly type: 'progress'; readonly settled: number }
   | { readonly type: 'result'; readonly result: RunResult }
   | { readonly type: 'error'; readonly message: string };
+
+/** Partitions of the embedded broker's channel in a run. */
+const PARTITIONS = 4;
 
 /** MQTT keeps no backlog (Mosquitto queues 1000 messages per session): produce at most this far ahead (batches included). */
 const MQTT_WINDOW = 600;
@@ -153,15 +158,18 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
   // the embedded broker runs at most ≈ 8 MiB a partition ahead of its consumer (and holds any record size asked)
   const memory =
     p.scheme === 'memory'
-      ? new MemoryBroker({ name: 'default', partitions: 4, retentionBytes: Math.max(8 << 20, 4 * p.size) })
+      ? new MemoryBroker({ name: 'default', partitions: PARTITIONS, retentionBytes: Math.max(8 << 20, 4 * p.size) })
       : undefined;
+  // at a fixed rate, a partition of the embedded broker holds at most its share of what the
+  // engine may hold (its high-water mark), 2048 at least (see memorySink); the bare client: 2048
+  let lead = p.rate > 0 ? DEFAULT_LEAD : undefined;
   const meter = new Meter(job.warmup, p.messages, await newMeterHistogram());
   const payloads = new Payloads(p.size, job.rounds);
   const fromAdapter = (a: BrokerAdapter): Promise<void> =>
     produce(adapterSink(a, job.channel, payloads), produceSpec(job, meter, payloads));
   const live = async (): Promise<void> => {
     if (preloads(job)) return;
-    if (memory !== undefined) return produce(memorySink(memory, job.channel), produceSpec(job, meter, payloads));
+    if (memory !== undefined) return produce(memorySink(memory, job.channel, lead), produceSpec(job, meter, payloads));
     return withProducer(job, fromAdapter);
   };
   /** Until every message settled; fails as soon as producing (or `failed`) does. */
@@ -197,6 +205,10 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         memory === undefined ? [] : [memory],
       );
       meter.onWarm = () => engine.resetStats();
+      if (lead !== undefined) {
+        const mark = highWaterAt(engine.options, engine.options.batch.maxMessages);
+        lead = Math.max(DEFAULT_LEAD, Math.ceil(mark / PARTITIONS));
+      }
       // one event per acknowledged batch: an event object per message cost the engine's main
       // thread 0.13–0.5 µs a message here (PERF.md), as much as the meter itself
       engine.on('settledBatch', ({ records, outcome }) => {

@@ -144,6 +144,7 @@ async function produceAtRate(sink: Sink, spec: ProduceSpec, payloads: Payloads):
   const failures: unknown[] = [];
   const sends: Array<Promise<void>> = [];
   const step = Math.min(STEP, Math.max(1, Math.floor(STEP_BYTES / Math.max(1, spec.size))));
+  const unconfirmed = sink.unconfirmed ?? 64;
   let i = 0;
   while (i < spec.total) {
     const due = Math.min(spec.total, Math.floor((epochNow() - start) / interval) + 1);
@@ -151,14 +152,16 @@ async function produceAtRate(sink: Sink, spec: ProduceSpec, payloads: Payloads):
     // its own intended time, however late it goes out
     while (i < due) {
       if (spec.window !== undefined) await spec.window.waitFor(i + step - spec.window.size);
+      // the broker is not waited for unless `unconfirmed` sends are, this one included (memory
+      // stays bounded): 64, or 1 for the embedded broker with a lead (see memorySink) — the next
+      // messages are made once the last are in
+      while (sends.length >= unconfirmed) await sends.shift();
       const batch = newBatch(Math.min(due, i + step) - i);
       for (let k = 0; k < batch.keys.length; k++, i++) {
         batch.keys[k] = keyOf(i, spec.keys);
         batch.values[k] = payloads.make(start + i * interval);
       }
       sends.push(sink.send(batch).catch((e: unknown) => void failures.push(e)));
-      // the broker is not waited for unless 64 sends are unconfirmed (memory stays bounded)
-      if (sends.length > 64) await sends.shift();
     }
     // sleep until the next message is due (at least 1 ms: no busy loop in the consumer's thread)
     const next = start + i * interval - epochNow();
@@ -183,9 +186,23 @@ const newBatch = (n: number): ProducedBatch => ({ keys: new Array(n), values: ne
 /** Where produced messages go: the embedded broker, or a broker adapter's publish. */
 export interface Sink {
   send(batch: ProducedBatch): Promise<void>;
+  /** The most sends a fixed-rate producer leaves unconfirmed before it waits for the oldest (default 64). */
+  readonly unconfirmed?: number;
 }
 
-export function memorySink(broker: MemoryBroker, channel: string): Sink {
+/**
+ * Produces into the embedded broker. With `lead`, a partition holds at most that many records its
+ * group has not committed, and a fixed-rate producer waits for room one send at a time.
+ *
+ * Why a fixed-rate run needs it: the embedded broker keeps its backlog in the measured process's
+ * heap, where a real broker keeps it in its own. A run that fell behind at start (cold code on
+ * every thread: PERF.md) had up to a retention of records a partition made and waiting — each a
+ * payload view and a record object, young, copied by every scavenge (8–27 ms each) and promoted:
+ * the engine then caught up more slowly still, or never. Messages not yet made cost nothing: the
+ * producer makes them when there is room, each still stamped with its intended send time, so the
+ * wait counts as latency just the same.
+ */
+export function memorySink(broker: MemoryBroker, channel: string, lead?: number): Sink {
   return {
     async send({ keys, values }) {
       // one record object per send, refilled: produce copies what it keeps, and a message waiting
@@ -194,9 +211,10 @@ export function memorySink(broker: MemoryBroker, channel: string): Sink {
       for (let k = 0; k < keys.length; k++) {
         rec.key = keys[k]!;
         rec.value = values[k]!;
-        if (broker.tryProduce(channel, rec) === undefined) await broker.produceWhenSpace(channel, rec);
+        if (broker.tryProduce(channel, rec, lead) === undefined) await broker.produceWhenSpace(channel, rec, lead);
       }
     },
+    ...(lead === undefined ? {} : { unconfirmed: 1 }),
   };
 }
 
