@@ -58,16 +58,28 @@ export class Channel {
     this.partitions = Array.from({ length: n }, () => new Partition());
     this.roomWaiters = Array.from({ length: n }, () => []);
   }
+  /** The producers of keyless records waiting for room in any partition. */
+  private anyRoomWaiters: Array<() => void> = [];
   /** Resolves once partition p's log has been trimmed (the caller checks for room again). */
   waitForRoom(p: number): Promise<void> {
     return new Promise((wake) => this.roomWaiters[p]!.push(wake));
   }
-  /** Wakes the producers waiting for room in partition p: only p's, however many there are. */
+  /** Resolves once any partition's log has been trimmed (for a keyless record, which may go to any). */
+  waitForAnyRoom(): Promise<void> {
+    return new Promise((wake) => this.anyRoomWaiters.push(wake));
+  }
+  /** Wakes the producers waiting for room in partition p (only p's, however many there are) and those waiting for any. */
   roomMade(p: number): void {
     const waiting = this.roomWaiters[p]!;
-    if (waiting.length === 0) return;
-    this.roomWaiters[p] = [];
-    for (const wake of waiting) wake();
+    if (waiting.length > 0) {
+      this.roomWaiters[p] = [];
+      for (const wake of waiting) wake();
+    }
+    const any = this.anyRoomWaiters;
+    if (any.length > 0) {
+      this.anyRoomWaiters = [];
+      for (const wake of any) wake();
+    }
   }
   choosePartition(key: string | null | undefined): number {
     const n = this.partitions.length;

@@ -125,18 +125,26 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
   /**
    * `produce` for producers that wait for space themselves: undefined (no error built, no stack
    * captured — a flooding producer meets a full partition every few records) when the slowest
-   * group is a retention behind, or `unread` records behind when that is less; the other refusals
-   * still throw.
+   * group is a retention behind, or `unread` records behind when that is less — for a keyless
+   * record, in every partition; the other refusals still throw.
    */
   tryProduce(channelName: string, rec: Produce, unread?: number): BrokerRecord | undefined {
     const placed = this.place(channelName, rec, unread);
     return typeof placed === 'number' ? undefined : placed;
   }
 
-  /** The record appended, or the number of the partition that has no room for it. */
+  /**
+   * The record appended, or the number of the partition that has no room for it. A record with
+   * neither key nor partition goes round robin, or to the next partition with room when its turn's
+   * is full (as Kafka's producer may put a keyless record in any partition): a producer that keeps
+   * its partitions a lead ahead of their readers then waits only when all are full, and refills
+   * whichever its readers free. Kept to the turn's partition, it waited at every full partition
+   * in turn and advanced about one record a wake-up — a third of the main thread when the engine
+   * drained a backlog (PERF.md).
+   */
   private place(channelName: string, rec: Produce, unread = this.retention): BrokerRecord | number {
     const c = this.channel(channelName);
-    const p = rec.partition ?? c.choosePartition(rec.key);
+    let p = rec.partition ?? c.choosePartition(rec.key);
     const part = c.partitions[p];
     if (part === undefined) {
       throw new BrokerError(ErrorCode.badInput, `channel '${channelName}' has no partition ${p}`, {
@@ -146,20 +154,36 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
     }
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
-    if (!this.hasSpace(c, p, bytes, unread)) return p;
+    if (!this.hasSpace(c, p, bytes, unread)) {
+      const keyless = rec.partition === undefined && (rec.key === undefined || rec.key === null);
+      const other = keyless ? this.roomElsewhere(c, p, bytes, unread) : -1;
+      if (other < 0) return p;
+      p = other;
+    }
+    const into = c.partitions[p]!;
     const record = new MemoryRecord(
       channelName,
       p,
-      part.end,
+      into.end,
       rec.key ?? null,
       rec.headers ?? NO_HEADERS,
       rec.value,
       rec.timestamp ?? Date.now(),
     );
-    part.push(record, bytes);
-    if (c.groups.size === 0) part.keepNewest(this.retention, this.retentionBytes, this.dropped);
+    into.push(record, bytes);
+    if (c.groups.size === 0) into.keepNewest(this.retention, this.retentionBytes, this.dropped);
     this.schedule();
     return record; // its partition and offset: no second object per message
+  }
+
+  /** The partition after `full` (in turn) with room for `bytes`, or -1 when none has. */
+  private roomElsewhere(c: Channel, full: number, bytes: number, unread: number): number {
+    const n = c.partitions.length;
+    for (let k = 1; k < n; k++) {
+      const p = (full + k) % n;
+      if (this.hasSpace(c, p, bytes, unread)) return p;
+    }
+    return -1;
   }
 
   /** A record larger than the retention in bytes could never be kept: refused, never waited for. */
@@ -185,7 +209,8 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
   /**
    * `produce`, waiting for consumers to make room instead of failing (producer-side backpressure):
    * room is the retention, or at most `unread` records the slowest group has not committed when
-   * that is less (a producer that keeps only a little ahead of its readers).
+   * that is less (a producer that keeps only a little ahead of its readers). A keyless record
+   * waits for room in any partition, a keyed one in its own.
    */
   async produceWhenSpace(
     channelName: string,
@@ -193,13 +218,12 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
     unread?: number,
   ): Promise<{ partition: number; offset: string }> {
     const c = this.channel(channelName);
-    const p = rec.partition ?? c.choosePartition(rec.key);
-    const bytes = recordBytes(rec);
-    this.checkSize(channelName, bytes);
-    while (c.partitions[p] !== undefined && !this.hasSpace(c, p, bytes, unread)) {
-      await c.waitForRoom(p);
+    const keyless = rec.partition === undefined && (rec.key === undefined || rec.key === null);
+    for (;;) {
+      const placed = this.place(channelName, rec, unread);
+      if (typeof placed !== 'number') return placed;
+      await (keyless ? c.waitForAnyRoom() : c.waitForRoom(placed));
     }
-    return this.produce(channelName, { ...rec, partition: p });
   }
 
   /** Bytes a channel's partitions hold (for tests and monitoring). */

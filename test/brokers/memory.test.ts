@@ -134,6 +134,39 @@ describe('memory broker', () => {
     assert.equal(decode(q.got[10]!.value), 'late');
   });
 
+  test('a keyless record goes to the next partition with room when its turn is full; a keyed one waits for its own', async () => {
+    const b = new MemoryBroker({ partitions: 2 });
+    const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
+    q.consumer.pause();
+    const lead = 2;
+    // partition 0 full (2 unread), partition 1 empty
+    for (let i = 0; i < 2; i++) b.produce('c', { partition: 0, value: text(`p0-${i}`) });
+    const placed = [0, 1, 2].map((i) => b.tryProduce('c', { value: text(`k-${i}`) }, lead));
+    assert.deepEqual(
+      placed.map((r) => r?.partition),
+      [1, 1, undefined],
+      'two keyless records went to partition 1 (whatever their turn); with both full, the third is refused',
+    );
+    const keyed = b.tryProduce('c', { partition: 0, value: text('pinned') }, lead);
+    assert.equal(keyed, undefined, 'a record for partition 0 is refused while 0 is full');
+    // both full: a keyless record waits for room in either; acking in partition 1 frees it there
+    const waiting = b.produceWhenSpace('c', { value: text('late') }, lead);
+    q.consumer.resume();
+    await q.until(4);
+    q.consumer.settle(
+      q.got.find((r) => r.partition === 1)!,
+      'ack',
+    );
+    const late = await waiting;
+    assert.equal(late.partition, 1, 'it went where room was made');
+    await q.until(5);
+    assert.deepEqual(
+      q.got.map((r) => decode(r.value)).sort(),
+      ['k-0', 'k-1', 'late', 'p0-0', 'p0-1'],
+      'each record delivered once',
+    );
+  });
+
   test('many producers waiting for room: each record produced once, in its partition, no listener warning', async () => {
     const warnings: Error[] = [];
     const onWarning = (w: Error): void => void warnings.push(w);
