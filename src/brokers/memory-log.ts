@@ -16,6 +16,11 @@ export interface Produce {
   readonly timestamp?: number;
 }
 
+/** Neither key nor partition: the broker may put it in any partition (see MemoryBroker.place). */
+export function isKeyless(rec: Produce): boolean {
+  return rec.partition === undefined && (rec.key === undefined || rec.key === null);
+}
+
 /** What a record costs the broker's memory, in bytes (payload bytes + characters of key and headers). */
 export function recordBytes(rec: Produce): number {
   let n = rec.value.byteLength + (rec.key?.length ?? 0);

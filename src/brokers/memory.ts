@@ -2,7 +2,7 @@ import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { NO_HEADERS } from './common.js';
 import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
-import { MemoryRecord, type Produce, recordBytes } from './memory-log.js';
+import { MemoryRecord, type Produce, isKeyless, recordBytes } from './memory-log.js';
 
 /**
  * The embedded broker, the default when none is configured: named channels with N partitions,
@@ -155,8 +155,7 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
     const bytes = recordBytes(rec);
     this.checkSize(channelName, bytes);
     if (!this.hasSpace(c, p, bytes, unread)) {
-      const keyless = rec.partition === undefined && (rec.key === undefined || rec.key === null);
-      const other = keyless ? this.roomElsewhere(c, p, bytes, unread) : -1;
+      const other = isKeyless(rec) ? this.roomElsewhere(c, p, bytes, unread) : -1;
       if (other < 0) return p;
       p = other;
     }
@@ -218,7 +217,7 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
     unread?: number,
   ): Promise<{ partition: number; offset: string }> {
     const c = this.channel(channelName);
-    const keyless = rec.partition === undefined && (rec.key === undefined || rec.key === null);
+    const keyless = isKeyless(rec);
     for (;;) {
       const placed = this.place(channelName, rec, unread);
       if (typeof placed !== 'number') return placed;
