@@ -13,7 +13,10 @@ import {
 } from 'kafkajs';
 import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { NO_BYTES, NO_HEADERS, headerValue, publishFailed, setHeader, sleep, unreachable, warnLine } from './common.js';
+import { publishFailed, sleep, unreachable, warnLine } from './common.js';
+import { type KafkaRecord, type PartitionMark, brokersOf, toRecords } from './kafka-records.js';
+
+export { brokersOf };
 
 /**
  * Kafka (kafkajs). A channel is a topic.
@@ -54,28 +57,9 @@ const HOLD_HEARTBEAT_MS = 1000;
 /** kafkajs error types a commit meets while the group rebalances. */
 const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
-/** The bootstrap brokers of a `kafka://h1:9092,h2:9092/topic` URL. */
-export function brokersOf(url: string): string[] {
-  // kafka://h1:9092,h2:9092/topic — URL() rejects the comma list, so split by hand
-  const rest = url.replace(/^kafka:\/\//, '');
-  const hosts = rest.split('/')[0]!;
-  const at = hosts.lastIndexOf('@');
-  return (at >= 0 ? hosts.slice(at + 1) : hosts).split(',').map((h) => (h.includes(':') ? h : `${h}:9092`));
-}
-
-/**
- * A header value as kafkajs decodes it. Its decoder merges a repeated name into an array, and
- * takes a name the empty object already has (`__proto__`, `constructor`, `toString`) for a
- * repetition: the value comes as `[Object.prototype, value]`. Only the bytes are the header's.
- */
-function kafkaHeaderValue(v: unknown): string {
-  if (Array.isArray(v)) return headerValue(v.filter((x) => typeof x === 'string' || x instanceof Uint8Array));
-  return headerValue(v);
-}
-
 class KafkaGroupConsumer implements Consumer {
   /** Per partition: the acked watermark and the offset after the last record delivered. */
-  private readonly marks = new Map<number, { mark: Watermark; next: number }>();
+  private readonly marks = new Map<number, PartitionMark>();
   private readonly committed = new Map<number, number>();
   private timer: NodeJS.Timeout | undefined;
   /** Set while the engine is paused: resolves on resume. */
@@ -150,28 +134,7 @@ class KafkaGroupConsumer implements Consumer {
       const first = Number(batch.messages[0]!.offset);
       this.marks.set(key, (part = { mark: new Watermark(first), next: first }));
     }
-    // Offsets need not be contiguous (compaction, transaction markers): the holes between the
-    // records delivered are skipped, or the watermark would wait at the first one forever.
-    for (const m of batch.messages) {
-      const offset = Number(m.offset);
-      if (offset > part.next) part.mark.skip(part.next, offset);
-      part.next = offset + 1;
-    }
-    const records: BrokerRecord[] = batch.messages.map((m) => {
-      // a record without headers shares one frozen empty object (no object, no entries array per message)
-      let headers: Record<string, string> | undefined;
-      const h = m.headers;
-      if (h !== undefined) for (const k in h) setHeader((headers ??= {}), k, kafkaHeaderValue(h[k]));
-      return {
-        channel: batch.topic,
-        partition: batch.partition,
-        offset: m.offset,
-        key: m.key === null || m.key === undefined ? null : m.key.toString('utf8'),
-        headers: headers ?? NO_HEADERS,
-        value: m.value ?? NO_BYTES,
-        timestamp: Number(m.timestamp),
-      };
-    });
+    const records = toRecords(batch, part);
     resolveOffset(batch.lastOffset());
     this.onBatch(records);
     await heartbeat();
@@ -193,7 +156,7 @@ class KafkaGroupConsumer implements Consumer {
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
     // nack: not committed, so fetched again after a restart or rebalance
     if (outcome === 'nack') return;
-    this.marks.get(record.partition)?.mark.ack(Number(record.offset));
+    this.marks.get(record.partition)?.mark.ack((record as Partial<KafkaRecord>).seq ?? Number(record.offset));
   }
 
   /**
