@@ -1,5 +1,5 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, MsgHdrs, Subscription } from 'nats';
-import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
+import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
 import { HeldDeliveries, KEY_HEADER, NO_HEADERS, headerValue, setHeader, sleep } from './common.js';
 import type { NatsAdapter } from './nats.js';
 
@@ -103,7 +103,7 @@ export class JetStreamConsumer implements Consumer {
         // turn of the event loop instead of waiting for the end (with fewer than `max` waiting,
         // every message sat out the whole expiry: 1 s of latency, and the tail of a backlog
         // stalled for that long).
-        let batch: BrokerRecord[] = [];
+        let batch: SequencedRecord[] = [];
         let flushing = false;
         const flush = (): void => {
           flushing = false;
@@ -125,7 +125,9 @@ export class JetStreamConsumer implements Consumer {
             setImmediate(flush);
           }
           const { headers, key } = hdrsToRecord(m.headers);
-          batch.push({ channel: m.subject, partition: 0, offset, key, headers, value: m.data, timestamp });
+          // the stream sequence also as a number (`seq`, as SequencedRecord's): the engine sends it
+          // to the workers as an integer, whose digits go into the event id without a string
+          batch.push({ channel: m.subject, partition: 0, offset, seq: m.seq, key, headers, value: m.data, timestamp });
         }
         flush();
       } catch (err) {
