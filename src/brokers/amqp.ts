@@ -1,5 +1,13 @@
 import amqp from 'amqplib';
-import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import type {
+  BatchListener,
+  BrokerAdapter,
+  BrokerRecord,
+  Consumer,
+  OutRecord,
+  SequencedRecord,
+  SubscribeSpec,
+} from './adapter.js';
 import {
   HeldDeliveries,
   KEY_HEADER,
@@ -116,7 +124,8 @@ class AmqpConsumer implements Consumer {
 
   private deliver(ch: amqp.Channel, m: amqp.ConsumeMessage | null): void {
     if (m === null) return; // consumer cancelled by the server
-    const offset = String(this.seq++);
+    const seq = this.seq++;
+    const offset = String(seq);
     this.inFlight.set(offset, { m, ch });
     const headers: Record<string, string> = {};
     let key: string | null = typeof m.properties.messageId === 'string' ? m.properties.messageId : null;
@@ -125,7 +134,9 @@ class AmqpConsumer implements Consumer {
       else setHeader(headers, k === PROTO_ON_WIRE ? '__proto__' : k, headerValue(v));
     }
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
-    const rec: BrokerRecord = {
+    // its number also as an integer (`seq`, as SequencedRecord's): the workers write its digits without a string
+    const rec: SequencedRecord = {
+      seq,
       channel: this.spec.channel,
       partition: 0,
       offset,

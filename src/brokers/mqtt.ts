@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import type {
+  BatchListener,
+  BrokerAdapter,
+  BrokerRecord,
+  Consumer,
+  OutRecord,
+  SequencedRecord,
+  SubscribeSpec,
+} from './adapter.js';
 import {
   HeldDeliveries,
   KEY_HEADER,
@@ -137,7 +145,8 @@ class MqttConsumer implements Consumer {
     packet: { properties?: { userProperties?: Record<string, unknown>; contentType?: string } },
     ack: (code: number) => void,
   ): void {
-    const offset = String(this.seq++);
+    const seq = this.seq++;
+    const offset = String(seq);
     const held: Held = { done: false, send: undefined };
     this.order.push(held);
     this.byOffset.set(offset, held);
@@ -148,7 +157,9 @@ class MqttConsumer implements Consumer {
       else setHeader(headers, k, headerValue(v));
     }
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
-    const rec: BrokerRecord = {
+    // its number also as an integer (`seq`, as SequencedRecord's): the workers write its digits without a string
+    const rec: SequencedRecord = {
+      seq,
       channel: topic,
       partition: 0,
       offset,

@@ -4,8 +4,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrokerRecord } from '../../src/brokers/adapter.js';
-import { createBroker } from '../../src/brokers/connect.js';
 import { at, cacheDir, fixture } from '../helpers.js';
 import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
 import { brokerEngine, brokerSuite } from './suite.js';
@@ -209,39 +207,7 @@ describe('integration: kafka', { concurrency: true }, () => {
     after(async () => {
       await mock.stop();
     });
-    brokerSuite(() => kafkaBroker(mock), { n: 10_000, restartN: 2000 });
-
-    test('a record carries its offset as an integer too (seq), which the engine sends to the workers', async () => {
-      const tb = await kafkaBroker(mock);
-      const topic = `wasmsg.${runId}.kafka.seq`;
-      await tb.prepare(topic);
-      await tb.produce(topic, values('s', 40));
-      const adapter = await createBroker({ name: 'k', url: tb.url, options: tb.adapterOptions('seq') });
-      await adapter.connect();
-      const got: BrokerRecord[] = [];
-      let wake: () => void = () => {};
-      const all = new Promise<void>((r) => (wake = r));
-      const consumer = await adapter.subscribe(
-        { channel: topic, kind: 'queue', group: `g-${runId}-seq` },
-        (records) => {
-          got.push(...records);
-          for (const r of records) consumer.settle(r, 'ack');
-          if (got.length >= 40) wake();
-        },
-      );
-      try {
-        await all;
-        for (const r of got) {
-          const seq = (r as BrokerRecord & { seq?: number }).seq;
-          assert.equal(typeof seq, 'number', `offset ${r.offset}: an integer seq`);
-          assert.equal(seq, Number(r.offset), 'the same position as the offset string');
-        }
-      } finally {
-        await consumer.close();
-        await adapter.close();
-        await tb.close();
-      }
-    });
+    brokerSuite(() => kafkaBroker(mock), { n: 10_000, restartN: 2000, seq: true });
   });
   processSuite();
   crashSuite();

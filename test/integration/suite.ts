@@ -18,6 +18,11 @@ export interface SuiteOptions {
   readonly restartN: number;
   /** Produce at most this many before waiting for the engine (MQTT: Mosquitto drops past 1000 queued). */
   readonly step?: number;
+  /**
+   * Its records carry their position as an integer too (`seq` = the offset's number), which the
+   * engine sends to the workers instead of the string: checked on every record of the main test.
+   */
+  readonly seq?: boolean;
 }
 
 /** A test that waits longer than this has hung: fail it instead of hanging the run. */
@@ -105,6 +110,12 @@ export function brokerSuite(open: () => Promise<TestBroker>, opts: SuiteOptions)
       await tb.prepare(input);
       const reader = await tb.reader(`${input}.out`, 'topic');
       const e = engine('main', input);
+      let withoutSeq = 0;
+      if (opts.seq === true) {
+        e.on('settledBatch', ({ records }) => {
+          for (const r of records) if ((r as { seq?: unknown }).seq !== Number(r.offset)) withoutSeq++;
+        });
+      }
       await e.start();
       const sent = values('m', opts.n);
       await feed(e, input, sent);
@@ -116,6 +127,7 @@ export function brokerSuite(open: () => Promise<TestBroker>, opts: SuiteOptions)
       assert.equal(reader.records.length, opts.n, 'no duplicates in a normal run');
       assert.deepEqual(new Set(reader.records.map((r) => r.value)), new Set(sent));
       assert.deepEqual([s.processed, s.acked, s.published, s.failed], [opts.n, opts.n, opts.n, 0]);
+      assert.equal(withoutSeq, 0, 'records whose integer seq is not their offset');
     },
   );
 
