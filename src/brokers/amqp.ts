@@ -1,13 +1,5 @@
 import amqp from 'amqplib';
-import type {
-  BatchListener,
-  BrokerAdapter,
-  BrokerRecord,
-  Consumer,
-  OutRecord,
-  SequencedRecord,
-  SubscribeSpec,
-} from './adapter.js';
+import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import {
   HeldDeliveries,
   KEY_HEADER,
@@ -135,7 +127,7 @@ class AmqpConsumer implements Consumer {
     }
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
     // its number also as an integer (`seq`, as SequencedRecord's): the workers write its digits without a string
-    const rec: SequencedRecord = {
+    const rec: BrokerRecord & { readonly seq: number } = {
       seq,
       channel: this.spec.channel,
       partition: 0,

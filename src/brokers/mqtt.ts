@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type {
-  BatchListener,
-  BrokerAdapter,
-  BrokerRecord,
-  Consumer,
-  OutRecord,
-  SequencedRecord,
-  SubscribeSpec,
-} from './adapter.js';
+import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import {
   HeldDeliveries,
   KEY_HEADER,
@@ -158,7 +150,7 @@ class MqttConsumer implements Consumer {
     }
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
     // its number also as an integer (`seq`, as SequencedRecord's): the workers write its digits without a string
-    const rec: SequencedRecord = {
+    const rec: BrokerRecord & { readonly seq: number } = {
       seq,
       channel: topic,
       partition: 0,
