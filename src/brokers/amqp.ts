@@ -1,5 +1,13 @@
 import amqp from 'amqplib';
-import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import type {
+  BatchListener,
+  BrokerAdapter,
+  BrokerRecord,
+  Consumer,
+  OutRecord,
+  SequencedRecord,
+  SubscribeSpec,
+} from './adapter.js';
 import {
   HeldDeliveries,
   KEY_HEADER,
@@ -126,8 +134,8 @@ class AmqpConsumer implements Consumer {
       else setHeader(headers, k === PROTO_ON_WIRE ? '__proto__' : k, headerValue(v));
     }
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
-    // its number also as an integer (`seq`, as SequencedRecord's): the workers write its digits without a string
-    const rec: BrokerRecord & { readonly seq: number } = {
+    // its number also as an integer (`seq`): the workers write its digits without a string
+    const rec: SequencedRecord = {
       seq,
       channel: this.spec.channel,
       partition: 0,

@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import type {
+  BatchListener,
+  BrokerAdapter,
+  BrokerRecord,
+  Consumer,
+  OutRecord,
+  SequencedRecord,
+  SubscribeSpec,
+} from './adapter.js';
 import {
   HeldDeliveries,
   KEY_HEADER,
@@ -149,8 +157,8 @@ class MqttConsumer implements Consumer {
       else setHeader(headers, k, headerValue(v));
     }
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
-    // its number also as an integer (`seq`, as SequencedRecord's): the workers write its digits without a string
-    const rec: BrokerRecord & { readonly seq: number } = {
+    // its number also as an integer (`seq`): the workers write its digits without a string
+    const rec: SequencedRecord = {
       seq,
       channel: topic,
       partition: 0,

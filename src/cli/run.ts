@@ -1,6 +1,6 @@
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
-import { DEFAULT_LEAD, generate } from '../brokers/synthetic.js';
+import { generate, leadFor } from '../brokers/synthetic.js';
 import { highWaterAt } from '../engine/dispatch.js';
 import { createBroker } from '../brokers/connect.js';
 import { Engine } from '../engine/engine.js';
@@ -107,13 +107,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     void generate(memory, channel, {
       count: generateCount,
       size: opts.size,
-      // a partition's share of the most the engine may hold (its high-water mark with full
-      // batches), never less than the default: the lead is per partition. Each partition 8192
-      // ahead (the whole mark) ran 3–17 % slower than 2048 with 4 partitions (PERF.md)
-      lead: Math.max(
-        DEFAULT_LEAD,
-        Math.ceil(highWaterAt(engine.options, engine.options.batch.maxMessages) / Math.max(1, opts.partitions)),
-      ),
+      // a partition's share of the most the engine may hold (its high-water mark with full batches)
+      lead: leadFor(highWaterAt(engine.options, engine.options.batch.maxMessages), opts.partitions),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }
