@@ -72,7 +72,11 @@ class Meter {
   /** Messages settled as dead letters (the handler failed them): the run reports it. */
   failures = 0;
   start: Marks | undefined;
+  /** When half of the measured messages had settled (see RunResult.secondHalfMsgsPerSec). */
+  middle: number | undefined;
   end: Marks | undefined;
+  /** The settled count at which `middle` is taken. */
+  readonly half: number;
   /** Latency over time, the warm-up included. */
   readonly timeline = new Timeline();
   /** When consuming began (epoch ms; the first settle, if that came first). */
@@ -88,7 +92,9 @@ class Meter {
     private readonly total: number,
     /** Latency in µs (hdr-histogram-js's WebAssembly build: recorded per message on the measured thread). */
     readonly latency: hdr.Histogram,
-  ) {}
+  ) {
+    this.half = warmup + Math.ceil((total - warmup) / 2);
+  }
 
   /** Consuming starts now: with no warm-up, the window starts here (not at set-up). */
   begin(): void {
@@ -104,6 +110,7 @@ class Meter {
     this.timeline.record(now - (this.began ||= now), us);
     if (n > this.warmup) {
       this.latency.recordValue(us);
+      if (n === this.half) this.middle = performance.now();
     } else if (n === this.warmup) {
       this.start = mark();
       this.timeline.measuredFromMs = now - this.began;
@@ -267,6 +274,9 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
     measured,
     elapsedMs: ms,
     msgsPerSec: (measured / ms) * 1000,
+    ...(meter.middle === undefined || end.t <= meter.middle
+      ? {}
+      : { secondHalfMsgsPerSec: ((job.params.messages - meter.half) / (end.t - meter.middle)) * 1000 }),
     mbPerSec: (measured * job.params.size) / ms / 1000,
     latencyMs: distribution(meter.latency, 1000),
     timeline: meter.timeline.data(),

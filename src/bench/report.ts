@@ -173,7 +173,10 @@ function runRow(r: RunResult, withBaseline: boolean, columns: number): string {
     `<td class="l"><span class="label">${esc(r.label)}</span><span class="params">${esc(workloadText(r))}</span></td>`,
     `<td class="l"><span class="side side-${r.side === 'bare' ? 'bare' : 'engine'}">${esc(r.side)}</span></td>`,
     `<td class="l"><span class="broker" title="${esc(r.params.broker)}">${esc(r.params.broker)}</span></td>`,
-    n(r.msgsPerSec, `${fmt(r.measured)} messages in ${fmt(r.elapsedMs)} ms`),
+    n(
+      r.msgsPerSec,
+      `${fmt(r.measured)} messages in ${fmt(r.elapsedMs)} ms${r.secondHalfMsgsPerSec === undefined ? '' : `; the second half ${fmt(r.secondHalfMsgsPerSec)} msgs/s`}`,
+    ),
     n(r.mbPerSec),
     dist(r.latencyMs, ['p50', 'p99', 'p999', 'max']),
     dist(r.handlerUs, ['p50', 'p99']),
@@ -185,7 +188,7 @@ function runRow(r: RunResult, withBaseline: boolean, columns: number): string {
     cells.push(
       r.baseline === undefined || failed
         ? '<td class="na">—</td>'
-        : `<td title="bare: ${esc(fmt(r.baseline.msgsPerSec))} msgs/s">${Number.isFinite(r.baseline.ratio) ? r.baseline.ratio.toFixed(2) : '—'}×</td>`,
+        : `<td title="bare: ${esc(fmt(r.baseline.msgsPerSec))} msgs/s${r.baseline.secondHalfRatio === undefined ? '' : `; over each run's second half ${r.baseline.secondHalfRatio.toFixed(2)}×`}">${Number.isFinite(r.baseline.ratio) ? r.baseline.ratio.toFixed(2) : '—'}×</td>`,
     );
   }
   if (!failed) return `<tr>${cells.join('')}</tr>`;

@@ -95,7 +95,12 @@ function withBaselines(runs: readonly RunResult[]): RunResult[] {
   for (const r of runs) if (r.side === 'bare' && r.error === undefined) bare.set(baselineKey(r.params), r);
   return runs.map((r) => {
     const b = r.side === 'engine' && r.error === undefined ? bare.get(baselineKey(r.params)) : undefined;
-    return b === undefined ? r : { ...r, baseline: { msgsPerSec: b.msgsPerSec, ratio: r.msgsPerSec / b.msgsPerSec } };
+    if (b === undefined) return r;
+    const half =
+      r.secondHalfMsgsPerSec === undefined || b.secondHalfMsgsPerSec === undefined
+        ? {}
+        : { secondHalfRatio: r.secondHalfMsgsPerSec / b.secondHalfMsgsPerSec };
+    return { ...r, baseline: { msgsPerSec: b.msgsPerSec, ratio: r.msgsPerSec / b.msgsPerSec, ...half } };
   });
 }
 

@@ -54,6 +54,12 @@ export interface RunResult {
   readonly measured: number;
   readonly elapsedMs: number;
   readonly msgsPerSec: number;
+  /**
+   * msgs/s over the last half of the measured messages: the rate once whatever was still warming
+   * up when the window opened (JIT compilation on each thread, a consumer's fetch pipeline) had
+   * more time to pass. Shown beside `msgsPerSec`, never instead of it.
+   */
+  readonly secondHalfMsgsPerSec?: number;
   /** Payload MB (10^6 bytes) per second. */
   readonly mbPerSec: number;
   /**
@@ -74,7 +80,12 @@ export interface RunResult {
    */
   readonly timeline?: TimelineData;
   /** The same workload's bare-client run, when one was made: msgs/s, and this run ÷ it. */
-  readonly baseline?: { readonly msgsPerSec: number; readonly ratio: number };
+  readonly baseline?: {
+    readonly msgsPerSec: number;
+    readonly ratio: number;
+    /** The same ratio over each run's second half (see `secondHalfMsgsPerSec`), where both have one. */
+    readonly secondHalfRatio?: number;
+  };
   /** Set when the run failed; the numbers are then zero. */
   readonly error?: string;
 }

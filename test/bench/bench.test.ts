@@ -54,6 +54,9 @@ function assertMeasured(r: RunResult, warmup: number): void {
   assert.equal(r.measured, r.params.messages - warmup, r.label);
   assert.equal(r.latencyMs.count, r.measured, `${r.label}: one latency per measured message`);
   assert.ok(r.msgsPerSec > 0 && r.elapsedMs > 0, r.label);
+  // absent only when the second half settled at one instant (one batch): no rate to give
+  const half = r.secondHalfMsgsPerSec;
+  assert.ok(half === undefined || (Number.isFinite(half) && half > 0), `${r.label}: second half ${half} msgs/s`);
   assert.ok(r.latencyMs.p50 <= r.latencyMs.p99 && r.latencyMs.p99 <= r.latencyMs.max, r.label);
   assert.ok(r.latencyMs.percentiles.length >= 3, `${r.label}: a percentile curve to plot`);
   assert.ok(r.peakRssMb > 10, r.label);
@@ -178,6 +181,9 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
       assert.ok(engine?.baseline !== undefined, `${scheme}: compared with its bare client`);
       const bare = report.runs.find((x) => x.params.scheme === scheme && x.side === 'bare')!;
       assert.equal(engine.baseline.ratio, engine.msgsPerSec / bare.msgsPerSec);
+      if (engine.secondHalfMsgsPerSec !== undefined && bare.secondHalfMsgsPerSec !== undefined)
+        assert.equal(engine.baseline.secondHalfRatio, engine.secondHalfMsgsPerSec / bare.secondHalfMsgsPerSec);
+      else assert.equal(engine.baseline.secondHalfRatio, undefined);
     }
     // the report as a browser shows it: a latency line and a throughput bar per run
     const dom = await chromium([
