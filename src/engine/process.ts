@@ -1,5 +1,6 @@
 import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
 import type { OutboxEntry } from '../component/types.js';
+import { Deque } from './deque.js';
 import type { ProcessOutcome } from './lanes.js';
 
 /**
@@ -41,19 +42,20 @@ export async function* processStream(
   source: AsyncIterable<ProcessInput> | Iterable<ProcessInput>,
   component: number,
 ): AsyncGenerator<ProcessResult> {
-  const results: Array<Promise<ProcessResult> | undefined> = [];
+  // the inputs in flight and the results not yet read, in input order: a ring buffer, so a read
+  // result leaves nothing behind (an array indexed by input kept a slot for each input ever read)
+  const results = new Deque<Promise<ProcessResult>>();
   let sourceDone = false;
   let sourceError: unknown;
   let wakeReader: (() => void) | undefined;
   let wakeFeeder: (() => void) | undefined;
-  let next = 0;
   let seq = 0;
   const feed = (async () => {
     try {
       for await (const input of source) {
         // bounded by the component's high-water mark (and the engine's) and by results the caller has not read yet
         while (host.buffered() >= host.highWater()) await host.waitForSpace();
-        while (results.length - next >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
+        while (results.length >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
         let resolve!: (r: ProcessResult) => void;
         results.push(new Promise<ProcessResult>((r) => (resolve = r)));
         const rec: BrokerRecord = {
@@ -76,9 +78,10 @@ export async function* processStream(
     }
   })();
   for (;;) {
-    if (next < results.length) {
-      const r = await results[next]!;
-      results[next++] = undefined;
+    const head = results.peek();
+    if (head !== undefined) {
+      const r = await head;
+      results.shift();
       wakeFeeder?.();
       wakeFeeder = undefined;
       yield r;

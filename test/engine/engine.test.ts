@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { BrokerRecord } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
@@ -648,6 +650,31 @@ describe('engine: as a pipeline stage (process)', () => {
     assert.ok(pulled <= 2 * highWater + 2, `pulled ${pulled} inputs ahead of a reader that read one`);
     await it.return(undefined);
     await engine.stop();
+  });
+});
+
+describe('engine: a long process() stream', () => {
+  test('holds nothing per input already read: its heap does not grow with the inputs', () => {
+    const total = 2_000_000;
+    const from = 200_000;
+    const out = execFileSync(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(new URL('./process-stream.child.js', import.meta.url))],
+      {
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          WASMSG_PROCESS_STREAM_CHILD: '1',
+          WASMSG_STREAM_TOTAL: String(total),
+          WASMSG_STREAM_FROM: String(from),
+        },
+      },
+    );
+    const r = JSON.parse(out) as { read: number; ok: number; grown: number };
+    assert.equal(r.read, total);
+    assert.equal(r.ok, total);
+    // a slot kept per input read grew it by 15.8 MB here (before: an array indexed by input)
+    assert.ok(r.grown < 4e6, `the heap grew ${(r.grown / 1e6).toFixed(2)} MB over ${total - from} inputs read`);
   });
 });
 
