@@ -8,7 +8,8 @@ import type { ProcessOutcome } from './lanes.js';
  * caller's iterable, enqueued like broker records of a channel `process` (the outputs go back
  * to the caller, not to any broker) and yielded in input order. Backpressure: the source is not
  * pulled while the engine holds its high-water mark of messages, nor while the caller has that
- * many results unread.
+ * many results unread. A caller that stops reading early (break, return, throw) closes the
+ * source: it is pulled no more and its iterator's `return()` runs, as `for await` would.
  */
 
 /** What `engine.process()` yields per input, in input order. */
@@ -49,13 +50,16 @@ export async function* processStream(
   let sourceError: unknown;
   let wakeReader: (() => void) | undefined;
   let wakeFeeder: (() => void) | undefined;
+  /** The caller stopped reading (returned or threw out of its loop): pull no more, close the source. */
+  let stopped = false;
   let seq = 0;
   const feed = (async () => {
     try {
       for await (const input of source) {
         // bounded by the component's high-water mark (and the engine's) and by results the caller has not read yet
-        while (host.buffered() >= host.highWater()) await host.waitForSpace();
-        while (results.length >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
+        while (!stopped && host.buffered() >= host.highWater()) await host.waitForSpace();
+        while (!stopped && results.length >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
+        if (stopped) break; // leaving the loop returns the source's iterator: it closes
         let resolve!: (r: ProcessResult) => void;
         results.push(new Promise<ProcessResult>((r) => (resolve = r)));
         const rec: BrokerRecord = {
@@ -77,19 +81,27 @@ export async function* processStream(
       wakeReader?.();
     }
   })();
-  for (;;) {
-    const head = results.peek();
-    if (head !== undefined) {
-      const r = await head;
-      results.shift();
-      wakeFeeder?.();
-      wakeFeeder = undefined;
-      yield r;
-      continue;
+  try {
+    for (;;) {
+      const head = results.peek();
+      if (head !== undefined) {
+        const r = await head;
+        results.shift();
+        wakeFeeder?.();
+        wakeFeeder = undefined;
+        yield r;
+        continue;
+      }
+      if (sourceDone) break;
+      await new Promise<void>((r) => (wakeReader = r));
+      wakeReader = undefined;
     }
-    if (sourceDone) break;
-    await new Promise<void>((r) => (wakeReader = r));
-    wakeReader = undefined;
+  } finally {
+    // a caller that breaks out early lands here too: the feeder stops at its next step (inputs
+    // already enqueued are still handled, their results dropped); not awaited, since a source
+    // may be in the middle of a slow `next()`
+    stopped = true;
+    wakeFeeder?.();
   }
   await feed;
   if (sourceError !== undefined) throw sourceError;

@@ -626,6 +626,45 @@ describe('engine: as a pipeline stage (process)', () => {
     await engine.stop();
   });
 
+  test('a reader that stops early closes the source: it is pulled no more and its finally runs', async () => {
+    const engine = new Engine({
+      components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
+      workers: 1,
+      cacheDir,
+    });
+    await engine.start();
+    let pulled = 0;
+    let closed!: () => void;
+    const sourceClosed = new Promise<void>((r) => (closed = r));
+    async function* inputs(): AsyncGenerator<{ value: Uint8Array }> {
+      try {
+        for (let i = 0; i < 1_000_000; i++) {
+          pulled++;
+          yield { value: text('x') };
+        }
+      } finally {
+        closed();
+      }
+    }
+    let read = 0;
+    for await (const r of engine.process(inputs())) {
+      assert.equal(r.status, 'ok');
+      if (++read === 5) break;
+    }
+    let guard: NodeJS.Timeout | undefined;
+    await Promise.race([
+      sourceClosed,
+      new Promise<never>((_, reject) => {
+        guard = setTimeout(() => reject(new Error(`the source was never closed (${pulled} pulled)`)), 20_000);
+      }),
+    ]);
+    clearTimeout(guard);
+    const atClose = pulled;
+    assert.ok(atClose < 1_000_000, `pulled ${atClose}`);
+    await engine.stop(); // nothing left waiting on the source
+    assert.equal(pulled, atClose, 'pulled after it was closed');
+  });
+
   test('a slow reader holds the source back (bounded memory)', async () => {
     const engine = new Engine({
       components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
