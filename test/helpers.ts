@@ -56,3 +56,21 @@ export async function settleValues(
   await engine.stop();
   return s;
 }
+
+/**
+ * `promise`, or a rejection naming `what` if it has not settled within `ms`: a guard that turns a
+ * hang (the bug a test looks for) into a failure, not a wait that synchronises anything.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -226,6 +226,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         buffered: () => this.backpressure.heldAgainstMark(component),
         waitForSpace: () => this.backpressure.waitForSpace(),
         enqueue: (c, rec, consumer, sink) => {
+          if (this.state !== 'running') return consumer.settle(rec, 'nack'); // given back: the stream ends
           const sub = this.processCounters(c);
           sub.received++;
           this.enqueue(c, 'process', consumer, sub, rec, { at: performance.now() }, sink);

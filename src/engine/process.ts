@@ -1,5 +1,6 @@
 import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
 import type { OutboxEntry } from '../component/types.js';
+import { ErrorCode, WasmsgError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { ProcessOutcome } from './lanes.js';
 
@@ -9,7 +10,9 @@ import type { ProcessOutcome } from './lanes.js';
  * to the caller, not to any broker) and yielded in input order. Backpressure: the source is not
  * pulled while the engine holds its high-water mark of messages, nor while the caller has that
  * many results unread. A caller that stops reading early (break, return, throw) closes the
- * source: it is pulled no more and its iterator's `return()` runs, as `for await` would.
+ * source: it is pulled no more and its iterator's `return()` runs, as `for await` would. When the
+ * engine stops first, the stream yields what was handled and then throws (E_ENGINE_STATE) at the
+ * first input that was not, and closes the source.
  */
 
 /** What `engine.process()` yields per input, in input order. */
@@ -35,8 +38,27 @@ export interface ProcessHost {
   enqueue(component: number, rec: BrokerRecord, consumer: Consumer, sink: (o: ProcessOutcome) => void): void;
 }
 
-/** Settling a process() input settles nothing at a broker. */
-const NO_BROKER: Consumer = { pause() {}, resume() {}, settle() {}, close: async () => {} };
+/** An input the engine gave back unhandled (it stopped): the stream ends there, with an error. */
+const STOPPED = Symbol('stopped');
+
+/** A process() input as the engine holds it: how to tell its reader that it was given back. */
+interface ProcessRecord extends BrokerRecord {
+  /** Resolves the input's place in the stream (given back: with STOPPED). */
+  readonly resolve: (r: ProcessResult | typeof STOPPED) => void;
+}
+
+/**
+ * Settling a process() input settles nothing at a broker; giving one back (`nack`: the engine
+ * stopped before handling it, or with it waiting out a retry) ends the stream at that input.
+ */
+const TO_CALLER: Consumer = {
+  pause() {},
+  resume() {},
+  settle(rec, outcome) {
+    if (outcome === 'nack') (rec as ProcessRecord).resolve(STOPPED);
+  },
+  close: async () => {},
+};
 
 export async function* processStream(
   host: ProcessHost,
@@ -45,7 +67,8 @@ export async function* processStream(
 ): AsyncGenerator<ProcessResult> {
   // the inputs in flight and the results not yet read, in input order: a ring buffer, so a read
   // result leaves nothing behind (an array indexed by input kept a slot for each input ever read)
-  const results = new Deque<Promise<ProcessResult>>();
+  const results = new Deque<Promise<ProcessResult | typeof STOPPED>>();
+  let read = 0;
   let sourceDone = false;
   let sourceError: unknown;
   let wakeReader: (() => void) | undefined;
@@ -60,9 +83,9 @@ export async function* processStream(
         while (!stopped && host.buffered() >= host.highWater()) await host.waitForSpace();
         while (!stopped && results.length >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
         if (stopped) break; // leaving the loop returns the source's iterator: it closes
-        let resolve!: (r: ProcessResult) => void;
-        results.push(new Promise<ProcessResult>((r) => (resolve = r)));
-        const rec: BrokerRecord = {
+        let resolve!: (r: ProcessResult | typeof STOPPED) => void;
+        results.push(new Promise<ProcessResult | typeof STOPPED>((r) => (resolve = r)));
+        const rec: ProcessRecord = {
           channel: input.channel ?? 'process',
           partition: input.partition ?? 0,
           offset: String(seq++),
@@ -70,8 +93,9 @@ export async function* processStream(
           headers: input.headers ?? {},
           value: input.value,
           timestamp: input.timestamp ?? Date.now(),
+          resolve,
         };
-        host.enqueue(component, rec, NO_BROKER, (o) => resolve({ ...o, input } as ProcessResult));
+        host.enqueue(component, rec, TO_CALLER, (o) => resolve({ ...o, input } as ProcessResult));
         wakeReader?.();
       }
     } catch (err) {
@@ -86,7 +110,15 @@ export async function* processStream(
       const head = results.peek();
       if (head !== undefined) {
         const r = await head;
+        if (r === STOPPED) {
+          throw new WasmsgError(
+            ErrorCode.engineState,
+            `engine.process: the engine stopped before input ${read} was handled (${read} results were given)`,
+            { handled: read },
+          );
+        }
         results.shift();
+        read++;
         wakeFeeder?.();
         wakeFeeder = undefined;
         yield r;

@@ -8,8 +8,8 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
-import { ErrorCode, OptionError } from '../../src/errors.js';
-import { cacheDir, decode, examples, fixture, text } from '../helpers.js';
+import { ErrorCode, OptionError, WasmsgError } from '../../src/errors.js';
+import { cacheDir, decode, examples, fixture, text, within } from '../helpers.js';
 
 type Settled = { record: BrokerRecord; outcome: string };
 
@@ -651,18 +651,47 @@ describe('engine: as a pipeline stage (process)', () => {
       assert.equal(r.status, 'ok');
       if (++read === 5) break;
     }
-    let guard: NodeJS.Timeout | undefined;
-    await Promise.race([
-      sourceClosed,
-      new Promise<never>((_, reject) => {
-        guard = setTimeout(() => reject(new Error(`the source was never closed (${pulled} pulled)`)), 20_000);
-      }),
-    ]);
-    clearTimeout(guard);
+    await within(sourceClosed, 20_000, `the source closed (${pulled} pulled)`);
     const atClose = pulled;
     assert.ok(atClose < 1_000_000, `pulled ${atClose}`);
     await engine.stop(); // nothing left waiting on the source
     assert.equal(pulled, atClose, 'pulled after it was closed');
+  });
+
+  test('an engine stopped under a running stream ends it: what was handled, then E_ENGINE_STATE; the source closes', async () => {
+    const engine = new Engine({
+      components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
+      workers: 1,
+      cacheDir,
+    });
+    await engine.start();
+    let closed!: () => void;
+    const sourceClosed = new Promise<void>((r) => (closed = r));
+    async function* inputs(): AsyncGenerator<{ value: Uint8Array }> {
+      try {
+        for (let i = 0; ; i++) yield { value: text(`${i}`) };
+      } finally {
+        closed();
+      }
+    }
+    let read = 0;
+    let stopping: Promise<void> | undefined;
+    const reading = (async () => {
+      for await (const r of engine.process(inputs())) {
+        assert.equal(r.status, 'ok');
+        assert.equal(decode(r.input.value), `${read}`, 'in input order');
+        if (++read === 10) stopping = engine.stop();
+      }
+    })();
+    await assert.rejects(within(reading, 20_000, 'the stream ended'), (e: unknown) => {
+      assert.ok(e instanceof WasmsgError, String(e));
+      assert.equal(e.code, ErrorCode.engineState);
+      assert.equal(e.context['handled'], read, e.message);
+      return true;
+    });
+    assert.ok(read >= 10, `${read} results before the end`);
+    await within(sourceClosed, 20_000, 'the source closed');
+    await stopping;
   });
 
   test('a slow reader holds the source back (bounded memory)', async () => {
