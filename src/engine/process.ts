@@ -41,10 +41,12 @@ export interface ProcessHost {
 /** An input the engine gave back unhandled (it stopped): the stream ends there, with an error. */
 const STOPPED = Symbol('stopped');
 
+/** Where a process() input keeps how to resolve its place in the stream (a symbol: out of listeners' keys and JSON). */
+const RESOLVE = Symbol('wasmsg.process.resolve');
+
 /** A process() input as the engine holds it: how to tell its reader that it was given back. */
 interface ProcessRecord extends BrokerRecord {
-  /** Resolves the input's place in the stream (given back: with STOPPED). */
-  readonly resolve: (r: ProcessResult | typeof STOPPED) => void;
+  readonly [RESOLVE]: (r: ProcessResult | typeof STOPPED) => void;
 }
 
 /**
@@ -55,7 +57,7 @@ const TO_CALLER: Consumer = {
   pause() {},
   resume() {},
   settle(rec, outcome) {
-    if (outcome === 'nack') (rec as ProcessRecord).resolve(STOPPED);
+    if (outcome === 'nack') (rec as ProcessRecord)[RESOLVE](STOPPED);
   },
   close: async () => {},
 };
@@ -93,7 +95,7 @@ export async function* processStream(
           headers: input.headers ?? {},
           value: input.value,
           timestamp: input.timestamp ?? Date.now(),
-          resolve,
+          [RESOLVE]: resolve,
         };
         host.enqueue(component, rec, TO_CALLER, (o) => resolve({ ...o, input } as ProcessResult));
         wakeReader?.();
