@@ -97,7 +97,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
-  if (limit !== undefined) void engine.waitForSettled(limit).then(resolveDone);
+  // (rejected only once the engine stops: a signal ended the run first)
+  if (limit !== undefined) engine.waitForSettled(limit).then(resolveDone, () => {});
   const onSignal = (): void => resolveDone();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

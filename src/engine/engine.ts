@@ -57,7 +57,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly drainWaiters: Array<() => void> = [];
   private settledTotal = 0;
   private nextSettleTarget = Infinity;
-  private readonly settleWaiters: Array<{ n: number; resolve: () => void }> = [];
+  private readonly settleWaiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
 
   constructor(options: EngineOptionsInput, brokers: readonly BrokerAdapter[] = []) {
     super();
@@ -134,6 +134,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch (err) {
       for (const a of this.ownedAdapters) await a.close().catch(() => {});
       this.state = 'stopped';
+      this.endSettleWaiters();
       throw err;
     }
     const formats = brokerFormats(this.adapters);
@@ -150,6 +151,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       });
     } catch (err) {
       this.state = 'stopped';
+      this.endSettleWaiters();
       throw err;
     }
     this.stats.start();
@@ -199,6 +201,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const p of queued) p.consumer.settle(p.rec, 'nack');
     this.backpressure.release(queued);
     this.settler.stop();
+    this.endSettleWaiters(); // nothing settles from here on
     for (const c of this.backpressure.consumers()) await c.close();
     await this.dispatcher.destroy();
     for (const a of this.ownedAdapters) await a.close();
@@ -241,11 +244,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Resolves once `n` messages have settled since the engine started (acked after ok, or after
    * dead-lettering) — cheaper than counting 'settled' events, which allocate one per message.
+   * Rejects (E_ENGINE_STATE) if the engine stops, or has stopped, with fewer settled.
    */
   waitForSettled(n: number): Promise<void> {
     if (this.settledTotal >= n) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.settleWaiters.push({ n, resolve });
+    if (this.state === 'stopped') return Promise.reject(this.unsettled(n));
+    return new Promise((resolve, reject) => {
+      this.settleWaiters.push({ n, resolve, reject });
       this.settleWaiters.sort((a, b) => a.n - b.n);
       this.nextSettleTarget = this.settleWaiters[0]!.n;
     });
@@ -342,6 +347,20 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Messages held before intake pauses (Dispatcher.highWater: it follows the batch size). */
   get highWater(): number {
     return this.dispatcher.highWater();
+  }
+
+  /** Waiters for more messages than will ever settle (the engine stops): rejected, not left hanging. */
+  private endSettleWaiters(): void {
+    for (const w of this.settleWaiters.splice(0)) w.reject(this.unsettled(w.n));
+    this.nextSettleTarget = Infinity;
+  }
+
+  private unsettled(n: number): WasmsgError {
+    return new WasmsgError(
+      ErrorCode.engineState,
+      `engine.waitForSettled(${n}): the engine stopped with ${this.settledTotal} settled`,
+      { settled: this.settledTotal, wanted: n },
+    );
   }
 
   private onSettled(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { at, cacheDir, fixture } from '../helpers.js';
 
@@ -13,8 +13,8 @@ test("wasmsg call's text output escapes guest text: no control character, no for
   for (const line of r.stdout.split('\n')) assert.doesNotMatch(line, /^wasmsg:/, `forged line: ${line}`);
 });
 
-test('run --limit above --generate says what it waits for instead of waiting silently', () => {
-  const r = spawnSync(
+test('run --limit above --generate says what it waits for instead of waiting silently; SIGTERM then ends it cleanly', async () => {
+  const child = spawn(
     process.execPath,
     [
       at('dist/src/cli/main.js'),
@@ -26,16 +26,25 @@ test('run --limit above --generate says what it waits for instead of waiting sil
       '20',
       '--json',
     ],
-    { encoding: 'utf8', env: { ...process.env, WASMSG_CACHE_DIR: cacheDir }, timeout: 6_000, killSignal: 'SIGTERM' },
+    { env: { ...process.env, WASMSG_CACHE_DIR: cacheDir } },
   );
-  assert.match(
-    r.stderr,
-    /--limit 20 is more than --generate 10: after the generated messages the run waits for 10 more/,
-  );
+  let stderr = '';
+  let signalled = false;
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!signalled && /waits for 10 more/.test(stderr)) {
+      signalled = true;
+      child.kill('SIGTERM');
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.match(stderr, /--limit 20 is more than --generate 10: after the generated messages the run waits for 10 more/);
+  // the wait for the limit does not outlive the engine it waited on
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /E_ENGINE_STATE|WasmsgError/);
 });
 
 test('run stopped by SIGTERM prints its stats after the batch in flight drained and settled', async () => {
-  const { spawn } = await import('node:child_process');
   // a handler that never returns: SIGTERM comes while its batch is in flight; the graceful stop
   // waits for it (the handler timeout ends it: a failed attempt, dead-lettered) — the stats must
   // count that, not be read before it

@@ -449,6 +449,24 @@ describe('engine: stats', () => {
 });
 
 describe('engine: backpressure and stop', () => {
+  test('waitForSettled(n) for more than will settle rejects when the engine stops, and at once after', async () => {
+    const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
+    await engine.start();
+    for (let i = 0; i < 5; i++) memory.produce('in', { value: syntheticPayload(i, 32) });
+    await engine.waitForSettled(5);
+    const stopped = (e: unknown): boolean => {
+      assert.ok(e instanceof WasmsgError, String(e));
+      assert.equal(e.code, ErrorCode.engineState);
+      assert.equal(e.context['settled'], 5, e.message);
+      return true;
+    };
+    const more = assert.rejects(within(engine.waitForSettled(10), 20_000, 'waitForSettled(10) ended'), stopped);
+    await engine.stop();
+    await more;
+    await assert.rejects(engine.waitForSettled(6), stopped);
+    await engine.waitForSettled(5); // what did settle still resolves
+  });
+
   test('with a slow handler, in-flight batches and buffered messages stay within their bounds', async () => {
     const { engine, memory } = engineFor(
       examples.fizzbuzz,
