@@ -55,6 +55,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Messages held, from intake until acked or handed back (queued, in flight, publishing). */
   private readonly backpressure: Backpressure;
   private readonly drainWaiters: Array<() => void> = [];
+  /** Settles when start() has ended, either way (stop() waits for it). */
+  private starting: Promise<void> | undefined;
   private settledTotal = 0;
   private nextSettleTarget = Infinity;
   private readonly settleWaiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
@@ -109,9 +111,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     return b;
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new WasmsgError(ErrorCode.engineState, `engine cannot start: it is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state !== 'new') {
+      return Promise.reject(new WasmsgError(ErrorCode.engineState, `engine cannot start: it is ${this.state}`));
+    }
     this.state = 'starting';
+    const run = this.startUp();
+    this.starting = run.catch(() => {});
+    return run;
+  }
+
+  private async startUp(): Promise<void> {
     const o = this.options;
     this.components = await Promise.all(
       o.components.map((c) =>
@@ -186,8 +196,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.backpressure.paused();
   }
 
-  /** Graceful: stop intake, let in-flight batches finish and settle, give the rest back (nack), close. */
+  /**
+   * Graceful: stop intake, let in-flight batches finish and settle, give the rest back (nack),
+   * close. Called while start() runs, it waits for start to end first (then there is all of it
+   * to stop; a start that failed left nothing running).
+   */
   async stop(): Promise<void> {
+    await this.starting;
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     for (const c of this.backpressure.consumers()) c.pause();

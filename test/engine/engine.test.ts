@@ -449,6 +449,20 @@ describe('engine: stats', () => {
 });
 
 describe('engine: backpressure and stop', () => {
+  test('stop() during start() waits for it, then stops: nothing runs after stop() resolved', async () => {
+    const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
+    const order: string[] = [];
+    const starting = engine.start().then(() => order.push('started'));
+    await engine.stop();
+    order.push('stopped');
+    await starting;
+    assert.deepEqual(order, ['started', 'stopped']);
+    assert.equal(engine.ready(), false, 'the engine runs after stop() resolved');
+    memory.produce('in', { value: syntheticPayload(0, 32) });
+    await assert.rejects(engine.waitForSettled(1), /stopped with 0 settled/);
+    assert.equal(engine.snapshot().received, 0);
+  });
+
   test('waitForSettled(n) for more than will settle rejects when the engine stops, and at once after', async () => {
     const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
     await engine.start();
