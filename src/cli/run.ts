@@ -79,6 +79,14 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     for (const a of created) await a.close().catch(() => {});
     throw err;
   }
+  // SIGINT/SIGTERM stop the run gracefully from here on: set before the line scripts wait for
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  // (rejected only once the engine stops: a signal ended the run first)
+  if (limit !== undefined) engine.waitForSettled(limit).then(resolveDone, () => {});
+  const onSignal = (): void => resolveDone();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   // one line on stderr once consuming (stdout stays for the results): scripts wait for it
   const log = logger('run');
   const subs = engine.options.components.flatMap((c) =>
@@ -94,14 +102,6 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     );
   }
   const busyWindow = new BusyWindow(() => engine.snapshot());
-
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
-  // (rejected only once the engine stops: a signal ended the run first)
-  if (limit !== undefined) engine.waitForSettled(limit).then(resolveDone, () => {});
-  const onSignal = (): void => resolveDone();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
 
   if (generateCount !== undefined) {
     const channel = engine.options.components[0]!.subscriptions[0]!.channel;
