@@ -57,6 +57,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly drainWaiters: Array<() => void> = [];
   /** Settles when start() has ended, either way (stop() waits for it). */
   private starting: Promise<void> | undefined;
+  /** The one stop (see stop()). */
+  private stopping: Promise<void> | undefined;
   private settledTotal = 0;
   private nextSettleTarget = Infinity;
   private readonly settleWaiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
@@ -199,11 +201,16 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Graceful: stop intake, let in-flight batches finish and settle, give the rest back (nack),
    * close. Called while start() runs, it waits for start to end first (then there is all of it
-   * to stop; a start that failed left nothing running).
+   * to stop; a start that failed left nothing running). Every call returns the same stop: a
+   * second caller resumes only once everything is stopped, not while the first one drains.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return (this.stopping ??= this.stopOnce());
+  }
+
+  private async stopOnce(): Promise<void> {
     await this.starting;
-    if (this.state === 'stopped' || this.state === 'stopping') return;
+    if (this.state === 'stopped') return;
     this.state = 'stopping';
     for (const c of this.backpressure.consumers()) c.pause();
     this.settler.stop();

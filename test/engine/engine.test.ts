@@ -463,6 +463,18 @@ describe('engine: backpressure and stop', () => {
     assert.equal(engine.snapshot().received, 0);
   });
 
+  test('a second stop() resolves only once the first has stopped everything', async () => {
+    const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
+    await engine.start();
+    for (let i = 0; i < 100; i++) memory.produce('in', { value: syntheticPayload(i, 32) });
+    let firstDone = false;
+    const first = engine.stop().then(() => (firstDone = true));
+    await engine.stop();
+    assert.equal(firstDone, true, 'the second stop() resolved while the first was still stopping');
+    assert.equal(engine.ready(), false);
+    await first;
+  });
+
   test('waitForSettled(n) for more than will settle rejects when the engine stops, and at once after', async () => {
     const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
     await engine.start();
