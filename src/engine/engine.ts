@@ -12,6 +12,7 @@ import { type Arrival, Lanes, type Pending, type ProcessOutcome } from './lanes.
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
 import type { EngineEvents } from './events.js';
+import { SettleCount } from './settle-count.js';
 import { Settler } from './settle.js';
 import { type EngineHistograms, type EngineStats, StatsRecorder } from './stats.js';
 
@@ -59,9 +60,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private starting: Promise<void> | undefined;
   /** The one stop (see stop()). */
   private stopping: Promise<void> | undefined;
-  private settledTotal = 0;
-  private nextSettleTarget = Infinity;
-  private readonly settleWaiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly settled = new SettleCount();
 
   constructor(options: EngineOptionsInput, brokers: readonly BrokerAdapter[] = []) {
     super();
@@ -146,7 +145,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch (err) {
       for (const a of this.ownedAdapters) await a.close().catch(() => {});
       this.state = 'stopped';
-      this.endSettleWaiters();
+      this.settled.end();
       throw err;
     }
     const formats = brokerFormats(this.adapters);
@@ -163,7 +162,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       });
     } catch (err) {
       this.state = 'stopped';
-      this.endSettleWaiters();
+      this.settled.end();
       throw err;
     }
     this.stats.start();
@@ -223,7 +222,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const p of queued) p.consumer.settle(p.rec, 'nack');
     this.backpressure.release(queued);
     this.settler.stop();
-    this.endSettleWaiters(); // nothing settles from here on
+    this.settled.end(); // nothing settles from here on
     for (const c of this.backpressure.consumers()) await c.close();
     await this.dispatcher.destroy();
     for (const a of this.ownedAdapters) await a.close();
@@ -269,13 +268,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * Rejects (E_ENGINE_STATE) if the engine stops, or has stopped, with fewer settled.
    */
   waitForSettled(n: number): Promise<void> {
-    if (this.settledTotal >= n) return Promise.resolve();
-    if (this.state === 'stopped') return Promise.reject(this.unsettled(n));
-    return new Promise((resolve, reject) => {
-      this.settleWaiters.push({ n, resolve, reject });
-      this.settleWaiters.sort((a, b) => a.n - b.n);
-      this.nextSettleTarget = this.settleWaiters[0]!.n;
-    });
+    return this.settled.waitFor(n);
   }
 
   /** Starts a new stats window: counters, latency histogram and rate clock from zero. */
@@ -371,30 +364,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.dispatcher.highWater();
   }
 
-  /** Waiters for more messages than will ever settle (the engine stops): rejected, not left hanging. */
-  private endSettleWaiters(): void {
-    for (const w of this.settleWaiters.splice(0)) w.reject(this.unsettled(w.n));
-    this.nextSettleTarget = Infinity;
-  }
-
-  private unsettled(n: number): WasmsgError {
-    return new WasmsgError(
-      ErrorCode.engineState,
-      `engine.waitForSettled(${n}): the engine stopped with ${this.settledTotal} settled`,
-      { settled: this.settledTotal, wanted: n },
-    );
-  }
-
   private onSettled(
     list: readonly Pending[],
     outcome: 'ok' | 'dead-lettered',
     records: readonly BrokerRecord[] | undefined,
   ): void {
-    if ((this.settledTotal += list.length) >= this.nextSettleTarget) {
-      while (this.settleWaiters.length > 0 && this.settleWaiters[0]!.n <= this.settledTotal)
-        this.settleWaiters.shift()!.resolve();
-      this.nextSettleTarget = this.settleWaiters[0]?.n ?? Infinity;
-    }
+    this.settled.add(list.length);
     if (this.listenerCount('settled') > 0) for (const p of list) this.emit('settled', { record: p.rec, outcome });
     // a message acked alone (process() inputs, dead letters) makes its records array only if asked
     if (this.listenerCount('settledBatch') > 0)
