@@ -108,7 +108,7 @@ for (const b of BROKERS) {
   const every =
     pairs.length === 0
       ? '-'
-      : [...report.runs]
+      : report.runs
           .filter((r) => pairs.includes(r))
           .map((r) => f(r.baseline!.ratio, 2))
           .join(' / ');

@@ -7,7 +7,7 @@ import { ErrorCode, WasmsgError } from '../errors.js';
  * to start), every waiter short of its count is rejected, and so is any later one.
  */
 export class SettleCount {
-  total = 0;
+  private total = 0;
   private next = Infinity;
   private ended = false;
   private readonly waiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];

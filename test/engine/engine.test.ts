@@ -26,6 +26,30 @@ function engineFor(
   return { engine, memory };
 }
 
+/** A process() source of `count` inputs (`0`, `1`, …) that says when it was closed (its finally ran) and how many were pulled. */
+function closingSource(count = Infinity): {
+  inputs: () => AsyncGenerator<{ value: Uint8Array }>;
+  closed: Promise<void>;
+  pulled: number;
+} {
+  let closed!: () => void;
+  const source = {
+    closed: new Promise<void>((r) => (closed = r)),
+    pulled: 0,
+    async *inputs(): AsyncGenerator<{ value: Uint8Array }> {
+      try {
+        for (let i = 0; i < count; i++) {
+          source.pulled++;
+          yield { value: text(`${i}`) };
+        }
+      } finally {
+        closed();
+      }
+    },
+  };
+  return source;
+}
+
 /** Resolves with every settled event once `n` messages have settled. */
 function settledUntil(engine: Engine, n: number): Promise<Settled[]> {
   const seen: Settled[] = [];
@@ -671,57 +695,29 @@ describe('engine: as a pipeline stage (process)', () => {
   });
 
   test('a reader that stops early closes the source: it is pulled no more and its finally runs', async () => {
-    const engine = new Engine({
-      components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
-      workers: 1,
-      cacheDir,
-    });
+    const { engine } = engineFor(examples.noop, { workers: 1 }, 1); // (its broker unused: process() feeds it)
     await engine.start();
-    let pulled = 0;
-    let closed!: () => void;
-    const sourceClosed = new Promise<void>((r) => (closed = r));
-    async function* inputs(): AsyncGenerator<{ value: Uint8Array }> {
-      try {
-        for (let i = 0; i < 1_000_000; i++) {
-          pulled++;
-          yield { value: text('x') };
-        }
-      } finally {
-        closed();
-      }
-    }
+    const source = closingSource(1_000_000);
     let read = 0;
-    for await (const r of engine.process(inputs())) {
+    for await (const r of engine.process(source.inputs())) {
       assert.equal(r.status, 'ok');
       if (++read === 5) break;
     }
-    await within(sourceClosed, 20_000, `the source closed (${pulled} pulled)`);
-    const atClose = pulled;
+    await within(source.closed, 20_000, `the source closed (${source.pulled} pulled)`);
+    const atClose = source.pulled;
     assert.ok(atClose < 1_000_000, `pulled ${atClose}`);
     await engine.stop(); // nothing left waiting on the source
-    assert.equal(pulled, atClose, 'pulled after it was closed');
+    assert.equal(source.pulled, atClose, 'pulled after it was closed');
   });
 
   test('an engine stopped under a running stream ends it: what was handled, then E_ENGINE_STATE; the source closes', async () => {
-    const engine = new Engine({
-      components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
-      workers: 1,
-      cacheDir,
-    });
+    const { engine } = engineFor(examples.noop, { workers: 1 }, 1); // (its broker unused: process() feeds it)
     await engine.start();
-    let closed!: () => void;
-    const sourceClosed = new Promise<void>((r) => (closed = r));
-    async function* inputs(): AsyncGenerator<{ value: Uint8Array }> {
-      try {
-        for (let i = 0; ; i++) yield { value: text(`${i}`) };
-      } finally {
-        closed();
-      }
-    }
+    const source = closingSource();
     let read = 0;
     let stopping: Promise<void> | undefined;
     const reading = (async () => {
-      for await (const r of engine.process(inputs())) {
+      for await (const r of engine.process(source.inputs())) {
         assert.equal(r.status, 'ok');
         assert.equal(decode(r.input.value), `${read}`, 'in input order');
         if (++read === 10) stopping = engine.stop();
@@ -734,7 +730,7 @@ describe('engine: as a pipeline stage (process)', () => {
       return true;
     });
     assert.ok(read >= 10, `${read} results before the end`);
-    await within(sourceClosed, 20_000, 'the source closed');
+    await within(source.closed, 20_000, 'the source closed');
     await stopping;
   });
 
