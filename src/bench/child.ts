@@ -13,7 +13,6 @@ import type { BrokerAdapter } from '../brokers/adapter.js';
 import { createBroker } from '../brokers/connect.js';
 import { MemoryBroker } from '../brokers/memory.js';
 import { DEFAULT_LEAD, leadFor } from '../brokers/synthetic.js';
-import { highWaterAt } from '../engine/dispatch.js';
 import { Engine } from '../engine/engine.js';
 import { bareConsume } from './bare.js';
 import { dropChannel } from './channels.js';
@@ -212,7 +211,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         memory === undefined ? [] : [memory],
       );
       meter.onWarm = () => engine.resetStats();
-      if (lead !== undefined) lead = leadFor(highWaterAt(engine.options, engine.options.batch.maxMessages), PARTITIONS);
+      if (lead !== undefined) lead = leadFor(engine.peakHighWater, PARTITIONS);
       // one event per acknowledged batch: an event object per message cost the engine's main
       // thread 0.13–0.5 µs a message here (PERF.md), as much as the meter itself
       engine.on('settledBatch', ({ records, outcome }) => {

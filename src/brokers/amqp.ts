@@ -11,11 +11,10 @@ import type {
 import {
   HeldDeliveries,
   KEY_HEADER,
-  headerValue,
   headersOut,
+  keyAndHeaders,
   publishFailed,
   refused,
-  setHeader,
   unreachable,
   warnLine,
 } from './common.js';
@@ -66,6 +65,7 @@ const CE_PREFIX = 'cloudEvents:';
  * `__proto__` (it is `__proto__` percent-encoded).
  */
 const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
+const fromWire = (name: string): string => (name === PROTO_ON_WIRE ? '__proto__' : name);
 
 class AmqpConsumer implements Consumer {
   private seq = 0;
@@ -127,12 +127,11 @@ class AmqpConsumer implements Consumer {
     const seq = this.seq++;
     const offset = String(seq);
     this.inFlight.set(offset, { m, ch });
-    const headers: Record<string, string> = {};
-    let key: string | null = typeof m.properties.messageId === 'string' ? m.properties.messageId : null;
-    for (const [k, v] of Object.entries(m.properties.headers ?? {})) {
-      if (k === KEY_HEADER) key = headerValue(v);
-      else setHeader(headers, k === PROTO_ON_WIRE ? '__proto__' : k, headerValue(v));
-    }
+    const { key, headers } = keyAndHeaders(
+      m.properties.headers,
+      typeof m.properties.messageId === 'string' ? m.properties.messageId : null,
+      fromWire,
+    );
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
     // its number also as an integer (`seq`): the workers write its digits without a string
     const rec: SequencedRecord = {

@@ -53,6 +53,25 @@ export function headersOut(neutral: Readonly<Record<string, string>>, prefix: st
  */
 export const KEY_HEADER = 'wasmsg-key';
 
+/**
+ * An inbound record's key and neutral headers from a broker's header table as its client decoded
+ * it (AMQP's headers, MQTT's user properties): the key is the KEY_HEADER entry's, else `key`;
+ * every other entry is a header, its name given by `rename` when the broker's wire form differs.
+ */
+export function keyAndHeaders(
+  table: Readonly<Record<string, unknown>> | undefined,
+  key: string | null,
+  rename?: (name: string) => string,
+): { key: string | null; headers: Record<string, string> } {
+  const headers: Record<string, string> = {};
+  if (table !== undefined)
+    for (const [k, v] of Object.entries(table)) {
+      if (k === KEY_HEADER) key = headerValue(v);
+      else setHeader(headers, rename === undefined ? k : rename(k), headerValue(v));
+    }
+  return { key, headers };
+}
+
 /** Headers that name an output's partition key: CloudEvents' `partitionkey` extension in each binding, or plain metadata. */
 const PARTITION_KEY_HEADERS = [
   'ce_partitionkey',

@@ -12,8 +12,8 @@ import type {
 import {
   HeldDeliveries,
   KEY_HEADER,
-  headerValue,
   headersOut,
+  keyAndHeaders,
   percentEncode,
   publishFailed,
   refused,
@@ -150,12 +150,7 @@ class MqttConsumer implements Consumer {
     const held: Held = { done: false, send: undefined };
     this.order.push(held);
     this.byOffset.set(offset, held);
-    const headers: Record<string, string> = {};
-    let key: string | null = null;
-    for (const [k, v] of Object.entries(packet.properties?.userProperties ?? {})) {
-      if (k === KEY_HEADER) key = headerValue(v);
-      else setHeader(headers, k, headerValue(v));
-    }
+    const { key, headers } = keyAndHeaders(packet.properties?.userProperties, null);
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
     // its number also as an integer (`seq`): the workers write its digits without a string
     const rec: SequencedRecord = {

@@ -1,7 +1,6 @@
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
 import { generate, leadFor } from '../brokers/synthetic.js';
-import { highWaterAt } from '../engine/dispatch.js';
 import { createBroker } from '../brokers/connect.js';
 import { Engine } from '../engine/engine.js';
 import { checkBrokers, resolveOptions } from '../engine/options.js';
@@ -109,7 +108,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       count: generateCount,
       size: opts.size,
       // a partition's share of the most the engine may hold (its high-water mark with full batches)
-      lead: leadFor(highWaterAt(engine.options, engine.options.batch.maxMessages), opts.partitions),
+      lead: leadFor(engine.peakHighWater, opts.partitions),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }

@@ -7,7 +7,7 @@ import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
 import { type ChannelStats, type ConsumerLag, SubscriptionCounters, channelStats, readLag } from './counters.js';
 import { Backpressure } from './backpressure.js';
-import { Dispatcher } from './dispatch.js';
+import { Dispatcher, highWaterAt } from './dispatch.js';
 import { type Arrival, Lanes, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
@@ -362,6 +362,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Messages held before intake pauses (Dispatcher.highWater: it follows the batch size). */
   get highWater(): number {
     return this.dispatcher.highWater();
+  }
+
+  /** The most `highWater` can be: the mark with full batches (a generator's lead per partition follows it). */
+  get peakHighWater(): number {
+    return highWaterAt(this.options, this.options.batch.maxMessages);
   }
 
   private onSettled(

@@ -225,7 +225,7 @@ describe('engine: batch sizes', () => {
       const run = async (
         targetMs: number,
         ordering: 'none' | 'partition' = 'none',
-      ): Promise<{ sizes: number[]; handlerUs: number; highWater: number }> => {
+      ): Promise<{ sizes: number[]; handlerUs: number; highWater: number; peak: number }> => {
         const { engine, memory } = engineFor(
           examples.spin,
           { workers: 1, ordering, batch: { maxMessages: 128, lingerMs: 0, targetMs } },
@@ -245,8 +245,9 @@ describe('engine: batch sizes', () => {
         await done;
         const handlerUs = engine.histograms().handlerNs.getValueAtPercentile(50) / 1000;
         const highWater = engine.highWater;
+        const peak = engine.peakHighWater;
         await engine.stop();
-        return { sizes, handlerUs, highWater };
+        return { sizes, handlerUs, highWater, peak };
       };
       const full = await run(0);
       assert.equal(Math.max(...full.sizes), 128, `batches: ${full.sizes.join(' ')}`);
@@ -265,6 +266,8 @@ describe('engine: batch sizes', () => {
       );
       // and the engine holds a slow handler's backlog in time: 2 slots × 2 × its cut batch (32 at least)
       assert.ok(cut.highWater <= 4 * Math.max(32, high), `held before intake pauses: ${cut.highWater}`);
+      // what a generator's lead follows stays the mark with full batches (`wasmsg run --generate`)
+      assert.equal(cut.peak, 2 * 2 * 128);
       // an ordered lane waits a round trip between its batches: not cut below 256 (here maxMessages)
       const ordered = await run(20, 'partition');
       assert.equal(Math.max(...ordered.sizes.slice(1)), 128, `ordered batches: ${ordered.sizes.join(' ')}`);
