@@ -67,6 +67,25 @@ const CE_PREFIX = 'cloudEvents:';
 const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
 const fromWire = (name: string): string => (name === PROTO_ON_WIRE ? '__proto__' : name);
 
+/**
+ * Resolves when a channel whose buffer was full drains; rejects when it closes first (amqplib
+ * emits 'close', never 'drain', on a channel that died: the publish would wait forever).
+ */
+function drained(ch: amqp.Channel): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      ch.off('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      ch.off('drain', onDrain);
+      reject(new Error('the channel closed before its buffer drained'));
+    };
+    ch.once('drain', onDrain);
+    ch.once('close', onClose);
+  });
+}
+
 class AmqpConsumer implements Consumer {
   private seq = 0;
   /** Each delivery with the channel it came on: an ack goes to that channel, or nowhere. */
@@ -336,7 +355,7 @@ export class AmqpAdapter implements BrokerAdapter {
       const returnedBefore = this.returned;
       for (const { r, props, body } of prepared) {
         const ok = r.kind === 'queue' ? ch.sendToQueue(r.channel, body, props) : ch.publish(r.channel, '', body, props);
-        if (!ok) await new Promise<void>((resolve) => ch.once('drain', resolve));
+        if (!ok) await drained(ch);
       }
       await ch.waitForConfirms();
       // the server returns an unroutable mandatory message before it confirms it

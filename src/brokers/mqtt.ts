@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { escapeControl } from '../component/host-text.js';
+import { BrokerError, ErrorCode, describe } from '../errors.js';
 import type {
   BatchListener,
   BrokerAdapter,
@@ -16,6 +18,7 @@ import {
   keyAndHeaders,
   percentEncode,
   publishFailed,
+  redact,
   refused,
   setHeader,
   unreachable,
@@ -263,7 +266,24 @@ export class MqttAdapter implements BrokerAdapter {
     ref.consumer = consumer;
     for (const [topic, message, packet, cb] of early.splice(0)) consumer.receive(topic, message, packet, cb);
     const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
-    await client.subscribeAsync(filter, { qos: 1 });
+    // a filter mqtt.js refuses, or a SUBACK refusing it (reason code ≥ 0x80, e.g. not authorized):
+    // the start fails with the filter named, and this client is closed, not left connected
+    let refusal: string | undefined;
+    try {
+      const granted = await client.subscribeAsync(filter, { qos: 1 });
+      const code = granted.find((g) => g.qos >= 0x80)?.qos;
+      if (code !== undefined) refusal = `the server refused it (reason code 0x${code.toString(16)})`;
+    } catch (err) {
+      refusal = describe(err);
+    }
+    if (refusal !== undefined) {
+      await client.endAsync(true).catch(() => {});
+      throw new BrokerError(
+        ErrorCode.badInput,
+        `mqtt ${redact(this.options.url)}: cannot subscribe to '${filter}': ${escapeControl(refusal)}`,
+        { url: redact(this.options.url), channel: spec.channel },
+      );
+    }
     // Subscribe again on every reconnection: Mosquitto 2.0 keeps a persistent session across its
     // restart but not its shared ($share) subscriptions, and says the session is present, so
     // mqtt.js would not resubscribe. Retained messages are not sent again (rh 1).

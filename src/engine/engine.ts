@@ -117,9 +117,24 @@ export class Engine extends EventEmitter<EngineEvents> {
       return Promise.reject(new WasmsgError(ErrorCode.engineState, `engine cannot start: it is ${this.state}`));
     }
     this.state = 'starting';
-    const run = this.startUp();
+    const run = this.startUp().catch(async (err: unknown) => {
+      await this.abandonStart().catch(() => {}); // the start's own error is the one to report
+      throw err;
+    });
     this.starting = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * A start that failed leaves nothing running: once subscribing began, stopped as stop() would
+   * (what consumers delivered drains or goes back); before, its workers and brokers are closed.
+   */
+  private async abandonStart(): Promise<void> {
+    if (this.state === 'running') return this.shutdown();
+    await this.dispatcher.destroy().catch(() => {});
+    for (const a of this.ownedAdapters) await a.close().catch(() => {});
+    this.state = 'stopped';
+    this.settled.end();
   }
 
   private async startUp(): Promise<void> {
@@ -140,31 +155,18 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.adapters.set(b.name, adapter);
       this.ownedAdapters.push(adapter);
     }
-    try {
-      await Promise.all([...this.adapters.values()].map((a) => a.connect()));
-    } catch (err) {
-      for (const a of this.ownedAdapters) await a.close().catch(() => {});
-      this.state = 'stopped';
-      this.settled.end();
-      throw err;
-    }
+    await Promise.all([...this.adapters.values()].map((a) => a.connect()));
     const formats = brokerFormats(this.adapters);
-    try {
-      await this.dispatcher.start({
-        components: this.components,
-        hosts: o.components.map((c) => ({
-          brokers: [...this.adapters.keys()],
-          binding: c.binding,
-          brokerFormats: formats,
-          limits: { maxOutputs: c.maxOutputs, maxOutputBytes: c.maxOutputBytes },
-          ...(c.grants === undefined ? {} : { grants: c.grants }),
-        })),
-      });
-    } catch (err) {
-      this.state = 'stopped';
-      this.settled.end();
-      throw err;
-    }
+    await this.dispatcher.start({
+      components: this.components,
+      hosts: o.components.map((c) => ({
+        brokers: [...this.adapters.keys()],
+        binding: c.binding,
+        brokerFormats: formats,
+        limits: { maxOutputs: c.maxOutputs, maxOutputBytes: c.maxOutputBytes },
+        ...(c.grants === undefined ? {} : { grants: c.grants }),
+      })),
+    });
     this.stats.start();
     this.state = 'running';
     for (const [i, c] of o.components.entries()) {
@@ -204,12 +206,21 @@ export class Engine extends EventEmitter<EngineEvents> {
    * second caller resumes only once everything is stopped, not while the first one drains.
    */
   stop(): Promise<void> {
+    if (this.state === 'new') {
+      // never started: nothing to stop, and a start() after this one is refused
+      this.state = 'stopped';
+      this.settled.end();
+    }
     return (this.stopping ??= this.stopOnce());
   }
 
   private async stopOnce(): Promise<void> {
     await this.starting;
-    if (this.state === 'stopped') return;
+    if (this.state === 'stopped') return; // (a start that failed is undone before `starting` resolves)
+    return this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
     this.state = 'stopping';
     for (const c of this.backpressure.consumers()) c.pause();
     this.settler.stop();

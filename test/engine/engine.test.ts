@@ -490,6 +490,32 @@ describe('engine: backpressure and stop', () => {
     assert.equal(engine.snapshot().received, 0);
   });
 
+  test('stop() before start(): the start after it is refused, and nothing runs', async () => {
+    const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
+    const stopped = engine.stop();
+    await assert.rejects(engine.start(), (e: unknown) => e instanceof WasmsgError && e.code === ErrorCode.engineState);
+    await stopped;
+    memory.produce('in', { value: syntheticPayload(0, 32) });
+    await assert.rejects(engine.waitForSettled(1), /stopped with 0 settled/);
+    assert.equal(engine.ready(), false);
+  });
+
+  test('a start that fails (a file that is no component) ends waitForSettled() too; stop() after it resolves', async () => {
+    const { engine } = engineFor(fileURLToPath(import.meta.url), { workers: 1 }, 1);
+    const ended = within(
+      assert.rejects(
+        engine.waitForSettled(1),
+        (e: unknown) => e instanceof WasmsgError && e.code === ErrorCode.engineState,
+      ),
+      20_000,
+      'waitForSettled(1) ended by the failed start',
+    );
+    await assert.rejects(engine.start(), (e: unknown) => e instanceof WasmsgError && e.code === ErrorCode.notWasm);
+    await ended;
+    await engine.stop();
+    assert.equal(engine.ready(), false);
+  });
+
   test('a second stop() resolves only once the first has stopped everything', async () => {
     const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
     await engine.start();

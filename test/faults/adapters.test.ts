@@ -8,12 +8,14 @@ import { connect as natsConnect } from 'nats';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
 import { KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
-import { BrokerError } from '../../src/brokers/memory.js';
+import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { RedisAdapter } from '../../src/brokers/redis.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
-import { ErrorCode } from '../../src/errors.js';
+import { Engine } from '../../src/engine/engine.js';
+import { ErrorCode, WasmsgError } from '../../src/errors.js';
+import { cacheDir, examples, within } from '../helpers.js';
 import { TestServer } from './servers.js';
 
 /**
@@ -254,6 +256,39 @@ describe('fault: MQTT texts a server refuses', () => {
     assertHostileKept(c.got[0]!.headers, true);
   });
 
+  test('a filter that cannot be subscribed fails subscribe() with E_BAD_INPUT, its client closed; a start with it runs nothing', async () => {
+    const filter = `${run}/#/x`; // '#' only last: mqtt.js refuses it before sending
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const open = sockets();
+    await assert.rejects(
+      adapter.subscribe({ channel: filter, kind: 'topic' }, () => {}),
+      (e: unknown) =>
+        e instanceof BrokerError &&
+        e.code === ErrorCode.badInput &&
+        e.message.includes(`cannot subscribe to '${filter}'`),
+    );
+    assert.equal(sockets(), open, "the consumer's client is closed, not left connected");
+    // an engine whose second subscription is that one: start() fails, and the first one does not run on
+    const memory = new MemoryBroker({ name: 'default' });
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'mq', url: server.url, options: { clientId: `wasmsg-${run}-engine` } }],
+        components: [{ path: examples.noop, subscriptions: [{ channel: 'in' }, { broker: 'mq', channel: filter }] }],
+        workers: 1,
+        cacheDir,
+      },
+      [memory],
+    );
+    await assert.rejects(engine.start(), (e: unknown) => e instanceof BrokerError && e.code === ErrorCode.badInput);
+    memory.produce('in', { value: new TextEncoder().encode('after the failed start') });
+    await assert.rejects(
+      engine.waitForSettled(1),
+      (e: unknown) => e instanceof WasmsgError && e.code === ErrorCode.engineState,
+    );
+    assert.equal(engine.snapshot().received, 0);
+    await engine.stop();
+  });
+
   test("a consumer client's 'error' event (keepalive timeout, a refused packet) is logged, never thrown", async () => {
     const c = await collect(adapter, `${run}/errors`);
     const consumerClient = (c.consumer as unknown as { client: mqtt.MqttClient }).client;
@@ -329,5 +364,26 @@ describe('fault: AMQP names, declarations and keys', () => {
     await adapter.publish([out(queue)]);
     await ch.deleteQueue(queue);
     await rejectsTyped(adapter, [out(queue)], ErrorCode.publishFailed);
+  });
+
+  test('a publish waiting for its channel to drain rejects (E_PUBLISH_FAILED) when the connection drops, not never', async () => {
+    const dropping = new AmqpAdapter({ name: 'dropping', url });
+    await dropping.connect();
+    const queue = `${run}.drain`;
+    queues.push(queue);
+    const confirm = await (dropping as unknown as { confirm(): Promise<amqp.ConfirmChannel> }).confirm();
+    // the moment the publish waits for 'drain' (amqplib's channel buffer holds 1024 frames), the
+    // connection resets: amqplib closes the channel and never emits 'drain'
+    confirm.on('newListener', (event: string | symbol) => {
+      if (event !== 'drain') return;
+      const socket = (confirm as unknown as { connection: { stream: { destroy(e: Error): void } } }).connection.stream;
+      socket.destroy(new Error('connection reset (simulated)'));
+    });
+    const records = Array.from({ length: 4000 }, () => out(queue));
+    await assert.rejects(
+      within(dropping.publish(records), 20_000, 'the publish settled'),
+      (e: unknown) => e instanceof BrokerError && e.code === ErrorCode.publishFailed,
+    );
+    await dropping.close().catch(() => {});
   });
 });
