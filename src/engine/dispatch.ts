@@ -205,11 +205,15 @@ export class Dispatcher {
       }
       if (lane.component !== component) continue;
       const queue = lane.queue;
+      const before = count;
       for (let next = queue.peek(); next !== undefined && count < maxMessages; next = queue.peek()) {
         if (count > 0 && bytes + next.rec.value.length > maxBytes) break;
         batch[count++] = queue.shift()!;
         bytes += next.rec.value.length;
       }
+      // full by bytes before this lane gave anything: it stays ready as it is (marked busy, an
+      // ordered lane would wait for a batch that holds none of its messages: held for good)
+      if (count === before && count > 0) break;
       if (lane.exclusive) lane.busy = true;
       if (lane.busy || queue.length === 0) ready.delete(lane);
       if (count >= maxMessages || bytes >= maxBytes || ++lanes >= laneCap) break;

@@ -490,6 +490,20 @@ describe('engine: backpressure and stop', () => {
     assert.equal(engine.snapshot().received, 0);
   });
 
+  test('a lane whose next message would pass batch.maxBytes stays ready: every partition is handled', async () => {
+    // one slot of at most 1000 bytes: a batch takes one 600-byte message, and the other
+    // partition's lane, which gave it nothing, must not be left marked busy
+    const { engine, memory } = engineFor(
+      examples.noop,
+      { workers: 1, maxInFlightBatches: 1, ordering: 'partition', batch: { maxBytes: 1000, lingerMs: 0 } },
+      2,
+    );
+    await engine.start();
+    for (let i = 0; i < 40; i++) memory.produce('in', { value: syntheticPayload(i, 600) });
+    await within(engine.waitForSettled(40), 20_000, 'the 40 messages of 2 partitions settled');
+    await engine.stop();
+  });
+
   test('stop() before start(): the start after it is refused, and nothing runs', async () => {
     const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
     const stopped = engine.stop();
