@@ -76,6 +76,13 @@ export class RedisConsumer implements Consumer {
   private wake: (() => void) | undefined;
   private readonly stop = new AbortController();
   private readonly acks: string[] = [];
+  /**
+   * A group reader's entries delivered to the engine and not settled yet: XAUTOCLAIM (under this
+   * consumer's own name) would otherwise hand back one the engine still holds past `claimIdleMs`
+   * (a slow handler, a retry's backoff, a dead-letter channel refusing it): a second copy, run
+   * again beside the first, behind newer entries of its lane.
+   */
+  private readonly held = new Set<string>();
   private ackScheduled = false;
   readonly loop: Promise<void>;
 
@@ -98,7 +105,9 @@ export class RedisConsumer implements Consumer {
     this.wake?.();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
-    if (this.group === undefined || outcome === 'nack') return; // nack: stays pending, reclaimed later
+    if (this.group === undefined) return;
+    this.held.delete(record.offset);
+    if (outcome === 'nack') return; // stays pending, reclaimed later
     this.acks.push(record.offset);
     if (!this.ackScheduled) {
       this.ackScheduled = true;
@@ -198,6 +207,7 @@ export class RedisConsumer implements Consumer {
   private deliver(reply: StreamReply): number {
     const entries = reply?.[0]?.[1] ?? [];
     const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id, fields));
+    if (this.group !== undefined) for (const r of records) this.held.add(r.offset);
     if (records.length > 0) {
       const last = records[records.length - 1]!.offset;
       if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
@@ -245,7 +255,9 @@ export class RedisConsumer implements Consumer {
           'COUNT',
           count,
         ])) as [Buffer, Array<[Buffer, Buffer[]]>];
-        const entries = (claimed[1] ?? []).filter((e) => e !== null && Array.isArray(e[1]));
+        const entries = (claimed[1] ?? []).filter(
+          (e) => e !== null && Array.isArray(e[1]) && !this.held.has(e[0].toString('latin1')),
+        );
         if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
       }
       // Two reads in flight: the server prepares the next batch while the engine takes this one

@@ -15,7 +15,7 @@ import { RedisAdapter } from '../../src/brokers/redis.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ErrorCode, WasmsgError } from '../../src/errors.js';
-import { cacheDir, examples, within } from '../helpers.js';
+import { cacheDir, examples, fixture, within } from '../helpers.js';
 import { TestServer } from './servers.js';
 
 /**
@@ -189,6 +189,34 @@ describe('fault: Redis publish errors, headers and keys', () => {
     client.disconnect();
     await adapter.close();
     await server.stop();
+  });
+
+  test('an entry the engine still holds past claimIdleMs is not claimed back by its own consumer', async () => {
+    // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past claimIdleMs
+    // 300: before, the periodic XAUTOCLAIM delivered it again (3 copies, 2 dead letters)
+    const stream = `${run}.held`;
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url, options: { claimIdleMs: 300 } }],
+        components: [{ path: fixture('err'), subscriptions: [{ channel: stream, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 3, backoffMs: 800, maxBackoffMs: 800 },
+        deadLetter: { channel: `${stream}.dead` },
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      await client.xadd(stream, '*', 'data', 'x');
+      await within(engine.waitForSettled(1), 20_000, 'the input settled');
+      const s = engine.snapshot();
+      assert.equal(s.received, 1, 'received once');
+      assert.equal(s.failed, 3, 'three attempts, no more');
+      assert.equal(await client.xlen(`${stream}.dead`), 1);
+    } finally {
+      await engine.stop();
+    }
   });
 
   test('a key that is not a stream (WRONGTYPE): the publish rejects with E_PUBLISH_FAILED, nothing crashes', async () => {
