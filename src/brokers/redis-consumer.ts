@@ -7,7 +7,7 @@ import type { RedisAdapter } from './redis.js';
 /**
  * The Redis Streams adapter's consumer (brokers/redis.ts is the adapter: connections, groups
  * created, publish): a group reader (own pending entries first, then new ones, with the periodic
- * XAUTOCLAIM of entries left idle, XACK in batches, the group recreated after NOGROUP) or a
+ * XCLAIM of other consumers' entries left idle, XACK in batches, the group recreated after NOGROUP) or a
  * topic reader (XREAD from the end), and how an entry's fields become a record.
  */
 
@@ -76,13 +76,6 @@ export class RedisConsumer implements Consumer {
   private wake: (() => void) | undefined;
   private readonly stop = new AbortController();
   private readonly acks: string[] = [];
-  /**
-   * A group reader's entries delivered to the engine and not settled yet: XAUTOCLAIM (under this
-   * consumer's own name) would otherwise hand back one the engine still holds past `claimIdleMs`
-   * (a slow handler, a retry's backoff, a dead-letter channel refusing it): a second copy, run
-   * again beside the first, behind newer entries of its lane.
-   */
-  private readonly held = new Set<string>();
   private ackScheduled = false;
   readonly loop: Promise<void>;
 
@@ -105,9 +98,7 @@ export class RedisConsumer implements Consumer {
     this.wake?.();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
-    if (this.group === undefined) return;
-    this.held.delete(record.offset);
-    if (outcome === 'nack') return; // stays pending, reclaimed later
+    if (this.group === undefined || outcome === 'nack') return; // nack: stays pending, reclaimed later
     this.acks.push(record.offset);
     if (!this.ackScheduled) {
       this.ackScheduled = true;
@@ -207,7 +198,6 @@ export class RedisConsumer implements Consumer {
   private deliver(reply: StreamReply): number {
     const entries = reply?.[0]?.[1] ?? [];
     const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id, fields));
-    if (this.group !== undefined) for (const r of records) this.held.add(r.offset);
     if (records.length > 0) {
       const last = records[records.length - 1]!.offset;
       if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
@@ -243,22 +233,35 @@ export class RedisConsumer implements Consumer {
         }
         return;
       }
-      // 2. new entries, with a periodic claim of entries idle too long (dead consumers, nacks)
+      // 2. new entries, with a periodic claim of other consumers' entries idle too long (a
+      // consumer that died, or stopped and gave them back). Not this consumer's own: the engine
+      // holds each of those until it settles it (a slow handler, a retry's backoff, a dead-letter
+      // channel refusing it), and one claimed back would run again beside the first (XAUTOCLAIM
+      // under this name did that). Its own from before a restart are read in step 1.
       if (Date.now() - lastClaim >= Math.min(claimIdle, 5000)) {
         lastClaim = Date.now();
-        const claimed = (await this.adapter.command.callBuffer('XAUTOCLAIM', [
+        const idle = (await this.adapter.command.call(
+          'XPENDING',
           channel,
           group,
-          consumer,
+          'IDLE',
           claimIdle,
-          '0-0',
-          'COUNT',
+          '-',
+          '+',
           count,
-        ])) as [Buffer, Array<[Buffer, Buffer[]]>];
-        const entries = (claimed[1] ?? []).filter(
-          (e) => e !== null && Array.isArray(e[1]) && !this.held.has(e[0].toString('latin1')),
-        );
-        if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
+        )) as Array<[string, string, number, number]> | null;
+        const ids = (idle ?? []).filter(([, owner]) => owner !== consumer).map(([id]) => id);
+        if (ids.length > 0) {
+          const claimed = (await this.adapter.command.callBuffer('XCLAIM', [
+            channel,
+            group,
+            consumer,
+            claimIdle,
+            ...ids,
+          ])) as Array<[Buffer, Buffer[]] | null>;
+          const entries = claimed.filter((e): e is [Buffer, Buffer[]] => e !== null && Array.isArray(e[1]));
+          if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
+        }
       }
       // Two reads in flight: the server prepares the next batch while the engine takes this one
       // (one connection answers in order, so entries still arrive in stream order).

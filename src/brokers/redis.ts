@@ -11,8 +11,9 @@ import { DATA, HEADER, KEY, RedisConsumer } from './redis-consumer.js';
  * - queue: a consumer group (`XREADGROUP ... COUNT`), XACK after success. On start the consumer
  *   first reads its own pending entries (id `0`: what it was given before a restart and never
  *   acked), and it periodically takes over entries other consumers left idle longer than
- *   `claimIdleMs` (`XAUTOCLAIM`): the server never redelivers by itself. A nack leaves the entry
- *   pending; it comes back through the same claim.
+ *   `claimIdleMs` (`XPENDING … IDLE`, then `XCLAIM` of those not its own: the engine holds its own
+ *   until it settles them): the server never redelivers by itself. A nack (at stop) leaves the
+ *   entry pending; it comes back at this consumer's next start, or to another one's claim.
  * - topic: an independent reader (`XREAD` from the end), nothing to ack.
  * - publish: `XADD` in a pipeline; its replies are the confirmation. A record's key is the
  *   entry's `key` field. Any failure (a key that is not a stream: WRONGTYPE, a lost connection)

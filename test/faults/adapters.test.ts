@@ -219,6 +219,32 @@ describe('fault: Redis publish errors, headers and keys', () => {
     }
   });
 
+  test("another consumer's entry left idle past claimIdleMs is claimed and handled", async () => {
+    const stream = `${run}.abandoned`;
+    await client.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    await client.xadd(stream, '*', 'data', 'x');
+    // a consumer that read it and died without acking
+    await client.xreadgroup('GROUP', 'g', 'died', 'COUNT', 10, 'STREAMS', stream, '>');
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url, options: { claimIdleMs: 300 } }],
+        components: [{ path: examples.noop, subscriptions: [{ channel: stream, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      await within(engine.waitForSettled(1), 20_000, 'the abandoned entry settled');
+      assert.equal(engine.snapshot().received, 1);
+    } finally {
+      await engine.stop();
+    }
+    const pending = (await client.xpending(stream, 'g')) as [number, ...unknown[]];
+    assert.equal(pending[0], 0, 'acked: nothing left pending in the group');
+  });
+
   test('a key that is not a stream (WRONGTYPE): the publish rejects with E_PUBLISH_FAILED, nothing crashes', async () => {
     await client.set(`${run}-string`, 'x');
     const err = await rejectsTyped(adapter, [out(`${run}-string`)], ErrorCode.publishFailed);
