@@ -42,8 +42,14 @@ export class JetStreamConsumer implements Consumer {
   private paused = false;
   private wake: (() => void) | undefined;
   private readonly stop = new AbortController();
-  /** By stream sequence; the record's timestamp tells a message of a lost stream from a new one. */
-  private readonly inFlight = new Map<string, { msg: JsMsg; timestamp: number }>();
+  /**
+   * By stream sequence; the record's timestamp tells a message of a lost stream from a new one,
+   * `tick` when it came (see `keepHeld`).
+   */
+  private readonly inFlight = new Map<string, { msg: JsMsg; timestamp: number; tick: number }>();
+  /** Counts `keepHeld`'s periods; its timer. */
+  private tick = 0;
+  private readonly keeper: NodeJS.Timeout;
   /** The pull in progress, stopped by close() rather than waited out. */
   private fetching: { stop(): void } | undefined;
   /** Highest stream sequence, and its time, given to the engine: where a lost consumer resumes. */
@@ -58,6 +64,20 @@ export class JetStreamConsumer implements Consumer {
     private readonly onBatch: BatchListener,
   ) {
     this.loop = this.run();
+    const ackWait = adapter.options.ackWaitMs ?? 30_000;
+    this.keeper = setInterval(() => this.keepHeld(), Math.max(50, Math.floor(ackWait / 3)));
+    this.keeper.unref();
+  }
+
+  /**
+   * JetStream redelivers a message not acked within `ackWaitMs`, even one the engine still holds
+   * (a slow handler's backlog, retries' backoffs, a dead-letter channel refusing it): each third of
+   * it, every message held for a whole period says it is being worked on (`+WPI`), which restarts
+   * its ack wait. No clock read per message: a message remembers the period it came in.
+   */
+  private keepHeld(): void {
+    const now = this.tick++;
+    for (const e of this.inFlight.values()) if (e.tick < now) e.msg.working();
   }
 
   pause(): void {
@@ -81,6 +101,7 @@ export class JetStreamConsumer implements Consumer {
   }
   async close(): Promise<void> {
     this.stop.abort();
+    clearInterval(this.keeper);
     this.wake?.();
     this.fetching?.stop();
     await this.loop.catch(() => {});
@@ -115,7 +136,14 @@ export class JetStreamConsumer implements Consumer {
         for await (const m of messages) {
           const offset = String(m.seq);
           const timestamp = Math.floor(m.info.timestampNanos / 1e6);
-          this.inFlight.set(offset, { msg: m, timestamp });
+          const held = this.inFlight.get(offset);
+          if (held !== undefined && held.timestamp === timestamp) {
+            // a redelivery of one the engine holds (its ack wait ran out all the same): acked
+            // through this delivery when the engine settles it, never handled a second time
+            held.msg = m;
+            continue;
+          }
+          this.inFlight.set(offset, { msg: m, timestamp, tick: this.tick });
           if (m.seq > this.lastSeq) {
             this.lastSeq = m.seq;
             this.lastTime = timestamp;

@@ -156,6 +156,33 @@ describe('fault: NATS headers, subjects and keys', () => {
     assertHostileKept(r.headers, true);
   });
 
+  test('a JetStream message the engine holds past ackWaitMs is not handled again', async () => {
+    // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past ackWaitMs 500:
+    // before, the server redelivered it and the engine ran and dead-lettered it again
+    const subject = `${run}.held`;
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url, options: { ackWaitMs: 500 } }],
+        components: [{ path: fixture('err'), subscriptions: [{ channel: subject, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 3, backoffMs: 800, maxBackoffMs: 800 },
+        deadLetter: { channel: `${subject}.dead` },
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      await engine.broker().publish([out(subject)]);
+      await within(engine.waitForSettled(1), 20_000, 'the input settled');
+      const s = engine.snapshot();
+      assert.equal(s.received, 1, 'received once');
+      assert.equal(s.failed, 3, 'three attempts, no more');
+    } finally {
+      await engine.stop();
+    }
+  });
+
   test('a subject NATS cannot take is refused with E_BAD_INPUT (no protocol injection); the adapter goes on', async () => {
     for (const bad of [
       '',
