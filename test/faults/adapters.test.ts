@@ -97,6 +97,41 @@ const out = (channel: string, o: Partial<OutRecord> = {}): OutRecord => ({
   ...o,
 });
 
+/**
+ * One input on `channel` of the broker at `url`, handled by a component that always fails, 3
+ * attempts 800 ms apart: the engine holds it ≈ 1.6 s, past the broker's own redelivery time set
+ * shorter in `options`. The input must be received once and tried 3 times, no more.
+ */
+async function heldThreeAttempts(
+  url: string,
+  options: Record<string, unknown>,
+  channel: string,
+  /** Produces the input (the engine given: its own adapter may publish it). */
+  produce: (engine: Engine) => Promise<unknown>,
+): Promise<void> {
+  const engine = new Engine(
+    {
+      brokers: [{ name: 'default', url, options }],
+      components: [{ path: fixture('err'), subscriptions: [{ channel, kind: 'queue', group: 'g' }] }],
+      workers: 1,
+      cacheDir,
+      retries: { maxAttempts: 3, backoffMs: 800, maxBackoffMs: 800 },
+      deadLetter: { channel: `${channel}.dead` },
+    },
+    [],
+  );
+  await engine.start();
+  try {
+    await produce(engine);
+    await within(engine.waitForSettled(1), 20_000, 'the input settled');
+    const s = engine.snapshot();
+    assert.equal(s.received, 1, 'received once');
+    assert.equal(s.failed, 3, 'three attempts, no more');
+  } finally {
+    await engine.stop();
+  }
+}
+
 describe('outputKey and percent-encoding', () => {
   test("an output's key: the handler's partitionkey (world A extension or metadata), else the input's key", () => {
     assert.equal(outputKey({ ce_partitionkey: 'pk' }, 'in'), 'pk');
@@ -160,27 +195,9 @@ describe('fault: NATS headers, subjects and keys', () => {
     // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past ackWaitMs 500:
     // before, the server redelivered it and the engine ran and dead-lettered it again
     const subject = `${run}.held`;
-    const engine = new Engine(
-      {
-        brokers: [{ name: 'default', url: server.url, options: { ackWaitMs: 500 } }],
-        components: [{ path: fixture('err'), subscriptions: [{ channel: subject, kind: 'queue', group: 'g' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 3, backoffMs: 800, maxBackoffMs: 800 },
-        deadLetter: { channel: `${subject}.dead` },
-      },
-      [],
+    await heldThreeAttempts(server.url, { ackWaitMs: 500 }, subject, (engine) =>
+      engine.broker().publish([out(subject)]),
     );
-    await engine.start();
-    try {
-      await engine.broker().publish([out(subject)]);
-      await within(engine.waitForSettled(1), 20_000, 'the input settled');
-      const s = engine.snapshot();
-      assert.equal(s.received, 1, 'received once');
-      assert.equal(s.failed, 3, 'three attempts, no more');
-    } finally {
-      await engine.stop();
-    }
   });
 
   test('a subject NATS cannot take is refused with E_BAD_INPUT (no protocol injection); the adapter goes on', async () => {
@@ -222,28 +239,8 @@ describe('fault: Redis publish errors, headers and keys', () => {
     // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past claimIdleMs
     // 300: before, the periodic XAUTOCLAIM delivered it again (3 copies, 2 dead letters)
     const stream = `${run}.held`;
-    const engine = new Engine(
-      {
-        brokers: [{ name: 'default', url: server.url, options: { claimIdleMs: 300 } }],
-        components: [{ path: fixture('err'), subscriptions: [{ channel: stream, kind: 'queue', group: 'g' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 3, backoffMs: 800, maxBackoffMs: 800 },
-        deadLetter: { channel: `${stream}.dead` },
-      },
-      [],
-    );
-    await engine.start();
-    try {
-      await client.xadd(stream, '*', 'data', 'x');
-      await within(engine.waitForSettled(1), 20_000, 'the input settled');
-      const s = engine.snapshot();
-      assert.equal(s.received, 1, 'received once');
-      assert.equal(s.failed, 3, 'three attempts, no more');
-      assert.equal(await client.xlen(`${stream}.dead`), 1);
-    } finally {
-      await engine.stop();
-    }
+    await heldThreeAttempts(server.url, { claimIdleMs: 300 }, stream, () => client.xadd(stream, '*', 'data', 'x'));
+    assert.equal(await client.xlen(`${stream}.dead`), 1);
   });
 
   test("another consumer's entry left idle past claimIdleMs is claimed and handled", async () => {
