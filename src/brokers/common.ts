@@ -142,9 +142,18 @@ export function publishFailed(
   );
 }
 
-/** A record this broker cannot carry as it is (a name it cannot take): refused before sending. */
-export function refused(broker: string, url: string, what: string, context: Record<string, unknown> = {}): BrokerError {
-  return new BrokerError(ErrorCode.badInput, `${broker} ${redact(url)}: cannot publish: ${escapeControl(what)}`, {
+/**
+ * A record this broker cannot carry as it is (a name it cannot take), refused before sending; or
+ * another `action` it refuses (a subscription's filter).
+ */
+export function refused(
+  broker: string,
+  url: string,
+  what: string,
+  context: Record<string, unknown> = {},
+  action = 'publish',
+): BrokerError {
+  return new BrokerError(ErrorCode.badInput, `${broker} ${redact(url)}: cannot ${action}: ${escapeControl(what)}`, {
     url: redact(url),
     ...context,
   });

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { escapeControl } from '../component/host-text.js';
-import { BrokerError, ErrorCode, describe } from '../errors.js';
+import { describe } from '../errors.js';
 import type {
   BatchListener,
   BrokerAdapter,
@@ -18,7 +17,6 @@ import {
   keyAndHeaders,
   percentEncode,
   publishFailed,
-  redact,
   refused,
   setHeader,
   unreachable,
@@ -278,11 +276,7 @@ export class MqttAdapter implements BrokerAdapter {
     }
     if (refusal !== undefined) {
       await client.endAsync(true).catch(() => {});
-      throw new BrokerError(
-        ErrorCode.badInput,
-        `mqtt ${redact(this.options.url)}: cannot subscribe to '${filter}': ${escapeControl(refusal)}`,
-        { url: redact(this.options.url), channel: spec.channel },
-      );
+      throw refused('mqtt', this.options.url, refusal, { channel: spec.channel }, `subscribe to '${filter}'`);
     }
     // Subscribe again on every reconnection: Mosquitto 2.0 keeps a persistent session across its
     // restart but not its shared ($share) subscriptions, and says the session is present, so

@@ -117,24 +117,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       return Promise.reject(new WasmsgError(ErrorCode.engineState, `engine cannot start: it is ${this.state}`));
     }
     this.state = 'starting';
+    // a start that failed leaves nothing running: stopped as stop() would (what consumers that
+    // subscribed delivered drains or goes back; workers and brokers it opened are closed)
     const run = this.startUp().catch(async (err: unknown) => {
-      await this.abandonStart().catch(() => {}); // the start's own error is the one to report
+      await this.shutdown().catch(() => {}); // the start's own error is the one to report
       throw err;
     });
     this.starting = run.catch(() => {});
     return run;
-  }
-
-  /**
-   * A start that failed leaves nothing running: once subscribing began, stopped as stop() would
-   * (what consumers delivered drains or goes back); before, its workers and brokers are closed.
-   */
-  private async abandonStart(): Promise<void> {
-    if (this.state === 'running') return this.shutdown();
-    await this.dispatcher.destroy().catch(() => {});
-    for (const a of this.ownedAdapters) await a.close().catch(() => {});
-    this.state = 'stopped';
-    this.settled.end();
   }
 
   private async startUp(): Promise<void> {
@@ -234,10 +224,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.backpressure.release(queued);
     this.settler.stop();
     this.settled.end(); // nothing settles from here on
-    for (const c of this.backpressure.consumers()) await c.close();
-    await this.dispatcher.destroy();
-    for (const a of this.ownedAdapters) await a.close();
+    // everything is closed even when one close fails (a broker that never connected); the
+    // first failure is stop()'s
+    let failure: unknown;
+    const close = (p: Promise<void>): Promise<void> => p.catch((err: unknown) => void (failure ??= err));
+    for (const c of this.backpressure.consumers()) await close(c.close());
+    await close(this.dispatcher.destroy());
+    for (const a of this.ownedAdapters) await close(a.close());
     this.state = 'stopped';
+    if (failure !== undefined) throw failure;
   }
 
   /**
