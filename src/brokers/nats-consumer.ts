@@ -52,7 +52,10 @@ export class JetStreamConsumer implements Consumer {
   private readonly keeper: NodeJS.Timeout;
   /** The pull in progress, stopped by close() rather than waited out. */
   private fetching: { stop(): void } | undefined;
-  /** Highest stream sequence, and its time, given to the engine: where a lost consumer resumes. */
+  /**
+   * The stream sequence of the latest stored message given to the engine, and its time: where a
+   * lost consumer resumes (`restore`: after it, or from the start of a stream created later).
+   */
   private lastSeq = 0;
   private lastTime = 0;
   readonly loop: Promise<void>;
@@ -144,7 +147,9 @@ export class JetStreamConsumer implements Consumer {
             continue;
           }
           this.inFlight.set(offset, { msg: m, timestamp, tick: this.tick });
-          if (m.seq > this.lastSeq) {
+          // the latest stored message (by time, then sequence), not the highest sequence: a
+          // stream created again after a loss numbers from 1, and its messages must move the point
+          if (timestamp > this.lastTime || (timestamp === this.lastTime && m.seq > this.lastSeq)) {
             this.lastSeq = m.seq;
             this.lastTime = timestamp;
           }

@@ -273,6 +273,75 @@ describe('fault: NATS server killed and restarted', () => {
       }
     },
   );
+
+  test(
+    'the consumer lost after the stream was: it resumes after the new stream’s last message, not from its start',
+    { timeout: 90_000 },
+    async () => {
+      // The resume point is the last message given to the engine. After an empty-store restart
+      // the new stream's sequences start at 1 again, below the old stream's last (200 here): the
+      // point must follow the new stream, or a later loss of the consumer alone replays the
+      // new stream from its start (it looks created after the message the point names).
+      const server = await TestServer.start('nats');
+      let nc: NatsConnection | undefined;
+      const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
+      try {
+        nc = await natsConnect({
+          servers: `127.0.0.1:${server.port}`,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+        });
+        const jsm = await nc.jetstreamManager({ timeout: 1000 });
+        const js = nc.jetstream({ timeout: 1000 });
+        const ensure = (): Promise<unknown> => jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] }).catch(() => {});
+        const publish = async (vs: readonly string[]): Promise<void> => {
+          for (const v of vs) await js.publish('in', new TextEncoder().encode(v));
+        };
+        const outOf = async (what: string, sent: readonly string[]): Promise<string[]> => {
+          let outs: string[] = [];
+          await until(
+            what,
+            async () => {
+              outs = await natsValues(jsm, 'WASMSG_in_out');
+              return count(sent, outs).lost === 0;
+            },
+            40_000,
+          );
+          return outs;
+        };
+        await ensure();
+        await engine.start();
+        await publish(values('before', 200));
+        await engine.waitForSettled(200);
+        await server.restart({ fresh: true });
+        await until(
+          'the server back',
+          async () =>
+            (await jsm.streams
+              .names()
+              .next()
+              .catch(() => undefined)) !== undefined,
+        );
+        await ensure();
+        const after = values('after', 100);
+        await publish(after);
+        await outOf('outputs of the new stream', after);
+        await engine.waitForSettled(300);
+        // the consumer alone is lost now (deleted); the stream stays
+        await jsm.consumers.delete('WASMSG_in', 'g');
+        const later = values('later', 50);
+        await publish(later);
+        const outs = await outOf('outputs after the consumer was created again', later);
+        await engine.waitForSettled(350);
+        assert.equal(count(after, outs).duplicates, 0, 'the new stream was not replayed');
+        assert.equal(engine.snapshot().processed, 350);
+      } finally {
+        await engine.stop().catch(() => {});
+        await nc?.close();
+        await server.stop();
+      }
+    },
+  );
 });
 
 describe('fault: MQTT server restarted', () => {
