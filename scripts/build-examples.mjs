@@ -165,6 +165,7 @@ const targets = [
   ['test/fixtures/err.wasm', () => wat('test/fixtures/src/err.wat', WORLD_A, 'messaging')],
   ['test/fixtures/trap.wasm', () => wat('test/fixtures/src/trap.wat', WORLD_A, 'messaging')],
   ['test/fixtures/relay.wasm', () => wat('test/fixtures/src/relay.wat', WORLD_B, 'messaging-core')],
+  ['test/fixtures/fanout.wasm', () => wat('test/fixtures/src/fanout.wat', WORLD_B, 'messaging-core')],
   ['test/fixtures/poison.wasm', () => wat('test/fixtures/src/poison.wat', WORLD_A, 'messaging')],
   ['test/fixtures/loop.wasm', () => wat('test/fixtures/src/loop.wat', WORLD_A, 'messaging')],
   ['test/fixtures/leak-b.wasm', () => wat('test/fixtures/src/leak-b.wat', WORLD_B, 'messaging-core')],

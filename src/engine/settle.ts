@@ -1,4 +1,4 @@
-import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../brokers/adapter.js';
+import type { BrokerAdapter, BrokerRecord, OutRecord } from '../brokers/adapter.js';
 import { outputKey } from '../brokers/common.js';
 import { type ResultTuple, outboxFromTuples, readResponse, unpackHeaders } from '../codec/batch.js';
 import { Status } from '../codec/layout.js';
@@ -6,9 +6,11 @@ import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
 import type { SubscriptionCounters } from './counters.js';
 import type { Dispatcher, InFlight } from './dispatch.js';
-import { type Arrival, type Lane, type Lanes, NO_LANES, type Pending, holdLanes } from './lanes.js';
+import { type Lane, type Lanes, NO_LANES, type Pending, holdLanes } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import type { StatsRecorder } from './stats.js';
+import { ackAll } from './ack.js';
+import { BatchOutputs, publishAll, publishAlone } from './outputs.js';
 import { carryTrace } from './trace.js';
 import type { PoolTaskResult } from '../workers/protocol.js';
 
@@ -21,7 +23,9 @@ import type { PoolTaskResult } from '../workers/protocol.js';
  *   err/trap  → a failed attempt: back to the front of its lane after an exponential backoff,
  *               or, after `retries.maxAttempts`, published to the dead-letter channel, then acked;
  *   skipped   → back to the front of its lane (an earlier message of its lane failed);
- *   publish of the outputs failed → a failed attempt of each of those inputs (never a crash);
+ *   publish of the outputs failed → each input's outputs again on their own (outputs.ts): a
+ *               failed attempt of the input whose own failed, never a crash (one input's
+ *               output a broker refuses does not fail the others);
  *   dead-letter publish failed    → tried again with backoff while the engine runs.
  *
  * A crashed or timed-out batch is settled the same way: the message the worker was calling
@@ -101,7 +105,7 @@ export class Settler {
     // sized once (then cut to what it holds): grown by push, it was reallocated ≈ 6 times a batch
     const ok: Pending[] = new Array<Pending>(messages.length);
     let okCount = 0;
-    const outputs = new Map<string, OutRecord[]>();
+    const outputs = new BatchOutputs();
     /** Outputs per input subscription, counted as published once their brokers confirm them. */
     let outputsBy: Map<SubscriptionCounters, number> | undefined;
     const back = new Map<Lane, Pending[]>();
@@ -121,9 +125,7 @@ export class Settler {
           outputsBy.set(p.sub, (outputsBy.get(p.sub) ?? 0) + outbox.length);
           for (const o of outbox) {
             const headers = unpackHeaders(o[4]);
-            let list = outputs.get(o[0]);
-            if (list === undefined) outputs.set(o[0], (list = []));
-            list.push({
+            outputs.add(o[0], okCount - 1, {
               kind: o[1],
               channel: o[2],
               headers: carryTrace(headers, p.rec.headers),
@@ -215,47 +217,82 @@ export class Settler {
 
   private publishThenAck(
     ok: Pending[],
-    outputs: Map<string, OutRecord[]>,
+    outputs: BatchOutputs,
     outputsBy: Map<SubscriptionCounters, number> | undefined,
     held: readonly Lane[],
   ): void {
     if (outputs.size === 0) {
-      this.ackAll(ok);
+      ackAll(this.host, ok);
       return;
     }
     this.publishing++;
-    const unhold = (): void => {
+    const brokerOf = (name: string): BrokerAdapter => this.host.broker(name);
+    const done = (): void => {
+      this.publishing--;
       const now = performance.now();
       for (const lane of held) this.host.lanes.unhold(lane, now);
     };
-    Promise.all([...outputs].map(([broker, records]) => this.host.broker(broker).publish(records))).then(
+    const byBroker = new Map<string, OutRecord[]>();
+    for (const [broker, { records }] of outputs.byBroker) byBroker.set(broker, records);
+    publishAll(brokerOf, byBroker).then(
       () => {
-        this.publishing--;
-        unhold();
+        done();
         if (outputsBy !== undefined) for (const [sub, n] of outputsBy) sub.published += n;
-        this.ackAll(ok);
+        ackAll(this.host, ok);
         this.host.dispatcher.pump();
         this.host.checkDrained();
       },
       (err: unknown) => {
-        // Outputs not confirmed: a failed attempt of each input (retried, then dead-lettered).
-        this.publishing--;
-        unhold();
-        this.failedPublish(ok, `publish failed: ${describe(err)}`);
-        this.host.checkDrained();
+        // Outputs not confirmed. One input's: a failed attempt of it (retried, then
+        // dead-lettered). Several inputs': each input's outputs again on their own, so that an
+        // output a broker refuses (too large, a name it cannot take) fails only its own input.
+        if (ok.length === 1) {
+          done();
+          this.failedPublish(ok, () => `publish failed: ${describe(err)}`);
+          this.host.checkDrained();
+          return;
+        }
+        void publishAlone(
+          brokerOf,
+          ok.map((p) => p.lane),
+          outputs,
+        ).then(({ confirmed, failed, untried }) => {
+          done();
+          const acked = confirmed.map((i) => ok[i]!);
+          for (const i of confirmed)
+            for (const records of outputs.of(i).values()) ok[i]!.sub.published += records.length;
+          if (acked.length > 0) ackAll(this.host, acked);
+          const back = [...failed.keys(), ...untried].sort((a, b) => a - b);
+          const why = new Map([...failed].map(([i, text]) => [ok[i]!, text]));
+          if (back.length > 0)
+            this.failedPublish(
+              back.map((i) => ok[i]!),
+              (p) => why.get(p),
+            );
+          else this.host.dispatcher.pump();
+          this.host.checkDrained();
+        });
       },
     );
   }
 
-  private failedPublish(ok: Pending[], why: string): void {
+  /**
+   * Inputs whose outputs were not confirmed go back to their lanes: `why(p)` a failed attempt of
+   * `p` (retried, then dead-lettered), undefined when `p` was not tried (behind a failed one of
+   * its lane).
+   */
+  private failedPublish(list: Pending[], why: (p: Pending) => string | undefined): void {
     const { lanes, options } = this.host;
     const back = new Map<Lane, Pending[]>();
-    for (const p of ok) {
-      p.sub.failed++;
-      p.lastError = why;
-      if (++p.attempts >= options.retries.maxAttempts) {
-        this.deadLetter(p);
-        continue;
+    for (const p of list) {
+      const error = why(p);
+      if (error !== undefined) {
+        p.sub.failed++;
+        p.lastError = error;
+        if (++p.attempts >= options.retries.maxAttempts) {
+          this.deadLetter(p);
+          continue;
+        }
       }
       // its lane was unheld just now: forgotten if nothing else of it was queued (a new lane then)
       const lane = lanes.laneFor(p.component, p.broker, p.rec);
@@ -329,43 +366,6 @@ export class Settler {
     this.host.settled(one, outcome);
   }
 
-  /**
-   * Acks a batch's ok messages. Messages of one adapter batch share their arrival, so the
-   * latency histogram gets one record per run of them, not one per message.
-   */
-  private ackAll(ok: readonly Pending[]): void {
-    const now = performance.now();
-    const stats = this.host.stats;
-    let runOf: Arrival | undefined;
-    let run = 0;
-    // acknowledged per consumer, a run at a time (a broker may do its bookkeeping once per run);
-    // one array of the batch's records, sized once (emptied and refilled, it was reallocated as
-    // it grew, ≈ 6 times a batch)
-    const recs = new Array<BrokerRecord>(ok.length);
-    let consumer: Consumer | undefined;
-    let runFrom = 0;
-    for (let i = 0; i < ok.length; i++) {
-      const p = ok[i]!;
-      if (p.consumer !== consumer) {
-        if (consumer !== undefined) ackRun(consumer, recs, runFrom, i);
-        consumer = p.consumer;
-        runFrom = i;
-      }
-      recs[i] = p.rec;
-      p.sub.acked++;
-      if (p.arrival !== runOf) {
-        if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
-        runOf = p.arrival;
-        run = 0;
-      }
-      run++;
-    }
-    if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
-    if (consumer !== undefined) ackRun(consumer, recs, runFrom, ok.length);
-    this.host.released(ok);
-    this.host.settled(ok, 'ok', recs);
-  }
-
   /** On stop: cancel backoffs; messages waiting one go back to their brokers. */
   stop(): void {
     for (const t of this.retryTimers) clearTimeout(t);
@@ -374,12 +374,6 @@ export class Settler {
     this.host.released([...this.waiting]);
     this.waiting.clear();
   }
-}
-
-/** Acks `recs[from, to)`: at once where the consumer can, else one by one. */
-function ackRun(consumer: Consumer, recs: BrokerRecord[], from: number, to: number): void {
-  if (consumer.ackAll !== undefined) consumer.ackAll(from === 0 && to === recs.length ? recs : recs.slice(from, to));
-  else for (let i = from; i < to; i++) consumer.settle(recs[i]!, 'ack');
 }
 
 function pushTo(back: Map<Lane, Pending[]>, lane: Lane, p: Pending): void {

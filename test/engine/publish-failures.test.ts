@@ -4,7 +4,7 @@ import type { OutRecord } from '../../src/brokers/adapter.js';
 import { MemoryBroker } from '../../src/brokers/memory.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
-import { cacheDir, decode, examples, settleValues, text } from '../helpers.js';
+import { cacheDir, decode, examples, fixture, settleValues, text } from '../helpers.js';
 
 /** The echo example (publishes each input to topic `echo`) on `memory`, subscribed to `in`. */
 function echoEngine(memory: MemoryBroker, options: Partial<EngineOptionsInput>): Engine {
@@ -147,5 +147,96 @@ describe('engine: publishes that fail', () => {
     await engine.stop();
     assert.equal(memory.refused >= 4, true, `refused ${memory.refused}`);
     assert.equal(memory.read('wasmsg.dead-letter').length, 1);
+  });
+});
+
+describe('engine: one output refused among a batch', () => {
+  for (const ordering of ['partition', 'none'] as const)
+    test(`ordering ${ordering}: an output the broker refuses fails its own input only; the batch's others are acked, their outputs kept`, async () => {
+      // The embedded broker's own refusal (a record over its retentionBytes), as Kafka's
+      // MESSAGE_TOO_LARGE or an MQTT topic it cannot take: it fails the whole publish call.
+      const src = new MemoryBroker({ name: 'src', partitions: 1 });
+      const out = new MemoryBroker({ name: 'default', retentionBytes: 10_000 });
+      const engine = new Engine(
+        {
+          components: [{ path: examples.echo, subscriptions: [{ broker: 'src', channel: 'in' }] }],
+          workers: 1,
+          ordering,
+          cacheDir,
+          retries: { maxAttempts: 3, backoffMs: 1 },
+        },
+        [src, out],
+      );
+      const values = Array.from({ length: 50 }, (_, i) => (i === 25 ? 'X'.repeat(20_000) : `ok${i}`));
+      await engine.start();
+      const done = engine.waitForSettled(values.length);
+      for (const v of values) src.produce('in', { value: text(v) });
+      await done;
+      const s = engine.snapshot();
+      await engine.stop();
+      const dead = src.read('wasmsg.dead-letter');
+      assert.deepEqual(
+        dead.map((r) => decode(r.value).slice(0, 3)),
+        ['XXX'],
+        'only the input whose output was refused is dead-lettered',
+      );
+      assert.match(dead[0]!.headers['x-wasmsg-error']!, /^publish failed: .*retentionBytes/);
+      assert.equal(s.failed, 3, 'three failed attempts, all of that input');
+      assert.equal(s.acked, 50);
+      // each other input's output is kept (some twice: the embedded broker stores what came
+      // before the refused record of the batch's publish), in input order under `partition`
+      const outputs = out.read('echo').map((r) => decode(r.value));
+      const firsts = [...new Set(outputs)];
+      const expected = values.filter((_, i) => i !== 25);
+      if (ordering === 'partition') assert.deepEqual(firsts, expected);
+      else assert.deepEqual([...firsts].sort(), [...expected].sort());
+    });
+
+  test('outputs in two brokers, one refusing: the input goes back only once the other broker’s publish ended', async () => {
+    const log: string[] = [];
+    const first = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
+    first.refusals.set('in.out', 1);
+    /**
+     * The embedded broker with its first publish held ≈ 100 ms — a stand-in for a slow broker
+     * beside one that refuses at once (no real server here is slow on demand).
+     */
+    class SlowFirstPublishMemoryBroker extends MemoryBroker {
+      private calls = 0;
+      override async publish(records: readonly OutRecord[]): Promise<void> {
+        const call = ++this.calls;
+        log.push(`second ${call} sent`);
+        if (call === 1) await new Promise((r) => setTimeout(r, 100));
+        await super.publish(records);
+        log.push(`second ${call} confirmed`);
+      }
+    }
+    const second = new SlowFirstPublishMemoryBroker({ name: 'second', partitions: 1 });
+    const original = first.publish.bind(first);
+    first.publish = async (records) => {
+      log.push('default sent');
+      return original(records);
+    };
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('fanout'), subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 3, backoffMs: 1 },
+      },
+      [first, second],
+    );
+    const s = await settleValues(engine, first, ['m0']);
+    assert.equal(s.acked, 1);
+    assert.equal(s.failed, 1);
+    // before: the refusal sent m0 back at once; its second attempt published to `second` while
+    // the first publish there was still under way
+    assert.deepEqual(log, [
+      'default sent',
+      'second 1 sent',
+      'second 1 confirmed',
+      'default sent',
+      'second 2 sent',
+      'second 2 confirmed',
+    ]);
   });
 });

@@ -1,0 +1,99 @@
+import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
+import { describe } from '../errors.js';
+import type { Lane } from './lanes.js';
+
+/**
+ * A settled batch's outputs (main thread): by broker, each record beside the index of the input
+ * that published it (its place in the batch's ok list). They go out all at once; when that
+ * fails, one input's at a time (`publishAlone`), so that an output a broker refuses fails its own
+ * input, not every input of the batch.
+ */
+export class BatchOutputs {
+  readonly byBroker = new Map<string, { readonly records: OutRecord[]; readonly owners: number[] }>();
+
+  add(broker: string, owner: number, record: OutRecord): void {
+    let list = this.byBroker.get(broker);
+    if (list === undefined) this.byBroker.set(broker, (list = { records: [], owners: [] }));
+    list.records.push(record);
+    list.owners.push(owner);
+  }
+
+  get size(): number {
+    return this.byBroker.size;
+  }
+
+  /** Input `owner`'s records, by broker (none when it published nothing). */
+  of(owner: number): Map<string, OutRecord[]> {
+    const mine = new Map<string, OutRecord[]>();
+    for (const [broker, { records, owners }] of this.byBroker)
+      for (let i = 0; i < owners.length; i++) {
+        if (owners[i] !== owner) continue;
+        let list = mine.get(broker);
+        if (list === undefined) mine.set(broker, (list = []));
+        list.push(records[i]!);
+      }
+    return mine;
+  }
+}
+
+export type BrokerOf = (name: string) => BrokerAdapter;
+
+/**
+ * Publishes each broker's records; resolves once every broker confirmed, rejects with the first
+ * failure once every publish ended (not at the first refusal: the others are still under way,
+ * and a retry sent meanwhile could reach a broker before them).
+ */
+export async function publishAll(
+  brokerOf: BrokerOf,
+  byBroker: ReadonlyMap<string, readonly OutRecord[]>,
+): Promise<void> {
+  const ended = await Promise.allSettled([...byBroker].map(([broker, records]) => brokerOf(broker).publish(records)));
+  for (const e of ended) if (e.status === 'rejected') throw e.reason;
+}
+
+export interface AloneResult {
+  /** Inputs whose outputs every broker confirmed (indexes into the ok list). */
+  readonly confirmed: number[];
+  /** An input whose own outputs failed, with why; at most one per exclusive lane. */
+  readonly failed: Map<number, string>;
+  /** Inputs of an exclusive lane after its failed one: not tried, so not published out of order. */
+  readonly untried: number[];
+}
+
+/**
+ * After a failed publish of several inputs' outputs: each input's outputs on their own. Within
+ * an exclusive lane (`partition`/`key` ordering) in input order, the next only once the previous
+ * was confirmed, and none after a failure (they go back untried, behind it); every other input
+ * at once. An input that published nothing is confirmed as it is.
+ */
+export async function publishAlone(
+  brokerOf: BrokerOf,
+  lanes: readonly Lane[],
+  outputs: BatchOutputs,
+): Promise<AloneResult> {
+  const result: AloneResult = { confirmed: [], failed: new Map(), untried: [] };
+  const chains = new Map<Lane | number, number[]>();
+  for (let i = 0; i < lanes.length; i++) {
+    const key = lanes[i]!.exclusive ? lanes[i]! : i;
+    let chain = chains.get(key);
+    if (chain === undefined) chains.set(key, (chain = []));
+    chain.push(i);
+  }
+  await Promise.all(
+    [...chains.values()].map(async (chain) => {
+      for (let k = 0; k < chain.length; k++) {
+        const i = chain[k]!;
+        const mine = outputs.of(i);
+        try {
+          if (mine.size > 0) await publishAll(brokerOf, mine);
+          result.confirmed.push(i);
+        } catch (err) {
+          result.failed.set(i, `publish failed: ${describe(err)}`);
+          result.untried.push(...chain.slice(k + 1));
+          return;
+        }
+      }
+    }),
+  );
+  return result;
+}
