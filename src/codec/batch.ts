@@ -102,6 +102,19 @@ export function columnBytes(n: number): number {
   return columns(n).meta;
 }
 
+/** Room in a slot beyond the columns and twice the payloads: the request's msgpack, the response's. */
+const SLOT_OVERHEAD = 64 * 1024;
+
+/**
+ * Bytes of one arena slot for batches of up to `maxMessages` messages and `maxBytes` payload
+ * bytes: the request's columns (32 bytes a message, at fixed places: they must fit), twice the
+ * payloads (the request's and the response's) and SLOT_OVERHEAD. A msgpack or payload that does
+ * not fit goes inline instead; columns cannot.
+ */
+export function slotBytesFor(maxMessages: number, maxBytes: number): number {
+  return align8(columnBytes(maxMessages) + maxBytes * 2 + SLOT_OVERHEAD);
+}
+
 type Meta = [
   component: number,
   strings: string[],

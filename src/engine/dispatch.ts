@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { writeRequest } from '../codec/batch.js';
+import { slotBytesFor, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HDR_THREAD } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
@@ -36,7 +36,6 @@ export interface InFlight {
   since: number;
 }
 
-const SLOT_OVERHEAD = 64 * 1024;
 const NO_MESSAGES: Pending[] = [];
 /** A component's batches hold at most this many messages until one of them has returned (its cost is unknown). */
 const FIRST_BATCH = 32;
@@ -95,7 +94,7 @@ export class Dispatcher {
     this.perCall = data.components.map((c) => c.family === 'c');
     this.caps = data.components.map((_, c) => this.cap(c));
     this.updateLargest();
-    this.slotBytes = Math.ceil((o.batch.maxBytes * 2 + SLOT_OVERHEAD) / 8) * 8;
+    this.slotBytes = slotBytesFor(o.batch.maxMessages, o.batch.maxBytes);
     this.arena = new SharedArrayBuffer(this.slotBytes * o.maxInFlightBatches);
     this.words = new Int32Array(this.arena);
     this.slots = Array.from({ length: o.maxInFlightBatches }, (_, i) =>

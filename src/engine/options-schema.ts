@@ -189,7 +189,9 @@ export const EngineOptionsSchema = z
     maxInFlightBatches: positiveInt
       .max(4096)
       .optional()
-      .describe('Batches in flight at once (default 2 per worker); memory is this × (batch.maxBytes × 2 + 64 KiB).'),
+      .describe(
+        'Batches in flight at once (default 2 per worker); memory is this × (batch.maxBytes × 2 + 32 B × batch.maxMessages + 64 KiB).',
+      ),
     ordering: z
       .enum(['partition', 'key', 'none'])
       .default('partition')

@@ -1,4 +1,5 @@
 import { SCHEMES, schemeOf } from '../brokers/connect.js';
+import { slotBytesFor } from '../codec/batch.js';
 import { ErrorCode, OptionError } from '../errors.js';
 import { describeIssue } from './option-issues.js';
 import { EngineOptionsSchema, schemeList, type ResolvedOptions } from './options-schema.js';
@@ -36,11 +37,11 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   const o = parsed.data;
   const maxInFlightBatches = o.maxInFlightBatches ?? o.workers * 2;
   // the arena is allocated at start, in one piece: refuse here what cannot be allocated there
-  const arena = maxInFlightBatches * (o.batch.maxBytes * 2 + 64 * 1024);
+  const arena = maxInFlightBatches * slotBytesFor(o.batch.maxMessages, o.batch.maxBytes);
   if (arena > MAX_ARENA_BYTES) {
     throw new OptionError(
       ErrorCode.badOption,
-      `options.maxInFlightBatches × (batch.maxBytes × 2 + 64 KiB) is ${arena} bytes of batch memory, more than ${MAX_ARENA_BYTES} (lower maxInFlightBatches or batch.maxBytes)`,
+      `options.maxInFlightBatches × (batch.maxBytes × 2 + 32 B × batch.maxMessages + 64 KiB) is ${arena} bytes of batch memory, more than ${MAX_ARENA_BYTES} (lower maxInFlightBatches or batch.maxBytes)`,
       { option: 'maxInFlightBatches', arena },
     );
   }

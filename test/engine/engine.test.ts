@@ -96,10 +96,11 @@ describe('engine: delivery', () => {
   });
 
   test('payloads of every size cross intact: in the msgpack, out of band at any source offset, and too big for the slot', async () => {
-    // batch.maxBytes 64 KiB makes slots of 192 KiB: 2 KiB–100 KiB payloads go out of band (at
-    // the source's offset mod 8), 150 KiB stays inside the msgpack (no room left for it), and
-    // 300 KiB does not fit the slot at all (the request goes inline)
-    const sizes = [0, 1, 100, 2047, 2048, 2049, 5000, 65_536, 100_000, 150_000, 300_000];
+    // batch.maxBytes 64 KiB (maxMessages 1024) makes slots of 224 KiB: 2 KiB–150 KiB payloads go
+    // out of band (at the source's offset mod 8), 180 KB stays inside the msgpack (no room left
+    // for it beside the msgpack's 64 KiB), and 300 KB does not fit the slot at all (the request
+    // goes inline)
+    const sizes = [0, 1, 100, 2047, 2048, 2049, 5000, 65_536, 100_000, 150_000, 180_000, 300_000];
     const { engine, memory } = engineFor(examples.echo, { ordering: 'none', batch: { maxBytes: 65_536 } });
     await engine.start();
     const sent: Uint8Array[] = [];
@@ -217,6 +218,33 @@ describe('engine: batching', () => {
 });
 
 describe('engine: batch sizes', () => {
+  test('batches of many small messages fit their slot: 8192 messages a batch with batch.maxBytes 64 KiB', async () => {
+    // the request's columns take 32 bytes a message at fixed places in the slot; sized from
+    // maxBytes alone (192 KiB), a batch of 8192 threw a RangeError in intake and its messages
+    // were never settled
+    const memory = new MemoryBroker({ name: 'default', partitions: 1, maxBatch: 8192 });
+    const engine = new Engine(
+      {
+        components: [{ path: examples.noop, subscriptions: [{ channel: 'in' }] }],
+        workers: 1,
+        maxInFlightBatches: 1,
+        ordering: 'partition',
+        batch: { maxMessages: 8192, maxBytes: 65_536, targetMs: 0 },
+        cacheDir,
+      },
+      [memory],
+    );
+    await engine.start();
+    const sizes: number[] = [];
+    engine.on('settledBatch', ({ records }) => sizes.push(records.length));
+    const done = engine.waitForSettled(8192);
+    for (let i = 0; i < 8192; i++) memory.produce('in', { value: text('x') });
+    await done;
+    await engine.stop();
+    assert.equal(engine.snapshot().acked, 8192);
+    assert.equal(Math.max(...sizes), 8192, `batch sizes ${sizes.join(', ')}`);
+  });
+
   test(
     "a slow handler's batches are cut to about batch.targetMs of a worker's time (ordering none; ordered lanes keep 256); targetMs 0 fills them",
     { timeout: 120_000 },

@@ -210,7 +210,7 @@ describe('options that cannot work are refused, naming the field', () => {
     const base = { components: [{ path: 'x.wasm', subscriptions: [{ channel: 'in' }] }] };
     assert.throws(
       () => new Engine({ ...base, maxInFlightBatches: 4000, batch: { maxBytes: 100 * 1024 * 1024 } }),
-      /options\.maxInFlightBatches × \(batch\.maxBytes × 2 \+ 64 KiB\) is \d+ bytes/,
+      /options\.maxInFlightBatches × \(batch\.maxBytes × 2 \+ 32 B × batch\.maxMessages \+ 64 KiB\) is \d+ bytes/,
     );
     assert.throws(() => new Engine({ ...base, maxInFlightBatches: 1e9 }), /options\.maxInFlightBatches: /);
     assert.throws(() => new Engine({ ...base, batch: { maxBytes: 2 ** 40 } }), /options\.batch\.maxBytes: /);
