@@ -262,6 +262,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           this.enqueue(c, 'process', consumer, sub, rec, { at: performance.now() }, sink);
           this.afterIntake(c, 1, rec.value.length);
         },
+        onEnd: (listener) => this.settled.onEnd(listener),
       },
       source,
       component,

@@ -12,7 +12,8 @@ import type { ProcessOutcome } from './lanes.js';
  * many results unread. A caller that stops reading early (break, return, throw) closes the
  * source: it is pulled no more and its iterator's `return()` runs, as `for await` would. When the
  * engine stops first, the stream yields what was handled and then throws (E_ENGINE_STATE) at the
- * first input that was not, and closes the source.
+ * first input that was not — or, when the source has nothing more for now, at once — and closes
+ * the source (one waiting for its next input, at that input).
  */
 
 /** What `engine.process()` yields per input, in input order. */
@@ -36,6 +37,8 @@ export interface ProcessHost {
   buffered(): number;
   waitForSpace(): Promise<void>;
   enqueue(component: number, rec: BrokerRecord, consumer: Consumer, sink: (o: ProcessOutcome) => void): void;
+  /** Calls `listener` once the engine settles nothing more (it stopped); returns how to unsubscribe. */
+  onEnd(listener: () => void): () => void;
 }
 
 /** An input the engine gave back unhandled (it stopped): the stream ends there, with an error. */
@@ -77,6 +80,12 @@ export async function* processStream(
   let wakeFeeder: (() => void) | undefined;
   /** The caller stopped reading (returned or threw out of its loop): pull no more, close the source. */
   let stopped = false;
+  /** The engine stopped: with no result left to wait for, the stream ends (a live source may be idle). */
+  let engineEnded = false;
+  const off = host.onEnd(() => {
+    engineEnded = true;
+    wakeReader?.();
+  });
   let seq = 0;
   const feed = (async () => {
     try {
@@ -127,6 +136,15 @@ export async function* processStream(
         continue;
       }
       if (sourceDone) break;
+      if (engineEnded) {
+        // the source has nothing more for now: it is closed when it next yields (its `next()`
+        // cannot be cut short)
+        throw new WasmsgError(
+          ErrorCode.engineState,
+          `engine.process: the engine stopped while waiting for input ${read} (${read} results were given)`,
+          { handled: read },
+        );
+      }
       await new Promise<void>((r) => (wakeReader = r));
       wakeReader = undefined;
     }
@@ -135,6 +153,7 @@ export async function* processStream(
     // already enqueued are still handled, their results dropped); not awaited, since a source
     // may be in the middle of a slow `next()`
     stopped = true;
+    off();
     wakeFeeder?.();
   }
   await feed;

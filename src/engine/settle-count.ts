@@ -11,6 +11,7 @@ export class SettleCount {
   private next = Infinity;
   private ended = false;
   private readonly waiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private endedListeners: Array<() => void> = [];
 
   /** `n` more settled. */
   add(n: number): void {
@@ -30,9 +31,23 @@ export class SettleCount {
     });
   }
 
+  /** Calls `listener` once nothing settles any more (at once if that is already so); returns how to unsubscribe. */
+  onEnd(listener: () => void): () => void {
+    if (this.ended) {
+      listener();
+      return () => {};
+    }
+    this.endedListeners.push(listener);
+    return () => {
+      const i = this.endedListeners.indexOf(listener);
+      if (i >= 0) this.endedListeners.splice(i, 1);
+    };
+  }
+
   /** Nothing settles from here on. */
   end(): void {
     this.ended = true;
+    for (const l of this.endedListeners.splice(0)) l();
     for (const w of this.waiters.splice(0)) w.reject(this.short(w.n));
     this.next = Infinity;
   }

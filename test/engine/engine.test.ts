@@ -805,6 +805,55 @@ describe('engine: as a pipeline stage (process)', () => {
     await stopping;
   });
 
+  test('an engine stopped while the source has nothing for now ends the stream at once; the source closes at its next input', async () => {
+    const { engine } = engineFor(examples.noop, { workers: 1 }, 1);
+    await engine.start();
+    let release!: () => void;
+    const idle = new Promise<void>((r) => (release = r)); // a live source (a socket, a queue) with nothing more yet
+    let pulledLate = false;
+    let closed = false;
+    async function* live(): AsyncGenerator<{ value: Uint8Array }> {
+      try {
+        for (let i = 0; i < 3; i++) yield { value: text(`m${i}`) };
+        await idle;
+        pulledLate = true;
+        yield { value: text('late') };
+      } finally {
+        closed = true;
+      }
+    }
+    let read = 0;
+    let third!: () => void;
+    const thirdRead = new Promise<void>((r) => (third = r));
+    const reading = (async () => {
+      for await (const r of engine.process(live())) {
+        assert.equal(r.status, 'ok');
+        if (++read === 3) third();
+      }
+    })();
+    const ended = reading.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await thirdRead;
+    await engine.stop();
+    // before: the stream waited for the source's next input, however long that took
+    const e = await within(ended, 10_000, 'the stream ended after stop()');
+    assert.ok(e instanceof WasmsgError, String(e));
+    assert.equal(e.code, ErrorCode.engineState);
+    assert.equal(e.context['handled'], 3, e.message);
+    assert.equal(closed, false, 'the source is still waiting for its next input');
+    release();
+    await within(
+      (async () => {
+        while (!closed) await new Promise((r) => setImmediate(r));
+      })(),
+      10_000,
+      'the source closed at its next input',
+    );
+    assert.equal(pulledLate, true);
+  });
+
   test('a slow reader holds the source back (bounded memory)', async () => {
     const engine = new Engine({
       components: [{ path: examples.noop, subscriptions: [{ channel: 'unused' }] }],
