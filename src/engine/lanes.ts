@@ -76,6 +76,9 @@ export class Lanes {
   private readonly byComponent: Array<Nested<PartitionLanes>> = [];
   private readonly unordered: Lane[] = [];
   private nextId = 1;
+  /** Exclusive lanes forgotten since the maps were last swept, and the partitions they held then (see sweep). */
+  private forgotten = 0;
+  private entries = SWEEP_AFTER;
   private last: { component: number; broker: string; channel: string; partition: number; key: unknown; lane: Lane } = {
     component: -1,
     broker: '',
@@ -166,8 +169,35 @@ export class Lanes {
     if (lane.queue.length > 0) this.markReady(lane, now);
     else if (lane.held === 0) {
       this.ready.delete(lane);
-      if (lane.exclusive) lane.home?.delete(lane.homeKey);
+      if (lane.exclusive && lane.home?.delete(lane.homeKey) === true && ++this.forgotten > this.entries) this.sweep();
     }
+  }
+
+  /**
+   * Drops the entries of channels, partitions and keys whose lanes were all forgotten: else one
+   * would stay for every channel ever seen (≈ 0.8 KB each; an MQTT or NATS wildcard subscription
+   * gives each topic a channel of its own). Run once more lanes were forgotten than partitions
+   * stood after the last sweep (at least SWEEP_AFTER), so its cost is spread over them.
+   */
+  private sweep(): void {
+    let entries = 0;
+    for (const brokers of this.byComponent) {
+      for (const [broker, channels] of brokers ?? []) {
+        for (const [channel, partitions] of channels) {
+          for (const [partition, p] of partitions) {
+            const lane = p.lane;
+            if (lane !== undefined && lane.home?.get(lane.homeKey) !== lane) p.lane = undefined;
+            if (p.keys?.size === 0) p.keys = undefined;
+            if (p.lane === undefined && p.keys === undefined) partitions.delete(partition);
+            else entries++;
+          }
+          if (partitions.size === 0) channels.delete(channel);
+        }
+        if (channels.size === 0) brokers!.delete(broker);
+      }
+    }
+    this.forgotten = 0;
+    this.entries = Math.max(SWEEP_AFTER, entries);
   }
 
   /** Every message still queued, lane by lane (for stop: they are handed back). */
@@ -194,6 +224,9 @@ export class Lanes {
 }
 
 export const NO_LANES: readonly Lane[] = [];
+
+/** The fewest forgotten lanes that make the lane maps swept (see Lanes.sweep). */
+const SWEEP_AFTER = 4096;
 
 /** The exclusive lanes of `ok` (a batch whose outputs are being published), each held once (see Lane.held). */
 export function holdLanes(ok: readonly Pending[]): Lane[] {
