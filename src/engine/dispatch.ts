@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { slotBytesFor, writeRequest } from '../codec/batch.js';
-import { HDR_PROGRESS, HDR_THREAD } from '../codec/layout.js';
+import { HDR_PROGRESS, HDR_THREAD, PROGRESS_WAITING } from '../codec/layout.js';
 import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
 import type { Lane, Lanes, Pending } from './lanes.js';
@@ -233,8 +233,8 @@ export class Dispatcher {
   private send(component: number, batch: Pending[]): void {
     const slot = this.freeSlots.pop()!;
     this.stats.batches++;
-    // -1 = no message started yet; the worker stores each index before calling (see crashed()).
-    Atomics.store(this.words, this.header(slot, HDR_PROGRESS), -1);
+    // no message started yet; the worker stores each index before calling (see crashed()).
+    Atomics.store(this.words, this.header(slot, HDR_PROGRESS), PROGRESS_WAITING);
     const written = writeRequest(this.slots[slot]!, component, batch, (i) => {
       const lane = batch[i]!.lane;
       return lane.exclusive ? lane.id : this.uniqueLane--; // `none`: each message a lane of its own
@@ -315,6 +315,21 @@ export class Dispatcher {
     this.updateLargest();
   }
 
+  /**
+   * A world C batch of several messages failed as a whole (its one call timed out, or its worker
+   * died), which message is at fault unknown: the component's batches are cut to half of this
+   * one (its cost taken as at least that), so that the next ones narrow it down to one message.
+   */
+  narrow(flight: InFlight): void {
+    const c = flight.component;
+    const half = Math.max(1, Math.floor(flight.messages.length / 2));
+    const us = (this.options.handlerTimeoutMs * 250) / half; // cap() gives `half` for it
+    const was = this.usPerMessage[c]!;
+    this.usPerMessage[c] = Number.isNaN(was) ? us : Math.max(was, us);
+    this.caps[c] = this.cap(c);
+    this.updateLargest();
+  }
+
   private updateLargest(): void {
     this.largest = this.caps.reduce((most, cap) => Math.max(most, cap), this.markFloor());
   }
@@ -339,7 +354,7 @@ export class Dispatcher {
       if (at !== f.seen) {
         f.seen = at;
         f.since = now;
-      } else if (at >= 0 && now - f.since > limit && !f.timedOut) {
+      } else if (at !== PROGRESS_WAITING && now - f.since > limit && !f.timedOut) {
         const id = Atomics.load(this.words, this.header(f.slot, HDR_THREAD));
         const thread = this.pool?.threads.find((t) => t.threadId === id);
         if (thread !== undefined) {

@@ -1,7 +1,7 @@
 import type { BrokerAdapter, BrokerRecord, OutRecord } from '../brokers/adapter.js';
 import { outputKey } from '../brokers/common.js';
 import { type ResultTuple, outboxFromTuples, readResponse, unpackHeaders } from '../codec/batch.js';
-import { Status } from '../codec/layout.js';
+import { PROGRESS_WHOLE_BATCH, Status } from '../codec/layout.js';
 import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
 import type { SubscriptionCounters } from './counters.js';
@@ -86,11 +86,19 @@ export class Settler {
     this.settleBatch(flight.messages, (i) => results[i]!);
   }
 
-  /** The worker died or the batch timed out: the message it was calling failed; the rest go back. */
+  /**
+   * The worker died or the batch timed out: the message it was calling failed; the rest go back.
+   * World C's call for a whole batch of several: none is charged, all go back, and the
+   * component's batches are cut to half (Dispatcher.narrow) until the one at fault is alone.
+   */
   crashed(flight: InFlight, err: unknown): void {
     const d = this.host.dispatcher;
     const timedOut = flight.timedOut;
-    const at = d.progress(flight);
+    let at = d.progress(flight);
+    if (at === PROGRESS_WHOLE_BATCH) {
+      if (flight.messages.length === 1) at = 0;
+      else d.narrow(flight);
+    }
     d.finish(flight);
     const why = timedOut
       ? `timeout: handler ran longer than ${this.host.options.handlerTimeoutMs} ms`

@@ -50,8 +50,9 @@ export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
   const t1 = performance.now();
   const instance = instances[req.component]!;
   if (instance.component.family === 'c') {
-    // World C: one handler call for the whole batch (a batch that hangs is blamed on its first
-    // message), then one per message if the batch failed as a whole (see world-c.ts).
+    // World C: one handler call for the whole batch (if it hangs or crashes, the main thread
+    // narrows the batch down: settle.ts `crashed`), then one per message if the batch failed as
+    // a whole (see world-c.ts).
     const at = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
     const results = runWorldCBatch(instance, req.messages, (i) => Atomics.store(progress, at, i));
     const t2 = performance.now();

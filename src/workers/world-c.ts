@@ -2,7 +2,7 @@ import type { ComponentInstance } from '../component/instance.js';
 import { ABANDONED } from '../component/host-c.js';
 import type { BatchMessageResult, OutboxEntry } from '../component/types.js';
 import { type MessageTuple, type ResultTuple, outboxToTuples } from '../codec/batch.js';
-import { Msg, Status } from '../codec/layout.js';
+import { Msg, PROGRESS_WHOLE_BATCH, Status } from '../codec/layout.js';
 
 /**
  * The pool worker's path for world C (batch delivery): the whole batch goes to the guest's
@@ -20,10 +20,10 @@ import { Msg, Status } from '../codec/layout.js';
 export function runWorldCBatch(
   instance: ComponentInstance,
   messages: readonly MessageTuple[],
-  /** Told the index of the message a call is about (0 for the whole batch): the progress word. */
+  /** Told the index of the message a call is about (PROGRESS_WHOLE_BATCH for the whole batch): the progress word. */
   calling: (index: number) => void,
 ): ResultTuple[] {
-  calling(0);
+  calling(PROGRESS_WHOLE_BATCH);
   const first = instance.callBatchTuples(messages);
   const failedAsWhole =
     messages.length > 1 && first.results.some((r) => r.tag === 'trap' || (r.tag === 'error' && r !== ABANDONED));

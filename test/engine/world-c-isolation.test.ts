@@ -41,4 +41,33 @@ describe('engine: world C batch that fails as a whole', () => {
       }
     });
   }
+
+  test('a slow but correct batch handler whose batch outlasts handlerTimeoutMs: the batch is cut, no message is blamed', async () => {
+    // batch-spin: ≈ 1.5–3 ms a message here, so the first batch (32 messages, its cost unknown)
+    // runs past 30 ms; before, its first message was blamed each time and the messages were
+    // dead-lettered one after another (17 of 40)
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      {
+        components: [{ path: fixture('batch-spin') }],
+        workers: 1,
+        cacheDir,
+        handlerTimeoutMs: 30,
+        ordering: 'none',
+        retries: { maxAttempts: 2, backoffMs: 1, maxBackoffMs: 5 },
+      },
+      [memory],
+    );
+    let settledBatches = 0;
+    engine.on('settledBatch', () => settledBatches++);
+    for (let i = 0; i < 40; i++) memory.produce('in', { value: text(`m${i}`) });
+    await engine.start();
+    await engine.waitForSettled(40);
+    const s = engine.snapshot();
+    await engine.stop();
+    assert.ok(s.batches > settledBatches, `a batch timed out (sent ${s.batches}, settled ${settledBatches})`);
+    assert.equal(s.deadLettered, 0);
+    assert.equal(s.failed, 0);
+    assert.equal(s.processed, 40);
+  });
 });
