@@ -28,7 +28,9 @@ import {
  * - queue: a shared subscription `$share/<group>/<topic>`; topic: a plain subscription.
  * - Each subscription has its own client with a fixed client id (`<clientId>-<n>`) and a
  *   persistent session, so what was delivered but never acknowledged is redelivered when the
- *   engine comes back.
+ *   engine comes back (with a generated client id, only within the run: see `clientId`).
+ * - Messages published at QoS 0 arrive at QoS 0 (the lower of the two): handed over as they
+ *   come, nothing to acknowledge (at most once, as their publisher chose).
  * - PUBACK only after the handler succeeded and its outputs were confirmed. mqtt.js sends the
  *   PUBACK from the same callback that lets it read the next packet (one message at a time),
  *   so the adapter lets the callback run at once and holds the PUBACK packet itself until the
@@ -56,13 +58,21 @@ import {
 export interface MqttAdapterOptions {
   readonly name: string;
   readonly url: string;
-  /** Client id prefix, stable across restarts (default `wasmsg-<random>`: give one to resume sessions). */
+  /**
+   * Client id prefix, stable across restarts: what a stopped run held waits in its sessions for
+   * the next start. Without one (`wasmsg-<random>`), a session lives for the run (10 minutes
+   * past a lost connection) and a graceful stop ends it: no later run would resume it, and a
+   * session left in a shared subscription's group would keep taking its share of the messages.
+   */
   readonly clientId?: string;
   /** Messages the broker may send before acks (MQTT 5 receive maximum; default 1000). */
   readonly receiveMaximum?: number;
   /** Passed to mqtt.js (username, password, TLS, ...). */
   readonly client?: IClientOptions;
 }
+
+/** Session expiry of a consumer whose client id was generated (no later run resumes it), seconds. */
+const GENERATED_SESSION_S = 600;
 
 /** Characters an MQTT server refuses in a UTF-8 string (Mosquitto disconnects the client). */
 function badMqttChar(cp: number): boolean {
@@ -114,6 +124,8 @@ class MqttConsumer implements Consumer {
   constructor(
     readonly client: MqttClient,
     onBatch: BatchListener,
+    /** Its client id is the user's: a later run resumes its session (else close ends it). */
+    private readonly resumable: boolean,
   ) {
     this.deliveries = new HeldDeliveries(onBatch);
     // A lost connection takes its unacknowledged messages with it: the server sends them again
@@ -146,27 +158,43 @@ class MqttConsumer implements Consumer {
     packet: { properties?: { userProperties?: Record<string, unknown>; contentType?: string } },
     ack: (code: number) => void,
   ): void {
-    const seq = this.seq++;
-    const offset = String(seq);
+    const rec = this.record(topic, message, packet);
     const held: Held = { done: false, send: undefined };
     this.order.push(held);
-    this.byOffset.set(offset, held);
+    this.byOffset.set(rec.offset, held);
+    this.pendingPuback = held;
+    ack(0); // → _sendPacket(puback) above: held, not sent
+    this.deliveries.deliver(rec);
+  }
+
+  /**
+   * A QoS 0 message (published at QoS 0: the server delivers at the lower of the two QoS).
+   * mqtt.js hands it over as a 'message' event, without the ack hook; there is nothing to
+   * acknowledge: at most once, as its publisher chose.
+   */
+  receiveOnce(topic: string, message: Buffer, packet: Parameters<MqttConsumer['receive']>[2]): void {
+    this.deliveries.deliver(this.record(topic, message, packet));
+  }
+
+  private record(
+    topic: string,
+    message: Buffer,
+    packet: { properties?: { userProperties?: Record<string, unknown>; contentType?: string } },
+  ): SequencedRecord {
+    const seq = this.seq++;
     const { key, headers } = keyAndHeaders(packet.properties?.userProperties, null);
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
     // its number also as an integer (`seq`): the workers write its digits without a string
-    const rec: SequencedRecord = {
+    return {
       seq,
       channel: topic,
       partition: 0,
-      offset,
+      offset: String(seq),
       key,
       headers,
       value: message,
       timestamp: Date.now(),
     };
-    this.pendingPuback = held;
-    ack(0); // → _sendPacket(puback) above: held, not sent
-    this.deliveries.deliver(rec);
   }
 
   private flush(): void {
@@ -189,8 +217,11 @@ class MqttConsumer implements Consumer {
     this.flush();
   }
   async close(): Promise<void> {
-    // Unacknowledged messages stay in the persistent session for the next start.
-    await this.client.endAsync(true);
+    // Unacknowledged messages stay in the persistent session for the next start; a session no
+    // run will resume is ended (DISCONNECT with a session expiry of 0), or it would stay in its
+    // shared subscription's group, taking messages nobody reads
+    if (this.resumable || !this.client.connected) await this.client.endAsync(true);
+    else await this.client.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
   }
 }
 
@@ -252,7 +283,10 @@ export class MqttAdapter implements BrokerAdapter {
     const client = await this.client({
       clientId: `${this.clientId}-${this.consumers.length}`,
       clean: false,
-      properties: { sessionExpiryInterval: 24 * 3600, receiveMaximum: this.options.receiveMaximum ?? 1000 },
+      properties: {
+        sessionExpiryInterval: this.options.clientId === undefined ? GENERATED_SESSION_S : 24 * 3600,
+        receiveMaximum: this.options.receiveMaximum ?? 1000,
+      },
       // A persistent session redelivers what it holds right after CONNACK, before the consumer
       // exists: those wait (unacknowledged, and mqtt.js reads no further) until it does.
       customHandleAcks: (topic, message, packet, cb) => {
@@ -260,8 +294,12 @@ export class MqttAdapter implements BrokerAdapter {
         else ref.consumer.receive(topic, message, packet, cb);
       },
     });
-    const consumer = new MqttConsumer(client, onBatch);
+    const consumer = new MqttConsumer(client, onBatch, this.options.clientId !== undefined);
     ref.consumer = consumer;
+    // QoS 1 and 2 come through customHandleAcks; QoS 0 only as this event
+    client.on('message', (topic, message, packet) => {
+      if (packet.qos === 0) consumer.receiveOnce(topic, message, packet);
+    });
     for (const [topic, message, packet, cb] of early.splice(0)) consumer.receive(topic, message, packet, cb);
     const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
     // a filter mqtt.js refuses, or a SUBACK refusing it (reason code ≥ 0x80, e.g. not authorized):

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import mqtt from 'mqtt';
+import { Engine } from '../../src/engine/engine.js';
+import { cacheDir, examples, within } from '../helpers.js';
+
+/**
+ * MQTT delivery beyond the broker suite (Mosquitto on 1883, as the integration tests use): what a
+ * publisher's QoS 0 gives, and what a stopped run leaves in a shared subscription's group.
+ */
+const URL = process.env['WASMSG_TEST_MQTT_URL'] ?? 'mqtt://127.0.0.1:1883';
+
+function noopEngine(channel: string, adapter: Record<string, unknown> = {}): Engine {
+  return new Engine({
+    brokers: [{ name: 'default', url: URL, options: adapter }],
+    components: [{ path: examples.noop, subscriptions: [{ broker: 'default', channel, kind: 'queue', group: 'g' }] }],
+    workers: 1,
+    cacheDir,
+  });
+}
+
+async function publish(channel: string, n: number, qos: 0 | 1): Promise<void> {
+  const c = await mqtt.connectAsync(URL, { protocolVersion: 5, clientId: `pub-${randomBytes(4).toString('hex')}` });
+  try {
+    for (let i = 0; i < n; i++) await c.publishAsync(channel, `m${i}`, { qos });
+  } finally {
+    await c.endAsync();
+  }
+}
+
+describe('integration: mqtt sessions and QoS', () => {
+  test('messages published at QoS 0 reach the handler (before: mqtt.js handed them to no one)', async () => {
+    const channel = `wasmsg-qos0-${randomBytes(4).toString('hex')}`;
+    const engine = noopEngine(channel);
+    await engine.start();
+    try {
+      await publish(channel, 5, 0);
+      await publish(channel, 5, 1);
+      await within(engine.waitForSettled(10), 10_000, '10 messages settled');
+      assert.equal(engine.snapshot().processed, 10);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  test('a stopped run with a generated client id leaves no session in the shared group: the next run gets every message', async () => {
+    const channel = `wasmsg-share-${randomBytes(4).toString('hex')}`;
+    const first = noopEngine(channel);
+    await first.start();
+    await first.stop();
+    const second = noopEngine(channel);
+    await second.start();
+    try {
+      await publish(channel, 10, 1);
+      // before: the first run's session stayed in `$share/g/…` and took every other message
+      await within(second.waitForSettled(10), 10_000, 'all 10 messages at the second run');
+      assert.equal(second.snapshot().processed, 10);
+    } finally {
+      await second.stop();
+    }
+  });
+});
