@@ -13,7 +13,8 @@ import {
 } from 'kafkajs';
 import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { publishFailed, sleep, unreachable, warnLine } from './common.js';
+import { BrokerError, ErrorCode } from '../errors.js';
+import { publishFailed, redact, sleep, unreachable, warnLine } from './common.js';
 import { type KafkaRecord, type PartitionMark, brokersOf, toRecords } from './kafka-records.js';
 
 export { brokersOf };
@@ -82,6 +83,13 @@ class KafkaGroupConsumer implements Consumer {
     /** A queue group starts at the beginning of a partition it never committed; a topic reader at its end. */
     private readonly fromBeginning: boolean,
   ) {
+    // Another member of the group (another engine) subscribed to another topic: kafkajs drops
+    // the partitions of that topic it was given, and nobody consumes them (see subscribe)
+    consumer.on(consumer.events.RECEIVED_UNSUBSCRIBED_TOPICS, ({ payload }) =>
+      this.adapter.warn(
+        `consumer group '${payload.groupId}' was given partitions of topics this consumer does not read (${payload.topicsNotSubscribed.join(', ')}): another member subscribed to them, and nobody consumes them; give each topic a group of its own`,
+      ),
+    );
     // A new assignment: forget watermarks, they restart at the first offset fetched.
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.marks.clear();
@@ -228,6 +236,8 @@ export class KafkaAdapter implements BrokerAdapter {
   private readonly kafka: Kafka;
   private producer!: Producer;
   private readonly consumers: KafkaGroupConsumer[] = [];
+  /** The topic of each queue group consumed here (see subscribe). */
+  private readonly groupTopics = new Map<string, string>();
   private connected = false;
   /** For consumer lag (high watermarks, group offsets): connected on first use, kept until close. */
   private offsetsAdmin: Promise<Admin> | undefined;
@@ -270,8 +280,21 @@ export class KafkaAdapter implements BrokerAdapter {
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
+    // A queue's group is its own per topic by default: kafkajs assigns a group's partitions only
+    // for the topics its leader subscribed to, and a member drops those of topics it did not —
+    // two topics in one group leave one of them (and half the other) consumed by no one.
     const groupId =
-      spec.kind === 'queue' ? (spec.group ?? 'wasmsg') : `${spec.group ?? 'wasmsg'}-${randomBytes(4).toString('hex')}`;
+      spec.kind === 'queue'
+        ? (spec.group ?? `wasmsg.${spec.channel}`)
+        : `${spec.group ?? 'wasmsg'}-${randomBytes(4).toString('hex')}`;
+    const other = spec.kind === 'queue' ? this.groupTopics.get(groupId) : undefined;
+    if (other !== undefined && other !== spec.channel)
+      throw new BrokerError(
+        ErrorCode.badOption,
+        `kafka ${redact(this.options.url)}: cannot subscribe to '${spec.channel}' in consumer group '${groupId}': the group consumes '${other}' here, and kafkajs gives a group's members only the partitions of topics every member subscribed to (the others are never consumed); give each topic a group of its own`,
+        { channel: spec.channel, group: groupId, topic: other },
+      );
+    if (spec.kind === 'queue') this.groupTopics.set(groupId, spec.channel);
     const consumer = this.kafka.consumer({
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: 1000,

@@ -51,7 +51,7 @@ export const SubscriptionSchema = z
       .string()
       .min(1)
       .optional()
-      .describe("Consumer group of a `queue` subscription (default: the adapter's, e.g. `wasmsg`)."),
+      .describe("Consumer group of a `queue` subscription (default `wasmsg`; Kafka: `wasmsg.<topic>`, as kafkajs needs a group's members to read the same topics)."),
   })
   .describe('One input of a component.');
 

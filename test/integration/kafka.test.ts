@@ -4,7 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { at, cacheDir, fixture } from '../helpers.js';
+import { Engine } from '../../src/engine/engine.js';
+import { ErrorCode, WasmsgError } from '../../src/errors.js';
+import { at, cacheDir, examples, fixture, within } from '../helpers.js';
 import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
 import { brokerEngine, brokerSuite } from './suite.js';
 
@@ -137,6 +139,63 @@ function processSuite(): void {
   });
 }
 
+/** Queue subscriptions to two topics in one engine; its own mock cluster. */
+function groupsSuite(): void {
+  describe('integration: kafka, two topics in one engine', { concurrency: 1 }, () => {
+    let mock: KafkaMock;
+    let tb: TestBroker;
+    before(async () => {
+      mock = await startKafkaMock([]);
+      tb = await kafkaBroker(mock);
+    });
+    after(async () => {
+      await tb.close();
+      await mock.stop();
+    });
+
+    const twoTopics = (a: string, b: string, group?: string): Engine =>
+      new Engine({
+        brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('groups') }],
+        components: [a, b].map((channel) => ({
+          path: examples.noop,
+          subscriptions: [
+            { broker: 'default', channel, kind: 'queue' as const, ...(group === undefined ? {} : { group }) },
+          ],
+        })),
+        workers: 1,
+        cacheDir,
+      });
+
+    test('without a group each topic is consumed in full (a group per topic)', { timeout: 120_000 }, async () => {
+      // before: both in the group `wasmsg`, whose leader assigned only its own topic's partitions
+      // (half of them to the other member, which dropped them): one topic was never consumed
+      const [a, b] = [`wasmsg.${runId}.kafka.two-a`, `wasmsg.${runId}.kafka.two-b`];
+      await tb.prepare(a);
+      await tb.prepare(b);
+      const engine = twoTopics(a, b);
+      try {
+        await engine.start();
+        await tb.produce(a, values('a', 200));
+        await tb.produce(b, values('b', 200));
+        await within(engine.waitForSettled(400), 60_000, 'both topics consumed');
+        assert.equal(engine.snapshot().processed, 400);
+      } finally {
+        await engine.stop();
+      }
+    });
+
+    test('one group given to two topics is refused at start, naming the group', async () => {
+      const engine = twoTopics(`wasmsg.${runId}.kafka.g-a`, `wasmsg.${runId}.kafka.g-b`, `shared-${runId}`);
+      await assert.rejects(engine.start(), (e: unknown) => {
+        assert.ok(e instanceof WasmsgError, String(e));
+        assert.equal(e.code, ErrorCode.badOption);
+        assert.match(e.message, new RegExp(`consumer group 'shared-${runId}'`));
+        return true;
+      });
+    });
+  });
+}
+
 /** A consumer kafkajs gives up on; its own mock cluster, whose next SyncGroup it makes fail. */
 function crashSuite(): void {
   describe('integration: kafka, a consumer kafkajs gives up on', { concurrency: 1 }, () => {
@@ -211,4 +270,5 @@ describe('integration: kafka', { concurrency: true }, () => {
   });
   processSuite();
   crashSuite();
+  groupsSuite();
 });
