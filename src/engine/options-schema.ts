@@ -51,7 +51,9 @@ export const SubscriptionSchema = z
       .string()
       .min(1)
       .optional()
-      .describe("Consumer group of a `queue` subscription (default `wasmsg`; Kafka: `wasmsg.<topic>`, as kafkajs needs a group's members to read the same topics)."),
+      .describe(
+        "Consumer group of a `queue` subscription (default `wasmsg`; Kafka: `wasmsg.<topic>`, as kafkajs needs a group's members to read the same topics).",
+      ),
   })
   .describe('One input of a component.');
 
