@@ -1,23 +1,7 @@
 import amqp from 'amqplib';
-import type {
-  BatchListener,
-  BrokerAdapter,
-  BrokerRecord,
-  Consumer,
-  OutRecord,
-  SequencedRecord,
-  SubscribeSpec,
-} from './adapter.js';
-import {
-  HeldDeliveries,
-  KEY_HEADER,
-  headersOut,
-  keyAndHeaders,
-  publishFailed,
-  refused,
-  unreachable,
-  warnLine,
-} from './common.js';
+import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import { AmqpConsumer, PROTO_ON_WIRE } from './amqp-consumer.js';
+import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine } from './common.js';
 
 /**
  * AMQP 0-9-1 (RabbitMQ, amqplib). A channel name is a queue (kind queue) or a fanout exchange
@@ -60,14 +44,6 @@ export interface AmqpAdapterOptions {
 const CE_PREFIX = 'cloudEvents:';
 
 /**
- * A header named `__proto__` goes out under this name: amqplib's decoder assigns header names to
- * a plain object, where that one is the prototype setter and would vanish. Read back as
- * `__proto__` (it is `__proto__` percent-encoded).
- */
-const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
-const fromWire = (name: string): string => (name === PROTO_ON_WIRE ? '__proto__' : name);
-
-/**
  * Resolves when a channel whose buffer was full drains; rejects when it closes first (amqplib
  * emits 'close', never 'drain', on a channel that died: the publish would wait forever).
  */
@@ -86,113 +62,6 @@ function drained(ch: amqp.Channel): Promise<void> {
   });
 }
 
-class AmqpConsumer implements Consumer {
-  private seq = 0;
-  /** Each delivery with the channel it came on: an ack goes to that channel, or nowhere. */
-  private readonly inFlight = new Map<string, { m: amqp.ConsumeMessage; ch: amqp.Channel }>();
-  private channel: amqp.Channel | undefined;
-  private tag = '';
-  /** The queue consumed (a topic subscriber's own exclusive queue), once open. */
-  private queue = '';
-  private closed = false;
-
-  private readonly deliveries: HeldDeliveries;
-
-  constructor(
-    private readonly adapter: AmqpAdapter,
-    private readonly spec: SubscribeSpec,
-    onBatch: BatchListener,
-  ) {
-    // while paused, deliveries (at most `prefetch` unacked) wait here
-    this.deliveries = new HeldDeliveries(onBatch);
-  }
-
-  /**
-   * Opens a channel and consumes: at subscribe, and again on every new connection after the
-   * server went away (its unacked messages went back to the queue with the old channel).
-   */
-  async open(connection: Pick<amqp.ChannelModel, 'createChannel'>): Promise<void> {
-    if (this.closed) return;
-    const { spec } = this;
-    const ch = await connection.createChannel();
-    ch.on('error', (err: Error) => this.adapter.warn(err));
-    await ch.prefetch(this.adapter.options.prefetch ?? 1024);
-    let queue: string;
-    if (spec.kind === 'queue') {
-      queue = spec.channel;
-      await ch.assertQueue(queue, { durable: true });
-    } else {
-      await ch.assertExchange(spec.channel, 'fanout', { durable: true });
-      queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
-      await ch.bindQueue(queue, spec.channel, '');
-    }
-    this.channel = ch;
-    this.queue = queue;
-    this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
-  }
-
-  /**
-   * The queue's ready messages (the server's count) plus those delivered here and not yet
-   * settled. Another consumer's unacked deliveries on a shared queue are not counted: RabbitMQ
-   * tells them only through its management API.
-   */
-  async lag(): Promise<number | undefined> {
-    if (this.queue === '' || this.closed) return undefined;
-    return (await this.adapter.readyMessages(this.queue)) + this.inFlight.size;
-  }
-
-  private deliver(ch: amqp.Channel, m: amqp.ConsumeMessage | null): void {
-    if (m === null) return; // consumer cancelled by the server
-    const seq = this.seq++;
-    const offset = String(seq);
-    this.inFlight.set(offset, { m, ch });
-    const { key, headers } = keyAndHeaders(
-      m.properties.headers,
-      typeof m.properties.messageId === 'string' ? m.properties.messageId : null,
-      fromWire,
-    );
-    if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
-    // its number also as an integer (`seq`): the workers write its digits without a string
-    const rec: SequencedRecord = {
-      seq,
-      channel: this.spec.channel,
-      partition: 0,
-      offset,
-      key,
-      headers,
-      value: m.content,
-      timestamp: typeof m.properties.timestamp === 'number' ? m.properties.timestamp * 1000 : Date.now(),
-    };
-    this.deliveries.deliver(rec);
-  }
-
-  pause(): void {
-    this.deliveries.pause();
-  }
-  resume(): void {
-    this.deliveries.resume();
-  }
-  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
-    const e = this.inFlight.get(record.offset);
-    if (e === undefined) return;
-    this.inFlight.delete(record.offset);
-    try {
-      if (outcome === 'ack') e.ch.ack(e.m);
-      else e.ch.nack(e.m, false, true);
-    } catch {
-      // its channel is closed: the server gave its unacked messages back to the queue itself
-    }
-  }
-  async close(): Promise<void> {
-    this.closed = true;
-    const ch = this.channel;
-    if (ch === undefined) return;
-    await ch.cancel(this.tag).catch(() => {});
-    // unacked messages go back to the queue when the channel closes
-    await ch.close().catch(() => {});
-  }
-}
-
 /** Longest AMQP short string (queue, exchange and header names), in UTF-8 bytes. */
 const SHORTSTR = 255;
 
@@ -209,6 +78,8 @@ export class AmqpAdapter implements BrokerAdapter {
   /** Messages the server returned as unroutable, ever (a publish compares it before and after). */
   private returned = 0;
   private closing = false;
+  /** The connection is up (between its 'connect' and 'disconnect'). */
+  connected = false;
 
   constructor(options: AmqpAdapterOptions) {
     this.name = options.name;
@@ -242,14 +113,22 @@ export class AmqpAdapter implements BrokerAdapter {
       throw unreachable(this.options.url, err);
     }
     this.connection.on('error', (err: Error) => this.warn(err));
+    this.connected = true;
     this.connection.on('disconnect', (err: Error) => {
+      this.connected = false;
       if (!this.closing) this.warn(`connection lost (${err.message}); reconnecting`);
     });
     this.connection.on('connect', (model: amqp.ChannelModel) => {
+      this.connected = true;
       this.declared.clear();
       for (const c of this.consumers) c.open(model).catch((err: unknown) => this.warn(err));
     });
     await this.confirm();
+  }
+
+  /** The connection, for a consumer that consumes again on it. */
+  get model(): Pick<amqp.ChannelModel, 'createChannel'> {
+    return this.connection;
   }
 
   /** The confirm channel for outputs, opened again after the server closed it. */
@@ -272,13 +151,14 @@ export class AmqpAdapter implements BrokerAdapter {
   }
 
   /**
-   * Declares an output's queue (durable) or fanout exchange once, on a channel of its own: a
-   * declaration the server refuses closes only that channel. An existing queue is checked, not
-   * redeclared (its arguments, e.g. a quorum queue's, need not match ours).
+   * Declares an output's or a consumer's queue (durable) or fanout exchange once (`fresh`: again),
+   * on a channel of its own: a declaration the server refuses closes only that channel. An
+   * existing queue is checked, not redeclared (its arguments, e.g. a quorum queue's, need not
+   * match ours).
    */
-  private declare(kind: 'queue' | 'topic', name: string): Promise<void> {
+  declare(kind: 'queue' | 'topic', name: string, fresh = false): Promise<void> {
     const id = `${kind}:${name}`;
-    let p = this.declared.get(id);
+    let p = fresh ? undefined : this.declared.get(id);
     if (p === undefined) {
       const onChannel = async (f: (ch: amqp.Channel) => Promise<unknown>): Promise<void> => {
         const ch = await this.connection.createChannel();

@@ -1,0 +1,162 @@
+import type amqp from 'amqplib';
+import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
+import type { AmqpAdapter } from './amqp.js';
+import { HeldDeliveries, keyAndHeaders } from './common.js';
+
+/**
+ * The AMQP adapter's consumer (brokers/amqp.ts is the adapter: the connection, declarations,
+ * publish): a channel consuming one queue with `prefetch`, opened again on every new connection
+ * and when the server closes it or cancels the consumer; acks and nacks on the channel each
+ * delivery came on.
+ */
+/**
+ * A header named `__proto__` goes out under this name: amqplib's decoder assigns header names to
+ * a plain object, where that one is the prototype setter and would vanish. Read back as
+ * `__proto__` (it is `__proto__` percent-encoded).
+ */
+export const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
+const fromWire = (name: string): string => (name === PROTO_ON_WIRE ? '__proto__' : name);
+
+export class AmqpConsumer implements Consumer {
+  private seq = 0;
+  /** Each delivery with the channel it came on: an ack goes to that channel, or nowhere. */
+  private readonly inFlight = new Map<string, { m: amqp.ConsumeMessage; ch: amqp.Channel }>();
+  private channel: amqp.Channel | undefined;
+  private tag = '';
+  /** Counts open(): a channel's close acts only for the latest open (see again). */
+  private opened = 0;
+  private againMs = 250;
+  /** The queue consumed (a topic subscriber's own exclusive queue), once open. */
+  private queue = '';
+  private closed = false;
+
+  private readonly deliveries: HeldDeliveries;
+
+  constructor(
+    private readonly adapter: AmqpAdapter,
+    private readonly spec: SubscribeSpec,
+    onBatch: BatchListener,
+  ) {
+    // while paused, deliveries (at most `prefetch` unacked) wait here
+    this.deliveries = new HeldDeliveries(onBatch);
+  }
+
+  /**
+   * Opens a channel and consumes: at subscribe, and again on every new connection after the
+   * server went away (its unacked messages went back to the queue with the old channel).
+   */
+  async open(connection: Pick<amqp.ChannelModel, 'createChannel'>): Promise<void> {
+    if (this.closed) return;
+    const { spec } = this;
+    const opening = ++this.opened;
+    // an existing queue is checked, not redeclared: a declaration without the arguments it was
+    // made with (a quorum queue, a TTL, a dead-letter exchange) is refused by the server
+    if (spec.kind === 'queue') await this.adapter.declare('queue', spec.channel, true);
+    const ch = await connection.createChannel();
+    ch.on('error', (err: Error) => this.adapter.warn(err));
+    // The server closed this channel (a delivery unacked past its consumer_timeout, …) while the
+    // connection stays: consume again on a new one (a lost connection reopens it on its own)
+    ch.on('close', () => this.again(opening, 'its channel closed'));
+    await ch.prefetch(this.adapter.options.prefetch ?? 1024);
+    let queue: string;
+    if (spec.kind === 'queue') {
+      queue = spec.channel;
+    } else {
+      await ch.assertExchange(spec.channel, 'fanout', { durable: true });
+      queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
+      await ch.bindQueue(queue, spec.channel, '');
+    }
+    this.channel = ch;
+    this.queue = queue;
+    this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
+  }
+
+  /**
+   * The queue's ready messages (the server's count) plus those delivered here and not yet
+   * settled. Another consumer's unacked deliveries on a shared queue are not counted: RabbitMQ
+   * tells them only through its management API.
+   */
+  async lag(): Promise<number | undefined> {
+    if (this.queue === '' || this.closed) return undefined;
+    return (await this.adapter.readyMessages(this.queue)) + this.inFlight.size;
+  }
+
+  /**
+   * Consumes again after the server closed the channel or cancelled the consumer (its queue was
+   * deleted), unless that open was superseded (the connection came back and reopened it) or the
+   * connection is down (its 'connect' will); after a pause that doubles while it keeps failing.
+   */
+  private again(opening: number, why: string): void {
+    if (this.closed || opening !== this.opened || !this.adapter.connected) return;
+    const wait = this.againMs;
+    this.againMs = Math.min(5000, this.againMs * 2);
+    this.adapter.warn(`consumer of '${this.spec.channel}': ${why}; consuming again in ${wait} ms`);
+    setTimeout(() => {
+      if (this.closed || opening !== this.opened || !this.adapter.connected) return;
+      this.open(this.adapter.model).then(
+        () => (this.againMs = 250),
+        (err: unknown) => {
+          this.adapter.warn(err);
+          this.again(opening + 1, 'could not consume again');
+        },
+      );
+    }, wait).unref();
+  }
+
+  private deliver(ch: amqp.Channel, m: amqp.ConsumeMessage | null): void {
+    if (m === null) {
+      // the server cancelled the consumer (its queue was deleted): close this channel, which
+      // consumes again (declaring the queue again)
+      this.adapter.warn(`consumer of '${this.spec.channel}' was cancelled by the server (its queue was deleted?)`);
+      void ch.close().catch(() => {});
+      return;
+    }
+    const seq = this.seq++;
+    const offset = String(seq);
+    this.inFlight.set(offset, { m, ch });
+    const { key, headers } = keyAndHeaders(
+      m.properties.headers,
+      typeof m.properties.messageId === 'string' ? m.properties.messageId : null,
+      fromWire,
+    );
+    if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
+    // its number also as an integer (`seq`): the workers write its digits without a string
+    const rec: SequencedRecord = {
+      seq,
+      channel: this.spec.channel,
+      partition: 0,
+      offset,
+      key,
+      headers,
+      value: m.content,
+      timestamp: typeof m.properties.timestamp === 'number' ? m.properties.timestamp * 1000 : Date.now(),
+    };
+    this.deliveries.deliver(rec);
+  }
+
+  pause(): void {
+    this.deliveries.pause();
+  }
+  resume(): void {
+    this.deliveries.resume();
+  }
+  settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    const e = this.inFlight.get(record.offset);
+    if (e === undefined) return;
+    this.inFlight.delete(record.offset);
+    try {
+      if (outcome === 'ack') e.ch.ack(e.m);
+      else e.ch.nack(e.m, false, true);
+    } catch {
+      // its channel is closed: the server gave its unacked messages back to the queue itself
+    }
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+    const ch = this.channel;
+    if (ch === undefined) return;
+    await ch.cancel(this.tag).catch(() => {});
+    // unacked messages go back to the queue when the channel closes
+    await ch.close().catch(() => {});
+  }
+}
