@@ -21,7 +21,11 @@ export interface ConsumerHost {
 export class Group {
   readonly members: MemoryConsumer[] = [];
   readonly committed: Watermark[];
-  constructor(partitions: Partition[]) {
+  constructor(
+    partitions: Partition[],
+    /** A topic subscriber's own group: nobody else ever joins it, so it goes when its member leaves. */
+    readonly ownGroupOf?: string,
+  ) {
     this.committed = partitions.map((p) => new Watermark(p.base));
   }
 
@@ -94,6 +98,13 @@ export class Channel {
   addGroup(name: string, group: Group): void {
     this.groups.set(name, group);
     this.groupList.push(group);
+  }
+  /** Removes a group: its committed offsets hold back retention no more. */
+  removeGroup(name: string): void {
+    const group = this.groups.get(name);
+    if (group === undefined) return;
+    this.groups.delete(name);
+    this.groupList.splice(this.groupList.indexOf(group), 1);
   }
   /** Lowest committed offset of any group for partition p (or the log end when nobody reads). */
   slowest(p: number): number {

@@ -239,7 +239,7 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
     const groupName = spec.kind === 'queue' ? `queue:${spec.group ?? 'wasmsg'}` : `topic:${this.topicGroups++}`;
     let group = c.groups.get(groupName);
     if (group === undefined) {
-      group = new Group(c.partitions);
+      group = new Group(c.partitions, spec.kind === 'queue' ? undefined : groupName);
       c.addGroup(groupName, group);
     }
     const consumer = new LaggingConsumer(this, c, group, onBatch);
@@ -259,7 +259,19 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
   }
 
   leave(consumer: MemoryConsumer): void {
-    consumer.group.remove(consumer);
+    const { group, channel } = consumer;
+    group.remove(consumer);
+    // A topic subscriber's group goes with it (nobody can join it): else its last offsets would
+    // hold back retention for good, and the channel, read by no one, would refuse records
+    if (group.ownGroupOf !== undefined && group.members.length === 0) {
+      channel.removeGroup(group.ownGroupOf);
+      for (let p = 0; p < channel.partitions.length; p++) {
+        if (channel.groups.size === 0)
+          channel.partitions[p]!.keepNewest(this.retention, this.retentionBytes, this.dropped);
+        else this.trim(channel, p);
+        channel.roomMade(p);
+      }
+    }
     this.schedule();
   }
 

@@ -134,6 +134,24 @@ describe('memory broker', () => {
     assert.equal(decode(q.got[10]!.value), 'late');
   });
 
+  test("a topic subscriber's group goes with it: the channel, read by no one again, keeps its newest records", async () => {
+    const b = new MemoryBroker({ partitions: 1, retention: 10 });
+    const t = await collector(b, { channel: 'c', kind: 'topic' });
+    b.produce('c', { value: text('0') });
+    await t.until(1);
+    t.consumer.pause(); // what it was given and did not ack held the group's offsets back
+    b.produce('c', { value: text('1') });
+    await t.consumer.close();
+    // before: its group stayed, at offset 0, and the 10th record unread by it was refused
+    for (let i = 2; i < 100; i++) b.produce('c', { value: text(String(i)) });
+    assert.deepEqual(
+      b.read('c').map((r) => decode(r.value)),
+      Array.from({ length: 10 }, (_, i) => String(90 + i)),
+    );
+    // a waiting producer is not left waiting either
+    await b.produceWhenSpace('c', { value: text('late') });
+  });
+
   test('a keyless record goes to the next partition with room when its turn is full; a keyed one waits for its own', async () => {
     const b = new MemoryBroker({ partitions: 2 });
     const q = await collector(b, { channel: 'c', kind: 'queue', group: 'g' });
