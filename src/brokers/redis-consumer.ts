@@ -21,7 +21,8 @@ export const HEADER = 'h:';
  * timestamp is read from the id's digits, and an entry without headers shares one frozen empty
  * object: this runs once per message on the main thread.
  */
-function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[]): BrokerRecord {
+function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[] | null): BrokerRecord {
+  fields ??= []; // (filtered out before: see deliver)
   let value: Uint8Array = NO_BYTES;
   let key: string | null = null;
   let headers: Record<string, string> | undefined;
@@ -54,7 +55,8 @@ function equalsAscii(b: Buffer, s: string): boolean {
   return true;
 }
 
-type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
+/** An entry's fields are nil when it was deleted from the stream while pending. */
+type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
 
 /** The server has no such stream or group (it lost them, or they were deleted). */
 function isNoGroup(err: unknown): boolean {
@@ -196,7 +198,19 @@ export class RedisConsumer implements Consumer {
   }
 
   private deliver(reply: StreamReply): number {
-    const entries = reply?.[0]?.[1] ?? [];
+    let entries = reply?.[0]?.[1] ?? [];
+    // A pending entry the stream no longer holds (trimmed by MAXLEN or XTRIM, deleted by XDEL
+    // while its consumer was away) comes back as [id, nil]: there is nothing to handle, so it is
+    // acknowledged (else it stays pending for good, and before it threw and lost its batch)
+    if (entries.some((e) => e[1] === null)) {
+      const gone = entries.filter((e) => e[1] === null).map(([id]) => id.toString('latin1'));
+      entries = entries.filter((e) => e[1] !== null);
+      this.adapter.fail(
+        `stream '${this.spec.channel}': ${gone.length} pending entries were deleted from the stream (trimmed?) before they were handled; acknowledged, as there is nothing to handle (first: ${gone[0]})`,
+      );
+      if (this.group !== undefined) for (const id of gone) this.acks.push(id);
+      this.flushAcks();
+    }
     const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id, fields));
     if (records.length > 0) {
       const last = records[records.length - 1]!.offset;

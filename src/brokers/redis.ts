@@ -162,8 +162,13 @@ export class RedisAdapter implements BrokerAdapter {
     // which would miss what is added between subscribe() and that read).
     let topicStart = '0-0';
     if (group === undefined) {
-      const last = (await this.command.xrevrange(spec.channel, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-      if (last.length > 0) topicStart = last[0]![0];
+      try {
+        const last = (await this.command.xrevrange(spec.channel, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+        if (last.length > 0) topicStart = last[0]![0];
+      } catch (err) {
+        reader.disconnect(); // (a key that is no stream: WRONGTYPE) else its connection kept the process alive
+        throw err;
+      }
     }
     const consumer = new RedisConsumer(this, reader, spec, group, onBatch, topicStart);
     this.consumers.push(consumer);

@@ -269,6 +269,67 @@ describe('fault: Redis publish errors, headers and keys', () => {
     assert.equal(pending[0], 0, 'acked: nothing left pending in the group');
   });
 
+  /** Polls `f` until it is true (a server-side effect with no event to wait on), failing after 10 s. */
+  const eventually = (what: string, f: () => Promise<boolean>): Promise<void> =>
+    within(
+      (async () => {
+        while (!(await f())) await new Promise((r) => setTimeout(r, 20));
+      })(),
+      10_000,
+      what,
+    );
+
+  test('own pending entries deleted from the stream while away (trimmed): acknowledged, the rest of their batch handled', async () => {
+    const stream = `${run}.trimmed`;
+    await client.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await client.xadd(stream, '*', 'data', `m${i}`))!);
+    // a run of consumer c1 read them and stopped without acking; one is deleted meanwhile
+    await client.xreadgroup('GROUP', 'g', 'c1', 'COUNT', 10, 'STREAMS', stream, '>');
+    await client.xdel(stream, ids[2]!);
+    const again = new RedisAdapter({ name: 'default', url: server.url, consumer: 'c1' });
+    await again.connect();
+    const got: string[] = [];
+    let wake!: () => void;
+    const four = new Promise<void>((r) => (wake = r));
+    const consumer = await again.subscribe({ channel: stream, kind: 'queue', group: 'g' }, (records) => {
+      for (const r of records) {
+        got.push(r.offset);
+        consumer.settle(r, 'ack');
+      }
+      if (got.length >= 4) wake();
+    });
+    try {
+      // before: the deleted entry threw in decoding and its batch (the other 4) was never handled
+      await within(four, 10_000, 'the 4 entries left');
+      assert.deepEqual(got, [ids[0], ids[1], ids[3], ids[4]]);
+      await eventually('nothing left pending, the deleted entry included', async () => {
+        const pending = (await client.xpending(stream, 'g')) as [number, ...unknown[]];
+        return pending[0] === 0;
+      });
+    } finally {
+      await again.close();
+    }
+  });
+
+  test('a topic subscription to a key that is not a stream fails, and leaves no connection open', async () => {
+    await client.set(`${run}-plain`, 'x');
+    const count = async (): Promise<number> =>
+      String(await client.call('CLIENT', 'LIST'))
+        .trim()
+        .split('\n').length;
+    const before = await count();
+    const own = new RedisAdapter({ name: 'default', url: server.url });
+    await own.connect();
+    await assert.rejects(
+      own.subscribe({ channel: `${run}-plain`, kind: 'topic' }, () => {}),
+      /WRONGTYPE/,
+    );
+    await own.close();
+    // before: the reader's connection stayed open (a `wasmsg run` never exited)
+    await eventually('the connections it opened closed', async () => (await count()) === before);
+  });
+
   test('a key that is not a stream (WRONGTYPE): the publish rejects with E_PUBLISH_FAILED, nothing crashes', async () => {
     await client.set(`${run}-string`, 'x');
     const err = await rejectsTyped(adapter, [out(`${run}-string`)], ErrorCode.publishFailed);
