@@ -192,11 +192,20 @@ export class HeldDeliveries {
   private paused = false;
   private held: BrokerRecord[] = [];
 
-  constructor(private readonly onBatch: BatchListener) {}
+  constructor(
+    private readonly onBatch: BatchListener,
+    /**
+     * The most held while paused, for a subscription nothing else bounds (core NATS: no
+     * prefetch, no in-flight limit); past it a record is dropped and `dropped` told.
+     */
+    private readonly limit = Infinity,
+    private readonly dropped: () => void = () => {},
+  ) {}
 
   deliver(record: BrokerRecord): void {
-    if (this.paused) this.held.push(record);
-    else this.onBatch([record]);
+    if (!this.paused) this.onBatch([record]);
+    else if (this.held.length < this.limit) this.held.push(record);
+    else this.dropped();
   }
   pause(): void {
     this.paused = true;

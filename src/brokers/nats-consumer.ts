@@ -180,17 +180,26 @@ export class JetStreamConsumer implements Consumer {
   }
 }
 
+/** Core NATS messages held while the engine is paused; past it they are dropped (at most once). */
+export const CORE_HELD_LIMIT = 16_384;
+
 export class CoreConsumer implements Consumer {
   private seq = 0;
   private readonly deliveries: HeldDeliveries;
+  /** Dropped during the current pause (told on resume). */
+  private dropped = 0;
   constructor(
     private readonly sub: Subscription,
     onBatch: BatchListener,
+    private readonly adapter: Pick<NatsAdapter, 'fail'>,
   ) {
-    this.deliveries = new HeldDeliveries(onBatch);
-    void (async () => {
+    // Nothing bounds what core NATS sends a paused subscriber (no prefetch, no in-flight limit):
+    // beyond CORE_HELD_LIMIT held, messages are dropped — at most once, as core NATS is
+    this.deliveries = new HeldDeliveries(onBatch, CORE_HELD_LIMIT, () => this.dropped++);
+    // a subscription the server refuses (permissions) ends the iterator with an error
+    (async () => {
       for await (const m of sub) this.push(m);
-    })();
+    })().catch((err: unknown) => this.adapter.fail(err));
   }
   private push(m: Msg): void {
     const { headers, key } = hdrsToRecord(m.headers);
@@ -209,6 +218,12 @@ export class CoreConsumer implements Consumer {
     this.deliveries.pause();
   }
   resume(): void {
+    if (this.dropped > 0) {
+      this.adapter.fail(
+        `core NATS subscription '${this.sub.getSubject()}': ${this.dropped} messages dropped while the engine was paused (more than ${CORE_HELD_LIMIT} came meanwhile; core NATS is at most once)`,
+      );
+      this.dropped = 0;
+    }
     this.deliveries.resume();
   }
   settle(): void {}

@@ -205,7 +205,7 @@ export class NatsAdapter implements BrokerAdapter {
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
     if (!this.jetstream) {
       const sub = this.nc.subscribe(spec.channel, spec.kind === 'queue' ? { queue: spec.group ?? 'wasmsg' } : {});
-      const c = new CoreConsumer(sub, onBatch);
+      const c = new CoreConsumer(sub, onBatch, this);
       this.consumers.push(c);
       // the server has the subscription once it answered a PING sent after it: from then on
       // nothing published is missed (core NATS keeps nothing for a subscriber not there yet)

@@ -7,9 +7,10 @@ import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
-import { KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
+import { HeldDeliveries, KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
 import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
+import { CORE_HELD_LIMIT } from '../../src/brokers/nats-consumer.js';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { RedisAdapter } from '../../src/brokers/redis.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
@@ -151,6 +152,61 @@ describe('outputKey and percent-encoding', () => {
     const e = percentEncode('50%\r\nnext 😀', nl);
     assert.equal(e, '50%25%0D%0Anext 😀');
     assert.equal(decodeURIComponent(e), '50%\r\nnext 😀');
+  });
+});
+
+describe('fault: core NATS subscriptions', () => {
+  test('a subscription the server refuses (permissions) is reported; the process goes on', async () => {
+    const server = await TestServer.start(
+      'nats',
+      'authorization { users = [ { user: w, password: p, permissions: { subscribe: { deny: ["denied.>"] } } } ] }\n',
+    );
+    const warned = new Promise<string>((resolve) => {
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+        if (String(chunk).includes('Permissions Violation')) {
+          process.stderr.write = write;
+          resolve(String(chunk));
+        }
+        return write(chunk, ...rest);
+      }) as typeof process.stderr.write;
+    });
+    const adapter = new NatsAdapter({ name: 'default', url: `nats-core://w:p@127.0.0.1:${server.port}/denied.in` });
+    try {
+      await adapter.connect();
+      await adapter.subscribe({ channel: 'denied.in', kind: 'topic' }, () => {});
+      // before: the subscription's iterator threw, unhandled: the process ended
+      assert.match(await within(warned, 10_000, 'the refusal reported'), /denied\.in/);
+    } finally {
+      await adapter.close().catch(() => {});
+      await server.stop();
+    }
+  });
+
+  test('HeldDeliveries with a limit (core NATS: CORE_HELD_LIMIT): while paused it holds that many, drops the rest and counts them', () => {
+    const batches: number[] = [];
+    let dropped = 0;
+    const held = new HeldDeliveries(
+      (records) => batches.push(records.length),
+      3,
+      () => dropped++,
+    );
+    const rec = (i: number): BrokerRecord => ({
+      channel: 'c',
+      partition: 0,
+      offset: String(i),
+      key: null,
+      headers: {},
+      value: enc('x'),
+      timestamp: 0,
+    });
+    held.pause();
+    for (let i = 0; i < 5; i++) held.deliver(rec(i));
+    held.resume();
+    held.deliver(rec(5));
+    assert.deepEqual(batches, [3, 1]);
+    assert.equal(dropped, 2);
+    assert.ok(CORE_HELD_LIMIT > 0 && Number.isFinite(CORE_HELD_LIMIT));
   });
 });
 

@@ -62,12 +62,14 @@ export class TestServer {
   private constructor(
     readonly kind: ServerKind,
     readonly port: number,
+    /** nats-server: a configuration file's text (e.g. users and their permissions), beside the flags. */
+    private readonly natsConfig?: string,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `wasmsg-fault-${kind}-${port}-`));
   }
 
-  static async start(kind: ServerKind): Promise<TestServer> {
-    const s = new TestServer(kind, await freePort());
+  static async start(kind: ServerKind, natsConfig?: string): Promise<TestServer> {
+    const s = new TestServer(kind, await freePort(), natsConfig);
     await s.spawn();
     return s;
   }
@@ -82,8 +84,13 @@ export class TestServer {
 
   private args(): string[] {
     switch (this.kind) {
-      case 'nats':
-        return ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir, 'jetstream')];
+      case 'nats': {
+        const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir, 'jetstream')];
+        if (this.natsConfig === undefined) return args;
+        const conf = join(this.dir, 'nats.conf');
+        writeFileSync(conf, this.natsConfig);
+        return ['-c', conf, ...args];
+      }
       case 'redis':
         return [
           '--bind',
