@@ -1,8 +1,9 @@
+import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { type BenchOptions, checkOptions } from '../bench/matrix.js';
-import { OptionError } from '../errors.js';
+import { OptionError, describe } from '../errors.js';
 import { UsageError } from './usage.js';
 import type { BenchReport, RunResult } from '../bench/types.js';
 import { startedInTransient } from '../bench/timeline.js';
@@ -96,6 +97,12 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
     if (e instanceof OptionError) throw new UsageError(e.message, String(e.context?.['option'] ?? 'bench'));
     throw e;
   }
+  // the report's directory is made now: a path that cannot be one fails before the runs, not after
+  if (flags.out !== undefined) {
+    await mkdir(resolve(flags.out), { recursive: true }).catch((err: unknown) => {
+      throw new UsageError(`--out ${flags.out}: cannot make the directory: ${describe(err)}`, 'out');
+    });
+  }
   const showProgress = flags.progress !== false && flags.json !== true && process.stderr.isTTY === true;
   let bar: cliProgress.SingleBar | undefined;
   const report = await runBench(
@@ -138,11 +145,12 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
       },
     },
   );
+  // the results first: a report that cannot be written then loses nothing printed
+  process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : table(report));
   if (flags.out !== undefined) {
     const paths = await writeReport(flags.out, report);
     if (flags.json !== true) process.stderr.write(`report: ${paths.json}\n        ${paths.html}\n`);
   }
-  process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : table(report));
   return report.runs.some((r) => r.error !== undefined) ? 1 : 0;
 }
 

@@ -14,6 +14,9 @@ import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging } from '../log.js';
 import { tuneHeap } from '../heap-tuning.js';
 
+/** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 tuneHeap();
 
 /**
@@ -73,7 +76,12 @@ program
   .option('--subject <s>', 'message key (the CloudEvent subject in world A)')
   .option('--header <k=v>', 'message header (repeatable)', headerParser, [])
   .option('--broker <name>', 'broker name the component may open (repeatable; default: default)', collect, [])
-  .option('--timeout <ms>', 'stop a handler that runs longer than this (exit 3)', intParser(1), 10_000)
+  .option(
+    '--timeout <ms>',
+    'stop a handler that runs longer than this (exit 3)',
+    intParser(1, MAX_TIMER_MS, "Node's timers' limit"),
+    10_000,
+  )
   .addOption(
     new Option(
       '--binding <kind>',
@@ -162,7 +170,12 @@ program
     '--metrics <host:port>',
     'serve Prometheus metrics on http://host:port/metrics, with /healthz and /readyz (port 0: any free port)',
   )
-  .option('--stats-interval <s>', 'off a TTY, a stats line on stderr every S seconds (0: none)', intParser(0), 5)
+  .option(
+    '--stats-interval <s>',
+    'off a TTY, a stats line on stderr every S seconds (0: none)',
+    intParser(0, Math.floor(MAX_TIMER_MS / 1000), "Node's timers' limit"),
+    5,
+  )
   .option('--fail-on-dead-letter', `exit ${EXIT_DEAD_LETTERED} when any message was dead-lettered`)
   .addOption(
     new Option(

@@ -1,5 +1,4 @@
 import { createWriteStream } from 'node:fs';
-import { basename } from 'node:path';
 import type { Engine } from '../engine/engine.js';
 import type { EngineStats } from '../engine/stats.js';
 import { RateLimiter, logger } from '../log.js';
@@ -37,15 +36,7 @@ export function watchDeadLetters(
   const out = file === undefined ? undefined : createWriteStream(file, { flags: 'w' });
   let outError: unknown;
   out?.on('error', (err) => (outError = err));
-  const owner = (channel: string): { component: string; broker: string } => {
-    for (const c of engine.options.components) {
-      const sub = c.subscriptions.find((s) => s.channel === channel);
-      if (sub !== undefined) return { component: c.name ?? basename(c.path, '.wasm'), broker: sub.broker };
-    }
-    return { component: '?', broker: '?' };
-  };
-  engine.on('deadLettered', ({ record, error, attempts }) => {
-    const { component, broker } = owner(record.channel);
+  engine.on('deadLettered', ({ record, error, attempts, component, broker }) => {
     const position = { broker, channel: record.channel, partition: record.partition, offset: record.offset };
     const reason = error.length > 500 ? `${error.slice(0, 500)}...` : error;
     if (limiter.allow(reason)) {

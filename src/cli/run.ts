@@ -1,8 +1,10 @@
 import type { BrokerAdapter } from '../brokers/adapter.js';
+import { open } from 'node:fs/promises';
 import { MemoryBroker } from '../brokers/memory.js';
 import { generate, leadFor } from '../brokers/synthetic.js';
 import { createBroker } from '../brokers/connect.js';
 import { Engine } from '../engine/engine.js';
+import { describe } from '../errors.js';
 import { checkBrokers, resolveOptions } from '../engine/options.js';
 import { serveMetrics } from './metrics.js';
 import { checkComponentPath } from './files.js';
@@ -25,6 +27,18 @@ export type { RunOptions } from './run-options.js';
 /** `wasmsg run`'s exit code when `--fail-on-dead-letter` is given and anything was dead-lettered. */
 export const EXIT_DEAD_LETTERED = 4;
 
+/**
+ * `--generate` writes to the embedded broker `default`, on the first component's first
+ * subscription's channel: that subscription must read it, or the run would wait forever.
+ */
+function generatedReadBy(first: { broker?: string; channel: string } | undefined): void {
+  if (first === undefined || (first.broker ?? 'default') === 'default') return;
+  throw new UsageError(
+    `--generate feeds the embedded broker 'default', but the first component's first subscription reads broker '${first.broker}' (channel '${first.channel}'): nothing would arrive`,
+    'generate',
+  );
+}
+
 export async function runRun(component: string | undefined, opts: RunOptions): Promise<number> {
   checkUsage(component, opts);
   const generateCount = opts.generate;
@@ -39,6 +53,16 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     throw new UsageError(
       '--generate feeds the embedded broker, but the config names another default broker',
       'generate',
+    );
+  }
+  if (generateCount !== undefined) generatedReadBy(resolved.components[0]?.subscriptions[0]);
+  // an output file that cannot be written fails now, not at the end of the run (its dead letters lost)
+  if (opts.deadLetters !== undefined) {
+    await open(opts.deadLetters, 'w').then(
+      (f) => f.close(),
+      (err: unknown) => {
+        throw new UsageError(`--dead-letters ${opts.deadLetters}: cannot write it: ${describe(err)}`, 'dead-letters');
+      },
     );
   }
 
@@ -73,7 +97,10 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     logger('run').info({ metrics: `${metrics.url}/metrics` }, `metrics on ${metrics.url}/metrics`);
   try {
     await engine.start();
+    // (a world C component's subscriptions are known once it is configured)
+    if (generateCount !== undefined) generatedReadBy(engine.options.components[0]?.subscriptions[0]);
   } catch (err) {
+    await engine.stop().catch(() => {});
     metrics?.server.close();
     for (const a of created) await a.close().catch(() => {});
     throw err;

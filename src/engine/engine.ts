@@ -99,7 +99,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       settled: (list, outcome, records) => this.onSettled(list, outcome, records),
       deadLettered: (p) => {
         if (this.listenerCount('deadLettered') > 0) {
-          this.emit('deadLettered', { record: p.rec, error: p.lastError, attempts: p.attempts });
+          const [record, error, attempts, broker] = [p.rec, p.lastError, p.attempts, p.broker];
+          const component = this.components[p.component]?.name ?? String(p.component);
+          this.emit('deadLettered', { record, error, attempts, component, broker });
         }
       },
     });

@@ -11,7 +11,8 @@ export type EngineEvents = {
    * `records` is the listener's to keep.
    */
   settledBatch: [{ records: readonly BrokerRecord[]; outcome: 'ok' | 'dead-lettered' }];
-  deadLettered: [{ record: BrokerRecord; error: string; attempts: number }];
+  /** `component` and `broker`: the component whose handler failed it and the broker it came from (names). */
+  deadLettered: [{ record: BrokerRecord; error: string; attempts: number; component: string; broker: string }];
   /** Kept for compatibility: failures of publishes are now failed attempts, not errors. */
   error: [Error];
 };

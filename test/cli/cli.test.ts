@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { at, cacheDir, examples, fixture } from '../helpers.js';
 
@@ -8,6 +11,7 @@ function wasmsg(...args: string[]): { status: number | null; stdout: string; std
   const r = spawnSync(process.execPath, [bin, ...args], {
     encoding: 'utf8',
     env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+    timeout: 120_000, // a command that hangs (the bug some tests look for) fails instead
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -123,6 +127,38 @@ describe('bad input: non-zero exit and one line on stderr', () => {
     assert.equal(wasmsg('frobnicate').status, 2);
     assert.equal(wasmsg('call', examples.noop, '--header', 'novalue').status, 2);
     assert.equal(wasmsg('call', examples.noop, '--timeout', '-1').status, 2);
+  });
+
+  test("a delay past Node's timers' limit (2^31 − 1 ms) is a usage error, not a 1 ms timer", () => {
+    // before: `call --timeout 9999999999` timed out a healthy handler at once (exit 3), and
+    // `run --stats-interval 9999999` wrote a stats line every millisecond
+    const call = wasmsg('call', examples.noop, '--timeout', '9999999999');
+    assert.equal(call.status, 2, call.stderr);
+    assert.match(call.stderr, /--timeout .* must be at most 2147483647/);
+    const run = wasmsg('run', examples.noop, '--generate', '10', '--stats-interval', '9999999');
+    assert.equal(run.status, 2, run.stderr);
+  });
+
+  test('--generate with a config whose first subscription reads another broker: a usage error, not a run that waits forever', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-gen-'));
+    const config = join(dir, 'mem.yaml');
+    writeFileSync(
+      config,
+      `brokers: [{ name: mem, url: 'memory://' }]\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ channel: orders, broker: mem }]\n`,
+    );
+    const r = wasmsg('run', '--config', config, '--generate', '100');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--generate feeds the embedded broker 'default', but .* reads broker 'mem'/);
+  });
+
+  test('bench --out that cannot be a directory fails before any run', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-out-'));
+    writeFileSync(join(dir, 'afile'), '');
+    const r = wasmsg('bench', examples.noop, '--messages', '10', '--out', join(dir, 'afile', 'report'));
+    // before: the runs went first, then the report failed and the table was never printed
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--out .*cannot make the directory: ENOTDIR/);
+    assert.doesNotMatch(r.stderr, /\[1\/1\]/, 'no run started');
   });
 });
 

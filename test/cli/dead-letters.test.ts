@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -78,5 +78,58 @@ describe('dead letters (issue 10 item 3)', () => {
   test('--fail-on-dead-letter with nothing dead-lettered exits 0', () => {
     const r = wasmsg(['run', examples.noop, '--generate', '20', '--workers', '1', '--fail-on-dead-letter']);
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  test('two components on one channel: a dead letter names the component that failed it', () => {
+    const config = join(tmp, 'fan-out.yaml');
+    writeFileSync(
+      config,
+      [
+        'components:',
+        `  - path: ${examples.noop}`,
+        '    name: audit',
+        '    subscriptions: [{ channel: orders, group: audit }]',
+        `  - path: ${fixture('trap')}`,
+        '    name: enrich',
+        '    subscriptions: [{ channel: orders, group: enrich }]',
+        '',
+      ].join('\n'),
+    );
+    const file = join(tmp, 'fan-out.jsonl');
+    const r = wasmsg([
+      'run',
+      '--config',
+      config,
+      '--generate',
+      '3',
+      '--limit',
+      '6',
+      '--max-attempts',
+      '1',
+      '--dead-letters',
+      file,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const rows = jsonLines(readFileSync(file, 'utf8'));
+    assert.equal(rows.length, 3);
+    // before: the first component reading the channel (audit, which never fails) was named
+    for (const d of rows) assert.equal(d['component'], 'enrich');
+    const dead = jsonLines(r.stderr).filter((l) => String(l['msg']).startsWith('dead-lettered after'));
+    assert.ok(dead.length > 0 && dead.every((l) => l['component'] === 'enrich'), r.stderr);
+  });
+
+  test('--dead-letters to a file that cannot be written: a usage error before anything runs', () => {
+    const r = wasmsg([
+      'run',
+      fixture('trap'),
+      '--generate',
+      '5',
+      '--dead-letters',
+      join(tmp, 'no', 'such', 'dir.jsonl'),
+    ]);
+    // before: the run went through, then failed at the end with its dead letters and summary lost
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--dead-letters .*cannot write it: ENOENT/);
+    assert.equal(r.stdout, '');
   });
 });
