@@ -46,6 +46,9 @@ function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[] | null):
   };
 }
 
+/** The most of its own held entries a consumer refreshes in one round of `keep`. */
+const KEEP_MAX = 100_000;
+
 const HEADER_0 = HEADER.charCodeAt(0);
 const HEADER_1 = HEADER.charCodeAt(1);
 
@@ -90,6 +93,11 @@ export class RedisConsumer implements Consumer {
     topicStart: string,
   ) {
     this.loop = group === undefined ? this.readTopic(topicStart) : this.readGroup(group);
+    if (group !== undefined) {
+      const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
+      this.keeper = setInterval(() => void this.keep(group, claimIdle), Math.max(50, Math.min(claimIdle / 3, 5000)));
+      this.keeper.unref();
+    }
   }
 
   pause(): void {
@@ -139,6 +147,7 @@ export class RedisConsumer implements Consumer {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.keeper !== undefined) clearInterval(this.keeper);
       this.stop.abort();
       this.wake?.();
       this.reader.disconnect();
@@ -224,8 +233,6 @@ export class RedisConsumer implements Consumer {
     const { channel } = this.spec;
     const count = this.adapter.options.count ?? 512;
     const consumer = this.adapter.consumerName(group);
-    let lastClaim = Date.now();
-    const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
     await this.whileRunning(async () => {
       // 1. own pending entries from before a restart (id 0 = the pending list, not new entries)
       if (this.pendingCursor !== undefined) {
@@ -247,36 +254,7 @@ export class RedisConsumer implements Consumer {
         }
         return;
       }
-      // 2. new entries, with a periodic claim of other consumers' entries idle too long (a
-      // consumer that died, or stopped and gave them back). Not this consumer's own: the engine
-      // holds each of those until it settles it (a slow handler, a retry's backoff, a dead-letter
-      // channel refusing it), and one claimed back would run again beside the first (XAUTOCLAIM
-      // under this name did that). Its own from before a restart are read in step 1.
-      if (Date.now() - lastClaim >= Math.min(claimIdle, 5000)) {
-        lastClaim = Date.now();
-        const idle = (await this.adapter.command.call(
-          'XPENDING',
-          channel,
-          group,
-          'IDLE',
-          claimIdle,
-          '-',
-          '+',
-          count,
-        )) as Array<[string, string, number, number]> | null;
-        const ids = (idle ?? []).filter(([, owner]) => owner !== consumer).map(([id]) => id);
-        if (ids.length > 0) {
-          const claimed = (await this.adapter.command.callBuffer('XCLAIM', [
-            channel,
-            group,
-            consumer,
-            claimIdle,
-            ...ids,
-          ])) as Array<[Buffer, Buffer[]] | null>;
-          const entries = claimed.filter((e): e is [Buffer, Buffer[]] => e !== null && Array.isArray(e[1]));
-          if (entries.length > 0) this.deliver([[Buffer.from(channel), entries]]);
-        }
-      }
+      // 2. new entries (the claim of idle entries runs on a timer of its own: `keep`)
       // Two reads in flight: the server prepares the next batch while the engine takes this one
       // (one connection answers in order, so entries still arrive in stream order).
       const read = (): Promise<StreamReply> =>
@@ -303,6 +281,58 @@ export class RedisConsumer implements Consumer {
       this.deliver(reply);
     });
   }
+  /** `keep`'s timer (group readers), and whether a round of it is under way. */
+  private keeper: NodeJS.Timeout | undefined;
+  private keeping = false;
+
+  /**
+   * Each third of `claimIdleMs` (at most 5 s): (1) the entries this consumer holds that have
+   * been idle a third of it are claimed again by itself (`XCLAIM … 0 … JUSTID`), which restarts
+   * their idle time — as NATS's `working()` — so that no other consumer of the group claims one
+   * the engine still holds (a slow handler's backlog, retries' backoffs, a dead-letter channel
+   * refusing it): claimed, it ran twice, and back and forth between engines; (2) while not
+   * paused, other consumers' entries idle past `claimIdleMs` (a consumer that died, or stopped
+   * and gave them back) are claimed and handed over. On a connection of its own (not the
+   * reader's): a failure here loses no read.
+   */
+  private async keep(group: string, claimIdle: number): Promise<void> {
+    if (this.keeping || this.stop.signal.aborted) return;
+    this.keeping = true;
+    const { channel } = this.spec;
+    const command = this.adapter.command;
+    const consumer = this.adapter.consumerName(group);
+    try {
+      type Pending = Array<[string, string, number, number]> | null;
+      const mine = (await command.call(
+        'XPENDING',
+        channel,
+        group,
+        'IDLE',
+        Math.floor(claimIdle / 3),
+        '-',
+        '+',
+        KEEP_MAX,
+        consumer,
+      )) as Pending;
+      const held = (mine ?? []).map(([id]) => id);
+      if (held.length > 0) await command.call('XCLAIM', channel, group, consumer, 0, ...held, 'JUSTID');
+      if (this.paused || this.stop.signal.aborted) return;
+      const count = this.adapter.options.count ?? 512;
+      const idle = (await command.call('XPENDING', channel, group, 'IDLE', claimIdle, '-', '+', count)) as Pending;
+      const ids = (idle ?? []).filter(([, owner]) => owner !== consumer).map(([id]) => id);
+      if (ids.length === 0) return;
+      const claimed = (await command.callBuffer('XCLAIM', [channel, group, consumer, claimIdle, ...ids])) as Array<
+        [Buffer, Buffer[]] | null
+      >;
+      const entries = claimed.filter((e): e is [Buffer, Buffer[]] => e !== null && Array.isArray(e[1]));
+      if (entries.length > 0 && !this.stop.signal.aborted) this.deliver([[Buffer.from(channel), entries]]);
+    } catch (err) {
+      if (!this.stop.signal.aborted) this.adapter.fail(err);
+    } finally {
+      this.keeping = false;
+    }
+  }
+
   /** The group read already sent (see readGroup). */
   private nextRead: Promise<StreamReply> | undefined;
 

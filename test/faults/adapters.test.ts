@@ -335,6 +335,44 @@ describe('fault: Redis publish errors, headers and keys', () => {
       what,
     );
 
+  test('two consumers of a group: an entry one holds past claimIdleMs is not claimed by the other', async () => {
+    const stream = `${run}.two`;
+    const options = { claimIdleMs: 300 };
+    const [a, b] = [
+      new RedisAdapter({ name: 'default', url: server.url, consumer: 'c1', ...options }),
+      new RedisAdapter({ name: 'default', url: server.url, consumer: 'c2', ...options }),
+    ];
+    await a.connect();
+    await b.connect();
+    const gotA: BrokerRecord[] = [];
+    const gotB: BrokerRecord[] = [];
+    let first!: () => void;
+    const arrived = new Promise<void>((r) => (first = r));
+    const ca = await a.subscribe({ channel: stream, kind: 'queue', group: 'g' }, (records) => {
+      gotA.push(...records);
+      first();
+    });
+    const cb = await b.subscribe({ channel: stream, kind: 'queue', group: 'g' }, (records) => {
+      gotB.push(...records);
+      first();
+    });
+    try {
+      await client.xadd(stream, '*', 'data', 'held');
+      await within(arrived, 10_000, 'the entry delivered');
+      const [holder, holderGot, otherGot] = gotA.length > 0 ? [ca, gotA, gotB] : [cb, gotB, gotA];
+      // held (a slow handler, a backoff) for 5 × claimIdleMs; before: the other consumer claimed
+      // it, and then the first claimed it back
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(otherGot.length, 0, 'the other consumer never got it');
+      assert.equal(holderGot.length, 1, 'nor did the holder get it twice');
+      holder.settle(holderGot[0]!, 'ack');
+      await eventually('acked', async () => ((await client.xpending(stream, 'g')) as [number])[0] === 0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('own pending entries deleted from the stream while away (trimmed): acknowledged, the rest of their batch handled', async () => {
     const stream = `${run}.trimmed`;
     await client.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
