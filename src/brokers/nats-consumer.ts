@@ -20,7 +20,7 @@ function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string
   if (h !== undefined) {
     for (const k of h.keys()) {
       if (k === KEY_HEADER) key = headerValue(h.get(k));
-      else setHeader((headers ??= {}), k, headerValue(h.get(k)));
+      else if (!isPublishCondition(k)) setHeader((headers ??= {}), k, headerValue(h.get(k)));
     }
   }
   scratch.headers = headers ?? NO_HEADERS;
@@ -29,6 +29,19 @@ function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string
 }
 
 const scratch: { headers: Readonly<Record<string, string>>; key: string | null } = { headers: NO_HEADERS, key: null };
+
+/**
+ * JetStream's publish conditions (`Nats-Expected-Stream`, `-Last-Sequence`, `-Last-Msg-Id`,
+ * `-Last-Subject-Sequence`): checked when the message was stored, and stored with it. Not the
+ * message's data: a dead letter carrying them on was refused by its own stream ("expected
+ * stream does not match") for as long as the engine ran.
+ */
+function isPublishCondition(name: string): boolean {
+  // (a header a message: the first letter turns away almost every other name without a string)
+  return (
+    (name.charCodeAt(0) | 0x20) === 0x6e && name.length > 13 && name.slice(0, 13).toLowerCase() === 'nats-expected'
+  );
+}
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {

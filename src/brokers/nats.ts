@@ -12,9 +12,18 @@ import {
   headers as natsHeaders,
   nanos,
 } from 'nats';
-import { ErrorCode, OptionError, describe } from '../errors.js';
+import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { KEY_HEADER, headersOut, percentEncode, publishFailed, refused, unreachable, warnLine } from './common.js';
+import {
+  KEY_HEADER,
+  headersOut,
+  percentEncode,
+  publishFailed,
+  redact,
+  refused,
+  unreachable,
+  warnLine,
+} from './common.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
 
 /**
@@ -241,14 +250,21 @@ export class NatsAdapter implements BrokerAdapter {
     target.stream = await this.streamFor(spec.channel);
     if (target.name !== '' || !target.ephemeral) {
       const name = target.name !== '' ? target.name : (spec.group ?? 'wasmsg');
-      const found = await jsm.consumers.info(target.stream, name).then(
-        () => true,
-        (err: unknown) => {
-          if (isNotFound(err)) return false;
-          throw err;
-        },
-      );
-      if (found) {
+      const found = await jsm.consumers.info(target.stream, name).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
+      if (found !== undefined) {
+        // a durable of the stream filtering another subject (one stream, several subjects, one
+        // group): reused, it would hand this subscription the other subject's messages
+        const filters =
+          found.config.filter_subjects ?? (found.config.filter_subject ? [found.config.filter_subject] : []);
+        if (filters.length > 0 && !filters.includes(spec.channel))
+          throw new BrokerError(
+            ErrorCode.badOption,
+            `nats ${redact(this.options.url)}: cannot consume '${spec.channel}' with the durable consumer '${name}' of stream '${target.stream}': it reads '${filters.join("', '")}'; give this subscription a group of its own`,
+            { channel: spec.channel, group: name, stream: target.stream, filter: filters },
+          );
         target.name = name;
         return this.js!.consumers.get(target.stream, name);
       }

@@ -223,6 +223,60 @@ describe('fault: NATS headers, subjects and keys', () => {
     await server.stop();
   });
 
+  test('a durable consumer of the stream that reads another subject is refused, not reused', async () => {
+    // one stream for two subjects (createStreams: false, a managed stream), one default group
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: `S${run}`, subjects: [`${run}.two.>`] });
+    await nc.close();
+    const own = new NatsAdapter({ name: 'default', url: server.url, createStreams: false });
+    await own.connect();
+    try {
+      const a = await own.subscribe({ channel: `${run}.two.a`, kind: 'queue' }, () => {});
+      // before: the durable `wasmsg` (reading .a) was reused, and .b's subscription got .a's messages
+      await assert.rejects(
+        own.subscribe({ channel: `${run}.two.b`, kind: 'queue' }, () => {}),
+        (e: unknown) => {
+          assert.ok(e instanceof WasmsgError, String(e));
+          assert.equal(e.code, ErrorCode.badOption);
+          assert.match(e.message, /durable consumer 'wasmsg' .* reads '.*\.two\.a'/);
+          return true;
+        },
+      );
+      await a.close();
+    } finally {
+      await own.close();
+    }
+  });
+
+  test("an input's JetStream publish conditions (Nats-Expected-*) are not its headers: its dead letter is stored", async () => {
+    const subject = `${run}.expect`;
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const js = nc.jetstream();
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: `E${run}`, subjects: [subject] });
+    await js.publish(subject, enc('poison'), { expect: { streamName: `E${run}` } });
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url }],
+        components: [{ path: fixture('trap'), subscriptions: [{ channel: subject, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1, backoffMs: 1 },
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      // before: the dead letter carried Nats-Expected-Stream and its stream refused it, for good
+      await within(engine.waitForSettled(1), 20_000, 'dead-lettered');
+      assert.equal(engine.snapshot().deadLettered, 1);
+    } finally {
+      await engine.stop();
+      await nc.close();
+    }
+  });
+
   test('a header value with CR/LF, names with spaces or colons: percent-encoded, not a crash', async () => {
     const subject = `${run}.hdr`;
     const c = await collect(adapter, subject);
