@@ -44,9 +44,7 @@ export function worldAImports(state: HostState): Record<string, Record<string, u
     return guard(() => {
       const denied = state.grants.subscribe(b.name, c.val);
       if (denied !== null) fail(denied);
-      const token = state.newToken();
-      state.subscriptions.set(token, { broker: b.name, kind: c.tag, channel: c.val });
-      return token;
+      return state.subscribe(b.name, c.tag, c.val);
     });
   }
 

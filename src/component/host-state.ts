@@ -7,6 +7,9 @@ import type { HostConfig, MessagingError, OutboxEntry } from './types.js';
  * a valid error variant into the guest (jco turns any other throw into a trap that poisons the
  * instance), so every import body runs through `guard`.
  */
+/** The most subscription tokens an instance keeps (see HostState.subscribe). */
+export const MAX_SUBSCRIPTIONS = 4096;
+
 export class HostState {
   readonly outbox: OutboxEntry[] = [];
   readonly subscriptions = new Map<string, { broker: string; kind: string; channel: string }>();
@@ -56,6 +59,19 @@ export class HostState {
   checkBroker(name: string): MessagingError | null {
     if (!this.brokers.has(name)) return { tag: 'connection', val: `unknown broker '${name}'` };
     return this.grants.open(name);
+  }
+
+  /**
+   * A world A `subscribe`: its token (the engine's subscriptions come from the configuration, so
+   * a token only serves `unsubscribe`). At most MAX_SUBSCRIPTIONS are kept, the oldest dropped
+   * past it: a guest that subscribes on every message grew the map without bound (≈ 180 B a
+   * message per worker).
+   */
+  subscribe(broker: string, kind: string, channel: string): string {
+    const token = this.newToken();
+    this.subscriptions.set(token, { broker, kind, channel });
+    if (this.subscriptions.size > MAX_SUBSCRIPTIONS) this.subscriptions.delete(this.subscriptions.keys().next().value!);
+    return token;
   }
 
   newToken(): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { worldAImports } from '../../src/component/host-a.js';
 import { worldBImports } from '../../src/component/host-b.js';
-import { HostState } from '../../src/component/host-state.js';
+import { HostState, MAX_SUBSCRIPTIONS } from '../../src/component/host-state.js';
 
 // The host imports called as jco calls them, for the paths no example component exercises.
 
@@ -65,4 +65,15 @@ test('a host failure inside an import becomes other("host error: ..."), not a th
   );
   assert.equal((e as { tag: string }).tag, 'other');
   assert.match((e as { val: string }).val, /^host error: /);
+});
+
+test('world A subscribe: an instance keeps at most MAX_SUBSCRIPTIONS tokens, the oldest dropped (a guest subscribing on every message grew without bound)', () => {
+  const state = new HostState({ brokers: ['default'] });
+  const tokens: string[] = [];
+  for (let i = 0; i < MAX_SUBSCRIPTIONS + 10; i++) tokens.push(state.subscribe('default', 'queue', `c${i}`));
+  assert.equal(state.subscriptions.size, MAX_SUBSCRIPTIONS);
+  assert.equal(state.subscriptions.has(tokens[0]!), false);
+  assert.equal(state.subscriptions.has(tokens[9]!), false);
+  assert.equal(state.subscriptions.get(tokens[10]!)?.channel, 'c10');
+  assert.equal(state.subscriptions.get(tokens.at(-1)!)?.channel, `c${MAX_SUBSCRIPTIONS + 9}`);
 });

@@ -268,8 +268,7 @@ export class DirectWorldA {
           guest.storeError(ret! + 4, denied);
           return;
         }
-        const token = state.newToken();
-        state.subscriptions.set(token, { broker: broker.name, kind: tag === 0 ? 'queue' : 'topic', channel: name });
+        const token = state.subscribe(broker.name, tag === 0 ? 'queue' : 'topic', name);
         guest.u8[ret!] = 0;
         guest.storeString(ret! + 4, token);
       },
