@@ -292,7 +292,7 @@ program
   .addHelpText(
     'after',
     examples(
-      'wasmsg new my-handler --world a --lang wat && cd my-handler && npm run build && npm test',
+      'wasmsg new my-handler --world a --lang wat && cd my-handler && npm run build && npm run call',
       'wasmsg new batcher --world c --lang c',
       'wasmsg new shouter --world b --lang js',
       '',
