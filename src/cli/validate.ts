@@ -1,7 +1,9 @@
 import { relative } from 'node:path';
 import { inspectComponent } from '../component/load.js';
-import { WasmsgError } from '../errors.js';
+import { createBroker, schemeOf } from '../brokers/connect.js';
+import { WasmsgError, describe } from '../errors.js';
 import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
+import type { ResolvedOptions } from '../engine/options-schema.js';
 import { readConfigFile } from './config.js';
 import { checkComponentPath } from './files.js';
 
@@ -11,6 +13,28 @@ import { checkComponentPath } from './files.js';
  * cross-checks, and each component file (loaded and recognised; a world A or B component needs
  * subscriptions). Connects to no broker. Exit 0 valid, 1 not.
  */
+/**
+ * Kafka queue subscriptions given one group for two topics on one broker: `run` refuses them at
+ * start (kafkajs needs a group's members to read the same topics; see brokers/kafka.ts).
+ */
+function kafkaGroupClashes(options: ResolvedOptions): string[] {
+  const kafka = new Set(options.brokers.filter((b) => schemeOf(b.url) === 'kafka').map((b) => b.name));
+  const topicOf = new Map<string, string>();
+  const clashes: string[] = [];
+  for (const [i, c] of options.components.entries())
+    for (const [j, s] of c.subscriptions.entries()) {
+      if (!kafka.has(s.broker) || s.kind !== 'queue' || s.group === undefined) continue;
+      const key = `${s.broker}\u0000${s.group}`;
+      const other = topicOf.get(key);
+      if (other === undefined) topicOf.set(key, s.channel);
+      else if (other !== s.channel)
+        clashes.push(
+          `options.components[${i}].subscriptions[${j}].group: consumer group '${s.group}' on broker '${s.broker}' is given to topics '${other}' and '${s.channel}'; kafkajs needs a group's members to read the same topics: give each topic a group of its own`,
+        );
+    }
+  return clashes;
+}
+
 export async function runValidate(file: string, opts: { json?: boolean; cacheDir?: string }): Promise<number> {
   const config = await readConfigFile(file);
   const problems: string[] = optionIssues(config).map((i) => i.message);
@@ -43,7 +67,14 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
           );
         }
       }
-      for (const b of options.brokers) lines.push(`broker    ${b.name}: ${b.url}`);
+      for (const b of options.brokers) {
+        // an adapter checks its options when made (no connection yet): as `run` would make it
+        await createBroker(b).catch((err: unknown) =>
+          problems.push(`options.brokers[${b.name}].options: ${describe(err)}`),
+        );
+        lines.push(`broker    ${b.name}: ${b.url}`);
+      }
+      problems.push(...kafkaGroupClashes(options));
       if (!options.brokers.some((b) => b.name === 'default')) lines.push('broker    default: the embedded broker');
     } catch (err) {
       problems.push((err as Error).message);

@@ -186,6 +186,39 @@ describe('config files (items 2 and 9)', () => {
     assert.equal((JSON.parse(json.stdout) as { problems: string[] }).problems.length, 4);
   });
 
+  test("validate refuses what run would at start: an adapter's bad option, one Kafka group for two topics", () => {
+    // before: both were "valid", and `run --config` refused them
+    const config = join(tmp, 'start-checks.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        brokers: [{ name: 'mem', url: 'memory://', options: { partitions: '8' } }],
+        components: [{ path: examples.noop, subscriptions: [{ channel: 'c', broker: 'mem' }] }],
+      }),
+    );
+    const bad = wasmsg(['validate', config]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /brokers\[mem\]\.options: .*partitions must be an integer/);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        brokers: [{ name: 'default', url: 'kafka://127.0.0.1:9/x' }],
+        components: [
+          {
+            path: examples.noop,
+            subscriptions: [
+              { channel: 'a', group: 'g' },
+              { channel: 'b', group: 'g' },
+            ],
+          },
+        ],
+      }),
+    );
+    const clash = wasmsg(['validate', config]);
+    assert.equal(clash.status, 1);
+    assert.match(clash.stderr, /subscriptions\[1\]\.group: consumer group 'g' .* topics 'a' and 'b'/);
+  });
+
   test('validate checks brokers and component files', () => {
     const config = join(tmp, 'brokers.json');
     writeFileSync(
