@@ -1,4 +1,5 @@
 import { ErrorCode, OptionError } from '../errors.js';
+import { suggest } from '../engine/suggest.js';
 import type { BrokerAdapter } from './adapter.js';
 import { redact } from './common.js';
 import { MemoryBroker } from './memory.js';
@@ -77,8 +78,47 @@ export function channelFromUrl(url: string): string | undefined {
   return segments.join('/');
 }
 
+/**
+ * The options each kind of adapter takes (`brokers[].options`; the adapters' option types): any
+ * other key is refused, as the schema refuses its own unknown keys — a typo (`claimIdleMS`) was
+ * ignored without a word.
+ */
+const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  kafka: ['sessionTimeoutMs', 'commitIntervalMs', 'client', 'consumer'],
+  nats: [
+    'jetstream',
+    'batch',
+    'maxAckPending',
+    'ackWaitMs',
+    'fetchExpiresMs',
+    'publishTimeoutMs',
+    'client',
+    'createStreams',
+  ],
+  redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen'],
+  amqp: ['prefetch', 'socket'],
+  mqtt: ['clientId', 'receiveMaximum', 'client'],
+  memory: ['partitions', 'retention', 'retentionBytes', 'maxBatch'],
+};
+
+function checkAdapterOptions(spec: BrokerSpec, scheme: string): void {
+  const family = { 'nats-core': 'nats', rediss: 'redis', amqps: 'amqp', mqtts: 'mqtt' }[scheme] ?? scheme;
+  const known = ADAPTER_OPTIONS[family];
+  if (known === undefined) return;
+  for (const key of Object.keys(spec.options ?? {})) {
+    if (known.includes(key)) continue;
+    const near = suggest(key, known);
+    throw new OptionError(
+      ErrorCode.badOption,
+      `broker '${spec.name}': unknown option '${key}' (${near === undefined ? `known: ${known.join(', ')}` : `did you mean '${near}'?`})`,
+      { option: `brokers.${spec.name}.options.${key}` },
+    );
+  }
+}
+
 export async function createBroker(spec: BrokerSpec): Promise<BrokerAdapter> {
   const scheme = schemeOf(spec.url);
+  checkAdapterOptions(spec, scheme);
   const o = spec.options ?? {};
   switch (scheme) {
     case 'kafka': {

@@ -1,5 +1,8 @@
 import type { z } from 'zod';
 import { EngineOptionsSchema } from './options-schema.js';
+import { suggest } from './suggest.js';
+
+export { levenshtein, suggest } from './suggest.js';
 
 /**
  * Option problems as people read them: each zod issue as one line naming the field
@@ -14,30 +17,6 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
     (acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc === '' ? String(p) : `${acc}.${String(p)}`),
     '',
   );
-}
-
-/** Edit distance (insertions, deletions, substitutions), for did-you-mean. */
-export function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** The known key nearest to `key`, if it is near enough to be a typo. */
-export function suggest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of known) {
-    const d = k.toLowerCase() === key.toLowerCase() ? 0 : levenshtein(key, k);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
 }
 
 interface Def {

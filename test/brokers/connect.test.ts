@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { channelFromUrl } from '../../src/brokers/connect.js';
+import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
+import { OptionError } from '../../src/errors.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
 
@@ -57,5 +58,33 @@ describe('kafka: bootstrap brokers of the URL', () => {
   test('several hosts, default port 9092, path and credentials dropped', () => {
     assert.deepEqual(brokersOf('kafka://h1:9092,h2:9093,h3/orders'), ['h1:9092', 'h2:9093', 'h3:9092']);
     assert.deepEqual(brokersOf('kafka://u:p@h1/orders'), ['h1:9092']);
+  });
+});
+
+describe("brokers[].options: the adapter's own keys only", () => {
+  test('a key no adapter of the scheme takes is refused with the nearest known one; its own keys pass', async () => {
+    // before: `claimIdleMS` (for claimIdleMs) was passed along and ignored without a word
+    await assert.rejects(
+      createBroker({ name: 'r', url: 'redis://127.0.0.1:6379/s', options: { claimIdleMS: 100 } }),
+      (e: unknown) => {
+        assert.ok(e instanceof OptionError, String(e));
+        assert.match(e.message, /broker 'r': unknown option 'claimIdleMS' \(did you mean 'claimIdleMs'\?\)/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      createBroker({ name: 'n', url: 'nats-core://127.0.0.1:4222/s', options: { bogus: 1 } }),
+      /unknown option 'bogus' \(known: jetstream, batch/,
+    );
+    // made, not connected: nothing to close for these
+    for (const [url, options] of [
+      ['kafka://127.0.0.1:9/t', { sessionTimeoutMs: 6000, commitIntervalMs: 100 }],
+      ['nats://127.0.0.1:4222/s', { ackWaitMs: 500, publishTimeoutMs: 1000 }],
+      ['rediss://127.0.0.1:6379/s', { claimIdleMs: 100, maxLen: 10 }],
+      ['amqps://127.0.0.1/q', { prefetch: 10 }],
+      ['mqtts://127.0.0.1/t', { clientId: 'x', receiveMaximum: 10 }],
+      ['memory:///c', { partitions: 2, retentionBytes: 1 << 20 }],
+    ] as const)
+      await createBroker({ name: 'b', url, options });
   });
 });
