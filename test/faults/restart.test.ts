@@ -161,27 +161,81 @@ async function natsValues(jsm: JetStreamManager, stream: string): Promise<string
   return out;
 }
 
+interface NatsRelay {
+  readonly server: TestServer;
+  readonly engine: Engine;
+  readonly jsm: JetStreamManager;
+  /** Creates the input stream if it is not there (after an empty-store restart, whoever comes first does). */
+  ensure(): Promise<unknown>;
+  /** Publishes to `in`, `parallel` at a time. */
+  publish(vs: readonly string[], parallel?: number): Promise<void>;
+  /** Waits until every one of `sent` is out in `in.out`; its values. */
+  outOf(what: string, sent: readonly string[]): Promise<string[]>;
+  /** SIGKILL, then started again with an empty store; resolves once it answers and the input stream is back. */
+  restartEmpty(): Promise<void>;
+}
+
+/** A NATS server of the test's own, the relay engine on `in` and a client; all stopped after `body`. */
+async function withNatsRelay(body: (t: NatsRelay) => Promise<void>): Promise<void> {
+  const server = await TestServer.start('nats');
+  let nc: NatsConnection | undefined;
+  const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
+  try {
+    nc = await natsConnect({ servers: `127.0.0.1:${server.port}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const jsm = await nc.jetstreamManager({ timeout: 1000 });
+    const js = nc.jetstream({ timeout: 1000 });
+    const ensure = (): Promise<unknown> => jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] }).catch(() => {});
+    await body({
+      server,
+      engine,
+      jsm,
+      ensure,
+      publish: async (vs, parallel = 1) => {
+        for (let i = 0; i < vs.length; i += parallel)
+          await Promise.all(vs.slice(i, i + parallel).map((v) => js.publish('in', new TextEncoder().encode(v))));
+      },
+      outOf: async (what, sent) => {
+        let outs: string[] = [];
+        await until(
+          what,
+          async () => {
+            outs = await natsValues(jsm, 'WASMSG_in_out');
+            return count(sent, outs).lost === 0;
+          },
+          40_000,
+        );
+        return outs;
+      },
+      restartEmpty: async () => {
+        await server.restart({ fresh: true });
+        await until(
+          'the server back',
+          async () =>
+            (await jsm.streams
+              .names()
+              .next()
+              .catch(() => undefined)) !== undefined,
+        );
+        await ensure();
+      },
+    });
+  } finally {
+    await engine.stop().catch(() => {});
+    await nc?.close();
+    await server.stop();
+  }
+}
+
 describe('fault: NATS server killed and restarted', () => {
   test(
     'SIGKILL mid-stream, restarted with its store: every message comes out (at-least-once)',
     { timeout: 90_000 },
-    async () => {
-      const server = await TestServer.start('nats');
-      let nc: NatsConnection | undefined;
-      const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
-      try {
-        nc = await natsConnect({
-          servers: `127.0.0.1:${server.port}`,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 250,
-        });
-        const jsm = await nc.jetstreamManager({ timeout: 1000 });
-        const js = nc.jetstream({ timeout: 1000 });
-        await jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] });
+    () =>
+      withNatsRelay(async ({ server, engine, jsm, ensure, publish }) => {
+        await ensure();
         await engine.start();
         const sent = values('m', 2000);
-        for (let i = 0; i < sent.length; i += 500)
-          await Promise.all(sent.slice(i, i + 500).map((v) => js.publish('in', new TextEncoder().encode(v))));
+        await publish(sent, 500);
         await engine.waitForSettled(300);
         const started = performance.now();
         await server.restart(); // SIGKILL, same store
@@ -206,58 +260,24 @@ describe('fault: NATS server killed and restarted', () => {
         });
         assert.equal(c.lost, 0);
         assert.equal(dead.length, 0, 'nothing dead-lettered for a restart');
-      } finally {
-        await engine.stop().catch(() => {});
-        await nc?.close();
-        await server.stop();
-      }
-    },
+      }),
   );
 
   test(
     'restarted with an empty store: the stream and consumer are created again, new messages flow',
     { timeout: 90_000 },
-    async () => {
-      const server = await TestServer.start('nats');
-      let nc: NatsConnection | undefined;
-      const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
-      try {
-        nc = await natsConnect({
-          servers: `127.0.0.1:${server.port}`,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 250,
-        });
-        const jsm = await nc.jetstreamManager({ timeout: 1000 });
-        const js = nc.jetstream({ timeout: 1000 });
-        const ensure = (): Promise<unknown> => jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] }).catch(() => {});
+    () =>
+      withNatsRelay(async ({ engine, ensure, publish, outOf, restartEmpty }) => {
         await ensure();
         await engine.start();
-        for (const v of values('before', 200)) await js.publish('in', new TextEncoder().encode(v));
+        await publish(values('before', 200));
         await engine.waitForSettled(200);
         const started = performance.now();
-        await server.restart({ fresh: true });
         // the producer's side: the stream is gone with the store; whoever comes first creates it
-        await until(
-          'the server back',
-          async () =>
-            (await jsm.streams
-              .names()
-              .next()
-              .catch(() => undefined)) !== undefined,
-        );
-        await ensure();
+        await restartEmpty();
         const sent = values('after', 300);
-        for (const v of sent) await js.publish('in', new TextEncoder().encode(v));
-        let outs: string[] = [];
-        await until(
-          'outputs of the messages produced after the restart',
-          async () => {
-            outs = await natsValues(jsm, 'WASMSG_in_out');
-            return count(sent, outs).lost === 0;
-          },
-          40_000,
-        );
-        const c = count(sent, outs);
+        await publish(sent);
+        const c = count(sent, await outOf('outputs of the messages produced after the restart', sent));
         figures.push({
           fault: 'nats SIGKILL, restarted with an empty store',
           produced: sent.length,
@@ -266,63 +286,23 @@ describe('fault: NATS server killed and restarted', () => {
           processed: engine.snapshot().processed,
         });
         assert.equal(c.lost, 0);
-      } finally {
-        await engine.stop().catch(() => {});
-        await nc?.close();
-        await server.stop();
-      }
-    },
+      }),
   );
 
   test(
     'the consumer lost after the stream was: it resumes after the new stream’s last message, not from its start',
     { timeout: 90_000 },
-    async () => {
-      // The resume point is the last message given to the engine. After an empty-store restart
-      // the new stream's sequences start at 1 again, below the old stream's last (200 here): the
-      // point must follow the new stream, or a later loss of the consumer alone replays the
-      // new stream from its start (it looks created after the message the point names).
-      const server = await TestServer.start('nats');
-      let nc: NatsConnection | undefined;
-      const engine = relay(server.url, 'in', { ackWaitMs: 5000, publishTimeoutMs: 1000 });
-      try {
-        nc = await natsConnect({
-          servers: `127.0.0.1:${server.port}`,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 250,
-        });
-        const jsm = await nc.jetstreamManager({ timeout: 1000 });
-        const js = nc.jetstream({ timeout: 1000 });
-        const ensure = (): Promise<unknown> => jsm.streams.add({ name: 'WASMSG_in', subjects: ['in'] }).catch(() => {});
-        const publish = async (vs: readonly string[]): Promise<void> => {
-          for (const v of vs) await js.publish('in', new TextEncoder().encode(v));
-        };
-        const outOf = async (what: string, sent: readonly string[]): Promise<string[]> => {
-          let outs: string[] = [];
-          await until(
-            what,
-            async () => {
-              outs = await natsValues(jsm, 'WASMSG_in_out');
-              return count(sent, outs).lost === 0;
-            },
-            40_000,
-          );
-          return outs;
-        };
+    () =>
+      withNatsRelay(async ({ engine, jsm, ensure, publish, outOf, restartEmpty }) => {
+        // The resume point is the last message given to the engine. After an empty-store restart
+        // the new stream's sequences start at 1 again, below the old stream's last (200 here): the
+        // point must follow the new stream, or a later loss of the consumer alone replays the
+        // new stream from its start (it looks created after the message the point names).
         await ensure();
         await engine.start();
         await publish(values('before', 200));
         await engine.waitForSettled(200);
-        await server.restart({ fresh: true });
-        await until(
-          'the server back',
-          async () =>
-            (await jsm.streams
-              .names()
-              .next()
-              .catch(() => undefined)) !== undefined,
-        );
-        await ensure();
+        await restartEmpty();
         const after = values('after', 100);
         await publish(after);
         await outOf('outputs of the new stream', after);
@@ -335,12 +315,7 @@ describe('fault: NATS server killed and restarted', () => {
         await engine.waitForSettled(350);
         assert.equal(count(after, outs).duplicates, 0, 'the new stream was not replayed');
         assert.equal(engine.snapshot().processed, 350);
-      } finally {
-        await engine.stop().catch(() => {});
-        await nc?.close();
-        await server.stop();
-      }
-    },
+      }),
   );
 });
 

@@ -139,23 +139,28 @@ function processSuite(): void {
   });
 }
 
+/** A mock cluster of the suite's own, started before its tests and stopped after them (`mock`, `tb` once started). */
+function ownMock(): { readonly mock: KafkaMock; readonly tb: TestBroker } {
+  const own = {} as { mock: KafkaMock; tb: TestBroker };
+  before(async () => {
+    own.mock = await startKafkaMock([]);
+    own.tb = await kafkaBroker(own.mock);
+  });
+  after(async () => {
+    await own.tb.close();
+    await own.mock.stop();
+  });
+  return own;
+}
+
 /** Queue subscriptions to two topics in one engine; its own mock cluster. */
 function groupsSuite(): void {
   describe('integration: kafka, two topics in one engine', { concurrency: 1 }, () => {
-    let mock: KafkaMock;
-    let tb: TestBroker;
-    before(async () => {
-      mock = await startKafkaMock([]);
-      tb = await kafkaBroker(mock);
-    });
-    after(async () => {
-      await tb.close();
-      await mock.stop();
-    });
+    const own = ownMock();
 
     const twoTopics = (a: string, b: string, group?: string): Engine =>
       new Engine({
-        brokers: [{ name: 'default', url: tb.url, options: tb.adapterOptions('groups') }],
+        brokers: [{ name: 'default', url: own.tb.url, options: own.tb.adapterOptions('groups') }],
         components: [a, b].map((channel) => ({
           path: examples.noop,
           subscriptions: [
@@ -170,13 +175,13 @@ function groupsSuite(): void {
       // before: both in the group `wasmsg`, whose leader assigned only its own topic's partitions
       // (half of them to the other member, which dropped them): one topic was never consumed
       const [a, b] = [`wasmsg.${runId}.kafka.two-a`, `wasmsg.${runId}.kafka.two-b`];
-      await tb.prepare(a);
-      await tb.prepare(b);
+      await own.tb.prepare(a);
+      await own.tb.prepare(b);
       const engine = twoTopics(a, b);
       try {
         await engine.start();
-        await tb.produce(a, values('a', 200));
-        await tb.produce(b, values('b', 200));
+        await own.tb.produce(a, values('a', 200));
+        await own.tb.produce(b, values('b', 200));
         await within(engine.waitForSettled(400), 60_000, 'both topics consumed');
         assert.equal(engine.snapshot().processed, 400);
       } finally {
@@ -199,37 +204,28 @@ function groupsSuite(): void {
 /** A consumer kafkajs gives up on; its own mock cluster, whose next SyncGroup it makes fail. */
 function crashSuite(): void {
   describe('integration: kafka, a consumer kafkajs gives up on', { concurrency: 1 }, () => {
-    let mock: KafkaMock;
-    let tb: TestBroker;
-    before(async () => {
-      mock = await startKafkaMock([]);
-      tb = await kafkaBroker(mock);
-    });
-    after(async () => {
-      await tb.close();
-      await mock.stop();
-    });
+    const own = ownMock();
 
     test(
       'a consumer that kafkajs gives up on (a non-retriable SyncGroup error) is restarted, nothing lost',
       { timeout: 120_000 },
       async () => {
         const topic = `wasmsg.${runId}.kafka.crash`;
-        await tb.prepare(topic);
-        const reader = await tb.reader(`${topic}.out`, 'topic');
+        await own.tb.prepare(topic);
+        const reader = await own.tb.reader(`${topic}.out`, 'topic');
         // the next SyncGroup (api key 14) is answered INVALID_REQUEST (42): kafkajs crashes without
         // restarting (the error is not retriable), as it does when the mock syncs a late follower
-        assert.equal(await mock.command('error 14 42 1'), 'OK');
+        assert.equal(await own.mock.command('error 14 42 1'), 'OK');
         const warnings: string[] = [];
         const write = process.stderr.write.bind(process.stderr);
         process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
           warnings.push(String(chunk));
           return write(chunk, ...rest);
         }) as typeof process.stderr.write;
-        const e = brokerEngine(tb, 'crash', topic, { group: `crash-${runId}`, extra: { workers: 1 } });
+        const e = brokerEngine(own.tb, 'crash', topic, { group: `crash-${runId}`, extra: { workers: 1 } });
         try {
           await e.start();
-          await tb.produce(topic, values('c', 1000));
+          await own.tb.produce(topic, values('c', 1000));
           await e.waitForSettled(1000);
           await reader.untilDistinct(1000);
         } finally {
