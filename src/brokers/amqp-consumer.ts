@@ -66,9 +66,15 @@ export class AmqpConsumer implements Consumer {
       queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
       await ch.bindQueue(queue, spec.channel, '');
     }
+    // closed, or superseded (the connection came back and opened again) while this one opened:
+    // a second consumer would hold up to `prefetch` messages that nothing settles
+    const stale = (): boolean => this.closed || opening !== this.opened;
+    if (stale()) return void ch.close().catch(() => {});
     this.channel = ch;
     this.queue = queue;
     this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
+    if (stale()) await ch.close().catch(() => {});
+    else this.againMs = 250;
   }
 
   /**
@@ -94,7 +100,7 @@ export class AmqpConsumer implements Consumer {
     setTimeout(() => {
       if (this.closed || opening !== this.opened || !this.adapter.connected) return;
       this.open(this.adapter.model).then(
-        () => (this.againMs = 250),
+        () => {},
         (err: unknown) => {
           this.adapter.warn(err);
           this.again(opening + 1, 'could not consume again');

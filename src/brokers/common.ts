@@ -202,6 +202,11 @@ export class HeldDeliveries {
     private readonly dropped: () => void = () => {},
   ) {}
 
+  /** Records held now (only while paused). */
+  get size(): number {
+    return this.held.length;
+  }
+
   deliver(record: BrokerRecord): void {
     if (!this.paused) this.onBatch([record]);
     else if (this.held.length < this.limit) this.held.push(record);

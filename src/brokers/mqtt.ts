@@ -71,6 +71,9 @@ export interface MqttAdapterOptions {
   readonly client?: IClientOptions;
 }
 
+/** QoS 0 messages a consumer holds while the engine is paused; past it they are dropped (at most once). */
+export const QOS0_HELD_LIMIT = 16_384;
+
 /** Session expiry of a consumer whose client id was generated (no later run resumes it), seconds. */
 const GENERATED_SESSION_S = 600;
 
@@ -126,6 +129,7 @@ class MqttConsumer implements Consumer {
     onBatch: BatchListener,
     /** Its client id is the user's: a later run resumes its session (else close ends it). */
     private readonly resumable: boolean,
+    private readonly url: string,
   ) {
     this.deliveries = new HeldDeliveries(onBatch);
     // A lost connection takes its unacknowledged messages with it: the server sends them again
@@ -173,8 +177,13 @@ class MqttConsumer implements Consumer {
    * acknowledge: at most once, as its publisher chose.
    */
   receiveOnce(topic: string, message: Buffer, packet: Parameters<MqttConsumer['receive']>[2]): void {
-    this.deliveries.deliver(this.record(topic, message, packet));
+    // nothing bounds what the server sends a paused subscriber at QoS 0 (receiveMaximum counts
+    // QoS 1 and 2 only): past QOS0_HELD_LIMIT held they are dropped, counted, told on resume
+    if (this.deliveries.size >= QOS0_HELD_LIMIT) this.droppedOnce++;
+    else this.deliveries.deliver(this.record(topic, message, packet));
   }
+  /** QoS 0 messages dropped during the current pause. */
+  private droppedOnce = 0;
 
   private record(
     topic: string,
@@ -206,6 +215,14 @@ class MqttConsumer implements Consumer {
     this.deliveries.pause();
   }
   resume(): void {
+    if (this.droppedOnce > 0) {
+      warnLine(
+        'mqtt',
+        this.url,
+        `${this.droppedOnce} QoS 0 messages dropped while the engine was paused (more than ${QOS0_HELD_LIMIT} came meanwhile; QoS 0 is at most once)`,
+      );
+      this.droppedOnce = 0;
+    }
     this.deliveries.resume();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
@@ -294,7 +311,7 @@ export class MqttAdapter implements BrokerAdapter {
         else ref.consumer.receive(topic, message, packet, cb);
       },
     });
-    const consumer = new MqttConsumer(client, onBatch, this.options.clientId !== undefined);
+    const consumer = new MqttConsumer(client, onBatch, this.options.clientId !== undefined, this.options.url);
     ref.consumer = consumer;
     // QoS 1 and 2 come through customHandleAcks; QoS 0 only as this event
     client.on('message', (topic, message, packet) => {
