@@ -46,8 +46,8 @@ function decodeEntry(channel: string, idBytes: Buffer, fields: Buffer[] | null):
   };
 }
 
-/** The most of its own held entries a consumer refreshes in one round of `keep`. */
-const KEEP_MAX = 100_000;
+/** Entry ids per XCLAIM of `keep`. */
+const KEEP_CHUNK = 10_000;
 
 const HEADER_0 = HEADER.charCodeAt(0);
 const HEADER_1 = HEADER.charCodeAt(1);
@@ -108,6 +108,7 @@ export class RedisConsumer implements Consumer {
     this.wake?.();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {
+    this.held.delete(record.offset);
     if (this.group === undefined || outcome === 'nack') return; // nack: stays pending, reclaimed later
     this.acks.push(record.offset);
     if (!this.ackScheduled) {
@@ -221,6 +222,7 @@ export class RedisConsumer implements Consumer {
       this.flushAcks();
     }
     const records = entries.map(([id, fields]) => decodeEntry(this.spec.channel, id, fields));
+    if (this.group !== undefined) for (const r of records) this.held.add(r.offset);
     if (records.length > 0) {
       const last = records[records.length - 1]!.offset;
       if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
@@ -283,11 +285,13 @@ export class RedisConsumer implements Consumer {
   }
   /** `keep`'s timer (group readers), and whether a round of it is under way. */
   private keeper: NodeJS.Timeout | undefined;
+  /** The entries handed to the engine and not yet settled (group readers): what `keep` refreshes. */
+  private readonly held = new Set<string>();
   private keeping = false;
 
   /**
-   * Each third of `claimIdleMs` (at most 5 s): (1) the entries this consumer holds that have
-   * been idle a third of it are claimed again by itself (`XCLAIM … 0 … JUSTID`), which restarts
+   * Each third of `claimIdleMs` (at most 5 s): (1) the entries the engine holds (handed over,
+   * not yet settled) are claimed again by this consumer (`XCLAIM … 0 … JUSTID`), which restarts
    * their idle time — as NATS's `working()` — so that no other consumer of the group claims one
    * the engine still holds (a slow handler's backlog, retries' backoffs, a dead-letter channel
    * refusing it): claimed, it ran twice, and back and forth between engines; (2) while not
@@ -303,19 +307,12 @@ export class RedisConsumer implements Consumer {
     const consumer = this.adapter.consumerName(group);
     try {
       type Pending = Array<[string, string, number, number]> | null;
-      const mine = (await command.call(
-        'XPENDING',
-        channel,
-        group,
-        'IDLE',
-        Math.floor(claimIdle / 3),
-        '-',
-        '+',
-        KEEP_MAX,
-        consumer,
-      )) as Pending;
-      const held = (mine ?? []).map(([id]) => id);
-      if (held.length > 0) await command.call('XCLAIM', channel, group, consumer, 0, ...held, 'JUSTID');
+      // only what the engine holds: an entry pending under this name that never reached it (a
+      // read whose reply was lost, a crashed engine's of the same name) is left to age, and
+      // another consumer of the group claims it
+      const held = [...this.held];
+      for (let i = 0; i < held.length; i += KEEP_CHUNK)
+        await command.call('XCLAIM', channel, group, consumer, 0, ...held.slice(i, i + KEEP_CHUNK), 'JUSTID');
       if (this.paused || this.stop.signal.aborted) return;
       const count = this.adapter.options.count ?? 512;
       const idle = (await command.call('XPENDING', channel, group, 'IDLE', claimIdle, '-', '+', count)) as Pending;

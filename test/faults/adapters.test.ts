@@ -427,6 +427,40 @@ describe('fault: Redis publish errors, headers and keys', () => {
     }
   });
 
+  test('an entry pending under a live consumer that its engine does not hold (given back) is claimed by another', async () => {
+    // as one read under its name whose reply was lost, or a crashed engine's of the same name
+    const stream = `${run}.stranded`;
+    const options = { claimIdleMs: 300 };
+    const a = new RedisAdapter({ name: 'default', url: server.url, consumer: 'c1', ...options });
+    const b = new RedisAdapter({ name: 'default', url: server.url, consumer: 'c2', ...options });
+    await a.connect();
+    await b.connect();
+    let got!: (r: BrokerRecord) => void;
+    const atB = new Promise<BrokerRecord>((r) => (got = r));
+    let gaveBack!: () => void;
+    const atA = new Promise<void>((r) => (gaveBack = r));
+    const ca = await a.subscribe({ channel: stream, kind: 'queue', group: 'g' }, (records) => {
+      for (const r of records) ca.settle(r, 'nack'); // stays pending under c1, held by no one
+      gaveBack();
+    });
+    try {
+      const id = await client.xadd(stream, '*', 'data', 'given back');
+      await within(atA, 10_000, 'read by c1');
+      const cb = await b.subscribe({ channel: stream, kind: 'queue', group: 'g' }, (records) => {
+        for (const r of records) {
+          cb.settle(r, 'ack');
+          got(r);
+        }
+      });
+      // a first version of the keeper refreshed every entry pending under its name: never claimed
+      const claimed = await within(atB, 10_000, 'claimed by the other consumer');
+      assert.equal(claimed.offset, id);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('own pending entries deleted from the stream while away (trimmed): acknowledged, the rest of their batch handled', async () => {
     const stream = `${run}.trimmed`;
     await client.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
