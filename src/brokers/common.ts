@@ -192,14 +192,18 @@ export class HeldDeliveries {
   private paused = false;
   private held: BrokerRecord[] = [];
 
+  /** Droppable records dropped during the current pause (reported on resume). */
+  private dropped = 0;
+
   constructor(
     private readonly onBatch: BatchListener,
     /**
-     * The most held while paused, for a subscription nothing else bounds (core NATS: no
-     * prefetch, no in-flight limit); past it a record is dropped and `dropped` told.
+     * The most held while paused, for records nothing else bounds (core NATS: no prefetch, no
+     * in-flight limit; MQTT QoS 0: outside receiveMaximum): past it a droppable record is
+     * dropped, and on resume `reportDropped` is told how many were.
      */
     private readonly limit = Infinity,
-    private readonly dropped: () => void = () => {},
+    private readonly reportDropped: (n: number) => void = () => {},
   ) {}
 
   /** Records held now (only while paused). */
@@ -207,15 +211,18 @@ export class HeldDeliveries {
     return this.held.length;
   }
 
-  deliver(record: BrokerRecord): void {
+  /** `droppable`: at most once (it may be dropped past `limit` while paused); else always held. */
+  deliver(record: BrokerRecord, droppable = false): void {
     if (!this.paused) this.onBatch([record]);
-    else if (this.held.length < this.limit) this.held.push(record);
-    else this.dropped();
+    else if (!droppable || this.held.length < this.limit) this.held.push(record);
+    else this.dropped++;
   }
   pause(): void {
     this.paused = true;
   }
   resume(): void {
+    if (this.dropped > 0) this.reportDropped(this.dropped);
+    this.dropped = 0;
     this.paused = false;
     const held = this.held.splice(0);
     if (held.length > 0) this.onBatch(held);

@@ -18,6 +18,15 @@ export function brokersOf(url: string): string[] {
 }
 
 /**
+ * One consumer group given to two topics: kafkajs assigns a group's partitions only for the
+ * topics its leader subscribed to, and a member drops those of topics it did not, so one topic
+ * is never consumed. The words of both checks (the adapter's subscribe, `wasmsg validate`).
+ */
+export function groupClash(group: string, other: string, topic: string): string {
+  return `consumer group '${group}' is given to topics '${other}' and '${topic}', and kafkajs gives a group's members only the partitions of topics every member subscribed to (the others are never consumed): give each topic a group of its own`;
+}
+
+/**
  * A Kafka record with its offset also as a number when exact (`seq`: below 2^53, as in any real
  * log; as SequencedRecord's): the engine sends it to the workers as an integer, whose digits go
  * into the event id without a string, and the consumer acknowledges it without parsing again.

@@ -15,7 +15,7 @@ import { Watermark } from './watermark.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { BrokerError, ErrorCode } from '../errors.js';
 import { publishFailed, redact, sleep, unreachable, warnLine } from './common.js';
-import { type KafkaRecord, type PartitionMark, brokersOf, toRecords } from './kafka-records.js';
+import { type KafkaRecord, type PartitionMark, brokersOf, groupClash, toRecords } from './kafka-records.js';
 
 export { brokersOf };
 
@@ -291,7 +291,7 @@ export class KafkaAdapter implements BrokerAdapter {
     if (other !== undefined && other !== spec.channel)
       throw new BrokerError(
         ErrorCode.badOption,
-        `kafka ${redact(this.options.url)}: cannot subscribe to '${spec.channel}' in consumer group '${groupId}': the group consumes '${other}' here, and kafkajs gives a group's members only the partitions of topics every member subscribed to (the others are never consumed); give each topic a group of its own`,
+        `kafka ${redact(this.options.url)}: cannot subscribe to '${spec.channel}': ${groupClash(groupId, other, spec.channel)}`,
         { channel: spec.channel, group: groupId, topic: other },
       );
     if (spec.kind === 'queue') this.groupTopics.set(groupId, spec.channel);

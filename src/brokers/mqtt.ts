@@ -129,9 +129,17 @@ class MqttConsumer implements Consumer {
     onBatch: BatchListener,
     /** Its client id is the user's: a later run resumes its session (else close ends it). */
     private readonly resumable: boolean,
-    private readonly url: string,
+    url: string,
   ) {
-    this.deliveries = new HeldDeliveries(onBatch);
+    // QoS 0 messages are droppable past QOS0_HELD_LIMIT while paused: receiveMaximum bounds QoS
+    // 1 and 2 only, and nothing else what the server sends a paused subscriber
+    this.deliveries = new HeldDeliveries(onBatch, QOS0_HELD_LIMIT, (n) =>
+      warnLine(
+        'mqtt',
+        url,
+        `${n} QoS 0 messages dropped while the engine was paused (more than ${QOS0_HELD_LIMIT} came meanwhile; QoS 0 is at most once)`,
+      ),
+    );
     // A lost connection takes its unacknowledged messages with it: the server sends them again
     // on the next one (with new packet ids to acknowledge). PUBACKs held for the old connection
     // are dropped, or one never settled (a nack) would hold back every PUBACK after it forever.
@@ -177,13 +185,8 @@ class MqttConsumer implements Consumer {
    * acknowledge: at most once, as its publisher chose.
    */
   receiveOnce(topic: string, message: Buffer, packet: Parameters<MqttConsumer['receive']>[2]): void {
-    // nothing bounds what the server sends a paused subscriber at QoS 0 (receiveMaximum counts
-    // QoS 1 and 2 only): past QOS0_HELD_LIMIT held they are dropped, counted, told on resume
-    if (this.deliveries.size >= QOS0_HELD_LIMIT) this.droppedOnce++;
-    else this.deliveries.deliver(this.record(topic, message, packet));
+    this.deliveries.deliver(this.record(topic, message, packet), true);
   }
-  /** QoS 0 messages dropped during the current pause. */
-  private droppedOnce = 0;
 
   private record(
     topic: string,
@@ -215,14 +218,6 @@ class MqttConsumer implements Consumer {
     this.deliveries.pause();
   }
   resume(): void {
-    if (this.droppedOnce > 0) {
-      warnLine(
-        'mqtt',
-        this.url,
-        `${this.droppedOnce} QoS 0 messages dropped while the engine was paused (more than ${QOS0_HELD_LIMIT} came meanwhile; QoS 0 is at most once)`,
-      );
-      this.droppedOnce = 0;
-    }
     this.deliveries.resume();
   }
   settle(record: BrokerRecord, outcome: 'ack' | 'nack'): void {

@@ -199,8 +199,6 @@ export const CORE_HELD_LIMIT = 16_384;
 export class CoreConsumer implements Consumer {
   private seq = 0;
   private readonly deliveries: HeldDeliveries;
-  /** Dropped during the current pause (told on resume). */
-  private dropped = 0;
   constructor(
     private readonly sub: Subscription,
     onBatch: BatchListener,
@@ -208,7 +206,11 @@ export class CoreConsumer implements Consumer {
   ) {
     // Nothing bounds what core NATS sends a paused subscriber (no prefetch, no in-flight limit):
     // beyond CORE_HELD_LIMIT held, messages are dropped — at most once, as core NATS is
-    this.deliveries = new HeldDeliveries(onBatch, CORE_HELD_LIMIT, () => this.dropped++);
+    this.deliveries = new HeldDeliveries(onBatch, CORE_HELD_LIMIT, (n) =>
+      this.adapter.fail(
+        `core NATS subscription '${this.sub.getSubject()}': ${n} messages dropped while the engine was paused (more than ${CORE_HELD_LIMIT} came meanwhile; core NATS is at most once)`,
+      ),
+    );
     // a subscription the server refuses (permissions) ends the iterator with an error
     (async () => {
       for await (const m of sub) this.push(m);
@@ -225,18 +227,12 @@ export class CoreConsumer implements Consumer {
       value: m.data,
       timestamp: Date.now(),
     };
-    this.deliveries.deliver(rec);
+    this.deliveries.deliver(rec, true);
   }
   pause(): void {
     this.deliveries.pause();
   }
   resume(): void {
-    if (this.dropped > 0) {
-      this.adapter.fail(
-        `core NATS subscription '${this.sub.getSubject()}': ${this.dropped} messages dropped while the engine was paused (more than ${CORE_HELD_LIMIT} came meanwhile; core NATS is at most once)`,
-      );
-      this.dropped = 0;
-    }
     this.deliveries.resume();
   }
   settle(): void {}

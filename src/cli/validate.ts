@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import { inspectComponent } from '../component/load.js';
 import { createBroker, schemeOf } from '../brokers/connect.js';
+import { groupClash } from '../brokers/kafka-records.js';
 import { WasmsgError, describe } from '../errors.js';
 import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
 import type { ResolvedOptions } from '../engine/options-schema.js';
@@ -28,9 +29,7 @@ function kafkaGroupClashes(options: ResolvedOptions): string[] {
       const other = topicOf.get(key);
       if (other === undefined) topicOf.set(key, s.channel);
       else if (other !== s.channel)
-        clashes.push(
-          `options.components[${i}].subscriptions[${j}].group: consumer group '${s.group}' on broker '${s.broker}' is given to topics '${other}' and '${s.channel}'; kafkajs needs a group's members to read the same topics: give each topic a group of its own`,
-        );
+        clashes.push(`options.components[${i}].subscriptions[${j}].group: ${groupClash(s.group, other, s.channel)}`);
     }
   return clashes;
 }

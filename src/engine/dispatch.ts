@@ -266,7 +266,7 @@ export class Dispatcher {
     if (!perCall && targetMs === 0) return maxMessages;
     const us = this.usPerMessage[component]!;
     if (Number.isNaN(us)) return this.markFloor();
-    const budgetUs = perCall ? this.options.handlerTimeoutMs * 250 : targetMs * 1000;
+    const budgetUs = perCall ? this.perCallBudgetUs() : targetMs * 1000;
     const floor = perCall || this.options.ordering === 'none' ? 1 : ORDERED_FLOOR;
     return Math.min(maxMessages, Math.max(floor, Math.floor(budgetUs / us)));
   }
@@ -323,11 +323,16 @@ export class Dispatcher {
   narrow(flight: InFlight): void {
     const c = flight.component;
     const half = Math.max(1, Math.floor(flight.messages.length / 2));
-    const us = (this.options.handlerTimeoutMs * 250) / half; // cap() gives `half` for it
+    const us = this.perCallBudgetUs() / half; // cap() gives `half` for it
     const was = this.usPerMessage[c]!;
     this.usPerMessage[c] = Number.isNaN(was) ? us : Math.max(was, us);
     this.caps[c] = this.cap(c);
     this.updateLargest();
+  }
+
+  /** A world C batch's budget: a quarter of handlerTimeoutMs, in µs (see cap). */
+  private perCallBudgetUs(): number {
+    return this.options.handlerTimeoutMs * 250;
   }
 
   private updateLargest(): void {

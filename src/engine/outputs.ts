@@ -22,19 +22,29 @@ export class BatchOutputs {
     return this.byBroker.size;
   }
 
+  /** The records by input, then broker: made once, on the failure path only (see of). */
+  private byInput: Map<number, Map<string, OutRecord[]>> | undefined;
+
   /** Input `owner`'s records, by broker (none when it published nothing). */
-  of(owner: number): Map<string, OutRecord[]> {
-    const mine = new Map<string, OutRecord[]>();
-    for (const [broker, { records, owners }] of this.byBroker)
-      for (let i = 0; i < owners.length; i++) {
-        if (owners[i] !== owner) continue;
-        let list = mine.get(broker);
-        if (list === undefined) mine.set(broker, (list = []));
-        list.push(records[i]!);
-      }
-    return mine;
+  of(owner: number): ReadonlyMap<string, readonly OutRecord[]> {
+    if (this.byInput === undefined) {
+      // one pass over every record (one scan per input was inputs × outputs)
+      const byInput = new Map<number, Map<string, OutRecord[]>>();
+      for (const [broker, { records, owners }] of this.byBroker)
+        for (let i = 0; i < owners.length; i++) {
+          let mine = byInput.get(owners[i]!);
+          if (mine === undefined) byInput.set(owners[i]!, (mine = new Map()));
+          let list = mine.get(broker);
+          if (list === undefined) mine.set(broker, (list = []));
+          list.push(records[i]!);
+        }
+      this.byInput = byInput;
+    }
+    return this.byInput.get(owner) ?? NONE;
   }
 }
+
+const NONE: ReadonlyMap<string, readonly OutRecord[]> = new Map();
 
 export type BrokerOf = (name: string) => BrokerAdapter;
 

@@ -189,7 +189,7 @@ describe('fault: core NATS subscriptions', () => {
     const held = new HeldDeliveries(
       (records) => batches.push(records.length),
       3,
-      () => dropped++,
+      (n) => (dropped += n),
     );
     const rec = (i: number): BrokerRecord => ({
       channel: 'c',
@@ -201,7 +201,7 @@ describe('fault: core NATS subscriptions', () => {
       timestamp: 0,
     });
     held.pause();
-    for (let i = 0; i < 5; i++) held.deliver(rec(i));
+    for (let i = 0; i < 5; i++) held.deliver(rec(i), true);
     held.resume();
     held.deliver(rec(5));
     assert.deepEqual(batches, [3, 1]);
