@@ -218,13 +218,22 @@ class KafkaGroupConsumer implements Consumer {
     }
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.resume();
-    clearInterval(this.timer);
-    clearTimeout(this.restartTimer);
-    await this.commit();
-    await this.consumer.disconnect();
+  private closing: Promise<void> | undefined;
+  /** Idempotent: the engine closes its consumers, then the adapter closes what it still lists. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      this.resume();
+      clearInterval(this.timer);
+      clearTimeout(this.restartTimer);
+      try {
+        await this.commit();
+        await this.consumer.disconnect();
+      } finally {
+        this.adapter.released(this, this.groupId, this.fromBeginning);
+      }
+    })();
+    return this.closing;
   }
 }
 
@@ -236,8 +245,8 @@ export class KafkaAdapter implements BrokerAdapter {
   private readonly kafka: Kafka;
   private producer!: Producer;
   private readonly consumers: KafkaGroupConsumer[] = [];
-  /** The topic of each queue group consumed here (see subscribe). */
-  private readonly groupTopics = new Map<string, string>();
+  /** The topic of each queue group consumed here, and how many consumers (or subscribes under way) use it (see subscribe). */
+  private readonly groupTopics = new Map<string, { topic: string; users: number }>();
   private connected = false;
   /** For consumer lag (high watermarks, group offsets): connected on first use, kept until close. */
   private offsetsAdmin: Promise<Admin> | undefined;
@@ -287,14 +296,42 @@ export class KafkaAdapter implements BrokerAdapter {
       spec.kind === 'queue'
         ? (spec.group ?? `wasmsg.${spec.channel}`)
         : `${spec.group ?? 'wasmsg'}-${randomBytes(4).toString('hex')}`;
-    const other = spec.kind === 'queue' ? this.groupTopics.get(groupId) : undefined;
+    const queue = spec.kind === 'queue';
+    const other = queue ? this.groupTopics.get(groupId)?.topic : undefined;
     if (other !== undefined && other !== spec.channel)
       throw new BrokerError(
         ErrorCode.badOption,
         `kafka ${redact(this.options.url)}: cannot subscribe to '${spec.channel}': ${groupClash(groupId, other, spec.channel)}`,
         { channel: spec.channel, group: groupId, topic: other },
       );
-    if (spec.kind === 'queue') this.groupTopics.set(groupId, spec.channel);
+    if (queue) {
+      const use = this.groupTopics.get(groupId) ?? { topic: spec.channel, users: 0 };
+      use.users++;
+      this.groupTopics.set(groupId, use);
+    }
+    try {
+      const c = await this.join(spec, onBatch, groupId);
+      this.consumers.push(c);
+      return c;
+    } catch (err) {
+      if (queue) this.unuse(groupId);
+      throw err;
+    }
+  }
+
+  /** A consumer closed: off the list, and its group free for another topic once nothing here uses it. */
+  released(c: KafkaGroupConsumer, groupId: string, queue: boolean): void {
+    const at = this.consumers.indexOf(c);
+    if (at < 0) return; // its subscribe failed, and undid its use of the group itself
+    this.consumers.splice(at, 1);
+    if (queue) this.unuse(groupId);
+  }
+  private unuse(groupId: string): void {
+    const use = this.groupTopics.get(groupId);
+    if (use !== undefined && --use.users <= 0) this.groupTopics.delete(groupId);
+  }
+
+  private async join(spec: SubscribeSpec, onBatch: BatchListener, groupId: string): Promise<KafkaGroupConsumer> {
     const consumer = this.kafka.consumer({
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: 1000,
@@ -309,8 +346,19 @@ export class KafkaAdapter implements BrokerAdapter {
     } catch (err) {
       throw unreachable(this.options.url, err);
     }
-    await consumer.subscribe({ topic: spec.channel, fromBeginning: spec.kind === 'queue' });
     const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, this, groupId, spec.kind === 'queue');
+    try {
+      await this.start(c, spec);
+    } catch (err) {
+      await c.close().catch(() => {}); // not left connected (and heartbeating) in the group
+      throw err;
+    }
+    return c;
+  }
+
+  private async start(c: KafkaGroupConsumer, spec: SubscribeSpec): Promise<void> {
+    const { consumer } = c;
+    await consumer.subscribe({ topic: spec.channel, fromBeginning: spec.kind === 'queue' });
     // A topic subscriber (a group of its own) starts at the end of each partition as of now:
     // the offsets are read before joining and sought to on joining, so a message produced after
     // subscribe() returns is never skipped by a "latest" resolved a moment later.
@@ -334,8 +382,6 @@ export class KafkaAdapter implements BrokerAdapter {
     );
     await c.run();
     await joined;
-    this.consumers.push(c);
-    return c;
   }
 
   admin(): Promise<Admin> {
@@ -374,7 +420,7 @@ export class KafkaAdapter implements BrokerAdapter {
   }
 
   async close(): Promise<void> {
-    for (const c of this.consumers.splice(0)) await c.close();
+    for (const c of [...this.consumers]) await c.close();
     const admin = this.offsetsAdmin;
     this.offsetsAdmin = undefined;
     await admin?.then((a) => a.disconnect()).catch(() => {});

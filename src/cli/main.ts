@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { escapeControl } from '../component/host-text.js';
 import { WasmsgError } from '../errors.js';
-import { DEFAULT_WORKERS, MAX_WORKERS } from '../engine/options.js';
+import { DEFAULT_WORKERS, MAX_BATCH_MESSAGES, MAX_WORKERS } from '../engine/options.js';
 import { type BenchFlags, intListParser, listParser, runBenchCommand } from './bench.js';
 import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
@@ -126,7 +126,7 @@ program
     `worker threads (default: cores - 1 = ${DEFAULT_WORKERS} here, so the main thread keeps a core; at most ${MAX_WORKERS})`,
     intParser(1, MAX_WORKERS, `4 per core, 16 at least: more only share the cores`),
   )
-  .option('--batch <n>', 'max messages per batch (default 1024)', intParser(1))
+  .option('--batch <n>', 'max messages per batch (default 1024)', intParser(1, MAX_BATCH_MESSAGES))
   .option('--linger <ms>', 'max wait to fill a batch (default 1)', intParser(0))
   .addOption(
     new Option('--ordering <mode>', 'ordering guarantee (default partition)').choices(['partition', 'key', 'none']),
@@ -230,7 +230,7 @@ program
   )
   .option('--keys <n>', 'distinct message keys (0: none)', intListParser(0, 1e9), [0])
   .option('--workers <n>', 'worker threads', intListParser(1, MAX_WORKERS), [DEFAULT_WORKERS])
-  .option('--batch <n>', 'most messages per batch', intListParser(1, 100_000), [1024])
+  .option('--batch <n>', 'most messages per batch', intListParser(1, MAX_BATCH_MESSAGES), [1024])
   .option('--ordering <list>', 'none, partition, key', listParser, ['none'])
   .option('--work <us>', 'µs of busy work per message (the bundled spin component)', intListParser(0, 60_000_000), [0])
   .option(

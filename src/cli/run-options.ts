@@ -1,6 +1,6 @@
-import { channelFromUrl } from '../brokers/connect.js';
+import { channelFromUrl, schemeOf } from '../brokers/connect.js';
 import { inspectComponent } from '../component/load.js';
-import type { EngineOptionsInput } from '../engine/options.js';
+import { type EngineOptionsInput, topicGroupRefused } from '../engine/options.js';
 import { readConfigFile } from './config.js';
 import { checkComponentPath } from './files.js';
 import { UsageError } from './usage.js';
@@ -63,6 +63,10 @@ export function checkUsage(component: string | undefined, opts: RunOptions): voi
     }
   } else if (component === undefined) {
     throw new UsageError('run needs a component file or --config <file>', 'component');
+  }
+  const scheme = opts.from === undefined ? 'memory' : schemeOf(opts.from);
+  if (opts.kind === 'topic' && opts.group !== undefined && scheme !== 'kafka') {
+    throw new UsageError(`--group ${opts.group} with --kind topic: ${topicGroupRefused(scheme)}`, 'group');
   }
   if (opts.from !== undefined && opts.generate !== undefined) {
     throw new UsageError('--generate feeds the embedded broker; it cannot be combined with --from', 'generate');

@@ -28,6 +28,8 @@ export const DEFAULT_WORKERS = Math.max(1, CORES - 1);
  * 64 took 1.5 GB, 1000 never finished starting.
  */
 export const MAX_WORKERS = Math.max(16, 4 * CORES);
+/** Most messages in one batch (`batch.maxMessages`). */
+export const MAX_BATCH_MESSAGES = 65_536;
 
 /** The supported URL schemes, for messages. */
 export const schemeList = SCHEMES.join(', ');
@@ -52,7 +54,7 @@ export const SubscriptionSchema = z
       .min(1)
       .optional()
       .describe(
-        "Consumer group of a `queue` subscription (default `wasmsg`; Kafka: `wasmsg.<topic>`, as kafkajs needs a group's members to read the same topics).",
+        "Consumer group of a `queue` subscription (default `wasmsg`; Kafka: `wasmsg.<topic>`, as kafkajs needs a group's members to read the same topics). A `topic` subscription has a group only on Kafka: its own, named `<group>-<random>` (default prefix `wasmsg`); other brokers refuse a group there.",
       ),
   })
   .describe('One input of a component.');
@@ -165,7 +167,7 @@ export const EngineOptionsSchema = z
     batch: z
       .strictObject({
         maxMessages: positiveInt
-          .max(65_536)
+          .max(MAX_BATCH_MESSAGES)
           .default(1024)
           .describe('Most messages in one batch (one task for a worker).'),
         targetMs: z

@@ -17,6 +17,7 @@ export {
   CORES,
   DEFAULT_WORKERS,
   MAX_WORKERS,
+  MAX_BATCH_MESSAGES,
   SubscriptionSchema,
   GrantsSchema,
   ComponentSchema,
@@ -89,6 +90,7 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
   // the order of the engine's registry: the adapters, the embedded `default` if added, the URLs
   const implicit = adapters.has('default') || fromUrls.has('default') ? [] : ['default'];
   const known = new Set([...adapters, ...implicit, ...fromUrls]);
+  const urlOf = new Map(options.brokers.map((b) => [b.name, b.url]));
   options.components.forEach((c, i) => {
     for (const [j, s] of c.subscriptions.entries()) {
       if (!known.has(s.broker)) {
@@ -96,6 +98,19 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
           ErrorCode.badOption,
           `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
           { option: `components[${i}].subscriptions[${j}].broker` },
+        );
+      }
+      // a topic subscription gets every message: only Kafka gives it a group (its own, named
+      // after this one); elsewhere a group there was ignored without a word (an adapter passed
+      // in is not checked: its broker is not known here)
+      const url = urlOf.get(s.broker);
+      const scheme =
+        url !== undefined ? schemeOf(url) : s.broker === 'default' && !adapters.has('default') ? 'memory' : undefined;
+      if (s.kind === 'topic' && s.group !== undefined && scheme !== undefined && scheme !== 'kafka') {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.components[${i}].subscriptions[${j}].group: ${topicGroupRefused(scheme)}`,
+          { option: `components[${i}].subscriptions[${j}].group` },
         );
       }
     }
@@ -106,4 +121,9 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
       option: 'deadLetter.broker',
     });
   }
+}
+
+/** Why a `topic` subscription's group is refused on a broker other than Kafka (CLI and options). */
+export function topicGroupRefused(scheme: string): string {
+  return `a topic subscription on ${scheme === 'memory' ? 'the embedded broker' : scheme} has no group (this engine gets every message): drop the group, or use kind queue (only Kafka names a topic reader's own group after it)`;
 }

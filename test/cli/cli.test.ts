@@ -151,6 +151,29 @@ describe('bad input: non-zero exit and one line on stderr', () => {
     assert.match(r.stderr, /--generate feeds the embedded broker 'default', but .* reads broker 'mem'/);
   });
 
+  test('--batch past the schema bound and --group with --kind topic are usage errors, not exit 1 or a group ignored', () => {
+    // before: `--batch 100000` passed the flag's parser and failed in the schema (exit 1), and
+    // `--kind topic --group g` ran without the group, saying nothing
+    const batch = wasmsg('run', examples.noop, '--generate', '10', '--batch', '100000');
+    assert.equal(batch.status, 2, batch.stderr);
+    assert.match(batch.stderr, /--batch <n>' argument '100000' is invalid\. must be at most 65536/);
+    const topic = wasmsg('run', examples.noop, '--from', 'nats://127.0.0.1:4222/x', '--kind', 'topic', '--group', 'g');
+    assert.equal(topic.status, 2, topic.stderr);
+    assert.match(topic.stderr, /--group g with --kind topic: a topic subscription on nats has no group/);
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-topic-'));
+    const config = join(dir, 'topic.yaml');
+    writeFileSync(
+      config,
+      `components:\n  - path: ${examples.noop}\n    subscriptions: [{ channel: orders, kind: topic, group: g }]\n`,
+    );
+    const file = wasmsg('validate', config);
+    assert.equal(file.status, 1, file.stderr);
+    assert.match(
+      file.stderr + file.stdout,
+      /subscriptions\[0\]\.group: a topic subscription on the embedded broker has no group/,
+    );
+  });
+
   test('bench --out that cannot be a directory fails before any run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wasmsg-out-'));
     writeFileSync(join(dir, 'afile'), '');

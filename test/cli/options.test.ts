@@ -84,6 +84,20 @@ describe("options: checkBrokers (the engine constructor's cross-field checks)", 
     checkBrokers(resolveOptions(c({ deadLetter: { broker: 'default' } })), []);
     checkBrokers(resolveOptions(c({ brokers: [{ name: 'default', url: 'kafka://h:9092' }] })), ['other']);
   });
+  test("a topic subscription's group: Kafka's topic reader is named after it; elsewhere it is refused, not ignored", () => {
+    const topic = (url?: string): ReturnType<typeof resolveOptions> =>
+      resolveOptions({
+        components: [{ path: 'x', subscriptions: [{ channel: 'c', kind: 'topic', group: 'g' }] }],
+        ...(url === undefined ? {} : { brokers: [{ name: 'default', url }] }),
+      });
+    checkBrokers(topic('kafka://h:9092'), []);
+    throwsOption(
+      () => checkBrokers(topic('nats://h'), []),
+      /^options\.components\[0\]\.subscriptions\[0\]\.group: a topic subscription on nats has no group/,
+    );
+    throwsOption(() => checkBrokers(topic(), []), /\.group: a topic subscription on the embedded broker has no group/);
+    checkBrokers(topic(), ['default']); // an adapter passed in: its broker is not known here
+  });
   test('URL schemes: the schema accepts exactly SCHEMES', () => {
     for (const scheme of SCHEMES) resolveOptions(c({ brokers: [{ name: 'b', url: `${scheme}://h` }] }));
     throwsOption(

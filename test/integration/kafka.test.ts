@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
 import { ErrorCode, WasmsgError } from '../../src/errors.js';
+import type { SubscribeSpec } from '../../src/brokers/adapter.js';
+import { createBroker } from '../../src/brokers/connect.js';
 import { at, cacheDir, examples, fixture, within } from '../helpers.js';
 import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
 import { brokerEngine, brokerSuite } from './suite.js';
@@ -197,6 +199,47 @@ function groupsSuite(): void {
         assert.match(e.message, new RegExp(`consumer group 'shared-${runId}'`));
         return true;
       });
+    });
+
+    test('a group is free for another topic once its consumer closed', { timeout: 120_000 }, async () => {
+      // before: the adapter remembered a group's first topic for good, so a consumer closed and
+      // the same group subscribed to another topic was refused
+      const [a, b] = [`wasmsg.${runId}.kafka.re-a`, `wasmsg.${runId}.kafka.re-b`];
+      await own.tb.prepare(a);
+      await own.tb.prepare(b);
+      const group = `re-${runId}`;
+      const adapter = await createBroker({ name: 'k', url: own.tb.url, options: own.tb.adapterOptions('re') });
+      const spec = (channel: string): SubscribeSpec => ({ channel, kind: 'queue', group });
+      try {
+        const first = await adapter.subscribe(spec(a), () => {});
+        await assert.rejects(
+          adapter.subscribe(spec(b), () => {}),
+          /consumer group 're-/,
+          'refused while in use',
+        );
+        await first.close();
+        const received: string[] = [];
+        const second = await adapter.subscribe(spec(b), (records) => {
+          for (const r of records) received.push(Buffer.from(r.value).toString());
+          for (const r of records) second.settle(r, 'ack');
+        });
+        await own.tb.produce(b, values('b', 10));
+        await within(
+          (async () => {
+            while (received.length < 10) await new Promise((r) => setImmediate(r));
+          })(),
+          60_000,
+          'the second topic consumed in the same group',
+        );
+        await assert.rejects(
+          adapter.subscribe(spec(a), () => {}),
+          /consumer group 're-/,
+          'and now the first topic is refused',
+        );
+        await second.close();
+      } finally {
+        await adapter.close();
+      }
     });
   });
 }
