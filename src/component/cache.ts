@@ -11,7 +11,8 @@ import { join } from 'node:path';
  */
 
 export const MANIFEST = 'manifest.json';
-const MANIFEST_VERSION = 1;
+/** 2: the world description's hash (`witHash`) is kept and checked too. */
+const MANIFEST_VERSION = 2;
 
 export interface CacheManifest {
   readonly version: number;
@@ -20,6 +21,8 @@ export interface CacheManifest {
   readonly files: Record<string, string>;
   /** The component's world as wasm-tools prints it (`component wit`). */
   readonly wit: string;
+  /** sha256 of `wit`: the world is recognised from it, so a changed one is a corrupt entry too. */
+  readonly witHash: string;
 }
 
 export interface CacheEntry {
@@ -54,6 +57,9 @@ export async function readEntry(cacheDir: string, key: string): Promise<CacheRea
   if (manifest.version !== MANIFEST_VERSION || manifest.key !== key || typeof manifest.files !== 'object') {
     return { status: 'corrupt', why: 'manifest does not match this entry' };
   }
+  if (typeof manifest.wit !== 'string' || sha256(manifest.wit) !== manifest.witHash) {
+    return { status: 'corrupt', why: 'the world description in the manifest does not match its hash' };
+  }
   const files = new Map<string, Uint8Array>();
   for (const [name, hash] of Object.entries(manifest.files)) {
     let bytes: Uint8Array;
@@ -82,7 +88,7 @@ export async function writeEntry(
     await writeFile(join(tmp, name), bytes);
     hashes[name] = sha256(bytes);
   }
-  const manifest: CacheManifest = { version: MANIFEST_VERSION, key, files: hashes, ...meta };
+  const manifest: CacheManifest = { version: MANIFEST_VERSION, key, files: hashes, ...meta, witHash: sha256(meta.wit) };
   await writeFile(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
   await rm(dir, { recursive: true, force: true });
   try {

@@ -142,7 +142,7 @@ let lastBroker: string | undefined = '';
 let lastChannel = '';
 let lastSource = '';
 let lastTs = NaN;
-let lastTime = '';
+let lastTime: string | undefined = '';
 
 /** The synthesised `source` of a record from `broker` (default `default`) and `channel`. */
 export function sourceOf(brokerName: string | undefined, channel: string): string {
@@ -154,11 +154,19 @@ export function sourceOf(brokerName: string | undefined, channel: string): strin
   return lastSource;
 }
 
-/** The synthesised `time` of a broker timestamp (ms since the epoch), ISO 8601. */
-export function timeOf(ts: number): string {
+/** Past it a `Date` is invalid (±100 000 000 days from the epoch). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * The synthesised `time` of a broker timestamp (ms since the epoch), ISO 8601; none for one no
+ * date can hold (a producer's nanoseconds or microseconds taken for milliseconds): the event goes
+ * without `time`, as one whose record has no timestamp (before, the mapping threw, and the
+ * message was reported as the guest's trap and dead-lettered).
+ */
+export function timeOf(ts: number): string | undefined {
   if (ts !== lastTs) {
     lastTs = ts;
-    lastTime = new Date(ts).toISOString();
+    lastTime = Number.isFinite(ts) && Math.abs(ts) <= MAX_DATE_MS ? new Date(ts).toISOString() : undefined;
   }
   return lastTime;
 }

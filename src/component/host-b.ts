@@ -1,4 +1,5 @@
 import { HostState, fail, guard } from './host-state.js';
+import { RELEASED_MESSAGE, trap } from './direct/traps.js';
 import { setHeader } from './host-text.js';
 import type { InboundMessage } from './types.js';
 
@@ -29,41 +30,48 @@ export function worldBImports(state: HostState): WorldBHost {
     topic_: string | undefined;
     contentType_: string | undefined;
     metadata_: Array<[string, string]> | undefined;
+    released = false;
 
     constructor(data: Uint8Array) {
       this.data_ = data;
       live.add(this);
     }
+    /** Itself, unless released at the end of an earlier call (then the guest traps: RELEASED_MESSAGE). */
+    alive(): this {
+      if (this.released) trap(RELEASED_MESSAGE);
+      return this;
+    }
     topic(): string | undefined {
-      return this.topic_;
+      return this.alive().topic_;
     }
     contentType(): string | undefined {
-      return this.contentType_;
+      return this.alive().contentType_;
     }
     setContentType(contentType: string): void {
-      this.contentType_ = contentType;
+      this.alive().contentType_ = contentType;
     }
     data(): Uint8Array {
-      return this.data_;
+      return this.alive().data_;
     }
     setData(data: Uint8Array): void {
-      this.data_ = data;
+      this.alive().data_ = data;
     }
     metadata(): Array<[string, string]> | undefined {
-      return this.metadata_;
+      return this.alive().metadata_;
     }
     addMetadata(key: string, value: string): void {
-      (this.metadata_ ??= []).push([key, value]);
+      (this.alive().metadata_ ??= []).push([key, value]);
     }
     setMetadata(meta: Array<[string, string]>): void {
-      this.metadata_ = meta;
+      this.alive().metadata_ = meta;
     }
     removeMetadata(key: string): void {
-      if (this.metadata_ !== undefined) this.metadata_ = this.metadata_.filter(([k]) => k !== key);
+      if (this.alive().metadata_ !== undefined) this.metadata_ = this.metadata_!.filter(([k]) => k !== key);
     }
     release(): void {
       this.data_ = EMPTY;
       this.metadata_ = undefined;
+      this.released = true;
       live.delete(this);
     }
     [symbolDispose](): void {
@@ -101,6 +109,7 @@ export function worldBImports(state: HostState): WorldBHost {
   }
 
   function send(c: Client, topic: string, message: Message): void {
+    message.alive(); // a trap, not the error variant: outside guard
     guard(() => {
       try {
         if (!c.connected) fail({ tag: 'connection', val: `client for broker '${c.name}' is disconnected` });

@@ -115,6 +115,25 @@ describe('transpile cache', () => {
     assert.deepEqual(third, ['hit'], 'the rebuilt entry is good');
   });
 
+  test('a changed world description in the manifest is detected and rebuilt (the world is recognised from it)', async () => {
+    // before: only the files' hashes were checked, so this was a hit, and the valid component
+    // was refused (E_MISSING_EXPORT) on every load until the cache was cleared by hand
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-cache-'));
+    await loadComponent(examples.noop, { cacheDir: dir });
+    const file = join(dir, readdirSync(dir)[0]!, 'manifest.json');
+    const m = JSON.parse(readFileSync(file, 'utf8')) as { wit: string };
+    assert.match(m.wit, /handler@0\.1\.0-draft/);
+    m.wit = m.wit.replace('handler@0.1.0-draft', 'handlex@0.1.0-draft');
+    writeFileSync(file, JSON.stringify(m));
+    const events: Array<{ kind: string; why?: string }> = [];
+    const again = await loadComponent(examples.noop, { cacheDir: dir, onCacheEvent: (e) => void events.push(e) });
+    assert.equal(again.world, WorldId.seed);
+    assert.deepEqual(
+      events.map((e) => `${e.kind}: ${e.why}`),
+      ['corrupt: the world description in the manifest does not match its hash'],
+    );
+  });
+
   test('a garbled manifest is detected and rebuilt', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wasmsg-cache-'));
     await loadComponent(examples.noop, { cacheDir: dir });

@@ -181,6 +181,9 @@ export class Guest {
 
   /** Checks that [ptr, ptr+size) is inside memory and ptr is aligned. */
   check(ptr: number, size: number, align: number): void {
+    // an i32 reaches JS signed: a pointer ≥ 2 GiB (or a huge length) would pass as negative
+    ptr >>>= 0;
+    size >>>= 0;
     if ((ptr & (align - 1)) !== 0) trap(`pointer ${ptr} is not aligned to ${align}`);
     if (ptr + size > this.u8.length) trap(`pointer ${ptr}..${ptr + size} is past the end of memory`);
   }
@@ -323,6 +326,8 @@ export class Guest {
   // ---- lifting (guest → host) ----
 
   loadString(ptr: number, len: number): string {
+    ptr >>>= 0; // unsigned, as check
+    len >>>= 0;
     if (ptr + len > this.u8.length) trap(`string ${ptr}..${ptr + len} is past the end of memory`);
     const u8 = this.u8;
     if (len <= SHORT_STRING) {
@@ -344,12 +349,16 @@ export class Guest {
 
   /** A copy of list<u8> bytes: the guest's memory is reused after the call. */
   loadBytes(ptr: number, len: number): Uint8Array {
+    ptr >>>= 0; // unsigned, as check
+    len >>>= 0;
     if (ptr + len > this.u8.length) trap(`list ${ptr}..${ptr + len} is past the end of memory`);
     return this.u8.slice(ptr, ptr + len);
   }
 
   /** Copies list<u8> bytes into `out.buf` at `out.at` (advanced); returns the view of them there. */
   copyInto(ptr: number, len: number, out: { buf: Uint8Array; at: number }): Uint8Array {
+    ptr >>>= 0; // unsigned, as check
+    len >>>= 0;
     if (ptr + len > this.u8.length) trap(`list ${ptr}..${ptr + len} is past the end of memory`);
     if (out.at + len > out.buf.length) trap('list lengths changed while they were read');
     out.buf.set(this.u8.subarray(ptr, ptr + len), out.at);

@@ -11,6 +11,14 @@ export function trap(message: string): never {
   throw new GuestTrap(message);
 }
 
+/**
+ * A message handle a guest kept past the call that received it, then used: the host released it
+ * when that call returned (world B: both bindings). Before, its data read empty and a `send` of
+ * it published an empty message as a success.
+ */
+export const RELEASED_MESSAGE =
+  'message used after the call that received it returned: this host releases every message a guest still holds when its call returns (send or drop it within the call)';
+
 /** V8's trap texts → the wasmtime wording jco 1.35 uses, so both bindings report a trap alike. */
 const CORE_TRAP_MESSAGES = new Map([
   ['unreachable', 'wasm trap: wasm `unreachable` instruction executed'],

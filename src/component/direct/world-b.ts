@@ -6,6 +6,7 @@ import type { InboundMessage, MessagingError } from '../types.js';
 import { HANDLER_EXPORT, KNOWN_IMPORTS, postReturnName } from './fit.js';
 import { Guest, type Imports, Wasm, trap } from './guest.js';
 import { HandleTable } from './handles.js';
+import { RELEASED_MESSAGE } from './traps.js';
 import { importObject } from './world-a.js';
 
 /**
@@ -140,7 +141,11 @@ export class DirectWorldB {
     const state = this.state;
     const { messages, clients, options } = this;
     const g = (): Guest => this.guest;
-    const msg = (h: number | undefined): Message => messages.get(h!, 'message');
+    const msg = (h: number | undefined): Message => {
+      const m = messages.get(h!, 'message');
+      if (m.released) trap(RELEASED_MESSAGE);
+      return m;
+    };
     const fns: Record<string, (...args: number[]) => number | void> = {
       '[static]client.connect': (ptr, len, ret) =>
         g().openNamed(
@@ -241,6 +246,7 @@ export class DirectWorldB {
         const client = clients.get(c!, 'client');
         const topic = guest.loadString(tp!, tl!);
         const m = messages.remove(h!, 'message');
+        if (m.released) trap(RELEASED_MESSAGE);
         let error: MessagingError | null;
         if (!client.connected) error = { tag: 'connection', val: `client for broker '${client.name}' is disconnected` };
         else error = state.grants.publish(client.name, topic) ?? state.admit(1, m.data.length);
