@@ -1,12 +1,16 @@
 import { Piscina } from 'piscina';
 import { slotBytesFor, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HDR_THREAD, PROGRESS_WAITING } from '../codec/layout.js';
-import { ErrorCode, WasmsgError, describe } from '../errors.js';
+import { ErrorCode, WasmsgError, describe, errorFromJSON } from '../errors.js';
+import { logger } from '../log.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
 import type { Lane, Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import { cachePiscinaWorkerInterfaces } from './piscina-interfaces.js';
 import type { StatsRecorder } from './stats.js';
+
+/** The engine's own log lines (a worker failing outside a batch). */
+const log = logger('engine');
 
 /**
  * Dispatch (main thread): ready lanes → batches → arena slots → the piscina pool.
@@ -120,6 +124,14 @@ export class Dispatcher {
       recordTiming: false, // piscina's own per-task histograms: not read, not paid for
       workerData,
     });
+    // A worker that fails with no task of its own (a replacement whose component no longer
+    // instantiates, a second worker of a failed start) is an 'error' event of the pool: without a
+    // listener it ended the process, after start() had already rejected
+    let bootError: unknown;
+    this.pool.on('error', (err: unknown) => {
+      if (this.watchdog === undefined) bootError ??= err;
+      else log.error({ err: describe(err) }, 'an engine worker failed outside a batch');
+    });
     const warmUp: WarmUpTask = { warmUp: true };
     // abortable tasks have a worker to themselves in piscina: one warm-up lands on each worker
     const alone = { signal: new AbortController().signal };
@@ -143,9 +155,7 @@ export class Dispatcher {
       ]);
     } catch (err) {
       await this.pool.destroy(); // terminates the workers, looping ones included
-      throw err instanceof WasmsgError
-        ? err
-        : new WasmsgError(ErrorCode.instantiate, `engine workers failed to start: ${describe(err)}`);
+      throw fromWorker(err instanceof WasmsgError ? err : (bootError ?? err));
     } finally {
       clearTimeout(timer);
     }
@@ -392,4 +402,22 @@ export class Dispatcher {
   private header(slot: number, word: number): number {
     return (slot * this.slotBytes) / 4 + word;
   }
+}
+
+/**
+ * An error a worker failed to start with, typed again: a WasmsgError thrown there (the
+ * component's ComponentLinkError, with its code and context) crosses the thread as a plain
+ * Error with those fields; it is rebuilt as its class, the original as its cause.
+ */
+function fromWorker(err: unknown): WasmsgError {
+  if (err instanceof WasmsgError) return err;
+  const e = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown; context?: unknown };
+  if (typeof e.code === 'string' && e.code.startsWith('E_') && typeof e.message === 'string') {
+    const context = typeof e.context === 'object' && e.context !== null ? (e.context as Record<string, unknown>) : {};
+    const name = typeof e.name === 'string' && e.name !== 'Error' ? e.name : /^Error \[(\w+)\]/.exec(String(err))?.[1];
+    const typed = errorFromJSON({ name: name ?? 'WasmsgError', code: e.code, message: e.message, context });
+    Object.defineProperty(typed, 'cause', { value: err, configurable: true, writable: true });
+    return typed;
+  }
+  return new WasmsgError(ErrorCode.instantiate, `engine workers failed to start: ${describe(err)}`, {}, { cause: err });
 }

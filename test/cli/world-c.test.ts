@@ -54,4 +54,14 @@ describe('wasmsg and world C (batch delivery)', () => {
     const s = JSON.parse(r.stdout) as Record<string, number>;
     assert.deepEqual([s['processed'], s['acked'], s['published'], s['failed']], [200, 200, 200, 0]);
   });
+
+  test('run --topic with a component whose configure() errs in the workers: one line naming it, exit 1, no stack trace', () => {
+    // before: the error line, then the pool's unhandled 'error' event printed a stack trace
+    const r = wasmsg('run', fixture('batch-noconf'), '--topic', 'in', '--generate', '1', '--workers', '2');
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      `wasmsg: ${fixture('batch-noconf')}: configure() returned err: connection: unknown broker 'nope' [E_INSTANTIATE]`,
+    );
+  });
 });

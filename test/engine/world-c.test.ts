@@ -6,7 +6,7 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
 import { Budget, LimitedAdapter } from '../../src/cli/limit.js';
 import { Engine } from '../../src/engine/engine.js';
-import { ErrorCode } from '../../src/errors.js';
+import { ComponentLinkError, ErrorCode } from '../../src/errors.js';
 import { cacheDir, decode, examples, fixture, text } from '../helpers.js';
 
 const digest = (chunks: Iterable<Uint8Array>): string => {
@@ -161,5 +161,24 @@ describe('engine: world C (batch delivery)', () => {
       }).start(),
       { code: ErrorCode.badOption, message: /configure\(\) asks for channel 'in', which its grants do not allow/ },
     );
+  });
+
+  test('a component that fails in the workers (configure() errs there): start rejects with its typed error', async () => {
+    // with subscriptions given, configure() first runs in the workers. Before: start() rejected
+    // with a plain WasmsgError without context, and the pool's unhandled 'error' event (its
+    // other worker, or the one started in its place) ended the process moments later
+    const engine = new Engine({
+      components: [{ path: fixture('batch-noconf'), subscriptions: [{ channel: 'in' }] }],
+      workers: 2,
+      cacheDir,
+    });
+    await assert.rejects(engine.start(), (e: unknown) => {
+      assert.ok(e instanceof ComponentLinkError, String(e));
+      assert.equal(e.code, ErrorCode.instantiate);
+      assert.match(e.message, /batch-noconf\.wasm: configure\(\) returned err: connection: unknown broker 'nope'/);
+      assert.equal(e.context['file'], fixture('batch-noconf'));
+      assert.ok(e.cause instanceof Error, 'the worker error is its cause');
+      return true;
+    });
   });
 });
