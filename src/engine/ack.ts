@@ -26,6 +26,7 @@ export function ackAll(host: SettleHost, ok: readonly Pending[]): void {
     }
     recs[i] = p.rec;
     p.sub.acked++;
+    p.sub.processed++; // handled ok, and its outputs published: once a message, however many runs it took
     if (p.arrival !== runOf) {
       if (runOf !== undefined) stats.recordLatency(now - runOf.at, run);
       runOf = p.arrival;

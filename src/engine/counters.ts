@@ -9,7 +9,7 @@ import type { Consumer } from '../brokers/adapter.js';
  */
 export class SubscriptionCounters {
   received = 0;
-  /** Handler returned ok. */
+  /** Handler returned ok and its outputs were published: counted once a message, when it is acked. */
   processed = 0;
   acked = 0;
   /** Failed attempts (error, trap, crash, timeout, outputs not published). */

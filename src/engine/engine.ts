@@ -282,6 +282,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Starts a new stats window: counters, latency histogram and rate clock from zero. */
   resetStats(): void {
+    this.emit('statsReset');
     this.stats.reset();
     for (const s of this.allSubs()) s.reset();
   }

@@ -13,6 +13,11 @@ export type EngineEvents = {
   settledBatch: [{ records: readonly BrokerRecord[]; outcome: 'ok' | 'dead-lettered' }];
   /** `component` and `broker`: the component whose handler failed it and the broker it came from (names). */
   deadLettered: [{ record: BrokerRecord; error: string; attempts: number; component: string; broker: string }];
+  /**
+   * `resetStats()` is about to restart the stats window: the counters and histograms still hold
+   * the old one (the metrics registry carries them over, so its counters never go down).
+   */
+  statsReset: [];
   /** Kept for compatibility: failures of publishes are now failed attempts, not errors. */
   error: [Error];
 };

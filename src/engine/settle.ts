@@ -121,7 +121,8 @@ export class Settler {
       const p = messages[i]!;
       const [status, error, outbox] = resultOf(i);
       if (status === Status.ok) {
-        p.sub.processed++;
+        // `processed` (handled ok) is counted when the message is acked: one whose outputs
+        // were not published runs again, and was counted once per run
         if (p.sink !== undefined) {
           p.sink({ status: 'ok', outputs: outboxFromTuples(outbox) });
           this.ack(p, 'ok', performance.now());
@@ -368,6 +369,7 @@ export class Settler {
     p.consumer.settle(p.rec, 'ack');
     const stats = this.host.stats;
     p.sub.acked++;
+    if (outcome === 'ok') p.sub.processed++;
     stats.recordLatency(now - p.arrival.at, 1);
     const one = [p];
     this.host.released(one);

@@ -12,7 +12,6 @@ import { Histogram, type Registry } from 'prom-client';
 interface Slots {
   getCountAtIndex(index: number): number;
   valueFromIndex(index: number): number;
-  highestEquivalentValue(value: number): number;
   countsArrayIndex(value: number): number;
 }
 
@@ -30,8 +29,9 @@ export interface HdrBuckets {
 
 /**
  * Cumulative counts of `h` at `bounds` (seconds, ascending); `h` records integers of
- * 1 / `unitsPerSecond` s. A slot counts under the first bound its highest equivalent value does
- * not pass (HDR keeps 3 significant digits: a value within 0.1 % above a bound may count under
+ * 1 / `unitsPerSecond` s. A slot counts under the first bound its lowest value does not pass, so a
+ * value on a bound counts under it, as Prometheus's `le` says (HDR keeps 3 significant digits: a
+ * value within 0.1 % above a bound may count under it too; before, values on a bound counted under
  * the next one). A histogram without slots (the WebAssembly one) gives only count and sum.
  */
 export function hdrBuckets(h: hdr.Histogram, bounds: readonly number[], unitsPerSecond: number): HdrBuckets {
@@ -44,7 +44,7 @@ export function hdrBuckets(h: hdr.Histogram, bounds: readonly number[], unitsPer
     for (let i = 0; i <= last; i++) {
       const n = h.getCountAtIndex(i);
       if (n === 0) continue;
-      const seconds = h.highestEquivalentValue(h.valueFromIndex(i)) / unitsPerSecond;
+      const seconds = h.valueFromIndex(i) / unitsPerSecond; // the slot's lowest value
       while (b < bounds.length && seconds > bounds[b]!) b++; // slots ascend: the bound only moves up
       if (b < bounds.length) counts[b]! += n;
     }
@@ -72,8 +72,30 @@ export class HdrHistogramMetric extends Histogram {
     this.help = config.help;
   }
 
+  /** What earlier stats windows held (see `carry`): added to the current one's. */
+  private carried: HdrBuckets | undefined;
+  /** The source is about to be emptied (a new stats window): its counts stay in the metric. */
+  carry(): void {
+    const now = hdrBuckets(this.source(), this.bounds, this.unitsPerSecond);
+    const c = this.carried;
+    this.carried =
+      c === undefined
+        ? now
+        : {
+            cumulative: now.cumulative.map((n, i) => n + c.cumulative[i]!),
+            count: now.count + c.count,
+            sum: now.sum + c.sum,
+          };
+  }
+
   override get(): Promise<Exported> {
-    const { cumulative, count, sum } = hdrBuckets(this.source(), this.bounds, this.unitsPerSecond);
+    let { cumulative, count, sum } = hdrBuckets(this.source(), this.bounds, this.unitsPerSecond);
+    const c = this.carried;
+    if (c !== undefined) {
+      cumulative = cumulative.map((n, i) => n + c.cumulative[i]!);
+      count += c.count;
+      sum += c.sum;
+    }
     const bucket = `${this.metricName}_bucket`;
     const values: Exported['values'] = this.bounds.map((le, i) => ({
       metricName: bucket,

@@ -21,6 +21,8 @@ export interface MetricsEngine {
   ready(): boolean;
   /** Backpressure has the consumers paused. */
   isPaused(): boolean;
+  /** `statsReset`: emitted by resetStats() before the window restarts. */
+  on(event: 'statsReset', listener: () => void): unknown;
 }
 
 export interface MetricsRegistryOptions {
@@ -83,14 +85,32 @@ export function metricsRegistry(engine: MetricsEngine, options: MetricsRegistryO
     }
     return channels;
   };
+  // Counters never go down: what a stats window counted stays when resetStats() starts another
+  // (before, every *_total fell back to the new window's count). Per series, what earlier windows
+  // counted; the histograms carry theirs (HdrHistogramMetric.carry).
+  const carried = new Map<string, number>();
+  const carriedOf = (key: string): number => carried.get(key) ?? 0;
+  const carry = (key: string, n: number): void => void carried.set(key, carriedOf(key) + n);
+  const seriesKey = (name: string, c: ChannelStats): string => `${name}\0${c.component}\0${c.broker}\0${c.channel}`;
+  const totals: Array<[string, (s: EngineStats) => number]> = [];
+  const histograms: HdrHistogramMetric[] = [];
+  engine.on('statsReset', () => {
+    const s = engine.snapshot();
+    for (const [name, value] of totals) carry(name, value(s));
+    for (const c of engine.channelStats())
+      for (const [name, , field] of CHANNEL_COUNTERS) carry(seriesKey(name, c), c[field]);
+    for (const h of histograms) h.carry();
+    forget();
+  });
   const counter = (name: string, help: string, value: (s: EngineStats) => number): void => {
+    totals.push([name, value]);
     new Counter({
       name,
       help,
       registers,
       collect() {
         this.reset();
-        this.inc(value(stats()));
+        this.inc(carriedOf(name) + value(stats()));
       },
     });
   };
@@ -129,7 +149,10 @@ export function metricsRegistry(engine: MetricsEngine, options: MetricsRegistryO
       collect() {
         this.reset();
         for (const c of perChannel()) {
-          this.inc({ component: c.component, broker: c.broker, channel: c.channel }, c[field]);
+          this.inc(
+            { component: c.component, broker: c.broker, channel: c.channel },
+            carriedOf(seriesKey(name, c)) + c[field],
+          );
         }
       },
     });
@@ -199,25 +222,27 @@ export function metricsRegistry(engine: MetricsEngine, options: MetricsRegistryO
       }
     },
   });
-  new HdrHistogramMetric(
-    {
-      name: 'wasmsg_latency_seconds',
-      help: 'End to end in the engine: received from the broker to acked (HDR histogram, read when scraped).',
-      buckets: LATENCY_BUCKETS,
-      registers,
-    },
-    () => engine.histograms().latencyUs,
-    1e6,
-  );
-  new HdrHistogramMetric(
-    {
-      name: 'wasmsg_handler_seconds',
-      help: "Handler call time per message (each batch's call time ÷ its messages; HDR histogram, read when scraped).",
-      buckets: HANDLER_BUCKETS,
-      registers,
-    },
-    () => engine.histograms().handlerNs,
-    1e9,
+  histograms.push(
+    new HdrHistogramMetric(
+      {
+        name: 'wasmsg_latency_seconds',
+        help: 'End to end in the engine: received from the broker to acked (HDR histogram, read when scraped).',
+        buckets: LATENCY_BUCKETS,
+        registers,
+      },
+      () => engine.histograms().latencyUs,
+      1e6,
+    ),
+    new HdrHistogramMetric(
+      {
+        name: 'wasmsg_handler_seconds',
+        help: "Handler call time per message (each batch's call time ÷ its messages; HDR histogram, read when scraped).",
+        buckets: HANDLER_BUCKETS,
+        registers,
+      },
+      () => engine.histograms().handlerNs,
+      1e9,
+    ),
   );
   new Gauge({
     name: 'wasmsg_end_to_end_latency_seconds',

@@ -173,4 +173,54 @@ describe('metrics registry of an engine', () => {
     assert.ok(Math.abs(sum - 2.0055) < 0.01, `sum ${sum}`);
     assert.deepEqual(hdrBuckets(hdr.build(), [1], 1e6), { cumulative: [0], count: 0, sum: 0 });
   });
+
+  test('a value on a bound counts under it (le: less or equal)', () => {
+    // before: 5 ms, 10 ms, 1 s exactly counted under the next bound up
+    for (const us of [5000, 10_000, 1_000_000, 2500]) {
+      const h = hdr.build({
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 3_600_000_000,
+        numberOfSignificantValueDigits: 3,
+      });
+      h.recordValueWithCount(us, 100);
+      const bounds = [us / 2e6, us / 1e6, (us * 2) / 1e6];
+      assert.deepEqual(hdrBuckets(h, bounds, 1e6).cumulative, [0, 100, 100], `${us} µs`);
+    }
+  });
+});
+
+describe('metrics registry across resetStats()', () => {
+  test('counters and histograms keep what the earlier window counted: they never go down', async () => {
+    // before: every *_total and each histogram's counts fell back to the new window's (100, then 10)
+    const memory = new MemoryBroker({ name: 'default', partitions: 2 });
+    const engine = new Engine(
+      { components: [{ path: examples.noop, name: 'noop', subscriptions: [{ channel: 'a' }] }], workers: 1, cacheDir },
+      [memory],
+    );
+    const register = metricsRegistry(engine);
+    await engine.start();
+    try {
+      const send = async (n: number, total: number): Promise<Map<string, number>> => {
+        for (let i = 0; i < n; i++) memory.produce('a', { value: text(`x${i}`) });
+        await engine.waitForSettled(total);
+        return parseProm(await register.metrics());
+      };
+      const first = await send(100, 100);
+      assert.equal(first.get('wasmsg_messages_acked_total'), 100);
+      engine.resetStats();
+      assert.equal(engine.snapshot().acked, 0, 'the stats window restarted');
+      const second = await send(10, 110);
+      for (const name of [
+        'wasmsg_messages_acked_total',
+        'wasmsg_messages_received_total',
+        'wasmsg_messages_handled_ok_total',
+      ])
+        assert.equal(second.get(name), 110, name);
+      assert.equal(second.get(`wasmsg_channel_acked_total${labels('noop', 'a')}`), 110);
+      assert.equal(second.get('wasmsg_latency_seconds_count'), 110);
+      assert.equal(second.get('wasmsg_latency_seconds_bucket{le="+Inf"}'), 110);
+    } finally {
+      await engine.stop();
+    }
+  });
 });

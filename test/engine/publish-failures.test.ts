@@ -122,13 +122,15 @@ describe('engine: publishes that fail', () => {
     assert.equal(memory.read('echo').length, 0);
   });
 
-  test('a publish that fails twice and then succeeds: the input is acked once, its output published once', async () => {
+  test('a publish that fails twice and then succeeds: the input is acked once, its output published once, counted handled once', async () => {
     const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: 1 });
     memory.refusals.set('echo', 2);
     const engine = echoEngine(memory, { workers: 1, retries: { maxAttempts: 3, backoffMs: 1 } });
     const s = await settleValues(engine, memory, ['only']);
     assert.equal(s.deadLettered, 0);
     assert.equal(s.acked, 1);
+    // the handler ran 3 times: `processed` (handled ok) counted each run before, 3 of 1 received
+    assert.deepEqual([s.received, s.processed, s.failed, s.retried], [1, 1, 2, 2]);
     assert.deepEqual(
       memory.read('echo').map((r) => new TextDecoder().decode(r.value)),
       ['only'],
