@@ -13,15 +13,44 @@ export { NO_HEADERS, setHeader };
 /** An empty payload (shared: payloads are read-only). */
 export const NO_BYTES = new Uint8Array(0);
 
-/** The URL with any password replaced, for messages and logs. */
+/** Query parameters that carry secrets (`redis://h/s?password=…`: ioredis takes them as options). */
+const SECRET_PARAM = /^(pass(word|wd)?|token|secret|api[-_]?key|auth.*|sasl.*|.*_(password|token|secret))$/i;
+
+/**
+ * The URL with any password replaced, for messages, logs and reports: the user-info password and
+ * secret-looking query parameters. Unchanged (not normalised) when it holds none.
+ */
 export function redact(url: string): string {
   try {
     const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
+    let changed = false;
+    if (u.password !== '') {
+      u.password = '***';
+      changed = true;
+    }
+    for (const key of [...u.searchParams.keys()]) {
+      if (SECRET_PARAM.test(key)) {
+        u.searchParams.set(key, '***');
+        changed = true;
+      }
+    }
+    return changed ? u.toString() : url;
   } catch {
     return url;
   }
+}
+
+/** A command line with every broker URL in it redacted (`redact`), lists of them included. */
+export function redactCommand(args: readonly string[]): string {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i;
+  return args
+    .map((a) =>
+      a
+        .split(',')
+        .map((part) => (url.test(part) ? redact(part) : part))
+        .join(','),
+    )
+    .join(' ');
 }
 
 export function unreachable(url: string, cause: unknown): BrokerError {

@@ -8,6 +8,7 @@ import { UsageError } from './usage.js';
 import type { BenchReport, RunResult } from '../bench/types.js';
 import { startedInTransient } from '../bench/timeline.js';
 import { defaultCacheDir } from '../component/cache.js';
+import { redactCommand } from '../brokers/common.js';
 import { escapeControl } from '../component/host-text.js';
 
 /**
@@ -110,7 +111,7 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
     {
       cacheDir: flags.cacheDir === undefined ? defaultCacheDir() : resolve(flags.cacheDir),
       // passwords in broker URLs are not written to the report
-      command: ['wasmsg', ...process.argv.slice(2)].join(' ').replace(/(\/\/[^:/@,\s]*:)[^@/\s]+@/g, '$1***@'),
+      command: redactCommand(['wasmsg', ...process.argv.slice(2)]),
       brokerOptions:
         flags.kafkaSessionTimeout === undefined ? {} : { kafka: { sessionTimeoutMs: flags.kafkaSessionTimeout } },
       ...(flags.runTimeout === undefined ? {} : { runTimeoutMs: flags.runTimeout * 1000 }),

@@ -4,6 +4,7 @@ import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { OptionError } from '../../src/errors.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
+import { redact, redactCommand } from '../../src/brokers/common.js';
 
 describe('--from URLs: the path is the channel', () => {
   const cases: Array<[string, string | undefined]> = [
@@ -86,5 +87,22 @@ describe("brokers[].options: the adapter's own keys only", () => {
       ['memory:///c', { partitions: 2, retentionBytes: 1 << 20 }],
     ] as const)
       await createBroker({ name: 'b', url, options });
+  });
+});
+
+describe('redact: broker URLs in messages, logs and bench reports', () => {
+  test('the user-info password and secret query parameters are masked; a URL without either is left as given', () => {
+    // before: `?password=` (ioredis takes it as the password) went into bench reports in clear
+    assert.equal(
+      redact('redis://127.0.0.1:6379/s?password=hunter2&db=2'),
+      'redis://127.0.0.1:6379/s?password=***&db=2',
+    );
+    assert.equal(redact('amqp://u:hunter3@h:5672/q'), 'amqp://u:***@h:5672/q');
+    assert.equal(redact('nats://h:4222/s?token=t0k&x=1'), 'nats://h:4222/s?token=***&x=1');
+    assert.equal(redact('kafka://h:9092,h2:9092/t'), 'kafka://h:9092,h2:9092/t');
+    assert.equal(
+      redactCommand(['wasmsg', 'bench', '--brokers', 'redis://h/s?password=p1,amqp://u:p2@h/q', '--messages', '10']),
+      'wasmsg bench --brokers redis://h/s?password=***,amqp://u:***@h/q --messages 10',
+    );
   });
 });
