@@ -1,6 +1,6 @@
 import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
 import type { OutboxEntry } from '../component/types.js';
-import { ErrorCode, WasmsgError } from '../errors.js';
+import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { ProcessOutcome } from './lanes.js';
 
@@ -29,6 +29,36 @@ export interface ProcessInput {
   readonly channel?: string;
   readonly partition?: number;
   readonly timestamp?: number;
+}
+
+/**
+ * An input's fields are what the types say (JavaScript callers have no compiler to check them):
+ * before, an input without `value` threw inside the dispatcher, outside the stream, and ended the
+ * process. Throws OptionError E_BAD_INPUT naming the input and the field.
+ */
+function checkInput(input: ProcessInput, n: number): void {
+  const bad = (field: string, want: string, got: unknown): never => {
+    throw new OptionError(
+      ErrorCode.badInput,
+      `engine.process: input ${n}: ${field} must be ${want} (got ${got === null ? 'null' : typeof got})`,
+      { option: field, input: n },
+    );
+  };
+  if (typeof input !== 'object' || input === null) bad('the input', 'an object with a value', input);
+  if (!(input.value instanceof Uint8Array)) bad('value', 'a Uint8Array (a Buffer is one)', input.value);
+  if (input.key !== undefined && input.key !== null && typeof input.key !== 'string')
+    bad('key', 'a string or null', input.key);
+  if (input.channel !== undefined && (typeof input.channel !== 'string' || input.channel === ''))
+    bad('channel', 'a non-empty string', input.channel);
+  if (input.partition !== undefined && !(Number.isInteger(input.partition) && input.partition >= 0))
+    bad('partition', 'an integer ≥ 0', input.partition);
+  if (input.timestamp !== undefined && !Number.isFinite(input.timestamp))
+    bad('timestamp', 'a finite number (ms since the epoch)', input.timestamp);
+  const h = input.headers;
+  if (h !== undefined) {
+    if (typeof h !== 'object' || h === null) bad('headers', 'an object of strings', h);
+    for (const k in h) if (typeof h[k] !== 'string') bad(`headers['${k}']`, 'a string', h[k]);
+  }
 }
 
 /** What process() needs of the engine. */
@@ -94,6 +124,7 @@ export async function* processStream(
         while (!stopped && host.buffered() >= host.highWater()) await host.waitForSpace();
         while (!stopped && results.length >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
         if (stopped) break; // leaving the loop returns the source's iterator: it closes
+        checkInput(input, seq); // a bad one ends the stream with its error, after the results before it
         let resolve!: (r: ProcessResult | typeof STOPPED) => void;
         results.push(new Promise<ProcessResult | typeof STOPPED>((r) => (resolve = r)));
         const rec: ProcessRecord = {

@@ -8,6 +8,7 @@ import { MemoryBroker } from '../../src/brokers/memory.js';
 import { generate, syntheticPayload } from '../../src/brokers/synthetic.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
+import type { ProcessInput } from '../../src/engine/process.js';
 import { ErrorCode, OptionError, WasmsgError } from '../../src/errors.js';
 import { cacheDir, decode, examples, fixture, text, within } from '../helpers.js';
 
@@ -763,6 +764,40 @@ describe('engine: as a pipeline stage (process)', () => {
     }
     assert.equal(i, 500);
     await engine.stop();
+  });
+
+  test('an input that is not what the types say ends the stream with E_BAD_INPUT after the results before it; the engine goes on', async () => {
+    // before: an input without value threw inside the dispatcher, outside the stream, and ended the process
+    const { engine } = engineFor(examples.noop, { workers: 1 }, 1); // (its broker unused: process() feeds it)
+    await engine.start();
+    try {
+      const bad = [{}, { value: 'abc' }, { value: text('h'), headers: { n: 1 } }, { value: text('p'), partition: -1 }];
+      for (const [i, input] of bad.entries()) {
+        const got: string[] = [];
+        const source = [{ value: text('a') }, { value: text('b') }, input] as unknown as ProcessInput[];
+        await assert.rejects(
+          (async () => {
+            for await (const r of engine.process(source)) got.push(`${r.status} ${decode(r.input.value)}`);
+          })(),
+          (e: unknown) => {
+            assert.ok(e instanceof OptionError, String(e));
+            assert.equal(e.code, ErrorCode.badInput);
+            assert.match(
+              e.message,
+              /^engine\.process: input \d+: (value|headers\['n'\]|partition) must be /,
+              `input ${i}`,
+            );
+            return true;
+          },
+        );
+        assert.deepEqual(got, ['ok a', 'ok b'], `input ${i}`);
+      }
+      const after: string[] = [];
+      for await (const r of engine.process([{ value: text('c') }])) after.push(r.status);
+      assert.deepEqual(after, ['ok'], 'the engine still runs');
+    } finally {
+      await engine.stop();
+    }
   });
 
   test('a reader that stops early closes the source: it is pulled no more and its finally runs', async () => {
