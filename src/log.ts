@@ -141,6 +141,19 @@ export class RateLimiter {
     for (const [key, w] of this.windows) this.report(key, w);
   }
 
+  /**
+   * Reports the counts of windows that have ended. Where timers do not run while idle (a
+   * piscina worker waits for its next task in Atomics.wait), the owner calls this after its work.
+   */
+  tick(): void {
+    const t = this.now();
+    for (const [key, w] of this.windows) {
+      if (t - w.start < this.intervalMs) continue;
+      this.report(key, w);
+      this.windows.delete(key);
+    }
+  }
+
   private report(key: string, w: { dropped: number; timer?: NodeJS.Timeout }): void {
     if (w.timer !== undefined) clearTimeout(w.timer);
     delete w.timer;
@@ -149,10 +162,24 @@ export class RateLimiter {
   }
 }
 
-const guestLimiter = new RateLimiter(100, 1000, (key, dropped, ms) => {
+// per thread: each worker thread limits the lines of its own instances
+const guestLimiter = new RateLimiter(100, 1000, (key, dropped) => {
   const [component, stream] = key.split('\u0000');
-  rootLogger.warn({ component, stream, suppressed: dropped }, `${dropped} more ${stream} lines in ${ms} ms not shown`);
+  rootLogger.warn(
+    { component, stream, suppressed: dropped },
+    `${dropped} more ${stream} lines not shown (over 100 a second from one thread)`,
+  );
 });
+
+/**
+ * Reports the guest lines dropped in windows that have ended (`flush`: all of them, the last
+ * one included). The worker calls it after each batch and when the engine stops: an idle
+ * worker's timers do not run, and its counts came with its next batch, or never.
+ */
+export function guestLinesDropped(flush = false): void {
+  if (flush) guestLimiter.flush();
+  else guestLimiter.tick();
+}
 
 /** A guest's stdout/stderr line: tagged with component and stream, rate-limited per both, escaped. */
 export function guestLine(line: { component: string; stream: string; text: string }): void {

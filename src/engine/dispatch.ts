@@ -1,16 +1,11 @@
 import { Piscina } from 'piscina';
 import { slotBytesFor, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HDR_THREAD, PROGRESS_WAITING } from '../codec/layout.js';
-import { ErrorCode, WasmsgError, describe, errorFromJSON } from '../errors.js';
-import { logger } from '../log.js';
-import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
+import type { PoolTask, PoolTaskResult, PoolWorkerData } from '../workers/protocol.js';
 import type { Lane, Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
-import { cachePiscinaWorkerInterfaces } from './piscina-interfaces.js';
+import { destroyPool, startPool } from './pool.js';
 import type { StatsRecorder } from './stats.js';
-
-/** The engine's own log lines (a worker failing outside a batch). */
-const log = logger('engine');
 
 /**
  * Dispatch (main thread): ready lanes → batches → arena slots → the piscina pool.
@@ -112,53 +107,12 @@ export class Dispatcher {
       control: new SharedArrayBuffer(4),
       workers: o.workers,
     };
-    cachePiscinaWorkerInterfaces(); // one balancer view per worker, not one per task (see there)
-    this.pool = new Piscina({
-      filename: new URL('../workers/pool-worker.js', import.meta.url).href,
-      minThreads: o.workers,
-      maxThreads: o.workers,
-      idleTimeout: Number.MAX_SAFE_INTEGER,
-      // a worker's next batch waits in its port while it runs one: it starts at once, without a
-      // round trip to this thread (see `watch` for how a looping handler is still stopped)
-      concurrentTasksPerWorker: Math.min(2, Math.ceil(o.maxInFlightBatches / o.workers)),
-      recordTiming: false, // piscina's own per-task histograms: not read, not paid for
+    this.pool = await startPool(
+      o,
       workerData,
-    });
-    // A worker that fails with no task of its own (a replacement whose component no longer
-    // instantiates, a second worker of a failed start) is an 'error' event of the pool: without a
-    // listener it ended the process, after start() had already rejected
-    let bootError: unknown;
-    this.pool.on('error', (err: unknown) => {
-      if (this.watchdog === undefined) bootError ??= err;
-      else log.error({ err: describe(err) }, 'an engine worker failed outside a batch');
-    });
-    const warmUp: WarmUpTask = { warmUp: true };
-    // abortable tasks have a worker to themselves in piscina: one warm-up lands on each worker
-    const alone = { signal: new AbortController().signal };
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const names = data.components.map((c) => c.source).join(', ');
-        reject(
-          new WasmsgError(
-            ErrorCode.instantiate,
-            `${names}: not instantiated within ${o.instantiateTimeoutMs} ms (instantiateTimeoutMs): does its start function loop?`,
-            { components: data.components.map((c) => c.source), timeoutMs: o.instantiateTimeoutMs },
-          ),
-        );
-      }, o.instantiateTimeoutMs);
-    });
-    try {
-      await Promise.race([
-        Promise.all(Array.from({ length: o.workers }, () => this.pool!.run(warmUp, alone))),
-        timeout,
-      ]);
-    } catch (err) {
-      await this.pool.destroy(); // terminates the workers, looping ones included
-      throw fromWorker(err instanceof WasmsgError ? err : (bootError ?? err));
-    } finally {
-      clearTimeout(timer);
-    }
+      data.components.map((c) => c.source),
+      () => this.watchdog !== undefined,
+    );
     const period = Math.min(1000, Math.max(5, Math.floor(o.handlerTimeoutMs / 4)));
     this.watchdog = setInterval(() => this.watch(), period);
     this.watchdog.unref();
@@ -166,8 +120,9 @@ export class Dispatcher {
 
   async destroy(): Promise<void> {
     if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
-    if (this.watchdog !== undefined) clearInterval(this.watchdog);
-    await this.pool?.destroy();
+    const started = this.watchdog !== undefined;
+    clearInterval(this.watchdog);
+    if (this.pool !== undefined) await destroyPool(this.pool, this.options.workers, started);
   }
 
   /**
@@ -402,22 +357,4 @@ export class Dispatcher {
   private header(slot: number, word: number): number {
     return (slot * this.slotBytes) / 4 + word;
   }
-}
-
-/**
- * An error a worker failed to start with, typed again: a WasmsgError thrown there (the
- * component's ComponentLinkError, with its code and context) crosses the thread as a plain
- * Error with those fields; it is rebuilt as its class, the original as its cause.
- */
-function fromWorker(err: unknown): WasmsgError {
-  if (err instanceof WasmsgError) return err;
-  const e = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown; context?: unknown };
-  if (typeof e.code === 'string' && e.code.startsWith('E_') && typeof e.message === 'string') {
-    const context = typeof e.context === 'object' && e.context !== null ? (e.context as Record<string, unknown>) : {};
-    const name = typeof e.name === 'string' && e.name !== 'Error' ? e.name : /^Error \[(\w+)\]/.exec(String(err))?.[1];
-    const typed = errorFromJSON({ name: name ?? 'WasmsgError', code: e.code, message: e.message, context });
-    Object.defineProperty(typed, 'cause', { value: err, configurable: true, writable: true });
-    return typed;
-  }
-  return new WasmsgError(ErrorCode.instantiate, `engine workers failed to start: ${describe(err)}`, {}, { cause: err });
 }

@@ -1,10 +1,10 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
 import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
-import type { PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
+import type { FlushLogsTask, PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
 import { HDR_PROGRESS, HDR_THREAD, Msg, Status } from '../codec/layout.js';
 import { runWorldCBatch } from './world-c.js';
-import { guestLine } from '../log.js';
+import { guestLine, guestLinesDropped } from '../log.js';
 
 /**
  * Piscina worker: holds a warm instance of every component of the engine (compiled Modules
@@ -40,8 +40,20 @@ function warmUp(): PoolTaskResult {
 /** The result of a message that succeeded and published nothing: one shared tuple (msgpack writes it the same). */
 const OK_NO_OUTPUT: ResultTuple = [Status.ok, null, null];
 
-export default function runBatch(task: PoolTask | WarmUpTask): PoolTaskResult {
+export default function runBatch(task: PoolTask | WarmUpTask | FlushLogsTask): PoolTaskResult {
   if ('warmUp' in task) return warmUp();
+  if ('flushLogs' in task) {
+    guestLinesDropped(true);
+    return { offset: 0, length: 0, timing: [0, 0, 0] };
+  }
+  try {
+    return run(task);
+  } finally {
+    guestLinesDropped(); // an idle worker's timers do not run: the windows that ended are reported here
+  }
+}
+
+function run(task: PoolTask): PoolTaskResult {
   const t0 = performance.now();
   // which thread runs it, for the main thread's watchdog (read only once the progress word moved)
   Atomics.store(progress, (task.slot * data.slotBytes) / 4 + HDR_THREAD, threadId);

@@ -22,6 +22,11 @@ export interface WarmUpTask {
   readonly warmUp: true;
 }
 
+/** Sent to each worker as the engine stops: report the guest lines its rate limit dropped. */
+export interface FlushLogsTask {
+  readonly flushLogs: true;
+}
+
 export interface PoolTask {
   readonly slot: number;
   readonly length: number;
