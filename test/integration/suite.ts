@@ -51,7 +51,15 @@ export function brokerEngine(
     components: [
       {
         path: o.component ?? fixture('relay'),
-        subscriptions: [{ broker: 'default', channel: input, kind: o.kind ?? 'queue', group: o.group }],
+        subscriptions: [
+          // a topic subscription has no group (refused outside Kafka)
+          {
+            broker: 'default',
+            channel: input,
+            kind: o.kind ?? 'queue',
+            ...(o.kind === 'topic' ? {} : { group: o.group }),
+          },
+        ],
       },
     ],
     workers: 2,
