@@ -154,7 +154,10 @@ export class Settler {
               ? `trap: ${String(error)}`
               : String(error);
         if (++p.attempts >= this.host.options.retries.maxAttempts) this.deadLetter(p);
-        else pushTo(back, p.lane, p);
+        else {
+          p.sub.retried++; // a retry of its own failure (one that goes back unrun is not counted)
+          pushTo(back, p.lane, p);
+        }
       }
     }
     ok.length = okCount;
@@ -180,10 +183,7 @@ export class Settler {
     const r = options.retries;
     for (const [lane, list] of back) {
       let attempts = 0;
-      for (const p of list) {
-        attempts = Math.max(attempts, p.attempts);
-        if (p.attempts > 0) p.sub.retried++;
-      }
+      for (const p of list) attempts = Math.max(attempts, p.attempts);
       const delay = attempts === 0 ? 0 : Math.min(r.maxBackoffMs, r.backoffMs * 2 ** (attempts - 1));
       if (lane.exclusive) {
         lane.queue.unshiftAll(list);
@@ -302,6 +302,7 @@ export class Settler {
           this.deadLetter(p);
           continue;
         }
+        p.sub.retried++;
       }
       // its lane was unheld just now: forgotten if nothing else of it was queued (a new lane then)
       const lane = lanes.laneFor(p.component, p.broker, p.rec);
