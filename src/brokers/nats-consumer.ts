@@ -20,6 +20,7 @@ function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string
   if (h !== undefined) {
     for (const k of h.keys()) {
       if (k === KEY_HEADER) key = headerValue(h.get(k));
+      else if (k === MSG_ID) setHeader((headers ??= {}), MSG_ID_AS, headerValue(h.get(k)));
       else if (!isPublishCondition(k)) setHeader((headers ??= {}), k, headerValue(h.get(k)));
     }
   }
@@ -42,6 +43,16 @@ function isPublishCondition(name: string): boolean {
     (name.charCodeAt(0) | 0x20) === 0x6e && name.length > 13 && name.slice(0, 13).toLowerCase() === 'nats-expected'
   );
 }
+
+/**
+ * JetStream's deduplication id of the message as it was published. Carried on under its own name,
+ * it made JetStream drop what the engine published with it as a duplicate of the input — a dead
+ * letter (which copies its input's headers) or a relayed output to a subject of the same stream,
+ * within the stream's duplicate window: gone, and the input acked. It reaches the handler (and
+ * dead letters) as `x-wasmsg-nats-msg-id`.
+ */
+const MSG_ID = 'Nats-Msg-Id';
+export const MSG_ID_AS = 'x-wasmsg-nats-msg-id';
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {

@@ -277,6 +277,39 @@ describe('fault: NATS headers, subjects and keys', () => {
     }
   });
 
+  test("an input's Nats-Msg-Id is not carried on as such: its dead letter in the same stream is stored, not dropped as a duplicate", async () => {
+    const p = `${run}.msgid`;
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const js = nc.jetstream();
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: `M${run}`, subjects: [`${p}.>`] });
+    await js.publish(`${p}.in`, enc('poison'), { msgID: 'id-1' });
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url }],
+        components: [{ path: fixture('trap'), subscriptions: [{ channel: `${p}.in`, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1, backoffMs: 1 },
+        deadLetter: { channel: `${p}.dlq` },
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      await within(engine.waitForSettled(1), 20_000, 'dead-lettered');
+      // before: the dead letter carried Nats-Msg-Id id-1, JetStream took it for its input
+      // published again (same stream, within the duplicate window) and dropped it: the input
+      // was acked, its dead letter never stored
+      const dlq = await jsm.streams.getMessage(`M${run}`, { last_by_subj: `${p}.dlq` });
+      assert.equal(dlq.header.get('x-wasmsg-nats-msg-id'), 'id-1');
+      assert.equal(dlq.header.get('Nats-Msg-Id'), '');
+    } finally {
+      await engine.stop();
+      await nc.close();
+    }
+  });
+
   test('a header value with CR/LF, names with spaces or colons: percent-encoded, not a crash', async () => {
     const subject = `${run}.hdr`;
     const c = await collect(adapter, subject);
