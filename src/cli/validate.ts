@@ -1,5 +1,7 @@
 import { relative } from 'node:path';
-import { inspectComponent } from '../component/load.js';
+import { ComponentInstance } from '../component/instance.js';
+import { inspectComponent, loadComponent } from '../component/load.js';
+import { configuredChannels } from '../engine/configure.js';
 import { createBroker, schemeOf } from '../brokers/connect.js';
 import { groupClash } from '../brokers/kafka-records.js';
 import { WasmsgError, describe } from '../errors.js';
@@ -12,7 +14,8 @@ import { checkComponentPath } from './files.js';
  * `wasmsg validate <config>`: everything `wasmsg run --config` would refuse, without running:
  * every schema problem at once (one line each, unknown keys with a did-you-mean), the brokers'
  * cross-checks, and each component file (loaded and recognised; a world A or B component needs
- * subscriptions). Connects to no broker. Exit 0 valid, 1 not.
+ * subscriptions; a world C component's configure() is run, its channels checked against its
+ * grants). Connects to no broker. Exit 0 valid, 1 not.
  */
 /**
  * Kafka queue subscriptions given one group for two topics on one broker: `run` refuses them at
@@ -43,6 +46,7 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
       const options = resolveOptions(config);
       checkBrokers(options, []);
       const cacheDir = opts.cacheDir ?? options.cacheDir;
+      const brokerNames = [...new Set(['default', ...options.brokers.map((b) => b.name)])];
       for (const [i, c] of options.components.entries()) {
         try {
           await checkComponentPath(c.path);
@@ -52,9 +56,22 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
               `options.components[${i}].subscriptions: ${info.name} (${info.world}) needs subscriptions; only a world C component takes them from configure()`,
             );
           }
+          // world C: its configure() runs (as run's workers will): an err, no channels, or a
+          // channel its grants refuse is found here, not at start
+          let configured: string[] | undefined;
+          if (info.family === 'c') {
+            const compiled = await loadComponent(c.path, cacheDir === undefined ? {} : { cacheDir });
+            if (c.subscriptions.length === 0) configured = await configuredChannels(c, compiled, i, brokerNames);
+            else
+              await ComponentInstance.create(compiled, {
+                brokers: brokerNames,
+                binding: c.binding,
+                ...(c.grants === undefined ? {} : { grants: c.grants }),
+              });
+          }
           const inputs =
             c.subscriptions.length === 0
-              ? "the channels its configure() returns, on 'default'"
+              ? `the channels its configure() returns (${(configured ?? []).join(', ')}), on 'default'`
               : c.subscriptions
                   .map((s) => `${s.broker}/${s.channel} (${s.kind}${s.group === undefined ? '' : ` ${s.group}`})`)
                   .join(', ');
@@ -62,7 +79,7 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
         } catch (err) {
           const e = err as Error;
           problems.push(
-            `options.components[${i}].path: ${e.message}${err instanceof WasmsgError ? ` [${err.code}]` : ''}`,
+            `${e.message.startsWith('options.') ? '' : `options.components[${i}].path: `}${e.message}${err instanceof WasmsgError ? ` [${err.code}]` : ''}`,
           );
         }
       }

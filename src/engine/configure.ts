@@ -30,38 +30,53 @@ export async function subscriptionsFromConfigure(
 ): Promise<void> {
   for (const [i, c] of options.components.entries()) {
     if (c.subscriptions.length > 0) continue;
-    const component = components[i]!;
-    const option = `components[${i}].subscriptions`;
-    if (component.family !== 'c') {
-      throw new OptionError(
-        ErrorCode.badOption,
-        `options.${option}: ${component.name} (${component.world}) needs subscriptions; only a world C component takes them from configure()`,
-        { option },
-      );
-    }
-    const instance = await ComponentInstance.create(component, {
-      brokers: brokerNames,
-      binding: c.binding,
-      ...(c.grants === undefined ? {} : { grants: c.grants }),
-    });
-    const channels = [...new Set(instance.configuration?.channels ?? [])];
-    if (channels.length === 0) {
-      throw new OptionError(
-        ErrorCode.badOption,
-        `options.${option}: ${component.name}'s configure() names no channels; name its subscriptions in the options`,
-        { option },
-      );
-    }
-    const grants = compileGrants(c.grants);
-    for (const channel of channels) {
-      if (grants.subscribe('default', channel) !== null) {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `options.${option}: ${component.name}'s configure() asks for channel '${channel}', which its grants do not allow`,
-          { option, channel },
-        );
-      }
-    }
+    const channels = await configuredChannels(c, components[i]!, i, brokerNames);
     c.subscriptions.push(...channels.map((channel) => ({ broker: 'default', channel, kind: 'queue' as const })));
   }
+}
+
+/**
+ * The channels a world C component's `configure()` returns, each allowed by its grants (an
+ * instance built in this thread, as the workers will: a `configure()` that errs throws its
+ * ComponentLinkError here). Throws OptionError when it names none, or one its grants refuse; or
+ * for a component of another world (it needs subscriptions). `wasmsg validate` asks it too.
+ */
+export async function configuredChannels(
+  c: ResolvedOptions['components'][number],
+  component: CompiledComponent,
+  i: number,
+  brokerNames: readonly string[],
+): Promise<string[]> {
+  const option = `components[${i}].subscriptions`;
+  if (component.family !== 'c') {
+    throw new OptionError(
+      ErrorCode.badOption,
+      `options.${option}: ${component.name} (${component.world}) needs subscriptions; only a world C component takes them from configure()`,
+      { option },
+    );
+  }
+  const instance = await ComponentInstance.create(component, {
+    brokers: brokerNames,
+    binding: c.binding,
+    ...(c.grants === undefined ? {} : { grants: c.grants }),
+  });
+  const channels = [...new Set(instance.configuration?.channels ?? [])];
+  if (channels.length === 0) {
+    throw new OptionError(
+      ErrorCode.badOption,
+      `options.${option}: ${component.name}'s configure() names no channels; name its subscriptions in the options`,
+      { option },
+    );
+  }
+  const grants = compileGrants(c.grants);
+  for (const channel of channels) {
+    if (grants.subscribe('default', channel) !== null) {
+      throw new OptionError(
+        ErrorCode.badOption,
+        `options.${option}: ${component.name}'s configure() asks for channel '${channel}', which its grants do not allow`,
+        { option, channel },
+      );
+    }
+  }
+  return channels;
 }

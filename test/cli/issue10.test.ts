@@ -186,6 +186,30 @@ describe('config files (items 2 and 9)', () => {
     assert.equal((JSON.parse(json.stdout) as { problems: string[] }).problems.length, 4);
   });
 
+  test("validate runs a world C component's configure(): an err, or a channel its grants refuse, as run would at start", () => {
+    // before: both were "valid" (configure() ran only in `run`)
+    const config = join(tmp, 'world-c.json');
+    const check = (component: Record<string, unknown>): { status: number | null; stderr: string; stdout: string } => {
+      writeFileSync(config, JSON.stringify({ components: [component] }));
+      return wasmsg(['validate', config]);
+    };
+    const errs = check({ path: fixture('batch-noconf'), subscriptions: [{ channel: 'in' }] });
+    assert.equal(errs.status, 1);
+    assert.match(
+      errs.stderr,
+      /components\[0\]\.path: .*batch-noconf\.wasm: configure\(\) returned err: connection: unknown broker 'nope' \[E_INSTANTIATE\]/,
+    );
+    const denied = check({ path: examples.batch, grants: { subscribe: ['orders.*'] } });
+    assert.equal(denied.status, 1);
+    assert.match(
+      denied.stderr,
+      /components\[0\]\.subscriptions: batch's configure\(\) asks for channel 'in', which its grants do not allow/,
+    );
+    const fine = check({ path: examples.batch });
+    assert.equal(fine.status, 0, fine.stderr);
+    assert.match(fine.stdout, /consumes the channels its configure\(\) returns \(in\), on 'default'/);
+  });
+
   test("validate refuses what run would at start: an adapter's bad option, one Kafka group for two topics", () => {
     // before: both were "valid", and `run --config` refused them
     const config = join(tmp, 'start-checks.json');
