@@ -271,7 +271,8 @@ export function worldCImports(state: HostState, brokerFormats?: Readonly<Record<
       if (over !== null) fail(over);
       for (const m of ms) {
         const headers: Record<string, string> = {};
-        for (const [k, v] of m.metadata ?? []) if (!RESERVED.has(k)) setHeader(headers, k, v);
+        // the host's names are dropped, but `wasmsg-key`: a forwarded message keeps its key (settle.ts)
+        for (const [k, v] of m.metadata ?? []) if (!RESERVED.has(k) || k === Meta.key) setHeader(headers, k, v);
         state.outbox.push({ broker: c.name, kind: 'topic', channel: ch, data: m.data, headers });
       }
     });

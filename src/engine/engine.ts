@@ -94,6 +94,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       running,
       broker: (name) => this.broker(name),
       componentName: (i) => this.components[i]?.name ?? String(i),
+      batchWorld: (i) => this.components[i]?.family === 'c',
       released: (list) => this.backpressure.release(list),
       checkDrained: () => this.checkDrained(),
       settled: (list, outcome, records) => this.onSettled(list, outcome, records),

@@ -1,6 +1,33 @@
-import type { BrokerAdapter, OutRecord } from '../brokers/adapter.js';
+import type { BrokerAdapter, BrokerRecord, OutRecord } from '../brokers/adapter.js';
+import { outputKey } from '../brokers/common.js';
+import { type OutboxTuple, unpackHeaders } from '../codec/batch.js';
+import { Meta } from '../component/host-c.js';
 import { describe } from '../errors.js';
 import type { Lane } from './lanes.js';
+import { carryTrace } from './trace.js';
+
+/**
+ * The record a handler's output is published as. Worlds A and B: the output of one input, whose
+ * key it falls back to and whose trace context it carries on. World C (`batchWorld`): the output
+ * of the whole batch call, no one input's; its key is its own `partitionkey`, or, for a message
+ * the guest forwarded, the key that message came with (`wasmsg-key`, kept by send for this), and
+ * it carries only its own trace context (before, every output of a batch took the first ok
+ * message's key and trace).
+ */
+export function outRecordOf(o: OutboxTuple, input: BrokerRecord, batchWorld: boolean): OutRecord {
+  const headers = unpackHeaders(o[4]);
+  if (!batchWorld)
+    return {
+      kind: o[1],
+      channel: o[2],
+      headers: carryTrace(headers, input.headers),
+      value: o[3],
+      key: outputKey(headers, input.key),
+    };
+  const forwarded = Object.hasOwn(headers, Meta.key) ? headers[Meta.key] : undefined;
+  if (forwarded !== undefined) delete headers[Meta.key];
+  return { kind: o[1], channel: o[2], headers, value: o[3], key: outputKey(headers, forwarded ?? null) };
+}
 
 /**
  * A settled batch's outputs (main thread): by broker, each record beside the index of the input

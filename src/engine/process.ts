@@ -50,8 +50,12 @@ function checkInput(input: ProcessInput, n: number): void {
     bad('key', 'a string or null', input.key);
   if (input.channel !== undefined && (typeof input.channel !== 'string' || input.channel === ''))
     bad('channel', 'a non-empty string', input.channel);
-  if (input.partition !== undefined && !(Number.isInteger(input.partition) && input.partition >= 0))
-    bad('partition', 'an integer ≥ 0', input.partition);
+  // (a batch carries partitions as 32-bit integers: past 2^31 − 1, Kafka's range, the guest saw another)
+  if (
+    input.partition !== undefined &&
+    !(Number.isInteger(input.partition) && input.partition >= 0 && input.partition <= 0x7fffffff)
+  )
+    bad('partition', 'an integer from 0 to 2147483647', input.partition);
   if (input.timestamp !== undefined && !Number.isFinite(input.timestamp))
     bad('timestamp', 'a finite number (ms since the epoch)', input.timestamp);
   const h = input.headers;

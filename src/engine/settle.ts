@@ -1,6 +1,5 @@
 import type { BrokerAdapter, BrokerRecord, OutRecord } from '../brokers/adapter.js';
-import { outputKey } from '../brokers/common.js';
-import { type ResultTuple, outboxFromTuples, readResponse, unpackHeaders } from '../codec/batch.js';
+import { type ResultTuple, outboxFromTuples, readResponse } from '../codec/batch.js';
 import { PROGRESS_WHOLE_BATCH, Status } from '../codec/layout.js';
 import type { MessagingError } from '../component/types.js';
 import { describe } from '../errors.js';
@@ -10,8 +9,7 @@ import { type Lane, type Lanes, NO_LANES, type Pending, holdLanes } from './lane
 import type { ResolvedOptions } from './options.js';
 import type { StatsRecorder } from './stats.js';
 import { ackAll } from './ack.js';
-import { BatchOutputs, publishAll, publishAlone } from './outputs.js';
-import { carryTrace } from './trace.js';
+import { BatchOutputs, outRecordOf, publishAll, publishAlone } from './outputs.js';
 import type { PoolTaskResult } from '../workers/protocol.js';
 
 /**
@@ -40,6 +38,11 @@ export interface SettleHost {
   running(): boolean;
   broker(name: string): BrokerAdapter;
   componentName(index: number): string;
+  /**
+   * World C (batch delivery): a batch's outputs are the whole call's, attached to its first ok
+   * message; they belong to no one input (no key or trace context inherited, one publish unit).
+   */
+  batchWorld(index: number): boolean;
   /** These messages left the engine (acked or handed back): backpressure. */
   released(list: readonly Pending[]): void;
   /** Batches or publishes finished: stop() may be waiting for none to be left. */
@@ -132,16 +135,8 @@ export class Settler {
         if (outbox !== null) {
           outputsBy ??= new Map();
           outputsBy.set(p.sub, (outputsBy.get(p.sub) ?? 0) + outbox.length);
-          for (const o of outbox) {
-            const headers = unpackHeaders(o[4]);
-            outputs.add(o[0], okCount - 1, {
-              kind: o[1],
-              channel: o[2],
-              headers: carryTrace(headers, p.rec.headers),
-              value: o[3],
-              key: outputKey(headers, p.rec.key),
-            });
-          }
+          const batchWorld = this.host.batchWorld(p.component);
+          for (const o of outbox) outputs.add(o[0], okCount - 1, outRecordOf(o, p.rec, batchWorld));
         }
       } else if (status === Status.skipped) {
         pushTo(back, p.lane, p);
@@ -255,7 +250,10 @@ export class Settler {
         // Outputs not confirmed. One input's: a failed attempt of it (retried, then
         // dead-lettered). Several inputs': each input's outputs again on their own, so that an
         // output a broker refuses (too large, a name it cannot take) fails only its own input.
-        if (ok.length === 1) {
+        // A world C batch's outputs are the call's (attached to its first ok message): its ok
+        // messages go back together, each charged (alone, the others were acked while their
+        // outputs were lost)
+        if (ok.length === 1 || this.host.batchWorld(ok[0]!.component)) {
           done();
           this.failedPublish(ok, () => `publish failed: ${describe(err)}`);
           this.host.checkDrained();

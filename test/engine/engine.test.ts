@@ -771,7 +771,13 @@ describe('engine: as a pipeline stage (process)', () => {
     const { engine } = engineFor(examples.noop, { workers: 1 }, 1); // (its broker unused: process() feeds it)
     await engine.start();
     try {
-      const bad = [{}, { value: 'abc' }, { value: text('h'), headers: { n: 1 } }, { value: text('p'), partition: -1 }];
+      const bad = [
+        {},
+        { value: 'abc' },
+        { value: text('h'), headers: { n: 1 } },
+        { value: text('p'), partition: -1 },
+        { value: text('q'), partition: 2 ** 31 }, // a batch carries 32-bit partitions: the guest saw -2147483648
+      ];
       for (const [i, input] of bad.entries()) {
         const got: string[] = [];
         const source = [{ value: text('a') }, { value: text('b') }, input] as unknown as ProcessInput[];

@@ -241,4 +241,65 @@ describe('engine: one output refused among a batch', () => {
       'second 2 confirmed',
     ]);
   });
+
+  for (const ordering of ['none', 'partition'] as const) {
+    test(`world C (${ordering}): a batch whose outputs were refused goes back whole; every forwarded output is published`, async () => {
+      // examples/batch-wat forwards its batch to `out`: the batch's outputs are attached to its
+      // first ok message. Before, the retry one input at a time found the others with no outputs
+      // of their own and acked them: their outputs were never published
+      const memory = new RefusingPublishMemoryBroker({ name: 'default', partitions: ordering === 'none' ? 1 : 4 });
+      memory.refusals.set('out', 2);
+      const engine = new Engine(
+        {
+          components: [{ path: examples.batch, subscriptions: [{ channel: 'in' }] }],
+          workers: 1,
+          ordering,
+          cacheDir,
+          retries: { maxAttempts: 5, backoffMs: 1 },
+        },
+        [memory],
+      );
+      const values = ['m0', 'm1', 'm2', 'm3'];
+      const s = await settleValues(engine, memory, values);
+      assert.equal(memory.refused, 2);
+      assert.deepEqual([s.acked, s.deadLettered], [4, 0]);
+      assert.deepEqual(
+        memory
+          .read('out')
+          .map((r) => decode(r.value))
+          .sort(),
+        values,
+      );
+    });
+  }
+
+  test('world C: a forwarded output keeps the key its message came with and only its own trace context', async () => {
+    // before: every output of the batch took the first ok message's key and traceparent
+    const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+    const engine = new Engine(
+      { components: [{ path: examples.batch, subscriptions: [{ channel: 'in' }] }], workers: 1, cacheDir },
+      [memory],
+    );
+    await engine.start();
+    try {
+      const trace = '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01';
+      const keys = ['k1', 'k2', null, 'k4'];
+      for (const [i, key] of keys.entries())
+        memory.produce('in', { key, value: text(`m${i}`), headers: i === 0 ? { traceparent: trace } : {} });
+      await engine.waitForSettled(keys.length);
+      const out = memory.read('out').map((r) => [decode(r.value), r.key, r.headers['traceparent'] ?? null]);
+      assert.deepEqual(out, [
+        ['m0', 'k1', trace],
+        ['m1', 'k2', null],
+        ['m2', null, null],
+        ['m3', 'k4', null],
+      ]);
+      assert.ok(
+        memory.read('out').every((r) => !('wasmsg-key' in r.headers)),
+        'the key is not a header too',
+      );
+    } finally {
+      await engine.stop();
+    }
+  });
 });

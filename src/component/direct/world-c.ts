@@ -44,7 +44,10 @@ const RESERVED_PREFIX = new TextEncoder().encode('wasmsg-');
 const META_BYTES = Object.fromEntries(
   Object.entries(Meta).map(([name, key]) => [name, new TextEncoder().encode(key)]),
 ) as Record<keyof typeof Meta, Uint8Array>;
-const RESERVED_BYTES = Object.values(META_BYTES);
+/** Dropped from what `send` publishes: the host's names but `wasmsg-key`, which a forwarded message's output keeps as its key (settle.ts). */
+const RESERVED_BYTES = Object.entries(META_BYTES)
+  .filter(([name]) => name !== 'key')
+  .map(([, bytes]) => bytes);
 const RESERVED_MIN = Math.min(...Object.values(Meta).map((k) => k.length));
 const RESERVED_MAX = Math.max(...Object.values(Meta).map((k) => k.length));
 
