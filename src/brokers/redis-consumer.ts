@@ -1,103 +1,37 @@
 import type { Redis } from 'ioredis';
 import { describe } from '../errors.js';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
-import { NO_BYTES, NO_HEADERS, headerValue, setHeader, sleep } from './common.js';
+import { sleep } from './common.js';
 import type { RedisAdapter } from './redis.js';
+import {
+  type Handed,
+  type HandedRecord,
+  type StreamReply,
+  compareIds,
+  decodeEntry,
+  isNoGroup,
+} from './redis-entries.js';
 
 /**
  * The Redis Streams adapter's consumer (brokers/redis.ts is the adapter: connections, groups
  * created, publish): a group reader (own pending entries first, then new ones, with the periodic
  * XCLAIM of other consumers' entries left idle, XACK in batches, the group recreated after NOGROUP) or a
- * topic reader (XREAD from the end), and how an entry's fields become a record.
+ * topic reader (XREAD from the end). How an entry's fields become a record: redis-entries.ts.
  */
-
-/** An entry's fields: the payload, the record's key, and one `h:<name>` field per header. */
-export const DATA = 'data';
-export const KEY = 'key';
-export const HEADER = 'h:';
-
-/**
- * One entry as a record. Field names are matched on their bytes (no string per field), the
- * timestamp is read from the id's digits, and an entry without headers shares one frozen empty
- * object: this runs once per message on the main thread.
- */
-function decodeEntry(
-  channel: string,
-  idBytes: Buffer,
-  fields: Buffer[] | null,
-  handed: Handed | undefined,
-  index: number,
-): HandedRecord {
-  fields ??= []; // (filtered out before: see deliver)
-  let value: Uint8Array = NO_BYTES;
-  let key: string | null = null;
-  let headers: Record<string, string> | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]!;
-    if (equalsAscii(name, DATA)) value = fields[i + 1]!;
-    else if (equalsAscii(name, KEY)) key = fields[i + 1]!.toString('utf8');
-    else if (name.length >= HEADER.length && name[0] === HEADER_0 && name[1] === HEADER_1)
-      setHeader((headers ??= {}), name.toString('utf8', HEADER.length), headerValue(fields[i + 1]));
-  }
-  let ms = 0; // an id is `<ms>-<seq>`
-  for (let i = 0; i < idBytes.length && idBytes[i] !== 0x2d; i++) ms = ms * 10 + idBytes[i]! - 0x30;
-  return {
-    channel,
-    partition: 0,
-    offset: idBytes.toString('latin1'),
-    key,
-    headers: headers ?? NO_HEADERS,
-    value,
-    timestamp: ms,
-    handed,
-    index,
-  };
-}
-
-/**
- * A batch of entries handed to the engine (group readers): their ids, which of them are settled,
- * and how many are not — what `keep` refreshes. A record points at its batch: settling it is two
- * stores, no lookup (a Set of held ids, an add and a delete a message, cost P5 Redis ≈ 5 %).
- */
-interface Handed {
-  readonly ids: string[];
-  readonly settled: Uint8Array;
-  left: number;
-}
-interface HandedRecord extends BrokerRecord {
-  readonly handed: Handed | undefined;
-  readonly index: number;
-}
 
 /** Entry ids per XCLAIM of `keep`. */
 const KEEP_CHUNK = 10_000;
 
-const HEADER_0 = HEADER.charCodeAt(0);
-const HEADER_1 = HEADER.charCodeAt(1);
-
-function equalsAscii(b: Buffer, s: string): boolean {
-  if (b.length !== s.length) return false;
-  for (let i = 0; i < s.length; i++) if (b[i] !== s.charCodeAt(i)) return false;
-  return true;
-}
-
-/** An entry's fields are nil when it was deleted from the stream while pending. */
-type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
-
-/** The server has no such stream or group (it lost them, or they were deleted). */
-function isNoGroup(err: unknown): boolean {
-  return describe(err).startsWith('NOGROUP');
-}
-
-/** Orders stream entry ids (`<ms>-<seq>`). */
-function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const d = BigInt(am) - BigInt(bm);
-  if (d !== 0n) return d > 0n ? 1 : -1;
-  const e = BigInt(as) - BigInt(bs);
-  return e === 0n ? 0 : e > 0n ? 1 : -1;
-}
+/**
+ * Reads sized in bytes (when `count` is not set): as many entries as make READ_BYTES at the
+ * entry size seen so far, from 1 to MAX_COUNT, the first read FIRST_COUNT. A count of entries
+ * alone held 512 MiB a read of 1 MiB entries (two reads are in flight); and for small entries a
+ * read of 1024 rather than 512 costs the main thread less a message (P5 Redis: PERF.md).
+ */
+const READ_BYTES = 1 << 20;
+const MAX_COUNT = 1024;
+const FIRST_COUNT = 64;
+const ENTRY_OVERHEAD = 64; // an entry's id, field names and reply framing, about
 
 export class RedisConsumer implements Consumer {
   private paused = false;
@@ -234,8 +168,25 @@ export class RedisConsumer implements Consumer {
     this.pendingCursor = undefined; // a new group holds nothing pending for anyone
   }
 
+  /** Entries the next read asks for (see READ_BYTES). */
+  private count(): number {
+    return this.adapter.options.count ?? this.sized;
+  }
+  private sized = FIRST_COUNT;
+  /** Sizes the next reads by the entries of this one (a moving average of their bytes). */
+  private learn(entries: Array<[Buffer, Buffer[] | null]>): void {
+    if (entries.length === 0) return;
+    let bytes = 0;
+    for (const [, fields] of entries) if (fields !== null) for (const f of fields) bytes += f.length;
+    const per = bytes / entries.length + ENTRY_OVERHEAD;
+    this.perEntry = this.perEntry === 0 ? per : this.perEntry * 0.5 + per * 0.5;
+    this.sized = Math.max(1, Math.min(MAX_COUNT, Math.floor(READ_BYTES / this.perEntry)));
+  }
+  private perEntry = 0;
+
   private deliver(reply: StreamReply): number {
     let entries = reply?.[0]?.[1] ?? [];
+    this.learn(entries);
     // A pending entry the stream no longer holds (trimmed by MAXLEN or XTRIM, deleted by XDEL
     // while its consumer was away) comes back as [id, nil]: there is nothing to handle, so it is
     // acknowledged (else it stays pending for good, and before it threw and lost its batch)
@@ -268,7 +219,6 @@ export class RedisConsumer implements Consumer {
 
   private async readGroup(group: string): Promise<void> {
     const { channel } = this.spec;
-    const count = this.adapter.options.count ?? 512;
     const consumer = this.adapter.consumerName(group);
     await this.whileRunning(async () => {
       // 1. own pending entries from before a restart (id 0 = the pending list, not new entries)
@@ -278,7 +228,7 @@ export class RedisConsumer implements Consumer {
           group,
           consumer,
           'COUNT',
-          count,
+          this.count(),
           'STREAMS',
           channel,
           this.pendingCursor,
@@ -300,7 +250,7 @@ export class RedisConsumer implements Consumer {
           group,
           consumer,
           'COUNT',
-          count,
+          this.count(),
           'BLOCK',
           1000,
           'STREAMS',
@@ -351,8 +301,16 @@ export class RedisConsumer implements Consumer {
       for (let i = 0; i < held.length; i += KEEP_CHUNK)
         await command.call('XCLAIM', channel, group, consumer, 0, ...held.slice(i, i + KEEP_CHUNK), 'JUSTID');
       if (this.paused || this.stop.signal.aborted) return;
-      const count = this.adapter.options.count ?? 512;
-      const idle = (await command.call('XPENDING', channel, group, 'IDLE', claimIdle, '-', '+', count)) as Pending;
+      const idle = (await command.call(
+        'XPENDING',
+        channel,
+        group,
+        'IDLE',
+        claimIdle,
+        '-',
+        '+',
+        this.count(),
+      )) as Pending;
       const ids = (idle ?? []).filter(([, owner]) => owner !== consumer).map(([id]) => id);
       if (ids.length === 0) return;
       const claimed = (await command.callBuffer('XCLAIM', [channel, group, consumer, claimIdle, ...ids])) as Array<
@@ -371,12 +329,11 @@ export class RedisConsumer implements Consumer {
   private nextRead: Promise<StreamReply> | undefined;
 
   private async readTopic(start: string): Promise<void> {
-    const count = this.adapter.options.count ?? 512;
     let cursor = start;
     await this.whileRunning(async () => {
       const reply = (await this.reader.xreadBuffer(
         'COUNT',
-        count,
+        this.count(),
         'BLOCK',
         1000,
         'STREAMS',

@@ -3,7 +3,8 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { publishFailed, redact, unreachable, warnLine } from './common.js';
-import { DATA, HEADER, KEY, RedisConsumer } from './redis-consumer.js';
+import { RedisConsumer } from './redis-consumer.js';
+import { DATA, HEADER, KEY } from './redis-entries.js';
 
 /**
  * Redis Streams (ioredis). A channel is a stream; an entry is `data` (the payload), `key`, and
@@ -37,7 +38,7 @@ export interface RedisAdapterOptions {
    * `wasmsg-<hostname>-<group>`; two engines of one group on one host need distinct names.
    */
   readonly consumer?: string;
-  /** Entries per read (default 512). */
+  /** Entries per read (default: as many as make about 1 MiB at the entry size seen, at most 1024). */
   readonly count?: number;
   /** Idle time after which another consumer's pending entry is claimed (default 30 s). */
   readonly claimIdleMs?: number;

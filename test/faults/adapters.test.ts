@@ -378,6 +378,35 @@ describe('fault: Redis publish errors, headers and keys', () => {
     await server.stop();
   });
 
+  test('reads are sized in bytes: big entries a few a read, small ones up to 1024', async () => {
+    // before: 512 entries a read whatever their size (two reads in flight: 1 GiB of 1 MiB entries)
+    const sizes = async (stream: string, n: number, bytes: number): Promise<number[]> => {
+      const value = Buffer.alloc(bytes, 1);
+      for (let i = 0; i < n; i += 100) {
+        const p = client.pipeline();
+        for (let j = i; j < Math.min(n, i + 100); j++) p.xadd(stream, '*', 'data', value);
+        await p.exec();
+      }
+      const batches: number[] = [];
+      let got = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      const c = await adapter.subscribe({ channel: stream, kind: 'queue', group: 'sized' }, (records) => {
+        batches.push(records.length); // (not acked: nothing here depends on it)
+        if ((got += records.length) >= n) done();
+      });
+      await within(all, 20_000, `${n} entries of ${bytes} B`);
+      await c.close();
+      return batches;
+    };
+    const big = await sizes(`${run}.sized-big`, 40, 256 * 1024);
+    assert.ok(big[0]! <= 64, `first read ${big[0]}`);
+    assert.ok(Math.max(...big.slice(1)) <= 4, `then about 1 MiB a read: ${big.join(' ')}`);
+    const small = await sizes(`${run}.sized-small`, 5000, 100);
+    assert.ok(Math.max(...small) > 512, `small entries: ${small.join(' ')}`);
+    assert.ok(Math.max(...small) <= 1024);
+  });
+
   test('an entry the engine still holds past claimIdleMs is not claimed back by its own consumer', async () => {
     // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past claimIdleMs
     // 300: before, the periodic XAUTOCLAIM delivered it again (3 copies, 2 dead letters)
