@@ -257,3 +257,32 @@ export class HeldDeliveries {
     if (held.length > 0) this.onBatch(held);
   }
 }
+
+/**
+ * How many messages the next read (a Redis XREADGROUP, a JetStream pull) asks for, sized in
+ * bytes: as many as make `readBytes` at the message size seen so far (a moving average), from 1
+ * to `max`, the first read `first`. A count alone held 512 MiB a read of 1 MiB entries.
+ */
+export class ReadSizer {
+  private perMessage = 0;
+  private next: number;
+  constructor(
+    private readonly max: number,
+    first: number,
+    /** Bytes a message costs beyond its payload and headers (id, names, framing), about. */
+    private readonly overhead = 64,
+    private readonly readBytes = 1 << 20,
+  ) {
+    this.next = Math.min(first, max);
+  }
+  count(): number {
+    return this.next;
+  }
+  /** A read brought `n` messages of `bytes` in all. */
+  learn(n: number, bytes: number): void {
+    if (n === 0) return;
+    const per = bytes / n + this.overhead;
+    this.perMessage = this.perMessage === 0 ? per : (this.perMessage + per) / 2;
+    this.next = Math.max(1, Math.min(this.max, Math.floor(this.readBytes / this.perMessage)));
+  }
+}

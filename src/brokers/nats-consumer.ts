@@ -1,6 +1,6 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, MsgHdrs, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
-import { HeldDeliveries, KEY_HEADER, NO_HEADERS, headerValue, setHeader, sleep } from './common.js';
+import { HeldDeliveries, KEY_HEADER, NO_HEADERS, ReadSizer, headerValue, setHeader, sleep } from './common.js';
 import type { NatsAdapter } from './nats.js';
 
 /**
@@ -136,8 +136,10 @@ export class JetStreamConsumer implements Consumer {
       await this.adapter.manager.consumers.delete(this.target.stream, this.target.name).catch(() => {});
   }
 
+  /** Messages a pull asks for when `batch` is not set. */
+  private readonly sizer = new ReadSizer(256, 64, 128);
+
   private async run(): Promise<void> {
-    const max = this.adapter.options.batch ?? 256;
     const expires = this.adapter.options.fetchExpiresMs ?? 1000;
     while (!this.stop.signal.aborted) {
       if (this.paused) {
@@ -145,7 +147,13 @@ export class JetStreamConsumer implements Consumer {
         continue;
       }
       try {
-        const messages = await this.consumer.fetch({ max_messages: max, expires });
+        // a pull sized in bytes unless `batch` is set (ReadSizer: about 1 MiB, at most 256)
+        const messages = await this.consumer.fetch({
+          max_messages: this.adapter.options.batch ?? this.sizer.count(),
+          expires,
+        });
+        let n = 0;
+        let bytes = 0;
         this.fetching = messages;
         // A fetch ends when `max` messages came or it expired: hand over what arrived in each
         // turn of the event loop instead of waiting for the end (with fewer than `max` waiting,
@@ -161,6 +169,8 @@ export class JetStreamConsumer implements Consumer {
           this.onBatch(ready);
         };
         for await (const m of messages) {
+          n++;
+          bytes += m.data.length;
           const offset = String(m.seq);
           const timestamp = Math.floor(m.info.timestampNanos / 1e6);
           const held = this.inFlight.get(offset);
@@ -187,6 +197,7 @@ export class JetStreamConsumer implements Consumer {
           batch.push({ channel: m.subject, partition: 0, offset, seq: m.seq, key, headers, value: m.data, timestamp });
         }
         flush();
+        this.sizer.learn(n, bytes);
       } catch (err) {
         if (this.stop.signal.aborted) return;
         this.adapter.fail(err);

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe } from '../errors.js';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
-import { sleep } from './common.js';
+import { ReadSizer, sleep } from './common.js';
 import type { RedisAdapter } from './redis.js';
 import {
   type Handed,
@@ -23,15 +23,11 @@ import {
 const KEEP_CHUNK = 10_000;
 
 /**
- * Reads sized in bytes (when `count` is not set): as many entries as make READ_BYTES at the
- * entry size seen so far, from 1 to MAX_COUNT, the first read FIRST_COUNT. A count of entries
- * alone held 512 MiB a read of 1 MiB entries (two reads are in flight); and for small entries a
- * read of 1024 rather than 512 costs the main thread less a message (P5 Redis: PERF.md).
+ * Entries a read (when `count` is not set): about 1 MiB of them (ReadSizer), at most 1024; for
+ * small entries a read of 1024 rather than 512 costs the main thread less a message (PERF.md).
  */
-const READ_BYTES = 1 << 20;
 const MAX_COUNT = 1024;
 const FIRST_COUNT = 64;
-const ENTRY_OVERHEAD = 64; // an entry's id, field names and reply framing, about
 
 export class RedisConsumer implements Consumer {
   private paused = false;
@@ -168,21 +164,17 @@ export class RedisConsumer implements Consumer {
     this.pendingCursor = undefined; // a new group holds nothing pending for anyone
   }
 
-  /** Entries the next read asks for (see READ_BYTES). */
+  /** Entries the next read asks for. */
   private count(): number {
-    return this.adapter.options.count ?? this.sized;
+    return this.adapter.options.count ?? this.sizer.count();
   }
-  private sized = FIRST_COUNT;
-  /** Sizes the next reads by the entries of this one (a moving average of their bytes). */
+  private readonly sizer = new ReadSizer(MAX_COUNT, FIRST_COUNT);
+  /** Sizes the next reads by the entries of this one. */
   private learn(entries: Array<[Buffer, Buffer[] | null]>): void {
-    if (entries.length === 0) return;
     let bytes = 0;
     for (const [, fields] of entries) if (fields !== null) for (const f of fields) bytes += f.length;
-    const per = bytes / entries.length + ENTRY_OVERHEAD;
-    this.perEntry = this.perEntry === 0 ? per : this.perEntry * 0.5 + per * 0.5;
-    this.sized = Math.max(1, Math.min(MAX_COUNT, Math.floor(READ_BYTES / this.perEntry)));
+    this.sizer.learn(entries.length, bytes);
   }
-  private perEntry = 0;
 
   private deliver(reply: StreamReply): number {
     let entries = reply?.[0]?.[1] ?? [];

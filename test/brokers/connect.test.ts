@@ -4,7 +4,7 @@ import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { OptionError } from '../../src/errors.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
-import { redact, redactCommand } from '../../src/brokers/common.js';
+import { ReadSizer, redact, redactCommand } from '../../src/brokers/common.js';
 
 describe('--from URLs: the path is the channel', () => {
   const cases: Array<[string, string | undefined]> = [
@@ -104,5 +104,24 @@ describe('redact: broker URLs in messages, logs and bench reports', () => {
       redactCommand(['wasmsg', 'bench', '--brokers', 'redis://h/s?password=p1,amqp://u:p2@h/q', '--messages', '10']),
       'wasmsg bench --brokers redis://h/s?password=***,amqp://u:***@h/q --messages 10',
     );
+  });
+});
+
+describe('ReadSizer: reads of about 1 MiB at the message size seen', () => {
+  test('the first read, then as many as make 1 MiB (1 at least, the maximum at most)', () => {
+    const r = new ReadSizer(1024, 64, 64);
+    assert.equal(r.count(), 64);
+    r.learn(64, 64 * 1024 * 1024); // 1 MiB messages: one a read
+    assert.equal(r.count(), 1);
+    r.learn(1, 4 * 1024 * 1024); // bigger still: never 0
+    assert.equal(r.count(), 1);
+    const small = new ReadSizer(1024, 64, 64);
+    small.learn(64, 64 * 100); // 100 B + 64 overhead: 6393, capped
+    assert.equal(small.count(), 1024);
+    const mid = new ReadSizer(1024, 64, 64);
+    mid.learn(10, 10 * (256 * 1024 - 64)); // 256 KiB with the overhead: 4 a read
+    assert.equal(mid.count(), 4);
+    mid.learn(0, 0); // an empty read changes nothing
+    assert.equal(mid.count(), 4);
   });
 });

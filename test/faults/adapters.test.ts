@@ -277,6 +277,41 @@ describe('fault: NATS headers, subjects and keys', () => {
     }
   });
 
+  test('JetStream pulls sized in bytes: big messages all come, small ones more than the first pull of 64 at once', async () => {
+    // before: 256 messages a pull whatever their size
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const js = nc.jetstream();
+    const sizes = async (subject: string, n: number, bytes: number): Promise<number[]> => {
+      const value = new Uint8Array(bytes);
+      await (await nc.jetstreamManager()).streams.add({ name: subject.replaceAll('.', '_'), subjects: [subject] });
+      for (let i = 0; i < n; i += 100)
+        await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => js.publish(subject, value)));
+      const batches: number[] = [];
+      let got = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      const c = await adapter.subscribe({ channel: subject, kind: 'queue', group: 'sized' }, (records) => {
+        batches.push(records.length);
+        if ((got += records.length) >= n) done();
+      });
+      await within(all, 20_000, `${n} messages of ${bytes} B`);
+      await c.close();
+      return batches;
+    };
+    try {
+      // (a pull's messages come in several turns of the event loop: the sizes are ReadSizer's, tested alone)
+      const big = await sizes(`${run}.sized.big`, 30, 256 * 1024);
+      assert.equal(
+        big.reduce((a, b) => a + b, 0),
+        30,
+      );
+      const small = await sizes(`${run}.sized.small`, 3000, 100);
+      assert.ok(Math.max(...small) > 64 && Math.max(...small) <= 256, `small messages: ${small.join(' ')}`);
+    } finally {
+      await nc.close();
+    }
+  });
+
   test("an input's Nats-Msg-Id is not carried on as such: its dead letter in the same stream is stored, not dropped as a duplicate", async () => {
     const p = `${run}.msgid`;
     const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
