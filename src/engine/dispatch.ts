@@ -159,15 +159,17 @@ export class Dispatcher {
     let component = -1;
     let lanes = 0;
     let head: Lane | undefined;
+    let apart = false; // world C: the batch's lanes are all process() inputs, or all a broker's
     for (const lane of ready) {
       if (component === -1) {
         head = lane;
         component = lane.component;
+        apart = this.perCall[component]!;
         maxMessages = this.caps[component]!;
         // sized once for the most it can hold, then cut: grown by push, it was reallocated ≈ 6 times
         batch = new Array<Pending>(Math.min(maxMessages, this.queued));
       }
-      if (lane.component !== component) continue;
+      if (lane.component !== component || (apart && lane.caller !== head!.caller)) continue;
       const queue = lane.queue;
       const before = count;
       for (let next = queue.peek(); next !== undefined && count < maxMessages; next = queue.peek()) {

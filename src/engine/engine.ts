@@ -8,7 +8,7 @@ import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
 import { type ChannelStats, type ConsumerLag, SubscriptionCounters, channelStats, readLag } from './counters.js';
 import { Backpressure } from './backpressure.js';
 import { Dispatcher, highWaterAt } from './dispatch.js';
-import { type Arrival, Lanes, type Pending, type ProcessOutcome } from './lanes.js';
+import { type Arrival, Lanes, PROCESS_BROKER, type Pending, type ProcessOutcome } from './lanes.js';
 import { type EngineOptionsInput, type ResolvedOptions, checkBrokers, resolveOptions } from './options.js';
 import { type ProcessInput, type ProcessResult, processStream } from './process.js';
 import type { EngineEvents } from './events.js';
@@ -262,7 +262,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           if (this.state !== 'running') return consumer.settle(rec, 'nack'); // given back: the stream ends
           const sub = this.processCounters(c);
           sub.received++;
-          this.enqueue(c, 'process', consumer, sub, rec, { at: performance.now() }, sink);
+          this.enqueue(c, PROCESS_BROKER, consumer, sub, rec, { at: performance.now() }, sink);
           this.afterIntake(c, 1, rec.value.length);
         },
         onEnd: (listener) => this.settled.onEnd(listener),

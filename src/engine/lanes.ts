@@ -47,6 +47,11 @@ export interface Lane {
   readonly id: number;
   readonly component: number;
   readonly exclusive: boolean;
+  /**
+   * Its messages are `engine.process()` inputs (broker `process`): a world C batch never mixes
+   * them with a broker's (its outputs are the whole call's, given to the first ok message).
+   */
+  readonly caller: boolean;
   readonly queue: Deque<Pending>;
   busy: boolean;
   /**
@@ -60,6 +65,9 @@ export interface Lane {
   readonly home: Map<unknown, Lane> | undefined;
   readonly homeKey: unknown;
 }
+
+/** The broker name of `engine.process()` inputs. */
+export const PROCESS_BROKER = 'process';
 
 export type OrderingMode = 'partition' | 'key' | 'none';
 
@@ -75,6 +83,8 @@ export class Lanes {
   readonly ready = new Set<Lane>();
   private readonly byComponent: Array<Nested<PartitionLanes>> = [];
   private readonly unordered: Lane[] = [];
+  /** `none`: the lane of each component's `engine.process()` inputs. */
+  private readonly unorderedCaller: Lane[] = [];
   private nextId = 1;
   /** Exclusive lanes forgotten since the maps were last swept, and the partitions they held then (see sweep). */
   private forgotten = 0;
@@ -92,8 +102,11 @@ export class Lanes {
 
   /** The lane of a record (created on first use). */
   laneFor(component: number, broker: string, rec: BrokerRecord): Lane {
-    if (this.mode === 'none')
-      return (this.unordered[component] ??= this.newLane(component, false, undefined, undefined));
+    const caller = broker === PROCESS_BROKER;
+    if (this.mode === 'none') {
+      const lanes = caller ? this.unorderedCaller : this.unordered;
+      return (lanes[component] ??= this.newLane(component, false, undefined, undefined, caller));
+    }
     const key = this.mode === 'key' ? rec.key : null;
     const last = this.last;
     if (
@@ -112,10 +125,13 @@ export class Lanes {
     let lane: Lane;
     if (key === null) {
       const known = p.lane;
-      lane = known !== undefined && known.home?.get(known.homeKey) === known ? known : this.partitionLane(component, p);
+      lane =
+        known !== undefined && known.home?.get(known.homeKey) === known
+          ? known
+          : this.partitionLane(component, p, caller);
     } else {
       const keys = (p.keys ??= new Map());
-      lane = keys.get(key) ?? this.newLane(component, true, keys, key);
+      lane = keys.get(key) ?? this.newLane(component, true, keys, key, caller);
     }
     last.component = component;
     last.broker = broker;
@@ -126,19 +142,26 @@ export class Lanes {
     return lane;
   }
 
-  private partitionLane(component: number, p: PartitionLanes): Lane {
+  private partitionLane(component: number, p: PartitionLanes, caller: boolean): Lane {
     // registered in a one-entry map of its own, so release() can tell it was forgotten
     const home = new Map<unknown, Lane>();
-    const lane = this.newLane(component, true, home, 0);
+    const lane = this.newLane(component, true, home, 0, caller);
     p.lane = lane;
     return lane;
   }
 
-  private newLane(component: number, exclusive: boolean, home: Map<unknown, Lane> | undefined, homeKey: unknown): Lane {
+  private newLane(
+    component: number,
+    exclusive: boolean,
+    home: Map<unknown, Lane> | undefined,
+    homeKey: unknown,
+    caller: boolean,
+  ): Lane {
     const lane: Lane = {
       id: this.nextId++,
       component,
       exclusive,
+      caller,
       queue: new Deque<Pending>(),
       busy: false,
       held: 0,
@@ -207,6 +230,7 @@ export class Lanes {
       if (lane !== undefined) for (const p of lane.queue.drain()) out.push(p);
     };
     for (const lane of this.unordered) visit(lane);
+    for (const lane of this.unorderedCaller) visit(lane);
     for (const brokers of this.byComponent) {
       for (const channels of brokers?.values() ?? []) {
         for (const partitions of channels.values()) {

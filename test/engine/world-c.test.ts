@@ -181,4 +181,50 @@ describe('engine: world C (batch delivery)', () => {
       return true;
     });
   });
+
+  for (const ordering of ['none', 'partition'] as const) {
+    test(`process() inputs and broker inputs never share a handler call (${ordering}): each gets its own outputs`, async () => {
+      // examples/batch-wat forwards each batch to `out` with one send; the batch's outputs go with
+      // its first ok message. Before, a batch mixed both kinds: broker inputs were acked while
+      // their outputs went to the process() caller, and process() inputs were published to `out`
+      const memory = new MemoryBroker({ name: 'default', partitions: 1 });
+      const engine = new Engine(
+        {
+          components: [{ path: examples.batch, subscriptions: [{ channel: 'in', group: 'g' }] }],
+          ordering,
+          workers: 1,
+          cacheDir,
+        },
+        [memory],
+      );
+      await engine.start();
+      try {
+        const N = 200;
+        async function* inputs(): AsyncGenerator<{ value: Uint8Array }> {
+          for (let i = 0; i < N; i++) {
+            yield { value: text(`P${i}`) };
+            memory.produce('in', { value: text(`B${i}`) });
+            if (i % 5 === 0) await new Promise((r) => setImmediate(r)); // let the broker's intake run between
+          }
+        }
+        const given: string[] = [];
+        for await (const r of engine.process(inputs()))
+          if (r.status === 'ok') given.push(...r.outputs.map((o) => decode(o.data)));
+        await engine.waitForSettled(2 * N);
+        const out = memory.read('out').map((r) => decode(r.value));
+        assert.deepEqual(
+          [out.length, out.filter((v) => v.startsWith('B')).length],
+          [N, N],
+          'every broker input forwarded to out, nothing else',
+        );
+        assert.deepEqual(
+          [given.length, given.filter((v) => v.startsWith('P')).length],
+          [N, N],
+          'every process() input given back, nothing else',
+        );
+      } finally {
+        await engine.stop();
+      }
+    });
+  }
 });
