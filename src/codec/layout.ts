@@ -13,13 +13,19 @@
 export const HEADER_BYTES = 16;
 /**
  * Int32 index in the header: index of the message the worker is calling now (for a killed
- * worker), or PROGRESS_WAITING / PROGRESS_WHOLE_BATCH.
+ * worker), or PROGRESS_WAITING / PROGRESS_WHOLE_BATCH / PROGRESS_DONE.
  */
 export const HDR_PROGRESS = 0;
 /** Progress word: the batch waits for its worker (no call started, none timed). */
 export const PROGRESS_WAITING = -1;
 /** Progress word: world C's one call for the whole batch is running (which message is at fault, if it hangs, is unknown). */
 export const PROGRESS_WHOLE_BATCH = -2;
+/**
+ * Progress word: every call of the batch returned. Its result may still wait for the worker's
+ * next turn (piscina posts it after the worker's queued batch ran): not a call to time out, and
+ * if that thread is stopped meanwhile, the batch goes back whole, nobody charged.
+ */
+export const PROGRESS_DONE = -3;
 /** Int32 index in the header: how many messages the request holds (codec/batch.ts). */
 export const HDR_COUNT = 1;
 /** Int32 index in the header: threadId of the worker that took the batch (the watchdog stops that thread). */

@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { slotBytesFor, writeRequest } from '../codec/batch.js';
-import { HDR_PROGRESS, HDR_THREAD, PROGRESS_WAITING } from '../codec/layout.js';
+import { HDR_PROGRESS, HDR_THREAD, PROGRESS_DONE, PROGRESS_WAITING } from '../codec/layout.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData } from '../workers/protocol.js';
 import type { Lane, Lanes, Pending } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
@@ -326,7 +326,7 @@ export class Dispatcher {
       if (at !== f.seen) {
         f.seen = at;
         f.since = now;
-      } else if (at !== PROGRESS_WAITING && now - f.since > limit && !f.timedOut) {
+      } else if (at !== PROGRESS_WAITING && at !== PROGRESS_DONE && now - f.since > limit && !f.timedOut) {
         const id = Atomics.load(this.words, this.header(f.slot, HDR_THREAD));
         const thread = this.pool?.threads.find((t) => t.threadId === id);
         if (thread !== undefined) {

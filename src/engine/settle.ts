@@ -92,7 +92,9 @@ export class Settler {
   /**
    * The worker died or the batch timed out: the message it was calling failed; the rest go back.
    * World C's call for a whole batch of several: none is charged, all go back, and the
-   * component's batches are cut to half (Dispatcher.narrow) until the one at fault is alone.
+   * component's batches are cut to half (Dispatcher.narrow) until the one at fault is alone. A
+   * batch whose calls had all returned (PROGRESS_DONE: its result waited for the worker's next
+   * turn when that thread was stopped for the batch behind it) goes back whole, nobody charged.
    */
   crashed(flight: InFlight, err: unknown): void {
     const d = this.host.dispatcher;

@@ -2,7 +2,7 @@ import { threadId, workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
 import { type ResultTuple, outboxToTuples, readRequest, writeResponse } from '../codec/batch.js';
 import type { FlushLogsTask, PoolTask, PoolTaskResult, PoolWorkerData, WarmUpTask } from './protocol.js';
-import { HDR_PROGRESS, HDR_THREAD, Msg, Status } from '../codec/layout.js';
+import { HDR_PROGRESS, HDR_THREAD, Msg, PROGRESS_DONE, Status } from '../codec/layout.js';
 import { runWorldCBatch } from './world-c.js';
 import { guestLine, guestLinesDropped } from '../log.js';
 
@@ -67,6 +67,7 @@ function run(task: PoolTask): PoolTaskResult {
     // a whole (see world-c.ts).
     const at = (task.slot * data.slotBytes) / 4 + HDR_PROGRESS;
     const results = runWorldCBatch(instance, req.messages, (i) => Atomics.store(progress, at, i));
+    Atomics.store(progress, at, PROGRESS_DONE);
     const t2 = performance.now();
     const out = writeResponse(slot, req.end, results);
     return { ...out, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, (performance.now() - t2) * 1000] };
@@ -96,6 +97,7 @@ function run(task: PoolTask): PoolTaskResult {
       results[i] = result.tag === 'error' ? [Status.error, result.error, null] : [Status.trap, result.message, null];
     }
   }
+  Atomics.store(progress, progressIndex, PROGRESS_DONE); // (see PROGRESS_DONE: no call left to time out)
   const t2 = performance.now();
   if (allOk) return { offset: 0, length: 0, allOk: true, timing: [(t1 - t0) * 1000, (t2 - t1) * 1000, 0] };
   const out = writeResponse(slot, req.end, results);
