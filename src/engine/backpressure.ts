@@ -26,6 +26,8 @@ export class Backpressure {
   private readonly consumersBy: Consumer[][] = [];
   private readonly fullBy: boolean[] = [];
   private readonly pausedBy: boolean[] = [];
+  /** By component: the messages of engine.process() among those held. */
+  private readonly callerBy: number[] = [];
   /** The engine's mark is reached (every consumer paused). */
   private full = false;
   private readonly spaceWaiters: Array<() => void> = [];
@@ -54,12 +56,13 @@ export class Backpressure {
     return false;
   }
 
-  /** `n` messages of `component` with `bytes` of payload came in. */
-  hold(component: number, n: number, bytes: number): void {
+  /** `n` messages of `component` with `bytes` of payload came in (`caller`: through engine.process()). */
+  hold(component: number, n: number, bytes: number, caller = false): void {
     this.ensure(component);
     this.held += n;
     this.heldBytes += bytes;
     this.heldBy[component]! += n;
+    if (caller) this.callerBy[component]! += n;
     this.apply(component);
   }
 
@@ -72,6 +75,7 @@ export class Backpressure {
       const p = list[i]!;
       bytes += p.rec.value.length;
       this.heldBy[p.component]!--;
+      if (p.sink !== undefined) this.callerBy[p.component]!--;
       component = component === -1 || component === p.component ? p.component : -2;
     }
     if (n === 0) return;
@@ -80,20 +84,23 @@ export class Backpressure {
     this.apply(component);
   }
 
-  /** Resolves when the engine's mark is no longer reached (engine.process() waits here). */
+  /** Resolves when intake may have opened again (engine.process() waits here, then asks `closed`). */
   waitForSpace(): Promise<void> {
     return new Promise<void>((r) => this.spaceWaiters.push(r));
   }
 
   /**
-   * Messages of `component` held, as its own mark (`Dispatcher.highWaterOf`) counts them: that
-   * mark itself once the engine's (messages or bytes) is reached. engine.process() feeds no more
-   * while this is at the mark.
+   * Whether `component`'s intake is closed: the engine's mark or its own was reached, and it has
+   * not come down to half since — what pauses its consumers. engine.process() feeds no more while
+   * this holds: with the same hysteresis as the consumers (before, it fed again at the first
+   * message released, held the component at its mark, and the consumers never resumed).
    */
-  heldAgainstMark(component: number): number {
-    const d = this.dispatcher;
-    if (this.held >= d.highWater() || this.heldBytes >= d.highWaterBytes) return d.highWaterOf(component);
-    return this.heldBy[component] ?? 0;
+  closed(component: number): boolean {
+    if (this.full || this.fullBy[component] === true) return true;
+    // beside broker subscriptions, process() takes at most half the component's mark: filling it
+    // at once whenever it opened, it kept the consumers paused for good
+    const consumers = this.consumersBy[component]?.length ?? 0;
+    return consumers > 0 && (this.callerBy[component] ?? 0) >= this.dispatcher.highWaterOf(component) / 2;
   }
 
   private apply(touched: number): void {
@@ -101,13 +108,14 @@ export class Backpressure {
     const mark = d.highWater();
     const markBytes = d.highWaterBytes;
     const over = this.held >= mark || this.heldBytes >= markBytes;
-    if (this.spaceWaiters.length > 0 && !over) for (const w of this.spaceWaiters.splice(0)) w();
     const was = this.full;
     if (over) this.full = true;
     else if (this.held <= mark / 2 && this.heldBytes <= markBytes / 2) this.full = false;
     if (was !== this.full || touched === -2) {
       for (let c = 0; c < this.heldBy.length; c++) this.check(c);
     } else if (touched >= 0) this.check(touched);
+    // each waiter asks again whether its component's intake opened
+    if (this.spaceWaiters.length > 0 && !this.full) for (const w of this.spaceWaiters.splice(0)) w();
   }
 
   /** Component c's own mark, then its consumers paused or resumed to match. */
@@ -132,6 +140,7 @@ export class Backpressure {
       this.consumersBy.push([]);
       this.fullBy.push(false);
       this.pausedBy.push(false);
+      this.callerBy.push(0);
     }
   }
 }

@@ -256,14 +256,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     return processStream(
       {
         highWater: () => this.dispatcher.highWaterOf(component),
-        buffered: () => this.backpressure.heldAgainstMark(component),
+        closed: () => this.backpressure.closed(component),
         waitForSpace: () => this.backpressure.waitForSpace(),
         enqueue: (c, rec, consumer, sink) => {
           if (this.state !== 'running') return consumer.settle(rec, 'nack'); // given back: the stream ends
           const sub = this.processCounters(c);
           sub.received++;
           this.enqueue(c, PROCESS_BROKER, consumer, sub, rec, { at: performance.now() }, sink);
-          this.afterIntake(c, 1, rec.value.length);
+          this.afterIntake(c, 1, rec.value.length, true);
         },
         onEnd: (listener) => this.settled.onEnd(listener),
       },
@@ -364,9 +364,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (lane.queue.length === 1) this.lanes.markReady(lane, arrival.at);
   }
 
-  private afterIntake(component: number, n: number, bytes: number): void {
+  private afterIntake(component: number, n: number, bytes: number, caller = false): void {
     this.dispatcher.queued += n;
-    this.backpressure.hold(component, n, bytes);
+    this.backpressure.hold(component, n, bytes, caller);
     this.dispatcher.pump();
   }
 

@@ -68,7 +68,8 @@ function checkInput(input: ProcessInput, n: number): void {
 /** What process() needs of the engine. */
 export interface ProcessHost {
   readonly highWater: () => number;
-  buffered(): number;
+  /** The component's intake is closed (Backpressure.closed): wait for space, then ask again. */
+  closed(): boolean;
   waitForSpace(): Promise<void>;
   enqueue(component: number, rec: BrokerRecord, consumer: Consumer, sink: (o: ProcessOutcome) => void): void;
   /** Calls `listener` once the engine settles nothing more (it stopped); returns how to unsubscribe. */
@@ -125,7 +126,7 @@ export async function* processStream(
     try {
       for await (const input of source) {
         // bounded by the component's high-water mark (and the engine's) and by results the caller has not read yet
-        while (!stopped && host.buffered() >= host.highWater()) await host.waitForSpace();
+        while (!stopped && host.closed()) await host.waitForSpace();
         while (!stopped && results.length >= host.highWater()) await new Promise<void>((r) => (wakeFeeder = r));
         if (stopped) break; // leaving the loop returns the source's iterator: it closes
         checkInput(input, seq); // a bad one ends the stream with its error, after the results before it

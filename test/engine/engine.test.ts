@@ -806,6 +806,36 @@ describe('engine: as a pipeline stage (process)', () => {
     }
   });
 
+  test('process() beside a broker subscription of the same component: both make progress', async () => {
+    // before: process() fed again at the first message released and held the component at its
+    // mark, so its consumers (paused there) never resumed: 0 more broker messages in 2 s
+    const memory = new MemoryBroker({ name: 'default', partitions: 2 });
+    const engine = new Engine(
+      { components: [{ path: examples.spin, subscriptions: [{ channel: 'in', group: 'g' }] }], workers: 1, cacheDir },
+      [memory],
+    );
+    await engine.start();
+    try {
+      for (let i = 0; i < 20_000; i++) memory.produce('in', { value: text('200000') });
+      const brokerAcked = (): number => engine.channelStats().find((s) => s.broker === 'default')!.acked;
+      let atStart = -1;
+      let read = 0;
+      for await (const r of engine.process(
+        (function* () {
+          for (let i = 0; i < 100_000; i++) yield { value: text('200000') };
+        })(),
+      )) {
+        assert.equal(r.status, 'ok');
+        if (read === 0) atStart = brokerAcked();
+        if (++read === 3000) break;
+      }
+      const during = brokerAcked() - atStart;
+      assert.ok(during >= 1000, `the broker's messages settled while process() read 3000: ${during}`);
+    } finally {
+      await engine.stop();
+    }
+  });
+
   test('a reader that stops early closes the source: it is pulled no more and its finally runs', async () => {
     const { engine } = engineFor(examples.noop, { workers: 1 }, 1); // (its broker unused: process() feeds it)
     await engine.start();
