@@ -9,7 +9,8 @@ import type { Pending } from './lanes.js';
  *
  * Two marks, each with its own hysteresis:
  * - the engine's: `Dispatcher.highWater()` messages (from the largest batch any component takes
- *   now) or `highWaterBytes` payload bytes, all consumers paused;
+ *   now) or `highWaterBytes` payload bytes, the consumers of every component holding messages
+ *   paused (one holding none takes one more delivery, then pauses until it is settled);
  * - each component's: `Dispatcher.highWaterOf(component)` messages of that component (from the
  *   batch it takes now), only the consumers that feed it paused. A slow handler's batches are
  *   cut (dispatch.ts `cap`), so beside a fast component the engine's mark alone would let it
@@ -124,7 +125,10 @@ export class Backpressure {
     const held = this.heldBy[c]!;
     if (held >= mark) this.fullBy[c] = true;
     else if (held <= mark / 2) this.fullBy[c] = false;
-    const pause = this.full || this.fullBy[c]!;
+    // at the engine's mark, a component holding nothing keeps its consumers: a slow one's backlog
+    // (its big payloads past the byte mark) paused a fast, idle one for as long as it lasted;
+    // once it holds a delivery it pauses too, until that is settled
+    const pause = (this.full && held > 0) || this.fullBy[c]!;
     if (pause && !this.pausedBy[c]) {
       this.pausedBy[c] = true;
       for (const consumer of this.consumersBy[c]!) consumer.pause();

@@ -614,6 +614,55 @@ describe('engine: backpressure and stop', () => {
     assert.ok(maxBuffered < N, 'intake paused: the engine never held the whole input');
   });
 
+  test("a slow component's big payloads past the engine's byte mark do not pause a fast component that holds nothing", async () => {
+    // 400 payloads of 64 KiB (25 MiB) for the slow one, past the engine's 8 MiB mark. Before,
+    // every consumer was paused until the engine held 4 MiB: the fast component's 200 messages
+    // waited for all but ≈ 64 of the slow backlog
+    const memory = new MemoryBroker({ name: 'default', partitions: 4 });
+    const engine = new Engine(
+      {
+        components: [
+          { path: examples.noop, name: 'fast', subscriptions: [{ channel: 'fast' }] },
+          { path: examples.spin, name: 'slow', subscriptions: [{ channel: 'slow' }] },
+        ],
+        workers: 2,
+        ordering: 'none',
+        cacheDir,
+      },
+      [memory],
+    );
+    await engine.start();
+    try {
+      const pad = new Uint8Array(64 * 1024).fill(32);
+      pad.set(text('5000000'));
+      for (let i = 0; i < 400; i++) memory.produce('slow', { value: pad });
+      const settled = (channel: string): number => engine.channelStats().find((c) => c.channel === channel)!.acked;
+      let slowLeftWhenFastDone = -1;
+      const fastDone = new Promise<void>((resolve) => {
+        let fed = false;
+        engine.on('settledBatch', () => {
+          if (!fed && settled('slow') > 0) {
+            fed = true; // the engine is past its byte mark by now
+            assert.ok(engine.snapshot().bufferedBytes > 8 << 20);
+            for (let i = 0; i < 200; i++) memory.produce('fast', { value: text(`f${i}`) });
+          }
+          if (slowLeftWhenFastDone === -1 && settled('fast') === 200) {
+            slowLeftWhenFastDone = 400 - settled('slow');
+            resolve();
+          }
+        });
+      });
+      await within(fastDone, 60_000, 'the fast messages settled');
+      assert.ok(
+        slowLeftWhenFastDone >= 200,
+        `the slow backlog left when the fast one was done: ${slowLeftWhenFastDone}`,
+      );
+      await engine.waitForSettled(600);
+    } finally {
+      await engine.stop();
+    }
+  });
+
   test("a slow component beside a fast one: intake holds the slow one's backlog at its own mark, the fast one's consumers keep going", async () => {
     // noop on 'fast', spin-wat on 'slow' (2 000 000 rounds ≈ 3 ms a message here): the slow
     // component's batches are cut to ≈ 10 ms (batch.targetMs), the fast one's take 1024, so the
