@@ -303,6 +303,9 @@ program
     process.exitCode = await runNew(dir, opts);
   });
 
+/** How long a failed command may take to finish what it started after saying why it failed. */
+const EXIT_GRACE_MS = 1000;
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
@@ -317,5 +320,8 @@ try {
     process.stderr.write(`wasmsg: ${err instanceof WasmsgError ? `${first} [${err.code}]` : first}\n`);
     if (err instanceof UsageError) process.stderr.write('(add --help for usage)\n');
     process.exitCode = err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
+    // The error is said: what a client library left open cannot hold the process (nats.js keeps
+    // its socket after a connect that timed out against a port that is not NATS: run never ended)
+    setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
   }
 }

@@ -1,4 +1,6 @@
-import { channelFromUrl, schemeOf } from '../brokers/connect.js';
+import { redact } from '../brokers/common.js';
+import { SCHEMES, channelFromUrl, schemeOf } from '../brokers/connect.js';
+import { suggest } from '../engine/suggest.js';
 import { inspectComponent } from '../component/load.js';
 import { type EngineOptionsInput, topicGroupRefused } from '../engine/options.js';
 import { readConfigFile } from './config.js';
@@ -65,6 +67,13 @@ export function checkUsage(component: string | undefined, opts: RunOptions): voi
     throw new UsageError('run needs a component file or --config <file>', 'component');
   }
   const scheme = opts.from === undefined ? 'memory' : schemeOf(opts.from);
+  if (opts.from !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
+    // (before: the schema's words about options.brokers[0].url, a config the user never wrote, exit 1)
+    throw new UsageError(
+      `--from ${redact(opts.from)}: ${scheme === '' ? 'not a broker URL' : `unknown scheme '${scheme}'${didYouMean(scheme)}`} (schemes: ${SCHEMES.filter((x) => x !== 'memory').join(', ')}; e.g. nats://127.0.0.1:4222/orders)`,
+      'from',
+    );
+  }
   if (opts.kind === 'topic' && opts.group !== undefined && scheme !== 'kafka') {
     throw new UsageError(`--group ${opts.group} with --kind topic: ${topicGroupRefused(scheme)}`, 'group');
   }
@@ -133,4 +142,9 @@ function withFlags(base: Record<string, unknown>, opts: RunOptions): EngineOptio
 function withBinding(base: Record<string, unknown>, binding: string): unknown[] {
   const components = (base['components'] as Array<Record<string, unknown>> | undefined) ?? [];
   return components.map((c) => ({ ...c, binding }));
+}
+
+function didYouMean(scheme: string): string {
+  const near = suggest(scheme, SCHEMES);
+  return near === undefined ? '' : ` (did you mean '${near}'?)`;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -174,6 +175,19 @@ describe('bad input: non-zero exit and one line on stderr', () => {
     );
   });
 
+  test('--from with an unknown scheme, or no scheme: a usage error naming --from, with a did-you-mean', () => {
+    // before: "options.brokers[0].url: must be a URL with one of the schemes …" (a config the user never wrote), exit 1
+    const typo = wasmsg('run', examples.noop, '--from', 'redsi://127.0.0.1:6379/x');
+    assert.equal(typo.status, 2, typo.stderr);
+    assert.match(
+      typo.stderr,
+      /^wasmsg: --from redsi:\/\/127\.0\.0\.1:6379\/x: unknown scheme 'redsi' \(did you mean 'redis'\?\)/,
+    );
+    const bare = wasmsg('run', examples.noop, '--from', '127.0.0.1:6379/orders');
+    assert.equal(bare.status, 2, bare.stderr);
+    assert.match(bare.stderr, /^wasmsg: --from 127\.0\.0\.1:6379\/orders: not a broker URL \(schemes: kafka, /);
+  });
+
   test('bench --out that cannot be a directory fails before any run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wasmsg-out-'));
     writeFileSync(join(dir, 'afile'), '');
@@ -198,6 +212,32 @@ describe('wasmsg run', () => {
     assert.equal(s['published'], 100, 'every third synthetic payload starts with fizz');
     assert.ok((s['msgsPerSec'] as number) > 0);
     for (const k of ['p50', 'p90', 'p99', 'max']) assert.equal(typeof s.latencyMs[k], 'number');
+  });
+
+  test('a broker URL whose port answers but is not NATS: one line, exit 1, the process ends', async () => {
+    // nats.js keeps its socket after a connect that timed out: before, run printed its error and
+    // never exited
+    const silent = createServer(() => {}); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const dir = mkdtempSync(join(tmpdir(), 'wasmsg-silent-'));
+      const config = join(dir, 'silent.yaml');
+      writeFileSync(
+        config,
+        `brokers: [{ name: default, url: 'nats://127.0.0.1:${port}/x', options: { client: { timeout: 500 } } }]\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ channel: x }]\n`,
+      );
+      const r = spawnSync(process.execPath, [bin, 'run', '--config', config], {
+        encoding: 'utf8',
+        env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+        timeout: 20_000,
+      });
+      assert.equal(r.signal, null, 'ended by itself, not by the test timeout');
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stderr.trim(), `wasmsg: cannot reach nats://127.0.0.1:${port}/x: TIMEOUT [E_BROKER_UNAVAILABLE]`);
+    } finally {
+      silent.close();
+    }
   });
 
   test('a handler that always fails: retried, then dead-lettered', () => {
