@@ -9,14 +9,18 @@ import { ErrorCode, OptionError } from '../errors.js';
  * subset). Paths inside it (`components[].path`, `cacheDir`) are relative to the file's
  * directory, so a config works from any working directory.
  */
-export async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+export async function readConfigFile(
+  file: string,
+  /** What messages begin with: the flag that named the file (`validate` names the file itself). */
+  label = `--config ${file}: `,
+): Promise<Record<string, unknown>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory (EISDIR)' : e.message;
-    throw new OptionError(ErrorCode.badOption, `--config ${file}: ${why}`, { option: 'config' });
+    throw new OptionError(ErrorCode.badOption, `${label}${why}`, { option: 'config' });
   }
   let data: unknown;
   const json = extname(file).toLowerCase() === '.json';
@@ -24,18 +28,14 @@ export async function readConfigFile(file: string): Promise<Record<string, unkno
     data = json ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {
     const first = (err as Error).message.split('\n')[0];
-    throw new OptionError(ErrorCode.badOption, `--config ${file}: not ${json ? 'JSON' : 'YAML'} (${first})`, {
+    throw new OptionError(ErrorCode.badOption, `${label}not ${json ? 'JSON' : 'YAML'} (${first})`, {
       option: 'config',
     });
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new OptionError(
-      ErrorCode.badOption,
-      `--config ${file}: expected a mapping of options (components, brokers, ...)`,
-      {
-        option: 'config',
-      },
-    );
+    throw new OptionError(ErrorCode.badOption, `${label}expected a mapping of options (components, brokers, ...)`, {
+      option: 'config',
+    });
   }
   return relativeTo(dirname(resolve(file)), data as Record<string, unknown>);
 }

@@ -38,7 +38,13 @@ function kafkaGroupClashes(options: ResolvedOptions): string[] {
 }
 
 export async function runValidate(file: string, opts: { json?: boolean; cacheDir?: string }): Promise<number> {
-  const config = await readConfigFile(file);
+  let config: Record<string, unknown>;
+  try {
+    config = await readConfigFile(file, '');
+  } catch (err) {
+    // (before: no JSON with --json, and the words of `run --config`)
+    return report(file, opts, [(err as Error).message], []);
+  }
   const problems: string[] = optionIssues(config).map((i) => i.message);
   const lines: string[] = [];
   if (problems.length === 0) {
@@ -96,6 +102,11 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
       problems.push((err as Error).message);
     }
   }
+  return report(file, opts, problems, lines);
+}
+
+/** The verdict: one JSON object (`--json`), or the lines of a valid file, or one line a problem; the exit code. */
+function report(file: string, opts: { json?: boolean }, problems: readonly string[], lines: readonly string[]): number {
   if (opts.json === true) {
     process.stdout.write(`${JSON.stringify({ file, valid: problems.length === 0, problems })}\n`);
   } else if (problems.length === 0) {

@@ -186,6 +186,20 @@ describe('config files (items 2 and 9)', () => {
     assert.equal((JSON.parse(json.stdout) as { problems: string[] }).problems.length, 4);
   });
 
+  test('validate of a file it cannot read or parse: its own words, and one JSON object with --json', () => {
+    // before: `--config X: …` (a flag validate does not take), and nothing on stdout with --json
+    const missing = join(tmp, 'nope.yaml');
+    const r = wasmsg(['validate', missing, '--json']);
+    assert.equal(r.status, 1);
+    assert.deepEqual(JSON.parse(r.stdout), { file: missing, valid: false, problems: ['no such file'] });
+    const broken = join(tmp, 'broken.yaml');
+    writeFileSync(broken, 'components: [');
+    const b = wasmsg(['validate', broken]);
+    assert.equal(b.status, 1);
+    assert.match(b.stderr, new RegExp(`^wasmsg: ${broken.replaceAll('.', '\\.')}: not YAML \\(`));
+    assert.doesNotMatch(b.stderr, /--config/);
+  });
+
   test("validate runs a world C component's configure(): an err, or a channel its grants refuse, as run would at start", () => {
     // before: both were "valid" (configure() ran only in `run`)
     const config = join(tmp, 'world-c.json');
