@@ -54,7 +54,10 @@ function buildScript(name: string, world: World, lang: Lang): string {
   const w = worlds[world];
   const steps: Record<Lang, string> = {
     wat: `// WAT → core module (wasm-tools parse) → embed the WIT world → component (wasm-tools component new)
-const core = await tools.parse(readFileSync(at('${name}.wat'), 'utf8'));
+const core = await tools.parse(readFileSync(at('${name}.wat'), 'utf8'), '${name}.wat').catch((err) => {
+  console.error(err.message); // file:line:col: what is wrong
+  process.exit(1);
+});
 const component = await tools.componentNew(await tools.componentEmbed({ binary: core, witSource: wit, world: WORLD }));`,
     c: `// C → core module (clang for wasm32, no libc) → embed the WIT world → component
 const tmp = mkdtempSync(join(tmpdir(), '${name}-'));
@@ -149,6 +152,7 @@ export async function runNew(dir: string, opts: { world: World; lang: Lang; name
     throw new OptionError(ErrorCode.badOption, `new: ${dir} exists and is not empty`, { option: 'dir' });
   }
   const w = worlds[opts.world];
+  const callArgs = `call ${name}.wasm --data-file message.json${opts.world === 'c' ? '' : ' --topic in'}`;
   const files: Record<string, string> = {
     [`${name}.${opts.lang}`]: await readFile(join(packageRoot, 'templates', `${opts.world}.${opts.lang}`), 'utf8'),
     'wit/messaging.wit': await readFile(join(packageRoot, w.wit), 'utf8'),
@@ -161,7 +165,8 @@ export async function runNew(dir: string, opts: { world: World; lang: Lang; name
         type: 'module',
         scripts: {
           build: 'node build.mjs',
-          call: `wasmsg call ${name}.wasm --data-file message.json${opts.world === 'c' ? '' : ' --topic in'}`,
+          // wasmsg from PATH, else the one that made this project (a clone's is not on PATH)
+          call: `if command -v wasmsg >/dev/null; then wasmsg ${callArgs}; else node ${shellQuote(join(packageRoot, 'dist/src/cli/main.js'))} ${callArgs}; fi`,
         },
       },
       null,
@@ -174,7 +179,12 @@ export async function runNew(dir: string, opts: { world: World; lang: Lang; name
   const shown = relative(process.cwd(), target) || '.';
   process.stdout.write(
     `created ${shown}: ${name}.${opts.lang}, a ${w.label} component\n` +
-      `  cd ${shown} && node build.mjs && wasmsg call ${name}.wasm --data-file message.json\n`,
+      `  cd ${shellQuote(shown)} && node build.mjs && wasmsg call ${name}.wasm --data-file message.json\n`,
   );
   return 0;
+}
+
+/** `text` as one shell word: as it is when it needs no quoting, else in single quotes. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { packageEntry } from '../../src/cli/toolchain.js';
 import { at, cacheDir } from '../helpers.js';
 
 /**
@@ -106,5 +108,59 @@ describe('wasmsg new', { concurrency: 2 }, () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /exists and is not empty/);
     assert.equal((await run(process.execPath, [bin, 'new', 'x', '--lang', 'rust'], tmp)).status, 2);
+  });
+});
+
+describe('wasmsg new: the next steps it prints work as printed', () => {
+  test('a directory with a space is quoted; npm run call works without wasmsg on PATH (a clone)', async () => {
+    // before: `cd My Handler && …` (two words), and `npm run call` failed with `wasmsg: not found`
+    const made = await run(process.execPath, [bin, 'new', 'My Handler'], tmp);
+    assert.equal(made.status, 0, made.stderr);
+    assert.match(made.stdout, /\n {2}cd 'My Handler' && node build\.mjs && /);
+    const dir = join(tmp, 'My Handler');
+    assert.equal((await run(process.execPath, ['build.mjs'], dir)).status, 0);
+    const path = (process.env['PATH'] ?? '').split(':').filter((p) => !existsSync(join(p, 'wasmsg')));
+    const npm = spawnSync('npm', ['run', '--silent', 'call'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: path.join(':'), WASMSG_CACHE_DIR: cacheDir },
+    });
+    assert.equal(npm.status, 0, npm.stderr);
+    assert.match(npm.stdout, /data: \{"HELLO": "WASMSG"\}/);
+  });
+});
+
+describe('wasmsg new: a mistake in the WAT', () => {
+  test('build.mjs says file:line:col: what is wrong (1-based), exit 1, no stack trace', async () => {
+    // before: a stack trace and wasm-tools' debug dump of its error, 0-based, without the file
+    assert.equal((await run(process.execPath, [bin, 'new', 'typo'], tmp)).status, 0);
+    const dir = join(tmp, 'typo');
+    const file = join(dir, 'typo.wat');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const line = lines.findIndex((l) => l.includes('i32.const 0'));
+    const col = lines[line]!.indexOf('i32.const 0');
+    lines[line] = lines[line]!.replace('i32.const 0', 'i32.konst 0');
+    writeFileSync(file, lines.join('\n'));
+    const built = await run(process.execPath, ['build.mjs'], dir);
+    assert.equal(built.status, 1);
+    assert.equal(built.stderr.trim(), `typo.wat:${line + 1}:${col + 1}: unknown operator or unexpected token`);
+  });
+});
+
+describe('toolchain: ComponentizeJS from the project first', () => {
+  test("packageEntry finds a package in the project's node_modules (or above), by its exports' import entry", () => {
+    // before: only wasmsg's own installation was searched, so a JS project whose README said
+    // `npm install --save-dev @bytecodealliance/componentize-js` still failed with wasmsg installed
+    // elsewhere. A stand-in package (its manifest only: a second ComponentizeJS install does not exist here)
+    const project = mkdtempSync(join(tmpdir(), 'wasmsg-project-'));
+    const pkg = join(project, 'node_modules', '@bytecodealliance', 'componentize-js');
+    mkdirSync(join(pkg, 'src'), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ exports: { import: './src/componentize.js' } }));
+    mkdirSync(join(project, 'src'));
+    assert.equal(
+      packageEntry(join(project, 'src'), '@bytecodealliance/componentize-js'),
+      pathToFileURL(join(pkg, 'src', 'componentize.js')).href,
+    );
+    assert.equal(packageEntry(tmpdir(), '@bytecodealliance/not-installed-anywhere'), undefined);
   });
 });
