@@ -97,7 +97,8 @@ export class Backpressure {
    * message released, held the component at its mark, and the consumers never resumed).
    */
   closed(component: number): boolean {
-    if (this.full || this.fullBy[component] === true) return true;
+    const held = this.heldBy[component] ?? 0;
+    if ((this.full && held > 0) || this.fullBy[component] === true) return true; // as `check` pauses
     // beside broker subscriptions, process() takes at most half the component's mark: filling it
     // at once whenever it opened, it kept the consumers paused for good
     const consumers = this.consumersBy[component]?.length ?? 0;
@@ -116,7 +117,7 @@ export class Backpressure {
       for (let c = 0; c < this.heldBy.length; c++) this.check(c);
     } else if (touched >= 0) this.check(touched);
     // each waiter asks again whether its component's intake opened
-    if (this.spaceWaiters.length > 0 && !this.full) for (const w of this.spaceWaiters.splice(0)) w();
+    if (this.spaceWaiters.length > 0) for (const w of this.spaceWaiters.splice(0)) w();
   }
 
   /** Component c's own mark, then its consumers paused or resumed to match. */
