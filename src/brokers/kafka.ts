@@ -79,9 +79,9 @@ class KafkaGroupConsumer implements Consumer {
     private readonly topic: string,
     private readonly onBatch: BatchListener,
     private readonly adapter: KafkaAdapter,
-    private readonly groupId: string,
-    /** A queue group starts at the beginning of a partition it never committed; a topic reader at its end. */
-    private readonly fromBeginning: boolean,
+    readonly groupId: string,
+    /** A queue group (it starts at the beginning of a partition it never committed; a topic reader at its end). */
+    readonly queue: boolean,
   ) {
     // Another member of the group (another engine) subscribed to another topic: kafkajs drops
     // the partitions of that topic it was given, and nobody consumes them (see subscribe)
@@ -193,7 +193,7 @@ class KafkaGroupConsumer implements Consumer {
       const own = this.marks.get(o.partition);
       let from = own?.mark.committed ?? committed.get(o.partition) ?? -1;
       if (from < 0) {
-        if (!this.fromBeginning || !committed.has(o.partition)) continue;
+        if (!this.queue || !committed.has(o.partition)) continue;
         from = Number(o.low);
       }
       lag += Math.max(0, Number(o.high) - from);
@@ -230,7 +230,7 @@ class KafkaGroupConsumer implements Consumer {
         await this.commit();
         await this.consumer.disconnect();
       } finally {
-        this.adapter.released(this, this.groupId, this.fromBeginning);
+        this.adapter.released(this);
       }
     })();
     return this.closing;
@@ -320,11 +320,11 @@ export class KafkaAdapter implements BrokerAdapter {
   }
 
   /** A consumer closed: off the list, and its group free for another topic once nothing here uses it. */
-  released(c: KafkaGroupConsumer, groupId: string, queue: boolean): void {
+  released(c: KafkaGroupConsumer): void {
     const at = this.consumers.indexOf(c);
     if (at < 0) return; // its subscribe failed, and undid its use of the group itself
     this.consumers.splice(at, 1);
-    if (queue) this.unuse(groupId);
+    if (c.queue) this.unuse(c.groupId);
   }
   private unuse(groupId: string): void {
     const use = this.groupTopics.get(groupId);

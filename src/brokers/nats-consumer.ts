@@ -52,7 +52,7 @@ function isPublishCondition(name: string): boolean {
  * dead letters) as `x-wasmsg-nats-msg-id`.
  */
 const MSG_ID = 'Nats-Msg-Id';
-export const MSG_ID_AS = 'x-wasmsg-nats-msg-id';
+const MSG_ID_AS = 'x-wasmsg-nats-msg-id';
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {

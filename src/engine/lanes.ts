@@ -102,8 +102,8 @@ export class Lanes {
 
   /** The lane of a record (created on first use). */
   laneFor(component: number, broker: string, rec: BrokerRecord): Lane {
-    const caller = broker === PROCESS_BROKER;
     if (this.mode === 'none') {
+      const caller = broker === PROCESS_BROKER;
       const lanes = caller ? this.unorderedCaller : this.unordered;
       return (lanes[component] ??= this.newLane(component, false, undefined, undefined, caller));
     }
@@ -123,6 +123,7 @@ export class Lanes {
     let p = channels.get(rec.partition);
     if (p === undefined) channels.set(rec.partition, (p = { lane: undefined, keys: undefined }));
     let lane: Lane;
+    const caller = broker === PROCESS_BROKER; // (past the cache of the last lane: not once a message)
     if (key === null) {
       const known = p.lane;
       lane =

@@ -122,6 +122,7 @@ export class Settler {
     /** Outputs per input subscription, counted as published once their brokers confirm them. */
     let outputsBy: Map<SubscriptionCounters, number> | undefined;
     const back = new Map<Lane, Pending[]>();
+    let batchWorld: boolean | undefined;
     for (let i = 0; i < messages.length; i++) {
       const p = messages[i]!;
       const [status, error, outbox] = resultOf(i);
@@ -137,7 +138,7 @@ export class Settler {
         if (outbox !== null) {
           outputsBy ??= new Map();
           outputsBy.set(p.sub, (outputsBy.get(p.sub) ?? 0) + outbox.length);
-          const batchWorld = this.host.batchWorld(p.component);
+          batchWorld ??= this.host.batchWorld(p.component); // (a batch is one component's)
           for (const o of outbox) outputs.add(o[0], okCount - 1, outRecordOf(o, p.rec, batchWorld));
         }
       } else if (status === Status.skipped) {
