@@ -86,6 +86,9 @@ export const KEY_HEADER = 'wasmsg-key';
  * An inbound record's key and neutral headers from a broker's header table as its client decoded
  * it (AMQP's headers, MQTT's user properties): the key is the KEY_HEADER entry's, else `key`;
  * every other entry is a header, its name given by `rename` when the broker's wire form differs.
+ * A KEY_HEADER given several times (MQTT user properties repeat: mqtt.js gives an array) is the
+ * first one's: a key is one value, as the NATS adapter reads it (nats.js `get`), not the values
+ * joined as a repeated header's are (`a,b` was a key no producer set).
  */
 export function keyAndHeaders(
   table: Readonly<Record<string, unknown>> | undefined,
@@ -95,7 +98,7 @@ export function keyAndHeaders(
   const headers: Record<string, string> = {};
   if (table !== undefined)
     for (const [k, v] of Object.entries(table)) {
-      if (k === KEY_HEADER) key = headerValue(v);
+      if (k === KEY_HEADER) key = headerValue(Array.isArray(v) ? v[0] : v);
       else setHeader(headers, rename === undefined ? k : rename(k), headerValue(v));
     }
   return { key, headers };

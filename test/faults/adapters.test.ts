@@ -674,6 +674,26 @@ describe('fault: MQTT texts a server refuses', () => {
     assertHostileKept(c.got[0]!.headers, true);
   });
 
+  test('a key user property given twice (another producer): the first value is the key, not both joined', async () => {
+    // before: mqtt.js gives a repeated user property as an array, and the key became 'a,b'
+    const topic = `${run}/twice`;
+    const c = await collect(adapter, topic, 'topic');
+    const producer = await mqtt.connectAsync(server.url, { protocolVersion: 5, clientId: `producer-${run}` });
+    try {
+      await producer.publishAsync(topic, 'v', {
+        qos: 1,
+        properties: { userProperties: { [KEY_HEADER]: ['a', 'b'], 'x-twice': ['1', '2'] } },
+      });
+      await c.until(1);
+    } finally {
+      await producer.endAsync();
+    }
+    assert.equal(c.got[0]!.key, 'a');
+    assert.equal(c.got[0]!.headers['x-twice'], '1,2', "a repeated header's values stay joined");
+    assert.ok(!Object.hasOwn(c.got[0]!.headers, KEY_HEADER));
+    await c.consumer.close();
+  });
+
   test('a filter that cannot be subscribed fails subscribe() with E_BAD_INPUT, its client closed; a start with it runs nothing', async () => {
     const filter = `${run}/#/x`; // '#' only last: mqtt.js refuses it before sending
     const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
