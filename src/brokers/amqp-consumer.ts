@@ -15,7 +15,29 @@ import { HeldDeliveries, keyAndHeaders } from './common.js';
  * `__proto__` (it is `__proto__` percent-encoded).
  */
 export const PROTO_ON_WIRE = '%5F%5Fproto%5F%5F';
-const fromWire = (name: string): string => (name === PROTO_ON_WIRE ? '__proto__' : name);
+
+/**
+ * The names that escape is ambiguous with — PROTO_ON_WIRE itself, after any number of `%25`
+ * (an escaped `%`) — go out with one `%25` more and are read back with one less, so every
+ * header name comes back as it was sent: before, a header named PROTO_ON_WIRE was read back as
+ * `__proto__` (and beside a `__proto__` header, overwritten by it). Every other name is left as
+ * it is. (A non-wasmsg producer's header of that family is read back one step down, its
+ * PROTO_ON_WIRE as `__proto__`: whatever name stands for `__proto__`, another producer may send
+ * it, as amqplib cannot read `__proto__` itself.)
+ */
+const PROTO_FAMILY = /^(?:%25)*%5F%5Fproto%5F%5F$/;
+
+/** A header name as it goes out (see PROTO_FAMILY). */
+export function toWire(name: string): string {
+  if (name === '__proto__') return PROTO_ON_WIRE;
+  return name.startsWith('%') && PROTO_FAMILY.test(name) ? `%25${name}` : name;
+}
+
+/** A header name as it came in, as it was before toWire. */
+export function fromWire(name: string): string {
+  if (name === PROTO_ON_WIRE) return '__proto__';
+  return name.startsWith('%') && PROTO_FAMILY.test(name) ? name.slice(3) : name;
+}
 
 export class AmqpConsumer implements Consumer {
   private seq = 0;

@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { AmqpConsumer, PROTO_ON_WIRE } from './amqp-consumer.js';
+import { AmqpConsumer, toWire } from './amqp-consumer.js';
 import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine } from './common.js';
 
 /**
@@ -16,7 +16,8 @@ import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine }
  * content_type property.
  * - A record's key travels in the header `wasmsg-key` (AMQP has no message key; the routing key
  *   is the queue's name); an inbound record's key is that header, else its message-id property.
- *   A header named `__proto__` travels as `%5F%5Fproto%5F%5F` (amqplib's decoder would drop it).
+ *   A header named `__proto__` travels as `%5F%5Fproto%5F%5F` (amqplib's decoder would drop it),
+ *   and a header named that, after any number of `%25`, with one `%25` more (amqp-consumer.ts).
  * - Queues and exchanges an output names are declared once, each on a channel of its own (a
  *   failed declaration closes the channel it ran on: never the confirm channel), so an output to
  *   a queue nobody declared yet waits in a new durable queue instead of being dropped; queue
@@ -211,14 +212,12 @@ export class AmqpAdapter implements BrokerAdapter {
 
   async publish(records: readonly OutRecord[]): Promise<void> {
     const prepared = records.map((r) => {
-      const headers = headersOut(r.headers, CE_PREFIX);
-      const contentType = headers['content-type'];
-      delete headers['content-type'];
+      const neutral = headersOut(r.headers, CE_PREFIX);
+      const contentType = neutral['content-type'];
+      delete neutral['content-type'];
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(neutral)) headers[toWire(k)] = v;
       if (r.key !== undefined && r.key !== null) headers[KEY_HEADER] = r.key;
-      if (Object.hasOwn(headers, '__proto__')) {
-        headers[PROTO_ON_WIRE] = headers['__proto__']!;
-        delete headers['__proto__'];
-      }
       const bad = this.invalid(r, headers);
       if (bad !== undefined) throw refused('amqp', this.options.url, bad, { channel: r.channel });
       const props: amqp.Options.Publish = {

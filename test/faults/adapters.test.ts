@@ -786,6 +786,37 @@ describe('fault: AMQP names, declarations and keys', () => {
     assertHostileKept(c.got[0]!.headers, false);
   });
 
+  test("a header named as `__proto__`'s escape (%5F%5Fproto%5F%5F) comes back as itself, beside a `__proto__`", async () => {
+    // before: it went out unchanged and came back as `__proto__` — beside a real `__proto__`
+    // header, one of the two was overwritten on the way out
+    const queue = `${run}.escape`;
+    queues.push(queue);
+    const E = '%5F%5Fproto%5F%5F';
+    const sent = headersFromPairs([
+      ['__proto__', 'proto-value'],
+      [E, 'literal'],
+      [`%25${E}`, 'literal-twice'],
+      ['%5f%5fproto%5f%5f', 'lower-case, not the escape'],
+      ['100%', 'percent'],
+    ]);
+    await adapter.publish([out(queue, { headers: sent })]);
+    const m = await ch.get(queue, { noAck: true });
+    assert.ok(m !== false, 'the message waits in the queue');
+    assert.deepEqual(m.properties.headers, {
+      [E]: 'proto-value',
+      [`%25${E}`]: 'literal',
+      [`%25%25${E}`]: 'literal-twice',
+      '%5f%5fproto%5f%5f': 'lower-case, not the escape',
+      '100%': 'percent',
+    });
+    const c = await collect(adapter, queue);
+    await adapter.publish([out(queue, { headers: sent })]);
+    await c.until(1);
+    assert.deepEqual(Object.entries(c.got[0]!.headers), Object.entries(sent));
+    assert.equal(Object.getPrototypeOf(c.got[0]!.headers), Object.prototype, 'no prototype pollution');
+    await c.consumer.close();
+  });
+
   test('names AMQP cannot take are refused with E_BAD_INPUT; the confirm channel survives', async () => {
     await rejectsTyped(adapter, [out('x'.repeat(256))], ErrorCode.badInput);
     await rejectsTyped(adapter, [out('amq.reserved', { kind: 'topic' })], ErrorCode.badInput);
