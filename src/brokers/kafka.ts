@@ -16,6 +16,7 @@ import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, S
 import { BrokerError, ErrorCode } from '../errors.js';
 import { publishFailed, redact, sleep, unreachable, warnLine } from './common.js';
 import { type KafkaRecord, type PartitionMark, brokersOf, groupClash, toRecords } from './kafka-records.js';
+import { oldGroupWarning } from './kafka-old-group.js';
 
 export { brokersOf };
 
@@ -310,12 +311,24 @@ export class KafkaAdapter implements BrokerAdapter {
       this.groupTopics.set(groupId, use);
     }
     try {
+      // before joining, while the new group has committed nothing: a deployment of the old default is told
+      if (queue && spec.group === undefined) await this.oldGroupCheck(spec.channel, groupId);
       const c = await this.join(spec, onBatch, groupId);
       this.consumers.push(c);
       return c;
     } catch (err) {
       if (queue) this.unuse(groupId);
       throw err;
+    }
+  }
+
+  /** Warns when the old default group's offsets go unused (kafka-old-group.ts). */
+  private async oldGroupCheck(topic: string, group: string): Promise<void> {
+    try {
+      const warning = await oldGroupWarning(await this.admin(), topic, group);
+      if (warning !== undefined) this.warn(warning);
+    } catch {
+      // a courtesy: a broker that refuses OffsetFetch (ACLs) starts all the same
     }
   }
 

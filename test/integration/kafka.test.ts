@@ -160,10 +160,10 @@ function groupsSuite(): void {
   describe('integration: kafka, two topics in one engine', { concurrency: 1 }, () => {
     const own = ownMock();
 
-    const twoTopics = (a: string, b: string, group?: string): Engine =>
+    const engineFor = (channels: string[], group?: string): Engine =>
       new Engine({
         brokers: [{ name: 'default', url: own.tb.url, options: own.tb.adapterOptions('groups') }],
-        components: [a, b].map((channel) => ({
+        components: channels.map((channel) => ({
           path: examples.noop,
           subscriptions: [
             { broker: 'default', channel, kind: 'queue' as const, ...(group === undefined ? {} : { group }) },
@@ -172,6 +172,7 @@ function groupsSuite(): void {
         workers: 1,
         cacheDir,
       });
+    const twoTopics = (a: string, b: string, group?: string): Engine => engineFor([a, b], group);
 
     test('without a group each topic is consumed in full (a group per topic)', { timeout: 120_000 }, async () => {
       // before: both in the group `wasmsg`, whose leader assigned only its own topic's partitions
@@ -190,6 +191,68 @@ function groupsSuite(): void {
         await engine.stop();
       }
     });
+
+    test(
+      "a start on the default group of a topic the old default group 'wasmsg' committed offsets for says so, and how to keep them",
+      { timeout: 180_000 },
+      async () => {
+        // before: nothing said that the new default group (wasmsg.<topic>) read the topic again
+        // from the beginning, past everything the old deployment (group 'wasmsg') had handled
+        const [old, fresh] = [`wasmsg.${runId}.kafka.old-a`, `wasmsg.${runId}.kafka.old-b`];
+        await own.tb.prepare(old);
+        await own.tb.prepare(fresh);
+        await own.tb.produce(old, values('before', 20));
+        // the deployment of the old default: its group was 'wasmsg'
+        const before = engineFor([old], 'wasmsg');
+        try {
+          await before.start();
+          await within(before.waitForSettled(20), 60_000, 'the old deployment consumed');
+        } finally {
+          await before.stop(); // commits
+        }
+        await own.tb.produce(old, values('after', 10));
+        await own.tb.produce(fresh, values('b', 5));
+        const lines: string[] = [];
+        const write = process.stderr.write.bind(process.stderr);
+        process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+          lines.push(String(chunk));
+          return write(chunk, ...rest);
+        }) as typeof process.stderr.write;
+        const upgraded = engineFor([old, fresh]);
+        try {
+          await upgraded.start();
+          await within(upgraded.waitForSettled(35), 60_000, 'the upgraded deployment consumed');
+          assert.equal(upgraded.snapshot().processed, 35, 'its new group read both topics from the beginning');
+        } finally {
+          process.stderr.write = write;
+          await upgraded.stop();
+        }
+        // other suites run at the same time and log to this stderr too: this engine's topics only
+        const about = (topic: string): string[] => lines.filter((l) => l.includes(`subscription to '${topic}'`));
+        assert.equal(about(old).length, 1, `one warning for the topic the old group read: ${lines.join('')}`);
+        const w = JSON.parse(about(old)[0]!) as { level: number; component: string; msg: string };
+        assert.equal(w.level, 40, 'a warning');
+        assert.equal(w.component, 'kafka');
+        assert.match(
+          w.msg,
+          new RegExp(`consumer group 'wasmsg\\.${old.replace(/\./g, '\\.')}'.*reads the topic from the beginning`),
+        );
+        assert.match(w.msg, /'wasmsg' has committed offsets for \d of its partitions/);
+        assert.match(w.msg, /group: wasmsg \(--group wasmsg/);
+        assert.deepEqual(about(fresh), [], 'none for a topic the old group never read');
+
+        // what the warning says: `group: wasmsg` resumes from the old offsets
+        await own.tb.produce(old, values('later', 3));
+        const resumed = engineFor([old], 'wasmsg');
+        try {
+          await resumed.start();
+          await within(resumed.waitForSettled(13), 60_000, 'the old group resumed');
+          assert.equal(resumed.snapshot().processed, 13, 'only what came after its last commit');
+        } finally {
+          await resumed.stop();
+        }
+      },
+    );
 
     test('one group given to two topics is refused at start, naming the group', async () => {
       const engine = twoTopics(`wasmsg.${runId}.kafka.g-a`, `wasmsg.${runId}.kafka.g-b`, `shared-${runId}`);
