@@ -196,12 +196,48 @@ export function warnLine(broker: string, url: string, err: unknown): void {
   logger(broker, { url: redact(url) }).warn(escapeControl(describe(err)));
 }
 
-/** A broker's headers as the engine's neutral strings (inbound mapping is done in cloudevents.ts). */
+/**
+ * A broker's headers as the engine's neutral strings (inbound mapping is done in cloudevents.ts).
+ * Strings, bytes (UTF-8) and numbers as they are; a list of them joined with `,` (MQTT's
+ * repeated user properties, an AMQP array). A structured value — an AMQP field table, or an
+ * array holding one (RabbitMQ's own `x-death`, on every message it dead-lettered) — as JSON,
+ * bytes in it as UTF-8 text; amqplib's typed values (`{'!': 'timestamp' | 'decimal', value}`)
+ * as their value, a timestamp in seconds, a decimal in digits. `String()` made each
+ * `[object Object]`.
+ */
 export function headerValue(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-  if (Array.isArray(v)) return v.map(headerValue).join(',');
+  if (Array.isArray(v)) return v.every(isScalar) ? v.map(headerValue).join(',') : JSON.stringify(v, asJson);
+  if (typeof v === 'object' && v !== null) {
+    const t = typedValue(v);
+    return t === undefined ? JSON.stringify(v, asJson) : String(t);
+  }
   return v === undefined || v === null ? '' : String(v);
+}
+
+function isScalar(v: unknown): boolean {
+  return typeof v !== 'object' || v === null || v instanceof Uint8Array;
+}
+
+/** An amqplib typed value's value (a timestamp's seconds, a decimal's digits), else undefined. */
+function typedValue(v: object): number | string | undefined {
+  if (!Object.hasOwn(v, '!')) return undefined;
+  const { '!': type, value } = v as { '!': unknown; value: unknown };
+  if (type === 'timestamp' && typeof value === 'number') return value;
+  if (type !== 'decimal' || typeof value !== 'object' || value === null) return undefined;
+  const { places, digits } = value as { places?: unknown; digits?: unknown };
+  if (typeof places !== 'number' || typeof digits !== 'number') return undefined;
+  if (places === 0) return String(digits);
+  const d = String(digits).padStart(places + 1, '0');
+  return `${d.slice(0, -places)}.${d.slice(-places)}`;
+}
+
+/** JSON.stringify's replacer (`this[key]`: the value before Buffer's toJSON): bytes as text, typed values as theirs. */
+function asJson(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) return Buffer.from(raw).toString('utf8');
+  return typeof raw === 'object' && raw !== null ? (typedValue(raw) ?? value) : value;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (loops that must stop promptly). */

@@ -817,6 +817,41 @@ describe('fault: AMQP names, declarations and keys', () => {
     await c.consumer.close();
   });
 
+  test("structured header values (a field table, RabbitMQ's own x-death) arrive as JSON, not [object Object]", async () => {
+    // before: String() of each table — x-death, which RabbitMQ adds to every message it
+    // dead-lettered, reached the handler (and its outputs) as '[object Object]'
+    const [source, target] = [`${run}.dlx-source`, `${run}.dlx-target`];
+    queues.push(source, target);
+    await ch.assertQueue(target, { durable: true });
+    await ch.assertQueue(source, {
+      durable: true,
+      arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': target },
+    });
+    const c = await collect(adapter, target);
+    ch.sendToQueue(source, Buffer.from('v'), {
+      headers: {
+        'x-table': { a: 1, b: 'two', bytes: Buffer.from('raw') },
+        'x-timestamp': { '!': 'timestamp', value: 1_700_000_000 },
+        'x-decimal': { '!': 'decimal', value: { places: 2, digits: 12_345 } },
+        'x-list': ['a', 'b'],
+      },
+    });
+    let m: amqp.GetMessage | false = false;
+    while (m === false) m = await ch.get(source);
+    ch.nack(m, false, false); // RabbitMQ dead-letters it to the target queue, with x-death
+    await c.until(1);
+    const h = c.got[0]!.headers;
+    const death = JSON.parse(h['x-death']!) as Array<Record<string, unknown>>;
+    assert.equal(death[0]!['reason'], 'rejected');
+    assert.equal(death[0]!['queue'], source);
+    assert.equal(typeof death[0]!['time'], 'number', 'a timestamp as its seconds');
+    assert.deepEqual(JSON.parse(h['x-table']!), { a: 1, b: 'two', bytes: 'raw' });
+    assert.equal(h['x-timestamp'], '1700000000');
+    assert.equal(h['x-decimal'], '123.45');
+    assert.equal(h['x-list'], 'a,b', 'a list of strings stays joined');
+    await c.consumer.close();
+  });
+
   test('names AMQP cannot take are refused with E_BAD_INPUT; the confirm channel survives', async () => {
     await rejectsTyped(adapter, [out('x'.repeat(256))], ErrorCode.badInput);
     await rejectsTyped(adapter, [out('amq.reserved', { kind: 'topic' })], ErrorCode.badInput);
