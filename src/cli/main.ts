@@ -13,14 +13,14 @@ import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging } from '../log.js';
 import { tuneHeap } from '../heap-tuning.js';
-import { outliveClosedPipes } from './closed-pipe.js';
+import { outliveUnwritableOutput } from './unwritable-output.js';
 
 /** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 tuneHeap();
-// `| head`, `| grep -q`: a closed stdout or stderr stops the output, not the command
-outliveClosedPipes();
+// `| head`, `| grep -q`, a full disk: a stdout or stderr that fails stops the output, not the command
+outliveUnwritableOutput();
 
 /**
  * Exit codes: 0 ok; 1 bad input or failure (one line on stderr); 2 usage (a flag's value, a

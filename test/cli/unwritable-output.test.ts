@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +13,7 @@ import { at, cacheDir, examples, fixture } from '../helpers.js';
  * stops writing there, silently, and ends as it would have (its own exit code, no stack trace); a
  * `run` keeps settling its messages. The pipe is closed by the parent before the child writes
  * (its read end destroyed right after the spawn; the child takes tens of ms to start Node).
+ * A stream that fails otherwise: /dev/full (every write fails with ENOSPC).
  */
 
 const bin = at('dist/src/cli/main.js');
@@ -39,7 +40,7 @@ function withClosed(closed: 'stdout' | 'stderr', args: string[]): Promise<Ended>
 const crashed = /EPIPE|Unhandled 'error' event|\n\s+at /;
 
 describe('a closed stdout: every command ends as it would have, without a stack trace', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wasmsg-closed-pipe-'));
+  const dir = mkdtempSync(join(tmpdir(), 'wasmsg-unwritable-'));
   const cases: Array<[string, string[], number]> = [
     ['--help', ['--help'], 0],
     ['bench --help', ['bench', '--help'], 0],
@@ -72,7 +73,7 @@ describe('a closed stderr', () => {
   });
 
   const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 });
-  const stream = `wasmsg-closed-pipe-${process.pid}`;
+  const stream = `wasmsg-unwritable-${process.pid}`;
   after(async () => {
     if (redis.status === 'ready') await redis.del(stream, `${stream}.dead`);
     redis.disconnect();
@@ -113,16 +114,16 @@ describe('a closed stderr', () => {
   });
 });
 
-describe('outliveClosedPipes: a worker thread piped into a closed stderr', () => {
+describe('outliveUnwritableOutput: a worker thread piped into a closed stderr', () => {
   test("the worker's later lines are not kept in memory", async () => {
     // the worker starts after the pipe closed (piped then) and writes 2 MB: none of it may stay
     // buffered in its paused stderr stream
-    const module = pathToFileURL(at('dist/src/cli/closed-pipe.js')).href;
+    const module = pathToFileURL(at('dist/src/cli/unwritable-output.js')).href;
     const script = `
       import { Worker } from 'node:worker_threads';
       import { writeSync } from 'node:fs';
-      import { outliveClosedPipes } from ${JSON.stringify(module)};
-      outliveClosedPipes();
+      import { outliveUnwritableOutput } from ${JSON.stringify(module)};
+      outliveUnwritableOutput();
       process.stderr.write('first\\n', () => {
         const w = new Worker("for (let i = 0; i < 2000; i++) process.stderr.write('x'.repeat(999) + '\\\\n')", { eval: true });
         w.on('exit', () => writeSync(1, String(w.stderr.readableLength)));
@@ -130,5 +131,46 @@ describe('outliveClosedPipes: a worker thread piped into a closed stderr', () =>
     const r = await withClosed('stderr', ['--input-type=module', '-e', script]);
     assert.equal(r.code, 0);
     assert.ok(Number(r.stdout) < 64 * 1024, `${r.stdout} bytes buffered`);
+  });
+});
+
+describe('a stdout or stderr on a full disk (/dev/full: ENOSPC)', () => {
+  /** Runs `wasmsg args` with `full` going to /dev/full; the other is collected. */
+  async function onFull(full: 'stdout' | 'stderr', args: string[]): Promise<Ended> {
+    const fd = openSync('/dev/full', 'w');
+    try {
+      const stdio: Array<'ignore' | 'pipe' | number> = [
+        'ignore',
+        full === 'stdout' ? fd : 'pipe',
+        full === 'stderr' ? fd : 'pipe',
+      ];
+      const child = spawn(process.execPath, [bin, ...args], { env, stdio });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      return await new Promise((resolve) =>
+        child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+      );
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  test('stdout: one line saying the output was lost, exit 1, no stack trace', async () => {
+    for (const args of [['--version'], ['inspect', examples.echo, '--json']]) {
+      const r = await onFull('stdout', args);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr, 'wasmsg: cannot write the output: ENOSPC: no space left on device, write\n');
+    }
+    // a command that failed keeps its own code
+    const failed = await onFull('stdout', ['call', fixture('err'), '--data', 'x', '--json']);
+    assert.equal(failed.code, 3, failed.stderr);
+  });
+
+  test('run: stderr (its logs) on a full disk; every message is settled, exit 0', async () => {
+    const r = await onFull('stderr', ['run', examples.noop, '--generate', '2000', '--workers', '1', '--json']);
+    assert.equal(r.code, 0);
+    assert.equal((JSON.parse(r.stdout) as Record<string, number>)['acked'], 2000);
   });
 });
