@@ -6,9 +6,6 @@
  * Timing: from the `warmup`-th settled message to the last, so connecting, group joins and JIT
  * warm-up weigh on neither side. Latency: settle time − the send time the payload carries.
  */
-import { readFileSync } from 'node:fs';
-import type * as hdr from 'hdr-histogram-js';
-import { performance } from 'node:perf_hooks';
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { createBroker } from '../brokers/connect.js';
 import { MemoryBroker } from '../brokers/memory.js';
@@ -18,10 +15,10 @@ import { bareConsume } from './bare.js';
 import { dropChannel } from './channels.js';
 import { distribution, newMeterHistogram } from './histogram.js';
 import type { Job } from './matrix.js';
+import { Meter } from './meter.js';
 import { inThread } from './spin.js';
-import { Timeline } from './timeline.js';
 import type { Distribution, RunResult } from './types.js';
-import { Payloads, type ProduceSpec, adapterSink, epochNow, memorySink, produce, sentAtOf } from './workload.js';
+import { Payloads, type ProduceSpec, adapterSink, epochNow, memorySink, produce } from './workload.js';
 
 export interface ChildJob extends Job {
   /** This run's own channel, and the broker URL naming it. */
@@ -44,93 +41,6 @@ const PARTITIONS = 4;
 
 /** MQTT keeps no backlog (Mosquitto queues 1000 messages per session): produce at most this far ahead (batches included). */
 const MQTT_WINDOW = 600;
-
-/** CPU ms of the calling thread (Linux), else NaN. */
-function threadCpuMs(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return NaN;
-  }
-}
-const processCpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-interface Marks {
-  t: number;
-  process: number;
-  main: number;
-}
-const mark = (): Marks => ({ t: performance.now(), process: processCpuMs(), main: threadCpuMs() });
-
-/** Counts settled messages, records their latency after the warm-up and marks the window. */
-class Meter {
-  settled = 0;
-  /** Messages settled as dead letters (the handler failed them): the run reports it. */
-  failures = 0;
-  start: Marks | undefined;
-  /** When half of the measured messages had settled (see RunResult.secondHalfMsgsPerSec). */
-  middle: number | undefined;
-  end: Marks | undefined;
-  /** The settled count at which `middle` is taken. */
-  readonly half: number;
-  /** Latency over time, the warm-up included. */
-  readonly timeline = new Timeline();
-  /** When consuming began (epoch ms; the first settle, if that came first). */
-  private began = 0;
-  /** Called at the end of the warm-up (the engine resets its stats there). */
-  onWarm: () => void = () => {};
-  private resolveDone!: () => void;
-  readonly done = new Promise<void>((r) => (this.resolveDone = r));
-  private waiter: { n: number; wake: () => void } | undefined;
-
-  constructor(
-    private readonly warmup: number,
-    private readonly total: number,
-    /** Latency in µs (hdr-histogram-js's WebAssembly build: recorded per message on the measured thread). */
-    readonly latency: hdr.Histogram,
-  ) {
-    this.half = warmup + Math.ceil((total - warmup) / 2);
-  }
-
-  /** Consuming starts now: with no warm-up, the window starts here (not at set-up). */
-  begin(): void {
-    this.began ||= epochNow();
-    if (this.warmup === 0) this.start = mark();
-  }
-
-  /** `now`: when it settled (a batch's messages settle at one instant: one clock read for them all). */
-  settle(value: Uint8Array, ok = true, now = epochNow()): void {
-    if (!ok) this.failures++;
-    const n = ++this.settled;
-    const us = Math.max(1, Math.round((now - sentAtOf(value)) * 1000));
-    this.timeline.record(now - (this.began ||= now), us);
-    if (n > this.warmup) {
-      this.latency.recordValue(us);
-      if (n === this.half) this.middle = performance.now();
-    } else if (n === this.warmup) {
-      this.start = mark();
-      this.timeline.measuredFromMs = now - this.began;
-      this.onWarm();
-    }
-    if (this.waiter !== undefined && n >= this.waiter.n) {
-      this.waiter.wake();
-      this.waiter = undefined;
-    }
-    if (n === this.total) {
-      this.end = mark();
-      this.resolveDone();
-    }
-  }
-
-  /** Resolves once n messages settled (one waiter at a time: the windowed producer). */
-  waitFor(n: number): Promise<void> {
-    if (this.settled >= n) return Promise.resolve();
-    return new Promise((wake) => (this.waiter = { n, wake }));
-  }
-}
 
 function produceSpec(job: ChildJob, meter: Meter, payloads: Payloads): ProduceSpec {
   const p = job.params;
@@ -266,17 +176,25 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
   const measured = job.params.messages - job.warmup;
   const cpuProcess = end.process - start.process;
   const cpuMain = end.main - start.main; // NaN where /proc/thread-self is missing
+  const half = meter.secondHalfMsgsPerSec();
+  const errors: string[] = [];
+  if (meter.failures > 0)
+    errors.push(`${meter.failures} of ${job.params.messages} messages were dead-lettered (the handler failed them)`);
+  // the window's messages settled in the batch of the warm-up's last: they took no time apart
+  const rate = ms > 0 ? 1000 / ms : 0;
+  if (ms <= 0)
+    errors.push(
+      `the ${measured} measured messages settled in one batch with the warm-up's last: no time to rate them by; give more --messages or a smaller --warmup`,
+    );
   return {
     label: job.label,
     side: job.side,
     params: job.params,
     measured,
     elapsedMs: ms,
-    msgsPerSec: (measured / ms) * 1000,
-    ...(meter.middle === undefined || end.t <= meter.middle
-      ? {}
-      : { secondHalfMsgsPerSec: ((job.params.messages - meter.half) / (end.t - meter.middle)) * 1000 }),
-    mbPerSec: (measured * job.params.size) / ms / 1000,
+    msgsPerSec: measured * rate,
+    ...(half === undefined ? {} : { secondHalfMsgsPerSec: half }),
+    mbPerSec: (measured * job.params.size * rate) / 1e6,
     latencyMs: distribution(meter.latency, 1000),
     timeline: meter.timeline.data(),
     handlerUs: handler,
@@ -287,9 +205,7 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
     },
     peakRssMb: process.resourceUsage().maxRSS / 1024,
     nodeFlags: process.execArgv,
-    ...(meter.failures === 0
-      ? {}
-      : { error: `${meter.failures} of ${job.params.messages} messages were dead-lettered (the handler failed them)` }),
+    ...(errors.length === 0 ? {} : { error: errors.join('; ') }),
   };
 }
 
