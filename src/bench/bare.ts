@@ -44,7 +44,7 @@ export function bareConsume(
   url: string,
   channel: string,
   total: number,
-  handle: Handle,
+  handler: Handle,
   /** The embedded broker, for `memory`: its consumer API, acking each record after `handle`. */
   memory?: MemoryBroker,
   /** Told each message once its acknowledgement is sent (after `handle`). */
@@ -57,6 +57,15 @@ export function bareConsume(
   /** Rejects when a read loop fails (the run then fails instead of waiting for messages that will not come). */
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => {});
+  // a handler that throws fails the run with its reason (thrown in a client's callback, it would
+  // end the process with a stack trace as the only word of it)
+  const handle: Handle = (value, i) => {
+    try {
+      handler(value, i);
+    } catch (e) {
+      fail(e);
+    }
+  };
   let close: () => Promise<void> = async () => {};
   const ready = (async (): Promise<void> => {
     switch (broker) {

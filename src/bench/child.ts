@@ -14,7 +14,7 @@ import { Engine } from '../engine/engine.js';
 import { bareConsume } from './bare.js';
 import { dropChannel } from './channels.js';
 import { distribution, newMeterHistogram } from './histogram.js';
-import type { Job } from './matrix.js';
+import { type Job, NOOP_COMPONENT } from './matrix.js';
 import { Meter } from './meter.js';
 import { inThread } from './spin.js';
 import type { Distribution, RunResult } from './types.js';
@@ -140,7 +140,10 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         await engine.stop();
       }
     } else {
-      const work = job.rounds > 0 ? await inThread(job.componentPath, job.cacheDir) : undefined;
+      // the bundled no-op is not called (consume, then acknowledge); the spin component (--work)
+      // and a component of the user's are, in this thread, or the baseline would skip their work
+      const calls = job.rounds > 0 || job.componentPath !== NOOP_COMPONENT;
+      const work = calls ? await inThread(job.componentPath, job.cacheDir) : undefined;
       const run = bareConsume(
         p.scheme,
         job.runUrl,

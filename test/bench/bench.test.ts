@@ -283,6 +283,16 @@ describe('wasmsg bench: modes', () => {
     assert.equal(run.measured, 200, 'with no warm-up every message is measured');
   });
 
+  test("--baseline with a component of the user's: the bare client calls it too, and says why it failed", async () => {
+    // the engine runs the component; a baseline that skipped it would compare a handler's work with none
+    const r = await bench(fixture('err'), '--messages', '200', '--warmup', '0', '--baseline', '--json');
+    assert.equal(r.code, 1, r.stderr);
+    const runs = (JSON.parse(r.stdout) as BenchReport).runs;
+    const bare = runs.find((x) => x.side === 'bare')!;
+    assert.match(bare.error ?? '', /^handler failed: .*rejected by fixture/);
+    assert.match(runs.find((x) => x.side === 'engine')!.error ?? '', /^200 of 200 messages were dead-lettered/);
+  });
+
   test('a bad flag is a usage error naming it (exit 2)', async () => {
     const r = await bench('--brokers', 'redis://127.0.0.1:6379', '--messages', '10');
     assert.equal(r.code, 2);
