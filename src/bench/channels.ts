@@ -28,6 +28,22 @@ export function runChannel(url: string, tag: string): string {
 }
 
 /**
+ * A run's dead-letter channel (a component that fails messages sends them there): the run's own,
+ * deleted with its channel — the engine's default, `wasmsg.dead-letter`, is shared by everything
+ * on the broker, and a bench run would leave its payloads there.
+ */
+export const deadLetterOf = (channel: string): string => `${channel}-dead-letter`;
+
+/** Deletes a run's channel and its dead-letter channel (both tried; the first failure thrown). */
+export async function dropRunChannels(scheme: string, url: string, channel: string): Promise<void> {
+  const done = await Promise.allSettled([
+    dropChannel(scheme, url, channel),
+    dropChannel(scheme, url, deadLetterOf(channel)),
+  ]);
+  for (const d of done) if (d.status === 'rejected') throw d.reason;
+}
+
+/**
  * Deletes a run's channel: the Redis stream, the NATS JetStream stream made for it, the AMQP
  * queue. Kafka topics stay (deleting needs the admin API and the broker's consent; kafkajs's
  * deleteTopics does not work against the librdkafka mock), MQTT keeps nothing.

@@ -12,7 +12,7 @@ import { MemoryBroker } from '../brokers/memory.js';
 import { DEFAULT_LEAD, leadFor } from '../brokers/synthetic.js';
 import { Engine } from '../engine/engine.js';
 import { bareConsume } from './bare.js';
-import { dropChannel } from './channels.js';
+import { deadLetterOf, dropRunChannels } from './channels.js';
 import { distribution, newMeterHistogram } from './histogram.js';
 import { type Job, NOOP_COMPONENT } from './matrix.js';
 import { Meter } from './meter.js';
@@ -116,6 +116,8 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
           workers: p.workers,
           ordering: p.ordering,
           batch: { maxMessages: p.batch },
+          // the run's own dead-letter channel, dropped with its channel (not the broker's shared one)
+          deadLetter: { channel: deadLetterOf(job.channel) },
           cacheDir: job.cacheDir,
         },
         memory === undefined ? [] : [memory],
@@ -168,7 +170,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
   } finally {
     clearInterval(ticker);
     meter.latency.destroy();
-    await dropChannel(p.scheme, job.runUrl, job.channel).catch(() => {});
+    await dropRunChannels(p.scheme, job.runUrl, job.channel).catch(() => {});
   }
 }
 

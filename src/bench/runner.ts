@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
-import { dropChannel, runChannel, withChannel } from './channels.js';
+import { dropRunChannels, runChannel, withChannel } from './channels.js';
 import type { ChildJob, ChildMessage } from './child.js';
 import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
 import { calibrate } from './spin.js';
@@ -174,9 +174,9 @@ function runChild(job: ChildJob, timeoutMs: number, stallMs: number, hooks: Benc
         answer ?? failed(job, `the run's process exited (${signal ?? code})${why === '' ? '' : `: ${why}`}`);
       // a child killed (timeout) or crashed did not remove its channel: do it here
       const crashed = signal !== null || answer === undefined;
-      void (crashed ? dropChannel(job.params.scheme, job.runUrl, job.channel).catch(() => {}) : Promise.resolve()).then(
-        () => resolve(result),
-      );
+      void (
+        crashed ? dropRunChannels(job.params.scheme, job.runUrl, job.channel).catch(() => {}) : Promise.resolve()
+      ).then(() => resolve(result));
     });
   });
 }

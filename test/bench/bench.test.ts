@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { connect as natsConnect } from 'nats';
 import { withChannel } from '../../src/bench/channels.js';
 import { type BenchOptions, expand } from '../../src/bench/matrix.js';
 import { channelFromUrl } from '../../src/brokers/connect.js';
 import { natsOptions } from '../../src/brokers/nats.js';
+import { redisClientUrl } from '../../src/brokers/redis.js';
 import { listParser } from '../../src/cli/bench.js';
 import type { BenchReport, RunResult } from '../../src/bench/types.js';
 import { OptionError } from '../../src/errors.js';
@@ -198,6 +202,35 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
     // the table: a row per run, the password hidden
     for (const run of report.runs) assert.ok(r.stdout.includes(run.label), run.label);
     assert.doesNotMatch(r.stdout + JSON.stringify(report), /guest:guest@/);
+  });
+
+  test("a component that dead-letters: its dead letters go to the run's own channel, dropped with it", async () => {
+    const base = `wasmsg-bench-dl-${randomBytes(4).toString('hex')}`;
+    const redisUrl = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
+    const natsUrl = brokerUrls.nats.replace(/\/[^/]*$/, `/${base}`);
+    const r = await bench(fixture('err'), '--brokers', `${redisUrl},${natsUrl}`, '--messages', '50', '--json');
+    assert.equal(r.code, 1, r.stderr);
+    for (const run of (JSON.parse(r.stdout) as BenchReport).runs)
+      assert.match(run.error ?? '', /^50 of 50 messages were dead-lettered/, run.label);
+    const redis = new Redis(redisClientUrl(redisUrl));
+    try {
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'nothing of the run stays in Redis');
+      // the broker's shared dead-letter stream got none of the run's messages
+      const shared = await redis.xrange('wasmsg.dead-letter', '-', '+');
+      assert.equal(shared.filter(([, fields]) => fields.some((f) => f.includes(base))).length, 0);
+    } finally {
+      redis.disconnect();
+    }
+    const nc = await natsConnect(natsOptions(natsUrl));
+    try {
+      const jsm = await nc.jetstreamManager();
+      const left: string[] = [];
+      for await (const s of jsm.streams.list())
+        if ((s.config.subjects ?? []).some((x) => x.includes(base))) left.push(s.config.name);
+      assert.deepEqual(left, [], 'no JetStream stream of the run stays');
+    } finally {
+      await nc.close();
+    }
   });
 
   test('the run stops once nothing settled for --stall-timeout, and says how far it got', async () => {
