@@ -30,6 +30,11 @@ export interface BenchContext {
    * waiting for the run timeout would say less, later.
    */
   readonly stallTimeoutMs?: number;
+  /**
+   * Aborted (the CLI: SIGINT, SIGTERM): the run under way is stopped and reported failed, its
+   * channels dropped, and no other starts; the report holds the runs made so far.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface BenchHooks {
@@ -55,6 +60,7 @@ export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: 
   const tag = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const runs: RunResult[] = [];
   for (const [k, job] of jobs.entries()) {
+    if (ctx.signal?.aborted === true) break;
     hooks.runStart?.(job, k, jobs.length);
     const channel = runChannel(job.url, `${tag}-${k}`);
     const child: ChildJob = {
@@ -65,7 +71,7 @@ export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: 
       rounds: rounds.get(job.params.workUs)!,
       brokerOptions: ctx.brokerOptions?.[job.params.scheme] ?? {},
     };
-    const result = await runChild(child, ctx.runTimeoutMs ?? 600_000, ctx.stallTimeoutMs ?? 60_000, hooks);
+    const result = await runChild(child, ctx.runTimeoutMs ?? 600_000, ctx.stallTimeoutMs ?? 60_000, hooks, ctx.signal);
     runs.push(result);
     hooks.runEnd?.(result);
   }
@@ -123,7 +129,13 @@ function failed(job: Job, error: string): RunResult {
   };
 }
 
-function runChild(job: ChildJob, timeoutMs: number, stallMs: number, hooks: BenchHooks): Promise<RunResult> {
+function runChild(
+  job: ChildJob,
+  timeoutMs: number,
+  stallMs: number,
+  hooks: BenchHooks,
+  signal: AbortSignal | undefined,
+): Promise<RunResult> {
   return new Promise((resolve) => {
     // no inherited execArgv (a parent under `node --test` would pass its flags on); the engine's V8 flags
     const child = fork(childFile, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
@@ -140,6 +152,13 @@ function runChild(job: ChildJob, timeoutMs: number, stallMs: number, hooks: Benc
       answer ??= failed(job, `still running after ${Math.round(timeoutMs / 1000)} s: stopped`);
       child.kill('SIGKILL');
     }, timeoutMs);
+    // stopped from outside: killed as a timed-out run is (its channels are dropped on exit below)
+    const onAbort = (): void => {
+      answer ??= failed(job, `interrupted (${String(signal!.reason)}): stopped`);
+      child.kill('SIGKILL');
+    };
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     // the child reports its settled count every 250 ms; once it started settling, a count that
     // stays put for stallMs means the messages left will not come
     let settled = 0;
@@ -167,13 +186,14 @@ function runChild(job: ChildJob, timeoutMs: number, stallMs: number, hooks: Benc
       else answer ??= failed(job, m.message);
     });
     child.send(job);
-    child.once('exit', (code, signal) => {
+    child.once('exit', (code, exitSignal) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       const why = stderr.trim().split('\n').slice(-3).join(' ');
       const result =
-        answer ?? failed(job, `the run's process exited (${signal ?? code})${why === '' ? '' : `: ${why}`}`);
+        answer ?? failed(job, `the run's process exited (${exitSignal ?? code})${why === '' ? '' : `: ${why}`}`);
       // a child killed (timeout) or crashed did not remove its channel: do it here
-      const crashed = signal !== null || answer === undefined;
+      const crashed = exitSignal !== null || answer === undefined;
       void (
         crashed ? dropRunChannels(job.params.scheme, job.runUrl, job.channel).catch(() => {}) : Promise.resolve()
       ).then(() => resolve(result));

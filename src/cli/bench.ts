@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
@@ -106,6 +107,13 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
   }
   const showProgress = flags.progress !== false && flags.json !== true && process.stderr.isTTY === true;
   let bar: cliProgress.SingleBar | undefined;
+  // SIGINT / SIGTERM: the run under way is stopped (its channels dropped, its process ended) and
+  // the runs made so far are reported; without this, the run's process went on alone and left
+  // its backlog on the broker
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => interrupt.abort(signal);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const report = await runBench(
     options,
     {
@@ -116,6 +124,7 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
         flags.kafkaSessionTimeout === undefined ? {} : { kafka: { sessionTimeoutMs: flags.kafkaSessionTimeout } },
       ...(flags.runTimeout === undefined ? {} : { runTimeoutMs: flags.runTimeout * 1000 }),
       ...(flags.stallTimeout === undefined ? {} : { stallTimeoutMs: flags.stallTimeout * 1000 }),
+      signal: interrupt.signal,
     },
     {
       calibrated: (us, rounds) => {
@@ -145,12 +154,20 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
         }
       },
     },
-  );
+  ).finally(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
   // the results first: a report that cannot be written then loses nothing printed
   process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : table(report));
   if (flags.out !== undefined) {
     const paths = await writeReport(flags.out, report);
     if (flags.json !== true) process.stderr.write(`report: ${paths.json}\n        ${paths.html}\n`);
+  }
+  if (interrupt.signal.aborted) {
+    const signal = interrupt.signal.reason as NodeJS.Signals;
+    process.stderr.write(`interrupted (${signal}): ${report.runs.length} run(s) reported\n`);
+    return 128 + (osConstants.signals[signal] ?? 1);
   }
   return report.runs.some((r) => r.error !== undefined) ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -230,6 +231,50 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
       assert.deepEqual(left, [], 'no JetStream stream of the run stays');
     } finally {
       await nc.close();
+    }
+  });
+
+  test('SIGTERM: the run under way is stopped, its process ended, its stream dropped; the report says so', async () => {
+    const base = `wasmsg-bench-term-${randomBytes(4).toString('hex')}`;
+    const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
+    const redis = new Redis(redisClientUrl(url));
+    // a backlog big enough to be still producing when the signal comes
+    const cli = spawn(
+      process.execPath,
+      [bin, 'bench', '--cache-dir', cacheDir, '--brokers', url, '--messages', '300000', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    cli.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    let runPid = 0;
+    try {
+      // the run's process made its stream (no event to wait on from here: Redis is asked until then)
+      const deadline = Date.now() + 60_000;
+      while ((await redis.keys(`${base}*`)).length === 0) {
+        assert.ok(Date.now() < deadline, 'the run never made its stream');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      runPid = Number(readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim());
+      assert.ok(runPid > 0, "the run's process");
+      cli.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 143, 'exit 128 + SIGTERM');
+      assert.throws(() => process.kill(runPid, 0), { code: 'ESRCH' }, "the run's process is gone");
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'its stream is dropped');
+      const run = (JSON.parse(stdout) as BenchReport).runs[0]!;
+      assert.match(run.error ?? '', /^interrupted \(SIGTERM\)/);
+    } finally {
+      cli.kill('SIGKILL');
+      if (runPid > 0) {
+        try {
+          process.kill(runPid, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      }
+      await redis.del(...(await redis.keys(`${base}*`)), `${base}-none`);
+      redis.disconnect();
     }
   });
 
