@@ -320,6 +320,11 @@ export const CLIENT = String.raw`
         if (finite(p[0]) && p[1] > 0 && finite(p[2]) && finite(p[3]) && p[2] > 0 && p[3] > 0) pts.push([(p[0] + t.intervalMs / 2) / 1000, p[2], p[3], p[4], p[1]]);
       });
       if (pts.length === 0) { skipped.push(run.label + ' (no samples)'); return; }
+      // one interval (a run shorter than it) as a level line across it: a path of one point draws nothing
+      if (pts.length === 1) {
+        var half = t.intervalMs / 2000, only = pts[0];
+        pts = [[only[0] - half, only[1], only[2], only[3], only[4]], [only[0] + half, only[1], only[2], only[3], only[4]]];
+      }
       series.push({ run: run, colour: colour(i), pts: pts, from: (t.measuredFromMs || 0) / 1000, interval: t.intervalMs });
     });
     if (series.length === 0) return nothing(box, 'No run has a latency timeline.', skipped);

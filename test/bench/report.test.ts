@@ -243,6 +243,34 @@ describe('bench report (report.html in headless chromium)', () => {
     assert.doesNotMatch(dom.replace(/<script\b.*?<\/script>/gs, ''), /NaN|Infinity/);
   });
 
+  test('chromium: a run shorter than one timeline interval is drawn across it (a path of one point shows nothing)', async () => {
+    const short = run({
+      label: 'memory short',
+      side: 'bare',
+      handlerUs: null,
+      timeline: { intervalMs: 100, measuredFromMs: 18, points: [[0, 3000, 18.4, 21.1, 21.1]] },
+    });
+    const html = join(dir, 'short.html');
+    writeFileSync(html, renderHtml({ ...report, runs: [report.runs[0]!, short] }));
+    const dom = await chromium([
+      `--user-data-dir=${join(dir, 'profile-short')}`,
+      '--dump-dom',
+      pathToFileURL(html).href,
+    ]);
+    const over = element(dom, 'svg', 'timeline-plot');
+    const lines = [...over.matchAll(/<path class="series (p99|p50)[^"]*" d="(M[^"]+)"[^>]*data-run="memory short"/g)];
+    assert.deepEqual(
+      lines.map((m) => m[1]),
+      ['p99', 'p50'],
+    );
+    for (const m of lines) {
+      const [, x0, y0, x1, y1] = /^M([\d.]+),([\d.]+) L([\d.]+),([\d.]+)$/.exec(m[2]!) ?? [];
+      assert.ok(x0 !== undefined, `a level line across the interval: ${m[2]}`);
+      assert.equal(y0, y1);
+      assert.ok(Number(x1) - Number(x0) > 10, `${x0} → ${x1}: wide enough to see`);
+    }
+  });
+
   test('chromium screenshot: a full page, not blank', async () => {
     const png = join(dir, 'report.png');
     await chromium([
