@@ -38,11 +38,13 @@ export interface AmqpAdapterOptions {
   readonly url: string;
   /** Unacked messages the server may hand this engine per subscription (default 1024). */
   readonly prefetch?: number;
-  /** Passed to amqplib's connect (TLS, heartbeat, ...). */
+  /** Passed to amqplib's connect (TLS, heartbeat, `timeout` of the connection's opening, ...). */
   readonly socket?: Record<string, unknown>;
 }
 
 const CE_PREFIX = 'cloudEvents:';
+/** The connection's opening (TCP and the AMQP handshake) fails after this long: `socket.timeout`. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Resolves when a channel whose buffer was full drains; rejects when it closes first (amqplib
@@ -107,6 +109,9 @@ export class AmqpAdapter implements BrokerAdapter {
   async connect(): Promise<void> {
     try {
       this.connection = await amqp.connect(this.serverUrl(), {
+        // amqplib has no timeout unless given one: a server that accepts and never answers (not
+        // AMQP, a hung one) held connect(), and start() with it, forever
+        timeout: CONNECT_TIMEOUT_MS,
         ...this.options.socket,
         recovery: { initialDelay: 250, maxDelay: 5000, initialMaxRetries: 0 },
       });

@@ -8,7 +8,6 @@ import {
   type JetStreamManager,
   type MsgHdrs,
   type NatsConnection,
-  connect,
   headers as natsHeaders,
   nanos,
 } from 'nats';
@@ -25,6 +24,7 @@ import {
   warnLine,
 } from './common.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
+import { connectNats } from './nats-transport.js';
 
 /**
  * NATS (nats.js). A channel is a subject.
@@ -171,7 +171,7 @@ export class NatsAdapter implements BrokerAdapter {
 
   async connect(): Promise<void> {
     try {
-      this.nc = await connect({
+      this.nc = await connectNats({
         ...natsOptions(this.options.url),
         reconnect: true,
         maxReconnectAttempts: -1,

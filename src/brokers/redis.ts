@@ -131,13 +131,26 @@ export class RedisAdapter implements BrokerAdapter {
     return { redis, lastError: () => lastError };
   }
 
+  /**
+   * A connection that answered, or E_BROKER_UNAVAILABLE within `client.connectTimeout` (10 s by
+   * default): ioredis's own timeout ends with the TCP connection, and its connect() waits for
+   * the ready check's answer — from a server that accepts and never answers (not Redis, a hung
+   * one), forever, and start() with it (stop() waiting for that start).
+   */
   private async open(): Promise<Redis> {
     const { redis, lastError } = this.client();
+    const limit = this.options.client?.connectTimeout ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      if (limit > 0) timer = setTimeout(() => reject(new Error(`no answer within ${limit} ms`)), limit);
+    });
     try {
-      await redis.connect();
+      await Promise.race([redis.connect(), silent]);
     } catch (err) {
       redis.disconnect();
       throw unreachable(this.options.url, lastError() ?? err);
+    } finally {
+      clearTimeout(timer);
     }
     return redis;
   }

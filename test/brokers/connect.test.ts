@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
-import { OptionError } from '../../src/errors.js';
+import { Engine } from '../../src/engine/engine.js';
+import { BrokerError, ErrorCode, OptionError } from '../../src/errors.js';
+import { cacheDir, examples, within } from '../helpers.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
 import { ReadSizer, redact, redactCommand } from '../../src/brokers/common.js';
@@ -124,4 +127,50 @@ describe('ReadSizer: reads of about 1 MiB at the message size seen', () => {
     mid.learn(0, 0); // an empty read changes nothing
     assert.equal(mid.count(), 4);
   });
+});
+
+describe('a server that accepts connections and never answers: start() fails, nothing stays open', () => {
+  // Before: nats.js kept the socket of its timed-out connect (a library caller's process did not
+  // end); ioredis's connect() waited for the ready check and amqplib's for the handshake forever
+  // (start() never settled, and stop() waits for start()).
+  const cases: Array<[string, string, Record<string, unknown>]> = [
+    ['nats', 'nats://127.0.0.1:PORT/in', { client: { timeout: 500 } }],
+    ['nats-core', 'nats-core://127.0.0.1:PORT/in', { client: { timeout: 500 } }],
+    ['redis', 'redis://127.0.0.1:PORT/in', { client: { connectTimeout: 500 } }],
+    ['amqp', 'amqp://u:p@127.0.0.1:PORT/in', {}], // (amqplib's default: no timeout; the adapter's: 10 s)
+    ['mqtt', 'mqtt://127.0.0.1:PORT/in', { client: { connectTimeout: 500 } }],
+  ];
+  for (const [scheme, url, options] of cases) {
+    test(scheme, async () => {
+      const closed: Array<Promise<void>> = [];
+      const silent = createServer((socket) => {
+        closed.push(new Promise((resolve) => socket.on('close', () => resolve())));
+        socket.on('error', () => {});
+        socket.resume(); // reads (and drops) what the client says, so sees it end
+      });
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      try {
+        const { port } = silent.address() as AddressInfo;
+        const engine = new Engine({
+          workers: 1,
+          cacheDir,
+          brokers: [{ name: 'b', url: url.replace('PORT', String(port)), options }],
+          components: [{ path: examples.noop, subscriptions: [{ broker: 'b', channel: 'in' }] }],
+        });
+        await within(
+          assert.rejects(
+            engine.start(),
+            (e: unknown) => e instanceof BrokerError && e.code === ErrorCode.brokerUnavailable,
+          ),
+          15_000,
+          'start() against a silent server',
+        );
+        assert.ok(closed.length > 0, 'the client connected');
+        // (ioredis ends its socket and destroys it after 2 s when the server does not close it)
+        await within(Promise.all(closed), 5_000, 'every connection to the silent server closed');
+      } finally {
+        silent.close();
+      }
+    });
+  }
 });

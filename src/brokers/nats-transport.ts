@@ -1,0 +1,57 @@
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ConnectionOptions, NatsConnection } from 'nats';
+// nats.js's own Node transport and the two calls its `connect` is made of (nats has no `exports`
+// map: these are its published files, the ones `connect` itself uses)
+import { NatsConnectionImpl, setTransportFactory } from 'nats/lib/nats-base-client/internal_mod.js';
+import { NodeTransport, nodeResolveHost } from 'nats/lib/src/node_transport.js';
+
+/**
+ * nats.js's Node transport, with the socket of a connection attempt that failed closed.
+ *
+ * nats.js (2.29) closes a transport that never completed its handshake with a no-op (its
+ * `_closed` returns at once while `connected` is false): when a server accepts the TCP
+ * connection but never sends INFO (not a NATS server, a hung one, a proxy with nothing behind
+ * it), the attempt times out (`TIMEOUT`) and the socket stays open. `connect` rejects, nobody
+ * holds the connection any more, and the socket keeps the caller's process alive until the
+ * server closes it — and while reconnecting, each attempt against such a server kept one more.
+ * Here such a close destroys the socket, and a socket that connects after its attempt was
+ * given up is destroyed at once. (The closed notification is left alone: it is the protocol's
+ * signal that an established connection dropped, and would start a reconnect.)
+ */
+class ClosingTransport extends NodeTransport {
+  private abandoned = false;
+
+  override async dial(hp: { hostname: string; port: number }): Promise<Socket> {
+    return this.unlessAbandoned(await super.dial(hp));
+  }
+
+  override async tlsFirst(hp: { hostname: string; port: number }): Promise<TLSSocket> {
+    return this.unlessAbandoned(await super.tlsFirst(hp));
+  }
+
+  override close(err?: Error): Promise<void> {
+    if (!this.connected) {
+      this.abandoned = true;
+      // (undefined until the TCP connection is made, whatever the declaration says)
+      (this.socket as Socket | undefined)?.destroy();
+    }
+    return super.close(err);
+  }
+
+  private unlessAbandoned<S extends Socket>(socket: S): S {
+    if (!this.abandoned) return socket;
+    socket.destroy();
+    throw new Error('connection attempt given up');
+  }
+}
+
+/**
+ * nats.js's `connect` with ClosingTransport. The transport factory is nats.js's, one per
+ * process: it is set again before each connection (a `connect` of nats.js's own in the same
+ * process sets its plain transport, which later reconnections of ours then use).
+ */
+export function connectNats(options: Partial<ConnectionOptions>): Promise<NatsConnection> {
+  setTransportFactory({ factory: () => new ClosingTransport(), dnsResolveFn: nodeResolveHost });
+  return NatsConnectionImpl.connect(options);
+}
