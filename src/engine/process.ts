@@ -10,10 +10,12 @@ import type { ProcessOutcome } from './lanes.js';
  * to the caller, not to any broker) and yielded in input order. Backpressure: the source is not
  * pulled while the engine holds its high-water mark of messages, nor while the caller has that
  * many results unread. A caller that stops reading early (break, return, throw) closes the
- * source: it is pulled no more and its iterator's `return()` runs, as `for await` would. When the
- * engine stops first, the stream yields what was handled and then throws (E_ENGINE_STATE) at the
- * first input that was not — or, when the source has nothing more for now, at once — and closes
- * the source (one waiting for its next input, at that input).
+ * source: it is pulled no more and its iterator's `return()` runs, as `for await` would. One that
+ * drops the stream without `return()` leaves its source open, but the engine keeps nothing of the
+ * stream once it holds none of its inputs and no `next()` of it waits for the source: it is
+ * collected. When the engine stops first, the stream yields what was handled and then throws
+ * (E_ENGINE_STATE) at the first input that was not — or, when the source has nothing more for
+ * now, at once — and closes the source (one waiting for its next input, at that input).
  */
 
 /** What `engine.process()` yields per input, in input order. */
@@ -115,12 +117,6 @@ export async function* processStream(
   let wakeFeeder: (() => void) | undefined;
   /** The caller stopped reading (returned or threw out of its loop): pull no more, close the source. */
   let stopped = false;
-  /** The engine stopped: with no result left to wait for, the stream ends (a live source may be idle). */
-  let engineEnded = false;
-  const off = host.onEnd(() => {
-    engineEnded = true;
-    wakeReader?.();
-  });
   let seq = 0;
   const feed = (async () => {
     try {
@@ -172,6 +168,17 @@ export async function* processStream(
         continue;
       }
       if (sourceDone) break;
+      // Nothing to wait for but the source: the engine's end is listened for only meanwhile (when
+      // it stops, the stream ends). A listener for the stream's whole life kept every stream
+      // dropped unfinished without return() (and its source, results, state) until stop().
+      let engineEnded = false;
+      const off = host.onEnd(() => {
+        engineEnded = true;
+        wakeReader?.();
+      });
+      if (!engineEnded) await new Promise<void>((r) => (wakeReader = r));
+      wakeReader = undefined;
+      off();
       if (engineEnded) {
         // the source has nothing more for now: it is closed when it next yields (its `next()`
         // cannot be cut short)
@@ -181,15 +188,12 @@ export async function* processStream(
           { handled: read },
         );
       }
-      await new Promise<void>((r) => (wakeReader = r));
-      wakeReader = undefined;
     }
   } finally {
     // a caller that breaks out early lands here too: the feeder stops at its next step (inputs
     // already enqueued are still handled, their results dropped); not awaited, since a source
     // may be in the middle of a slow `next()`
     stopped = true;
-    off();
     wakeFeeder?.();
   }
   await feed;

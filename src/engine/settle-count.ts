@@ -11,7 +11,8 @@ export class SettleCount {
   private next = Infinity;
   private ended = false;
   private readonly waiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
-  private endedListeners: Array<() => void> = [];
+  /** (a set: process() streams come and go while they wait for their source) */
+  private readonly endedListeners = new Set<() => void>();
 
   /** `n` more settled. */
   add(n: number): void {
@@ -37,17 +38,16 @@ export class SettleCount {
       listener();
       return () => {};
     }
-    this.endedListeners.push(listener);
-    return () => {
-      const i = this.endedListeners.indexOf(listener);
-      if (i >= 0) this.endedListeners.splice(i, 1);
-    };
+    this.endedListeners.add(listener);
+    return () => void this.endedListeners.delete(listener);
   }
 
   /** Nothing settles from here on. */
   end(): void {
     this.ended = true;
-    for (const l of this.endedListeners.splice(0)) l();
+    const listeners = [...this.endedListeners];
+    this.endedListeners.clear();
+    for (const l of listeners) l();
     for (const w of this.waiters.splice(0)) w.reject(this.short(w.n));
     this.next = Infinity;
   }

@@ -855,6 +855,35 @@ describe('engine: as a pipeline stage (process)', () => {
     }
   });
 
+  test('process() streams abandoned without return() (read in part, then dropped) are collectable while the engine runs', async () => {
+    // before: each kept its end listener on the engine until stop(), and with it the whole
+    // stream (its source, results and state): a long-lived engine leaked one per abandoned call
+    const gc = (globalThis as { gc?: () => void }).gc;
+    assert.ok(gc !== undefined, 'run with node --expose-gc');
+    const { engine } = engineFor(examples.noop, { workers: 1 }, 1);
+    await engine.start();
+    try {
+      // (in a function of its own: a suspended frame's stale slots would keep its last source)
+      const abandon = async (i: number): Promise<WeakRef<ProcessInput[]>> => {
+        const source = [{ value: text(`a${i}`) }, { value: text(`b${i}`) }];
+        const first = await engine.process(source).next(); // one result read, the stream dropped
+        assert.equal(first.value?.status, 'ok');
+        return new WeakRef(source);
+      };
+      const sources: Array<WeakRef<ProcessInput[]>> = [];
+      const calls = 20;
+      for (let i = 0; i < calls; i++) sources.push(await abandon(i));
+      await engine.waitForSettled(2 * calls); // the unread inputs handled too: the engine holds none
+      // (a WeakRef's target is kept until the job that made it ends)
+      await new Promise((r) => setImmediate(r));
+      gc!();
+      const kept = sources.filter((w) => w.deref() !== undefined).length;
+      assert.equal(kept, 0, `${kept} of ${calls} abandoned streams still reachable`);
+    } finally {
+      await engine.stop();
+    }
+  });
+
   test('process() beside a broker subscription of the same component: both make progress', async () => {
     // before: process() fed again at the first message released and held the component at its
     // mark, so its consumers (paused there) never resumed: 0 more broker messages in 2 s
