@@ -4,8 +4,9 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { type JetStreamManager, type NatsConnection, connect as natsConnect } from 'nats';
+import { NatsAdapter } from '../../src/brokers/nats.js';
 import { Engine } from '../../src/engine/engine.js';
-import { cacheDir, fixture } from '../helpers.js';
+import { cacheDir, fixture, within } from '../helpers.js';
 import { TcpProxy, TestServer } from './servers.js';
 
 /**
@@ -317,6 +318,38 @@ describe('fault: NATS server killed and restarted', () => {
         assert.equal(engine.snapshot().processed, 350);
       }),
   );
+});
+
+describe('fault: NATS server that stops answering (a proxy that accepts and is silent)', () => {
+  test('reconnection attempts that time out leave no socket open', async () => {
+    // before: nats.js closed a connection that never got the server's INFO with a no-op: each
+    // attempt (one a second) kept its socket, for as long as the server stayed that way
+    const server = await TestServer.start('nats');
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
+    const adapter = new NatsAdapter({
+      name: 'n',
+      url: `nats-core://127.0.0.1:${proxy.port}/x`,
+      client: { timeout: 300 },
+    });
+    try {
+      await adapter.connect();
+      const first = proxy.accepted;
+      proxy.silence();
+      await within(proxy.acceptedCount(first + 4), 20_000, 'four reconnection attempts');
+      // the fourth attempt's own socket may be open; the three before it timed out
+      assert.ok(proxy.clients.size <= 1, `${proxy.clients.size} connections open after 4 attempts`);
+      await adapter.close();
+      await within(
+        Promise.all([...proxy.clients].map((c) => new Promise((r) => (c.closed ? r(0) : c.on('close', r))))),
+        5_000,
+        'every connection closed after close()',
+      );
+    } finally {
+      await adapter.close().catch(() => {});
+      await proxy.stop();
+      await server.stop();
+    }
+  });
 });
 
 describe('fault: MQTT server restarted', () => {

@@ -191,6 +191,12 @@ export class TestServer {
 export class TcpProxy {
   private readonly sockets = new Set<import('node:net').Socket>();
   private server: import('node:net').Server | undefined;
+  /** Set by silence(): connections are accepted and never answered. */
+  private silent = false;
+  /** Client connections accepted so far, and those still open. */
+  accepted = 0;
+  readonly clients = new Set<import('node:net').Socket>();
+  private onAccept: (() => void) | undefined;
 
   private constructor(
     readonly port: number,
@@ -205,6 +211,17 @@ export class TcpProxy {
 
   private listen(): Promise<void> {
     const server = createServer((client) => {
+      this.accepted++;
+      this.clients.add(client);
+      client.on('close', () => this.clients.delete(client));
+      this.onAccept?.();
+      if (this.silent) {
+        this.sockets.add(client);
+        client.on('error', () => {});
+        client.on('close', () => this.sockets.delete(client));
+        client.resume(); // what the client says is read and dropped (so its end is seen)
+        return;
+      }
       const upstream = createConnection(this.target);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -232,6 +249,25 @@ export class TcpProxy {
     await closed;
     await new Promise((r) => setTimeout(r, downMs));
     await this.listen();
+  }
+
+  /** Drops every connection; from then on accepts connections and never answers (a hung server). */
+  silence(): void {
+    this.silent = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Resolves once `n` client connections have been accepted in all. */
+  acceptedCount(n: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.accepted < n) return;
+        this.onAccept = undefined;
+        resolve();
+      };
+      this.onAccept = check;
+      check();
+    });
   }
 
   async stop(): Promise<void> {
