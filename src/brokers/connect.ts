@@ -116,6 +116,18 @@ function checkAdapterOptions(spec: BrokerSpec, scheme: string): void {
   }
 }
 
+/**
+ * Connects every adapter at once; rejects with the first failure only once every connect has
+ * ended. (A start that fails closes the adapters it opened: one closed while it was still
+ * connecting had nothing to close yet, then connected, and stayed connected — its socket kept
+ * a library caller's process alive.)
+ */
+export async function connectAll(adapters: Iterable<BrokerAdapter>): Promise<void> {
+  const ended = await Promise.allSettled([...adapters].map((a) => a.connect()));
+  const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
 export async function createBroker(spec: BrokerSpec): Promise<BrokerAdapter> {
   const scheme = schemeOf(spec.url);
   checkAdapterOptions(spec, scheme);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { BrokerAdapter, BrokerRecord, Consumer } from '../brokers/adapter.js';
 import { MemoryBroker } from '../brokers/memory.js';
-import { createBroker } from '../brokers/connect.js';
+import { connectAll, createBroker } from '../brokers/connect.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
 import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
@@ -148,7 +148,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.adapters.set(b.name, adapter);
       this.ownedAdapters.push(adapter);
     }
-    await Promise.all([...this.adapters.values()].map((a) => a.connect()));
+    await connectAll(this.adapters.values()); // (a failure once all have ended: see connectAll)
     const formats = brokerFormats(this.adapters);
     await this.dispatcher.start({
       components: this.components,

@@ -5,6 +5,7 @@ import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { Engine } from '../../src/engine/engine.js';
 import { BrokerError, ErrorCode, OptionError } from '../../src/errors.js';
 import { cacheDir, examples, within } from '../helpers.js';
+import { TcpProxy, freePort } from '../faults/servers.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
 import { ReadSizer, redact, redactCommand } from '../../src/brokers/common.js';
@@ -173,4 +174,40 @@ describe('a server that accepts connections and never answers: start() fails, no
       }
     });
   }
+});
+
+describe('a start with one broker refused at once and another still connecting', () => {
+  test('start() rejects with the refusal once the other has connected, and closes it', async () => {
+    // before: the failed start closed the adapters at the first failure; the other one, still
+    // connecting, had nothing to close yet, then connected and stayed so (its socket kept a
+    // library caller's process alive)
+    const slow = await TcpProxy.start({ host: '127.0.0.1', port: 4222 }, 300); // NATS over a slow link
+    const refused = await freePort(); // nothing listens there
+    try {
+      const engine = new Engine({
+        workers: 1,
+        cacheDir,
+        brokers: [
+          { name: 'nats', url: `nats://127.0.0.1:${slow.port}/in` },
+          { name: 'amqp', url: `amqp://u:p@127.0.0.1:${refused}/in` },
+        ],
+        components: [{ path: examples.noop, subscriptions: [{ broker: 'nats', channel: 'in' }] }],
+      });
+      await within(
+        assert.rejects(engine.start(), (e: unknown) => {
+          assert.ok(e instanceof BrokerError, String(e));
+          assert.equal(e.code, ErrorCode.brokerUnavailable);
+          assert.match(e.message, /ECONNREFUSED/);
+          return true;
+        }),
+        10_000,
+        'start()',
+      );
+      await within(slow.acceptedCount(1), 5_000, 'the NATS client connected');
+      const open = [...slow.clients].map((c) => new Promise((r) => (c.closed ? r(0) : c.once('close', r))));
+      await within(Promise.all(open), 5_000, 'the NATS connection closed');
+    } finally {
+      await slow.stop();
+    }
+  });
 });

@@ -201,10 +201,12 @@ export class TcpProxy {
   private constructor(
     readonly port: number,
     private readonly target: { host: string; port: number },
+    /** A slow link: each connection reaches the server this long after it was accepted. */
+    private readonly delayMs: number,
   ) {}
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    const p = new TcpProxy(await freePort(), target);
+  static async start(target: { host: string; port: number }, delayMs = 0): Promise<TcpProxy> {
+    const p = new TcpProxy(await freePort(), target, delayMs);
     await p.listen();
     return p;
   }
@@ -222,16 +224,22 @@ export class TcpProxy {
         client.resume(); // what the client says is read and dropped (so its end is seen)
         return;
       }
-      const upstream = createConnection(this.target);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('error', () => {});
-        s.on('close', () => this.sockets.delete(s));
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      this.sockets.add(client);
+      client.on('error', () => {});
+      client.on('close', () => this.sockets.delete(client));
+      const forward = (): void => {
+        if (client.destroyed) return;
+        const upstream = createConnection(this.target);
+        this.sockets.add(upstream);
+        upstream.on('error', () => {});
+        upstream.on('close', () => this.sockets.delete(upstream));
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      };
+      if (this.delayMs > 0) setTimeout(forward, this.delayMs);
+      else forward();
     });
     this.server = server;
     return new Promise((resolve, reject) => {
