@@ -147,7 +147,9 @@ export class RedisAdapter implements BrokerAdapter {
     try {
       await Promise.race([redis.connect(), silent]);
     } catch (err) {
-      redis.disconnect();
+      // (a client that ended — refused — has nothing to close: its disconnect() would only set
+      // a 2 s timer for a socket already gone, and hold the process that long)
+      if (redis.status !== 'end') redis.disconnect();
       throw unreachable(this.options.url, lastError() ?? err);
     } finally {
       clearTimeout(timer);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { Engine } from '../../src/engine/engine.js';
 import { BrokerError, ErrorCode, OptionError } from '../../src/errors.js';
-import { cacheDir, examples, within } from '../helpers.js';
+import { at, cacheDir, examples, within } from '../helpers.js';
 import { TcpProxy, freePort } from '../faults/servers.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
@@ -210,4 +211,36 @@ describe('a start with one broker refused at once and another still connecting',
       await slow.stop();
     }
   });
+});
+
+describe("a refused port: start() rejects, and the caller's process ends on its own at once", () => {
+  // before: Redis's failed client was disconnected after it had ended, which set a 2 s timer
+  // for a socket already gone: the process ended 2 s after start() rejected
+  const script = `
+    import { Engine } from ${JSON.stringify(at('dist/src/index.js'))};
+    const engine = new Engine({
+      workers: 1,
+      cacheDir: process.env.CACHE,
+      brokers: [{ name: 'b', url: process.env.URL }],
+      components: [{ path: process.env.COMPONENT, subscriptions: [{ broker: 'b', channel: 'in' }] }],
+    });
+    let rejectedAt;
+    process.on('exit', () => console.log(JSON.stringify({ code, lingered: performance.now() - rejectedAt })));
+    let code;
+    try { await engine.start(); } catch (e) { code = e.code; rejectedAt = performance.now(); }
+  `;
+  for (const scheme of ['nats', 'redis', 'amqp', 'mqtt']) {
+    test(scheme, async () => {
+      const port = await freePort(); // nothing listens there
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, CACHE: cacheDir, COMPONENT: examples.noop, URL: `${scheme}://127.0.0.1:${port}/in` },
+        timeout: 30_000,
+      });
+      assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+      const got = JSON.parse(r.stdout) as { code: string; lingered: number };
+      assert.equal(got.code, ErrorCode.brokerUnavailable);
+      assert.ok(got.lingered < 1000, `the process ended ${Math.round(got.lingered)} ms after start() rejected`);
+    });
+  }
 });
