@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { type Socket, createConnection } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ConnectionOptions, NatsConnection } from 'nats';
 // nats.js's own Node transport and the two calls its `connect` is made of (nats has no `exports`
@@ -15,15 +15,35 @@ import { NodeTransport, nodeResolveHost } from 'nats/lib/src/node_transport.js';
  * it), the attempt times out (`TIMEOUT`) and the socket stays open. `connect` rejects, nobody
  * holds the connection any more, and the socket keeps the caller's process alive until the
  * server closes it — and while reconnecting, each attempt against such a server kept one more.
- * Here such a close destroys the socket, and a socket that connects after its attempt was
- * given up is destroyed at once. (The closed notification is left alone: it is the protocol's
- * signal that an established connection dropped, and would start a reconnect.)
+ * So did a TCP connection still being made when the attempt timed out (a host that drops the
+ * SYNs: the kernel tries for about two minutes). Here such a close destroys the socket, made or
+ * being made, and a socket that connects after its attempt was given up is destroyed at once.
+ * (The closed notification is left alone: it is the protocol's signal that an established
+ * connection dropped, and would start a reconnect.)
  */
 class ClosingTransport extends NodeTransport {
   private abandoned = false;
+  /** The TCP connection being made (nats.js's own dial keeps no reference to it until it is). */
+  private dialing: Socket | undefined;
 
-  override async dial(hp: { hostname: string; port: number }): Promise<Socket> {
-    return this.unlessAbandoned(await super.dial(hp));
+  /** nats.js's dial (`NodeTransport.dial`), keeping the socket being connected. */
+  override dial(hp: { hostname: string; port: number }): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      let dialError: Error | undefined;
+      const socket = createConnection(hp.port, hp.hostname, () => {
+        socket.removeAllListeners();
+        this.dialing = undefined;
+        resolve(socket);
+      });
+      this.dialing = socket;
+      socket.on('error', (err) => (dialError = err));
+      socket.on('close', () => {
+        socket.removeAllListeners();
+        this.dialing = undefined;
+        reject(dialError); // (undefined: nats.js makes it CONNECTION_REFUSED)
+      });
+      socket.setNoDelay(true);
+    });
   }
 
   override async tlsFirst(hp: { hostname: string; port: number }): Promise<TLSSocket> {
@@ -33,6 +53,7 @@ class ClosingTransport extends NodeTransport {
   override close(err?: Error): Promise<void> {
     if (!this.connected) {
       this.abandoned = true;
+      this.dialing?.destroy();
       // (undefined until the TCP connection is made, whatever the declaration says)
       (this.socket as Socket | undefined)?.destroy();
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { type AddressInfo, createServer } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { type AddressInfo, type Socket, createConnection, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -213,15 +213,20 @@ describe('a start with one broker refused at once and another still connecting',
   });
 });
 
-describe("a refused port: start() rejects, and the caller's process ends on its own at once", () => {
-  // before: Redis's failed client was disconnected after it had ended, which set a 2 s timer
-  // for a socket already gone: the process ended 2 s after start() rejected
+/**
+ * Starts an engine with the one broker `url` in a process of its own, as a library caller would;
+ * how its start() ended and how long the process lived on after it (nothing left should hold it).
+ */
+function startAlone(
+  url: string,
+  options: Record<string, unknown> = {},
+): { signal: NodeJS.Signals | null; stderr: string; code?: string; lingered?: number } {
   const script = `
     import { Engine } from ${JSON.stringify(at('dist/src/index.js'))};
     const engine = new Engine({
       workers: 1,
       cacheDir: process.env.CACHE,
-      brokers: [{ name: 'b', url: process.env.URL }],
+      brokers: [{ name: 'b', url: process.env.URL, options: JSON.parse(process.env.OPTIONS) }],
       components: [{ path: process.env.COMPONENT, subscriptions: [{ broker: 'b', channel: 'in' }] }],
     });
     let rejectedAt;
@@ -229,18 +234,65 @@ describe("a refused port: start() rejects, and the caller's process ends on its 
     let code;
     try { await engine.start(); } catch (e) { code = e.code; rejectedAt = performance.now(); }
   `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, CACHE: cacheDir, COMPONENT: examples.noop, URL: url, OPTIONS: JSON.stringify(options) },
+    timeout: 30_000,
+  });
+  return { signal: r.signal, stderr: r.stderr, ...(r.signal === null ? (JSON.parse(r.stdout) as object) : {}) };
+}
+
+describe("a refused port: start() rejects, and the caller's process ends on its own at once", () => {
+  // before: Redis's failed client was disconnected after it had ended, which set a 2 s timer
+  // for a socket already gone: the process ended 2 s after start() rejected
   for (const scheme of ['nats', 'redis', 'amqp', 'mqtt']) {
     test(scheme, async () => {
       const port = await freePort(); // nothing listens there
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-        encoding: 'utf8',
-        env: { ...process.env, CACHE: cacheDir, COMPONENT: examples.noop, URL: `${scheme}://127.0.0.1:${port}/in` },
-        timeout: 30_000,
-      });
+      const r = startAlone(`${scheme}://127.0.0.1:${port}/in`);
       assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
-      const got = JSON.parse(r.stdout) as { code: string; lingered: number };
-      assert.equal(got.code, ErrorCode.brokerUnavailable);
-      assert.ok(got.lingered < 1000, `the process ended ${Math.round(got.lingered)} ms after start() rejected`);
+      assert.equal(r.code, ErrorCode.brokerUnavailable);
+      assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
     });
   }
+});
+
+describe('a host that never completes the TCP handshake (its SYNs dropped)', () => {
+  test("nats: start() fails after its connect timeout and the connection being made is dropped: the caller's process ends", async () => {
+    // before: nats.js's connect timed out while the kernel was still trying (about two minutes),
+    // and nothing dropped that connection: the process lived on until the kernel gave up.
+    // The host: a process that listens with a backlog of 1 and never accepts (its event loop
+    // blocked); once two connections fill its queue, further SYNs go unanswered.
+    const host = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const net = require('node:net');
+         const s = net.createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+           require('node:fs').writeSync(1, s.address().port + '\\n');
+           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+         });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const fillers: Socket[] = [];
+    try {
+      const port = await new Promise<number>((resolve) => host.stdout.once('data', (d) => resolve(Number(String(d)))));
+      let made = 0;
+      await new Promise<void>((full) => {
+        for (let i = 0; i < 4; i++)
+          fillers.push(
+            createConnection(port, '127.0.0.1')
+              .on('error', () => {})
+              .once('connect', () => ++made === 2 && full()),
+          );
+      });
+      const r = startAlone(`nats://127.0.0.1:${port}/in`, { client: { timeout: 500 } });
+      assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+      assert.equal(r.code, ErrorCode.brokerUnavailable);
+      assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+    } finally {
+      for (const c of fillers) c.destroy();
+      host.kill('SIGKILL'); // (by its PID)
+    }
+  });
 });
