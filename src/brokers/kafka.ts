@@ -46,12 +46,16 @@ export interface KafkaAdapterOptions {
   readonly consumer?: Partial<Omit<ConsumerConfig, 'groupId'>>;
 }
 
+/** A connect that has not reached a broker that answers within this long fails (`client.requestTimeout` when given). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export class KafkaAdapter implements BrokerAdapter {
   readonly name: string;
   /** World C's `format` of this broker's records. */
   readonly format = 'kafka' as const;
   readonly options: KafkaAdapterOptions;
   private readonly kafka: Kafka;
+  private readonly config: KafkaConfig;
   private producer!: Producer;
   private readonly consumers: KafkaGroupConsumer[] = [];
   /** The topic of each queue group consumed here, and how many consumers (or subscribes under way) use it (see subscribe). */
@@ -63,7 +67,7 @@ export class KafkaAdapter implements BrokerAdapter {
   constructor(options: KafkaAdapterOptions) {
     this.name = options.name;
     this.options = options;
-    this.kafka = new Kafka({
+    this.config = {
       clientId: 'wasmsg',
       brokers: brokersOf(options.url),
       connectionTimeout: 3000,
@@ -77,7 +81,8 @@ export class KafkaAdapter implements BrokerAdapter {
         this.warn(`${entry.log.message}${cause}`);
       },
       ...options.client,
-    });
+    };
+    this.kafka = new Kafka(this.config);
   }
 
   warn(err: unknown): void {
@@ -90,11 +95,29 @@ export class KafkaAdapter implements BrokerAdapter {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     try {
+      await this.probe(this.options.client?.requestTimeout ?? CONNECT_TIMEOUT_MS);
       await this.producer.connect();
     } catch (err) {
       throw unreachable(this.options.url, err);
     }
     this.connected = true;
+  }
+
+  /**
+   * Asks the cluster for its metadata through a client of its own whose requests time out after
+   * `limit`, with no retries, before the producer connects. kafkajs's connect() resolves when the
+   * seed broker's ApiVersions request timed out (a server that accepts and never answers: not
+   * Kafka, or hung), after `requestTimeout` (30 s), and closes nothing until then; the first
+   * subscribe then failed ≈ 60 s later with kafkajs's untyped "Broker not connected".
+   */
+  private async probe(limit: number): Promise<void> {
+    const admin = new Kafka({ ...this.config, requestTimeout: limit, retry: { retries: 0 } }).admin();
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
@@ -242,9 +265,13 @@ export class KafkaAdapter implements BrokerAdapter {
 
   async close(): Promise<void> {
     for (const c of [...this.consumers]) await c.close();
+    await this.closeAdmin();
+    await this.producer?.disconnect();
+  }
+
+  private async closeAdmin(): Promise<void> {
     const admin = this.offsetsAdmin;
     this.offsetsAdmin = undefined;
     await admin?.then((a) => a.disconnect()).catch(() => {});
-    await this.producer?.disconnect();
   }
 }

@@ -141,6 +141,9 @@ describe('a server that accepts connections and never answers: start() fails, no
     ['redis', 'redis://127.0.0.1:PORT/in', { client: { connectTimeout: 500 } }],
     ['amqp', 'amqp://u:p@127.0.0.1:PORT/in', {}], // (amqplib's default: no timeout; the adapter's: 10 s)
     ['mqtt', 'mqtt://127.0.0.1:PORT/in', { client: { connectTimeout: 500 } }],
+    // kafkajs's connect() resolved after its ApiVersions request timed out, and the subscribe
+    // failed 60 s later with an untyped "Broker not connected" (the adapter's default: 10 s)
+    ['kafka', 'kafka://127.0.0.1:PORT/in', { client: { requestTimeout: 500 } }],
   ];
   for (const [scheme, url, options] of cases) {
     test(scheme, async () => {
