@@ -183,7 +183,14 @@ export class NatsAdapter implements BrokerAdapter {
     }
     if (this.jetstream) {
       this.js = this.nc.jetstream({ timeout: this.options.publishTimeoutMs ?? 5000 });
-      this.jsm = await this.nc.jetstreamManager();
+      try {
+        this.jsm = await this.nc.jetstreamManager();
+      } catch (err) {
+        // a server (or account) without JetStream answers its API with "no responders": nats.js
+        // rejects with a NatsError whose whole message is "503"; and the connection stays open
+        await this.nc.close().catch(() => {});
+        throw noJetStream(this.options.url, err);
+      }
     }
   }
 
@@ -355,4 +362,16 @@ export class NatsAdapter implements BrokerAdapter {
     for (const c of this.consumers.splice(0)) await c.close();
     await this.nc?.drain().catch(() => {});
   }
+}
+
+/** A NATS server's JetStream API did not answer (503: no responders): it runs without JetStream. */
+function noJetStream(url: string, cause: unknown): BrokerError {
+  const core = `nats-core:${url.slice(url.indexOf(':') + 1)}`;
+  return new BrokerError(
+    ErrorCode.brokerUnavailable,
+    `${redact(url)}: the server has no JetStream (${describe(cause)}): start nats-server with -js (JetStream ` +
+      `enabled for this account), or read core NATS, at most once, with ${redact(core)}`,
+    { url: redact(url) },
+    { cause },
+  );
 }

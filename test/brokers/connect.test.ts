@@ -6,7 +6,7 @@ import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { Engine } from '../../src/engine/engine.js';
 import { BrokerError, ErrorCode, OptionError } from '../../src/errors.js';
 import { at, cacheDir, examples, within } from '../helpers.js';
-import { TcpProxy, freePort } from '../faults/servers.js';
+import { TcpProxy, TestServer, freePort } from '../faults/servers.js';
 import { brokersOf } from '../../src/brokers/kafka.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
 import { ReadSizer, redact, redactCommand } from '../../src/brokers/common.js';
@@ -296,6 +296,35 @@ describe('a host that never completes the TCP handshake (its SYNs dropped)', () 
     } finally {
       for (const c of fillers) c.destroy();
       host.kill('SIGKILL'); // (by its PID)
+    }
+  });
+});
+
+describe('a NATS server without JetStream', () => {
+  test("nats: start() says so, and how to read core NATS instead; the caller's process ends on its own", async () => {
+    // before: nats.js's "no responders" to the JetStream API, a NatsError whose whole message was
+    // "503", untyped (the failed start closed the connection; the adapter now closes it itself)
+    const server = await TestServer.start('nats', undefined, false);
+    try {
+      const url = `nats://127.0.0.1:${server.port}/in`;
+      const engine = new Engine({
+        workers: 1,
+        cacheDir,
+        brokers: [{ name: 'b', url }],
+        components: [{ path: examples.noop, subscriptions: [{ broker: 'b', channel: 'in' }] }],
+      });
+      await assert.rejects(engine.start(), (e: unknown) => {
+        assert.ok(e instanceof BrokerError && e.code === ErrorCode.brokerUnavailable, String(e));
+        assert.match(e.message, /no JetStream/);
+        assert.ok(e.message.includes(`nats-core://127.0.0.1:${server.port}/in`), e.message);
+        return true;
+      });
+      const r = startAlone(url);
+      assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+      assert.equal(r.code, ErrorCode.brokerUnavailable);
+      assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+    } finally {
+      await server.stop();
     }
   });
 });

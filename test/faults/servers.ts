@@ -64,12 +64,14 @@ export class TestServer {
     readonly port: number,
     /** nats-server: a configuration file's text (e.g. users and their permissions), beside the flags. */
     private readonly natsConfig?: string,
+    /** nats-server: with JetStream (the default), or core NATS only. */
+    private readonly jetstream = true,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `wasmsg-fault-${kind}-${port}-`));
   }
 
-  static async start(kind: ServerKind, natsConfig?: string): Promise<TestServer> {
-    const s = new TestServer(kind, await freePort(), natsConfig);
+  static async start(kind: ServerKind, natsConfig?: string, jetstream = true): Promise<TestServer> {
+    const s = new TestServer(kind, await freePort(), natsConfig, jetstream);
     await s.spawn();
     return s;
   }
@@ -85,7 +87,8 @@ export class TestServer {
   private args(): string[] {
     switch (this.kind) {
       case 'nats': {
-        const args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir, 'jetstream')];
+        const args = ['-a', '127.0.0.1', '-p', String(this.port)];
+        if (this.jetstream) args.push('-js', '-sd', join(this.dir, 'jetstream'));
         if (this.natsConfig === undefined) return args;
         const conf = join(this.dir, 'nats.conf');
         writeFileSync(conf, this.natsConfig);
