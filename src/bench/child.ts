@@ -18,7 +18,7 @@ import { type Job, NOOP_COMPONENT } from './matrix.js';
 import { Meter } from './meter.js';
 import { inThread } from './spin.js';
 import type { Distribution, RunResult } from './types.js';
-import { Payloads, type ProduceSpec, adapterSink, epochNow, memorySink, produce } from './workload.js';
+import { Payloads, type ProduceSpec, type Sink, adapterSink, epochNow, memorySink, produce } from './workload.js';
 
 export interface ChildJob extends Job {
   /** This run's own channel, and the broker URL naming it. */
@@ -82,7 +82,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
   const meter = new Meter(job.warmup, p.messages, await newMeterHistogram());
   const payloads = new Payloads(p.size, job.rounds);
   const fromAdapter = (a: BrokerAdapter): Promise<void> =>
-    produce(adapterSink(a, job.channel, payloads), produceSpec(job, meter, payloads));
+    produce(untilOrphaned(adapterSink(a, job.channel, payloads)), produceSpec(job, meter, payloads));
   const live = async (): Promise<void> => {
     if (preloads(job)) return;
     if (memory !== undefined) return produce(memorySink(memory, job.channel, lead), produceSpec(job, meter, payloads));
@@ -214,10 +214,30 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
   };
 }
 
+/** The runner went away without stopping this run (see the 'disconnect' listener below). */
+let orphaned = false;
+
+/** A sink whose sends never end once the run is orphaned: its producer makes no more messages. */
+function untilOrphaned(sink: Sink): Sink {
+  return { ...sink, send: (batch) => (orphaned ? new Promise<void>(() => {}) : sink.send(batch)) };
+}
+
 process.once('message', (job: ChildJob) => {
-  const send = (m: ChildMessage): void => void process.send!(m);
+  // The runner gone without stopping this run (SIGKILLed, crashed): nobody reads its result, and
+  // nobody would drop its channels after it. Its producer stops, then it drops them and ends,
+  // rather than go on alone (producing, it would make a dropped stream again).
+  process.once('disconnect', () => {
+    orphaned = true;
+    const drop = dropRunChannels(job.params.scheme, job.runUrl, job.channel).catch(() => {});
+    void drop.finally(() => process.exit(1));
+  });
+  const send = (m: ChildMessage): void => {
+    if (process.connected) process.send!(m); // (not once orphaned: a send would throw)
+  };
   // the last message, then exit: client libraries may hold sockets or timers open
-  const last = (m: ChildMessage): void => void process.send!(m, () => process.exit(0));
+  const last = (m: ChildMessage): void => {
+    if (process.connected) process.send!(m, () => process.exit(0));
+  };
   measure(job, (settled) => send({ type: 'progress', settled })).then(
     (result) => last({ type: 'result', result }),
     (e: unknown) => last({ type: 'error', message: e instanceof Error ? e.message : String(e) }),

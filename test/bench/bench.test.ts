@@ -278,6 +278,54 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
     }
   });
 
+  test("SIGKILL of the bench: the run's process drops its stream and ends, not go on alone", async () => {
+    // before: the run's process, its IPC channel gone, went on producing and consuming alone
+    // (reparented to PID 1), then crashed at its next progress message; its stream stayed
+    const base = `wasmsg-bench-kill-${randomBytes(4).toString('hex')}`;
+    const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
+    const redis = new Redis(redisClientUrl(url));
+    const cli = spawn(
+      process.execPath,
+      [bin, 'bench', '--cache-dir', cacheDir, '--brokers', url, '--messages', '300000', '--json'],
+      { stdio: ['ignore', 'ignore', 'ignore'] },
+    );
+    let runPid = 0;
+    try {
+      const deadline = Date.now() + 60_000;
+      while ((await redis.keys(`${base}*`)).length === 0) {
+        assert.ok(Date.now() < deadline, 'the run never made its stream');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      runPid = Number(readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim());
+      assert.ok(runPid > 0, "the run's process");
+      cli.kill('SIGKILL');
+      // not this process's child: nothing to wait on but its PID
+      const gone = Date.now() + 30_000;
+      for (;;) {
+        try {
+          process.kill(runPid, 0);
+        } catch {
+          break;
+        }
+        assert.ok(Date.now() < gone, "the run's process still runs 30 s after the bench was killed");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'its stream is dropped');
+    } finally {
+      cli.kill('SIGKILL');
+      if (runPid > 0) {
+        try {
+          process.kill(runPid, 'SIGKILL');
+        } catch {
+          // gone, as it should be
+        }
+      }
+      const left = await redis.keys(`${base}*`);
+      if (left.length > 0) await redis.del(...left);
+      redis.disconnect();
+    }
+  });
+
   test('the run stops once nothing settled for --stall-timeout, and says how far it got', async () => {
     // The librdkafka mock keeps ≈ 47,600 records a partition (PERF.md): of 250,000 over its 4
     // partitions, the oldest ≈ 59,500 are gone before the consumer starts.
