@@ -1,5 +1,5 @@
 import { ErrorCode, OptionError } from '../errors.js';
-import { suggest } from '../engine/suggest.js';
+import { didYouMean } from '../engine/suggest.js';
 import type { BrokerAdapter } from './adapter.js';
 import { redact } from './common.js';
 import { MemoryBroker } from './memory.js';
@@ -107,10 +107,9 @@ function checkAdapterOptions(spec: BrokerSpec, scheme: string): void {
   if (known === undefined) return;
   for (const key of Object.keys(spec.options ?? {})) {
     if (known.includes(key)) continue;
-    const near = suggest(key, known);
     throw new OptionError(
       ErrorCode.badOption,
-      `broker '${spec.name}': unknown option '${key}' (${near === undefined ? `known: ${known.join(', ')}` : `did you mean '${near}'?`})`,
+      `broker '${spec.name}': unknown option '${key}' (${didYouMean(key, known) ?? `known: ${known.join(', ')}`})`,
       { option: `brokers.${spec.name}.options.${key}` },
     );
   }

@@ -1,6 +1,6 @@
 import { redact } from '../brokers/common.js';
 import { SCHEMES, channelFromUrl, schemeOf } from '../brokers/connect.js';
-import { suggest } from '../engine/suggest.js';
+import { didYouMean } from '../engine/suggest.js';
 import { inspectComponent } from '../component/load.js';
 import { type EngineOptionsInput, topicGroupRefused } from '../engine/options.js';
 import { readConfigFile } from './config.js';
@@ -70,7 +70,7 @@ export function checkUsage(component: string | undefined, opts: RunOptions): voi
   if (opts.from !== undefined && !(SCHEMES as readonly string[]).includes(scheme)) {
     // (before: the schema's words about options.brokers[0].url, a config the user never wrote, exit 1)
     throw new UsageError(
-      `--from ${redact(opts.from)}: ${scheme === '' ? 'not a broker URL' : `unknown scheme '${scheme}'${didYouMean(scheme)}`} (schemes: ${SCHEMES.filter((x) => x !== 'memory').join(', ')}; e.g. nats://127.0.0.1:4222/orders)`,
+      `--from ${redact(opts.from)}: ${scheme === '' ? 'not a broker URL' : `unknown scheme '${scheme}'${schemeHint(scheme)}`} (schemes: ${SCHEMES.filter((x) => x !== 'memory').join(', ')}; e.g. nats://127.0.0.1:4222/orders)`,
       'from',
     );
   }
@@ -144,7 +144,7 @@ function withBinding(base: Record<string, unknown>, binding: string): unknown[] 
   return components.map((c) => ({ ...c, binding }));
 }
 
-function didYouMean(scheme: string): string {
-  const near = suggest(scheme, SCHEMES);
-  return near === undefined ? '' : ` (did you mean '${near}'?)`;
+function schemeHint(scheme: string): string {
+  const hint = didYouMean(scheme, SCHEMES);
+  return hint === undefined ? '' : ` (${hint})`;
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { EngineOptionsSchema } from './options-schema.js';
-import { suggest } from './suggest.js';
+import { didYouMean } from './suggest.js';
 
 export { levenshtein, suggest } from './suggest.js';
 
@@ -56,8 +56,7 @@ export function describeIssue(issue: z.core.$ZodIssue): OptionIssue[] {
   if (issue.code === 'unrecognized_keys') {
     const known = keysAt(issue.path);
     return issue.keys.map((key) => {
-      const near = suggest(key, known);
-      const hint = near === undefined ? `known keys: ${known.join(', ')}` : `did you mean '${near}'?`;
+      const hint = didYouMean(key, known) ?? `known keys: ${known.join(', ')}`;
       return { path, message: `${at}: Unrecognized key: "${key}" (${hint})` };
     });
   }

@@ -23,3 +23,13 @@ export function suggest(key: string, known: readonly string[]): string | undefin
   }
   return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
 }
+
+/**
+ * The did-you-mean phrase for an unknown `key`: `did you mean 'maxMessages'?` with the known key
+ * nearest to it, or undefined when none is near enough (the caller then lists the known ones, or
+ * says nothing). One wording for the schema's keys, the adapters' options and `--from` schemes.
+ */
+export function didYouMean(key: string, known: readonly string[]): string | undefined {
+  const near = suggest(key, known);
+  return near === undefined ? undefined : `did you mean '${near}'?`;
+}

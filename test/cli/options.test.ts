@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { RedisAdapter } from '../../src/brokers/redis.js';
 import { SCHEMES } from '../../src/brokers/connect.js';
 import { ErrorCode, OptionError } from '../../src/errors.js';
+import { didYouMean } from '../../src/engine/suggest.js';
 import {
   MAX_WORKERS,
   checkBrokers,
@@ -53,6 +54,14 @@ describe('options: did-you-mean', () => {
     assert.ok(issues.includes(`options.retries: Unrecognized key: "maxAtempts" (did you mean 'maxAttempts'?)`));
     assert.ok(issues.includes(`options: Unrecognized key: "deadletter" (did you mean 'deadLetter'?)`));
     assert.equal(suggest('zzzzzz', ['workers', 'batch']), undefined);
+  });
+});
+
+describe('didYouMean: the one phrase of every did-you-mean', () => {
+  test('the nearest key, or nothing when none is near enough', () => {
+    assert.equal(didYouMean('maxMesages', ['maxMessages', 'maxBytes']), "did you mean 'maxMessages'?");
+    assert.equal(didYouMean('redsi', SCHEMES), "did you mean 'redis'?");
+    assert.equal(didYouMean('zzzzzz', ['workers', 'batch']), undefined);
   });
 });
 
