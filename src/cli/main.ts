@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { escapeControl } from '../component/host-text.js';
 import { WasmsgError } from '../errors.js';
-import { DEFAULT_WORKERS, MAX_BATCH_MESSAGES, MAX_WORKERS } from '../engine/options.js';
+import { DEFAULT_WORKERS, MAX_BATCH_MESSAGES, MAX_TIMER_MS, MAX_WORKERS } from '../engine/options.js';
 import { type BenchFlags, intListParser, listParser, runBenchCommand } from './bench.js';
 import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
@@ -14,9 +14,6 @@ import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging } from '../log.js';
 import { tuneHeap } from '../heap-tuning.js';
 import { outliveUnwritableOutput } from './unwritable-output.js';
-
-/** The longest delay Node's timers take (2^31 − 1 ms); a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 tuneHeap();
 // `| head`, `| grep -q`, a full disk: a stdout or stderr that fails stops the output, not the command
@@ -130,7 +127,7 @@ program
     intParser(1, MAX_WORKERS, `4 per core, 16 at least: more only share the cores`),
   )
   .option('--batch <n>', 'max messages per batch (default 1024)', intParser(1, MAX_BATCH_MESSAGES))
-  .option('--linger <ms>', 'max wait to fill a batch (default 1)', intParser(0))
+  .option('--linger <ms>', 'max wait to fill a batch (default 1)', intParser(0, MAX_TIMER_MS, "Node's timers' limit"))
   .addOption(
     new Option('--ordering <mode>', 'ordering guarantee (default partition)').choices(['partition', 'key', 'none']),
   )
@@ -162,7 +159,7 @@ program
   .option(
     '--handler-timeout <ms>',
     'stop a handler call running longer than this; a failed attempt (default 30000)',
-    intParser(1),
+    intParser(1, MAX_TIMER_MS, "Node's timers' limit"),
   )
   .option('--dead-letter <channel>', 'channel of messages that failed every attempt (default wasmsg.dead-letter)')
   .option(

@@ -28,6 +28,17 @@ export const DEFAULT_WORKERS = Math.max(1, CORES - 1);
  * 64 took 1.5 GB, 1000 never finished starting.
  */
 export const MAX_WORKERS = Math.max(16, 4 * CORES);
+/**
+ * The longest wait Node's timers take (2^31 − 1 ms, about 24.8 days): `setTimeout` turns a
+ * longer one into 1 ms (with a TimeoutOverflowWarning), so a longer linger or backoff would run
+ * at once. Every option (and flag) that becomes a timer is bounded by it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A wait in ms that becomes a timer: ≥ 0 and at most MAX_TIMER_MS. */
+const timerMs = z
+  .number()
+  .nonnegative()
+  .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timers' limit: a longer wait would fire after 1 ms)`);
 /** Most messages in one batch (`batch.maxMessages`). */
 export const MAX_BATCH_MESSAGES = 65_536;
 
@@ -181,9 +192,7 @@ export const EngineOptionsSchema = z
           .max(256 * 1024 * 1024)
           .default(1 << 20)
           .describe('Most payload bytes in one batch (a single larger message goes alone).'),
-        lingerMs: z
-          .number()
-          .nonnegative()
+        lingerMs: timerMs
           .default(1)
           .describe('While every worker has a batch, wait up to this long to fill the next one.'),
       })
@@ -207,8 +216,8 @@ export const EngineOptionsSchema = z
         maxAttempts: positiveInt
           .default(3)
           .describe('Attempts per message (the first included) before it is dead-lettered.'),
-        backoffMs: z.number().nonnegative().default(50).describe('Wait before the first retry; doubles each retry.'),
-        maxBackoffMs: z.number().nonnegative().default(5000).describe('Longest wait between retries.'),
+        backoffMs: timerMs.default(50).describe('Wait before the first retry; doubles each retry.'),
+        maxBackoffMs: timerMs.default(5000).describe('Longest wait between retries.'),
       })
       .prefault({})
       .describe('What happens when a handler returns an error or traps.'),

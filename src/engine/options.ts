@@ -18,6 +18,7 @@ export {
   DEFAULT_WORKERS,
   MAX_WORKERS,
   MAX_BATCH_MESSAGES,
+  MAX_TIMER_MS,
   SubscriptionSchema,
   GrantsSchema,
   ComponentSchema,

@@ -26,6 +26,18 @@ describe('exit codes and usage (item 8)', () => {
     ['bare run', ['run'], /run needs a component file or --config <file>/],
     ['--generate with --from', ['run', examples.noop, '--from', 'kafka://h:9092/t', '--generate', '3'], /--generate/],
     ['--batch 0', ['run', examples.noop, '--batch', '0'], /--batch <n>.*must be an integer >= 1/],
+    // before: --linger 3000000000 ran with a 1 ms linger (setTimeout's overflow), and
+    // --handler-timeout 3000000000 failed with exit 1 naming options.handlerTimeoutMs, not the flag
+    [
+      '--linger 3000000000',
+      ['run', examples.noop, '--generate', '1', '--linger', '3000000000'],
+      /--linger <ms>.*must be at most 2147483647 \(Node's timers' limit\)/,
+    ],
+    [
+      '--handler-timeout 3000000000',
+      ['run', examples.noop, '--generate', '1', '--handler-timeout', '3000000000'],
+      /--handler-timeout <ms>.*must be at most 2147483647 \(Node's timers' limit\)/,
+    ],
   ];
   for (const [name, args, message] of usage) {
     test(`${name}: usage error, exit 2, nothing on stdout`, () => {

@@ -57,6 +57,28 @@ describe('options: did-you-mean', () => {
   });
 });
 
+describe("options: waits bounded by Node's timers", () => {
+  test('batch.lingerMs, retries.backoffMs and retries.maxBackoffMs above 2^31 − 1 ms are refused, naming the field', () => {
+    // before: accepted, and setTimeout turned the wait into 1 ms (TimeoutOverflowWarning): a
+    // linger or a retry backoff of 35 days ran at once
+    const max = 2 ** 31 - 1;
+    const r = resolveOptions(c({ batch: { lingerMs: max }, retries: { backoffMs: max, maxBackoffMs: max } }));
+    assert.deepEqual([r.batch.lingerMs, r.retries.backoffMs, r.retries.maxBackoffMs], [max, max, max]);
+    throwsOption(
+      () => resolveOptions(c({ batch: { lingerMs: max + 1 } })),
+      /^options\.batch\.lingerMs: at most 2147483647 ms \(Node's timers' limit/,
+    );
+    throwsOption(
+      () => resolveOptions(c({ retries: { backoffMs: 3e9 } })),
+      /^options\.retries\.backoffMs: at most 2147483647 ms/,
+    );
+    throwsOption(
+      () => resolveOptions(c({ retries: { maxBackoffMs: 1e12 } })),
+      /^options\.retries\.maxBackoffMs: at most 2147483647 ms/,
+    );
+  });
+});
+
 describe('didYouMean: the one phrase of every did-you-mean', () => {
   test('the nearest key, or nothing when none is near enough', () => {
     assert.equal(didYouMean('maxMesages', ['maxMessages', 'maxBytes']), "did you mean 'maxMessages'?");
