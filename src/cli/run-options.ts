@@ -114,34 +114,38 @@ async function baseOptions(component: string | undefined, opts: RunOptions): Pro
   return { components: [{ path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] }] };
 }
 
-/** The flags that tune the engine, over what the file (or the defaults) say. */
+/**
+ * The flags that tune the engine, over what the file (or the defaults) say. A flag sets a key of
+ * the file's section (`batch`, `retries`, `deadLetter`) or of each of its components only where
+ * the file gave a mapping (or a list) or nothing: anything else is left as it was for the schema
+ * to report, as without the flag (an empty `batch:` in YAML is null).
+ */
 function withFlags(base: Record<string, unknown>, opts: RunOptions): EngineOptionsInput {
-  const section = (name: string): Record<string, unknown> => {
-    const v = base[name];
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-  };
   const options: Record<string, unknown> = { ...base };
+  const within = (name: string, values: Record<string, unknown>): void => {
+    const v = base[name];
+    if (v === undefined) options[name] = values;
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) options[name] = { ...v, ...values };
+  };
   if (opts.workers !== undefined) options['workers'] = opts.workers;
   if (opts.ordering !== undefined) options['ordering'] = opts.ordering;
   if (opts.cacheDir !== undefined) options['cacheDir'] = opts.cacheDir;
   if (opts.handlerTimeout !== undefined) options['handlerTimeoutMs'] = opts.handlerTimeout;
-  if (opts.binding !== undefined) options['components'] = withBinding(base, opts.binding);
+  if (opts.binding !== undefined && Array.isArray(base['components'])) {
+    // `--binding jco` forces jco's glue on every component (of the file, or the positional one)
+    options['components'] = base['components'].map((c: unknown) =>
+      c !== null && typeof c === 'object' && !Array.isArray(c) ? { ...c, binding: opts.binding } : c,
+    );
+  }
   if (opts.batch !== undefined || opts.linger !== undefined) {
-    options['batch'] = {
-      ...section('batch'),
+    within('batch', {
       ...(opts.batch === undefined ? {} : { maxMessages: opts.batch }),
       ...(opts.linger === undefined ? {} : { lingerMs: opts.linger }),
-    };
+    });
   }
-  if (opts.maxAttempts !== undefined) options['retries'] = { ...section('retries'), maxAttempts: opts.maxAttempts };
-  if (opts.deadLetter !== undefined) options['deadLetter'] = { ...section('deadLetter'), channel: opts.deadLetter };
+  if (opts.maxAttempts !== undefined) within('retries', { maxAttempts: opts.maxAttempts });
+  if (opts.deadLetter !== undefined) within('deadLetter', { channel: opts.deadLetter });
   return options as EngineOptionsInput;
-}
-
-/** `--binding jco` forces jco's glue on every component (of the file, or the positional one). */
-function withBinding(base: Record<string, unknown>, binding: string): unknown[] {
-  const components = (base['components'] as Array<Record<string, unknown>> | undefined) ?? [];
-  return components.map((c) => ({ ...c, binding }));
 }
 
 function schemeHint(scheme: string): string {

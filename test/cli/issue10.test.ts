@@ -174,6 +174,44 @@ describe('config files (items 2 and 9)', () => {
     assert.equal((JSON.parse(r.stdout) as Record<string, number>)['acked'], 50);
   });
 
+  test("a tuning flag over a file's section that is not a mapping: the schema's error, as without the flag", () => {
+    // before: `--binding jco` over `components:` given as a mapping failed with "components.map is
+    // not a function", and `--linger`, `--batch`, `--max-attempts` or `--dead-letter` over an empty
+    // section (`batch:` in YAML is null) replaced it with a mapping: run ran a file validate refuses
+    const noop = JSON.stringify(examples.noop);
+    const cases: Array<[string, string, string[], RegExp]> = [
+      ['binding', `components:\n  path: ${noop}\n`, ['--binding', 'jco'], /options\.components: .*expected array/],
+      ['linger', 'batch:\n', ['--linger', '2'], /options\.batch: .*expected object, received null/],
+      ['batch', 'batch: [1]\n', ['--batch', '8'], /options\.batch: .*expected object, received array/],
+      ['attempts', 'retries:\n', ['--max-attempts', '2'], /options\.retries: .*expected object, received null/],
+      ['dlq', 'deadLetter: x\n', ['--dead-letter', 'd'], /options\.deadLetter: .*expected object, received string/],
+    ];
+    for (const [name, section, flags, message] of cases) {
+      const config = join(tmp, `section-${name}.yaml`);
+      const components =
+        name === 'binding' ? '' : `components:\n  - path: ${noop}\n    subscriptions: [{ channel: in }]\n`;
+      writeFileSync(config, components + section);
+      const v = wasmsg(['validate', config]);
+      assert.equal(v.status, 1, v.stdout);
+      assert.match(v.stderr, message);
+      const r = wasmsg(['run', '--config', config, '--generate', '1', '--workers', '1', ...flags]);
+      assert.equal(r.status, 1, `${name}: ${r.stderr}${r.stdout}`);
+      assert.match(r.stderr, message, name);
+    }
+  });
+
+  test("a tuning flag over a file's mapping sets its key and keeps the others", () => {
+    const config = join(tmp, 'section-kept.yaml');
+    writeFileSync(
+      config,
+      `components:\n  - path: ${JSON.stringify(fixture('trap'))}\n    subscriptions: [{ channel: in }]\nretries: { maxAttempts: 5, backoffMs: 0, maxBackoffMs: 0 }\n`,
+    );
+    const r = wasmsg(['run', '--config', config, '--generate', '3', '--workers', '1', '--max-attempts', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as Record<string, number>;
+    assert.deepEqual([s['retried'], s['deadLettered']], [3, 3]);
+  });
+
   test('validate: every problem at once, unknown keys with did-you-mean; run names the first', () => {
     const config = join(tmp, 'typos.yaml');
     writeFileSync(
