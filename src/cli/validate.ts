@@ -1,10 +1,10 @@
 import { relative } from 'node:path';
 import { ComponentInstance } from '../component/instance.js';
-import { inspectComponent, loadComponent } from '../component/load.js';
+import { loadComponent } from '../component/load.js';
 import { configuredChannels } from '../engine/configure.js';
 import { createBroker, schemeOf } from '../brokers/connect.js';
 import { groupClash } from '../brokers/kafka-records.js';
-import { WasmsgError, describe } from '../errors.js';
+import { OptionError, WasmsgError, describe } from '../errors.js';
 import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
 import type { ResolvedOptions } from '../engine/options-schema.js';
 import { readConfigFile } from './config.js';
@@ -56,7 +56,12 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
       for (const [i, c] of options.components.entries()) {
         try {
           await checkComponentPath(c.path);
-          const info = await inspectComponent(c.path, cacheDir === undefined ? {} : { cacheDir });
+          // loaded (its core modules compiled) as run's start loads it: a maxMemoryBytes below the
+          // memory it starts with is found here
+          const info = await loadComponent(c.path, {
+            maxMemoryBytes: c.maxMemoryBytes,
+            ...(cacheDir === undefined ? {} : { cacheDir }),
+          });
           if (c.subscriptions.length === 0 && info.family !== 'c') {
             problems.push(
               `options.components[${i}].subscriptions: ${info.name} (${info.world}) needs subscriptions; only a world C component takes them from configure()`,
@@ -66,10 +71,9 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
           // channel its grants refuse is found here, not at start
           let configured: string[] | undefined;
           if (info.family === 'c') {
-            const compiled = await loadComponent(c.path, cacheDir === undefined ? {} : { cacheDir });
-            if (c.subscriptions.length === 0) configured = await configuredChannels(c, compiled, i, brokerNames);
+            if (c.subscriptions.length === 0) configured = await configuredChannels(c, info, i, brokerNames);
             else
-              await ComponentInstance.create(compiled, {
+              await ComponentInstance.create(info, {
                 brokers: brokerNames,
                 binding: c.binding,
                 ...(c.grants === undefined ? {} : { grants: c.grants }),
@@ -84,8 +88,10 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
           lines.push(`component ${relative(process.cwd(), c.path) || c.path}: ${info.world}, consumes ${inputs}`);
         } catch (err) {
           const e = err as Error;
+          const key =
+            err instanceof OptionError && err.context['option'] === 'maxMemoryBytes' ? 'maxMemoryBytes' : 'path';
           problems.push(
-            `${e.message.startsWith('options.') ? '' : `options.components[${i}].path: `}${e.message}${err instanceof WasmsgError ? ` [${err.code}]` : ''}`,
+            `${e.message.startsWith('options.') ? '' : `options.components[${i}].${key}: `}${e.message}${err instanceof WasmsgError ? ` [${err.code}]` : ''}`,
           );
         }
       }

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ComponentFormatError, ComponentLinkError, ErrorCode, OptionError, describe } from '../errors.js';
 import { checkComponentBinary } from './binary.js';
-import { PAGE, capMemory } from './memory-cap.js';
+import { MemoryOverCap, PAGE, capMemory } from './memory-cap.js';
 import { type CacheEntry, defaultCacheDir, readEntry, sha256, writeEntry } from './cache.js';
 import { type BindingChoice, chooseBinding } from './direct/fit.js';
 import { type WorldFamily, type WorldIdValue, detectWorld, parseWorldItems } from './worlds.js';
@@ -224,6 +224,15 @@ export async function loadComponent(source: string | Uint8Array, opts: LoadOptio
     try {
       modules[name] = await WebAssembly.compile(capMemory(bytes, maxPages));
     } catch (err) {
+      if (err instanceof MemoryOverCap) {
+        // (before: WebAssembly.compile's "maximum memory size (1 pages) is less than initial", naming no option)
+        const initial = err.initialPages * PAGE;
+        throw new OptionError(
+          ErrorCode.badOption,
+          `${info.source}: its core module ${name} starts with ${initial} bytes of linear memory, more than maxMemoryBytes (${opts.maxMemoryBytes ?? DEFAULT_MAX_MEMORY}): raise maxMemoryBytes to at least ${initial}`,
+          { option: 'maxMemoryBytes', file: info.source, initialBytes: initial },
+        );
+      }
       throw new ComponentLinkError(
         ErrorCode.instantiate,
         `${info.source}: cannot compile core module ${name}: ${describe(err)}`,

@@ -1,9 +1,9 @@
 /**
  * A cap on a guest's linear memory, set in the core module itself: before a core module is
  * compiled, the maximum of every memory it defines is lowered to `maxPages` (64 KiB each). A
- * guest that asks for more then gets what the spec gives on failure — `memory.grow` returns -1
- * (and a module whose *initial* size is over the cap fails to instantiate) — instead of the
- * host allocating gigabytes per worker. Imported memories and memory64 are left as they are
+ * guest that asks for more then gets what the spec gives on failure — `memory.grow` returns -1 —
+ * instead of the host allocating gigabytes per worker. A module whose *initial* size is over the
+ * cap could never be instantiated: it is refused, naming its size (MemoryOverCap). Imported memories and memory64 are left as they are
  * (the engine's components define their own 32-bit memory).
  */
 
@@ -33,7 +33,17 @@ function u32(value: number): number[] {
   return out;
 }
 
-/** The core module with its memories' maximum lowered to `maxPages`; the same bytes when nothing changes. */
+/** Thrown by `capMemory` for a memory that starts larger than the cap: the loader words it for the user. */
+export class MemoryOverCap extends RangeError {
+  constructor(readonly initialPages: number) {
+    super(`linear memory starts at ${initialPages} pages, more than the cap`);
+  }
+}
+
+/**
+ * The core module with its memories' maximum lowered to `maxPages`; the same bytes when nothing
+ * changes. Throws MemoryOverCap when a memory starts with more than `maxPages`.
+ */
 export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
   if (bytes.length < 8 || bytes[4] !== 1) return bytes; // not a core module (version 1)
   let pos = 8;
@@ -52,6 +62,7 @@ export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
         [min, p] = readU32(bytes, p);
         let max = Infinity;
         if (flags & 1) [max, p] = readU32(bytes, p);
+        if (min > maxPages) throw new MemoryOverCap(min);
         const capped = Math.min(max, maxPages);
         if (capped !== max) changed = true;
         out.push(0x01, ...u32(min), ...u32(capped));

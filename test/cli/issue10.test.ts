@@ -307,6 +307,35 @@ describe('config files (items 2 and 9)', () => {
     assert.match(clash.stderr, /subscriptions\[1\]\.group: consumer group 'g' .* topics 'a' and 'b'/);
   });
 
+  test("maxMemoryBytes below a component's initial memory: validate refuses it as run does, both naming the key", () => {
+    // before: validate said valid, and run failed with WebAssembly.compile()'s "maximum memory
+    // size (1 pages) is less than initial (2 pages)", naming no option
+    const config = join(tmp, 'memory-cap.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        components: [{ path: examples.enrich, maxMemoryBytes: 65536, subscriptions: [{ channel: 'in' }] }],
+      }),
+    );
+    const why =
+      /enrich\.wasm: its core module component\.core\.wasm starts with 131072 bytes of linear memory, more than maxMemoryBytes \(65536\): raise maxMemoryBytes to at least 131072 \[E_BAD_OPTION\]/;
+    const v = wasmsg(['validate', config]);
+    assert.equal(v.status, 1, v.stdout);
+    assert.match(v.stderr, /options\.components\[0\]\.maxMemoryBytes: /);
+    assert.match(v.stderr, why);
+    const r = wasmsg(['run', '--config', config, '--generate', '1', '--workers', '1']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, why);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        components: [{ path: examples.enrich, maxMemoryBytes: 131072, subscriptions: [{ channel: 'in' }] }],
+      }),
+    );
+    const fits = wasmsg(['validate', config]);
+    assert.equal(fits.status, 0, fits.stderr);
+  });
+
   test('validate checks brokers and component files', () => {
     const config = join(tmp, 'brokers.json');
     writeFileSync(
