@@ -60,7 +60,8 @@ export const MAX_ARENA_BYTES = 2 * 1024 ** 3;
 /**
  * The checks across fields that the schema cannot make: broker names unique (among the adapters
  * passed to the engine and `options.brokers`), URL schemes supported (`SCHEMES` of
- * brokers/connect.ts), every subscription's broker and the dead-letter broker known. `default`
+ * brokers/connect.ts), every subscription's broker, every broker a component's grants name and the
+ * dead-letter broker known. `default`
  * always counts as known: the engine adds the embedded broker under that name when no adapter
  * or URL takes it. Throws an OptionError naming the field.
  */
@@ -93,6 +94,17 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
   const known = new Set([...adapters, ...implicit, ...fromUrls]);
   const urlOf = new Map(options.brokers.map((b) => [b.name, b.url]));
   options.components.forEach((c, i) => {
+    // a grant of a broker that does not exist grants nothing: a typo (`defualt`) denied the
+    // component every broker at each call, and was accepted without a word
+    for (const [k, b] of (c.grants?.brokers ?? []).entries()) {
+      if (!known.has(b)) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.components[${i}].grants.brokers[${k}]: no broker named '${b}' (known: ${[...known].join(', ')})`,
+          { option: `components[${i}].grants.brokers[${k}]` },
+        );
+      }
+    }
     for (const [j, s] of c.subscriptions.entries()) {
       if (!known.has(s.broker)) {
         throw new OptionError(

@@ -105,6 +105,21 @@ describe("options: checkBrokers (the engine constructor's cross-field checks)", 
       /^options\.components\[0\]\.subscriptions\[0\]\.broker: no broker named 'kafka' \(known: m, default, r\)$/,
     );
   });
+  test("an unknown broker in a component's grants names the known ones", () => {
+    // before: accepted; the component was denied that broker (and granted no other) at every call:
+    // `grants.brokers: [defualt]` dead-lettered everything it published, and validate said valid
+    const granting = (brokers: string[]): ReturnType<typeof resolveOptions> =>
+      resolveOptions({
+        components: [{ path: 'x', subscriptions: [{ channel: 'c' }], grants: { brokers } }],
+        brokers: [{ name: 'r', url: 'redis://h' }],
+      });
+    throwsOption(
+      () => checkBrokers(granting(['r', 'defualt']), []),
+      /^options\.components\[0\]\.grants\.brokers\[1\]: no broker named 'defualt' \(known: default, r\)$/,
+    );
+    checkBrokers(granting(['default', 'r']), []);
+    checkBrokers(granting(['m']), ['m']);
+  });
   test('an unknown dead-letter broker', () => {
     throwsOption(
       () => checkBrokers(resolveOptions(c({ deadLetter: { broker: 'dlq' } })), []),
