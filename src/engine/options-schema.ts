@@ -255,7 +255,7 @@ export const EngineOptionsSchema = z
       .min(1)
       .optional()
       .describe(
-        'Transpile cache directory (default: `$WASMSG_CACHE_DIR`, else `~/.cache/wasmsg`). In a config file, relative to the file.',
+        'Transpile cache directory (default: `$WASMSG_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmsg`, else `~/.cache/wasmsg`). In a config file, relative to the file.',
       ),
   })
   .describe('The options of `new Engine(options)` and the content of a `wasmsg run --config` file.');

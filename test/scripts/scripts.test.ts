@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { defaultCacheDir } from '../../src/component/cache.js';
 import { at } from '../helpers.js';
 
 /** The project's scripts (issue 10 items 9, 10, 11): set-up, reproducible examples, the generated config reference. */
@@ -106,5 +107,24 @@ describe('docs/config.md (item 9)', () => {
     ]) {
       assert.ok(doc.includes(key), key);
     }
+  });
+  test("cacheDir's default is the one the cache takes: $WASMSG_CACHE_DIR, else $XDG_CACHE_HOME/wasmsg, else ~/.cache/wasmsg", () => {
+    // before: the doc and README left out $XDG_CACHE_HOME, which the cache follows when set
+    const saved = { w: process.env['WASMSG_CACHE_DIR'], x: process.env['XDG_CACHE_HOME'] };
+    try {
+      process.env['WASMSG_CACHE_DIR'] = '';
+      process.env['XDG_CACHE_HOME'] = join(tmp, 'xdg');
+      assert.equal(defaultCacheDir(), join(tmp, 'xdg', 'wasmsg'));
+    } finally {
+      for (const [k, v] of [
+        ['WASMSG_CACHE_DIR', saved.w],
+        ['XDG_CACHE_HOME', saved.x],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
+    const said = '`$WASMSG_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmsg`, else `~/.cache/wasmsg`';
+    assert.ok(readFileSync(at('docs/config.md'), 'utf8').includes(said), 'docs/config.md');
+    assert.ok(readFileSync(at('README.md'), 'utf8').replace(/\s+/g, ' ').includes(said), 'README.md');
   });
 });
