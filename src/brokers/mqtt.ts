@@ -232,8 +232,11 @@ class MqttConsumer implements Consumer {
   async close(): Promise<void> {
     // Unacknowledged messages stay in the persistent session for the next start; a session no
     // run will resume is ended (DISCONNECT with a session expiry of 0), or it would stay in its
-    // shared subscription's group, taking messages nobody reads
-    if (this.resumable || !this.client.connected) await this.client.endAsync(true);
+    // shared subscription's group, taking messages nobody reads. Either way a DISCONNECT, sent
+    // after the PUBACKs written before it: mqtt.js's end(true) destroys the socket with them
+    // still unsent, and the resumed session handed their messages to the next run again.
+    if (!this.client.connected) await this.client.endAsync(true);
+    else if (this.resumable) await this.client.endAsync(false);
     else await this.client.endAsync(false, { properties: { sessionExpiryInterval: 0 } });
   }
 }

@@ -62,6 +62,37 @@ describe('integration: mqtt sessions and QoS', () => {
     }
   });
 
+  test("a run with a client id of the user's stopped after its messages settled: the next run (its session resumed) gets none of them again", async () => {
+    const channel = `wasmsg-resume-${randomBytes(4).toString('hex')}`;
+    const clientId = `wasmsg-resume-${randomBytes(4).toString('hex')}`;
+    const first = noopEngine(channel, { clientId });
+    await first.start();
+    await publish(channel, 5, 1);
+    await within(first.waitForSettled(5), 10_000, '5 messages settled at the first run');
+    await first.stop();
+    const second = noopEngine(channel, { clientId });
+    const seen: string[] = [];
+    second.on('settled', ({ record }) => seen.push(new TextDecoder().decode(record.value)));
+    await second.start();
+    try {
+      // a session redelivers what it holds before anything new: had a PUBACK been lost, its
+      // message would settle here before `after`
+      const c = await mqtt.connectAsync(URL, { protocolVersion: 5 });
+      await c.publishAsync(channel, 'after', { qos: 1 });
+      await c.endAsync();
+      await within(
+        new Promise<void>((resolve) => second.on('settled', () => seen.includes('after') && resolve())),
+        10_000,
+        "'after' settled at the second run",
+      );
+      // before: the consumer's client was destroyed at stop (mqtt.js's end(true)) before its
+      // PUBACKs left, and every message of the first run's last moments was handled again
+      assert.deepEqual(seen, ['after']);
+    } finally {
+      await second.stop();
+    }
+  });
+
   test('while paused, at most QOS0_HELD_LIMIT QoS 0 messages are held; the rest are dropped (QoS 1 ones never)', async () => {
     const channel = `wasmsg-qos0-held-${randomBytes(4).toString('hex')}`;
     const adapter = new MqttAdapter({ name: 'default', url: `${URL}/${channel}` });
