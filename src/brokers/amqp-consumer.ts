@@ -1,7 +1,7 @@
 import type amqp from 'amqplib';
-import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
+import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
 import type { AmqpAdapter } from './amqp.js';
-import { HeldDeliveries, keyAndHeaders } from './common.js';
+import { DeliveryOffsets, HeldDeliveries, keyAndHeaders } from './common.js';
 
 /**
  * The AMQP adapter's consumer (brokers/amqp.ts is the adapter: the connection, declarations,
@@ -40,7 +40,7 @@ export function fromWire(name: string): string {
 }
 
 export class AmqpConsumer implements Consumer {
-  private seq = 0;
+  private readonly offsets = new DeliveryOffsets();
   /** Each delivery with the channel it came on: an ack goes to that channel, or nowhere. */
   private readonly inFlight = new Map<string, { m: amqp.ConsumeMessage; ch: amqp.Channel }>();
   private channel: amqp.Channel | undefined;
@@ -139,8 +139,7 @@ export class AmqpConsumer implements Consumer {
       void ch.close().catch(() => {});
       return;
     }
-    const seq = this.seq++;
-    const offset = String(seq);
+    const offset = this.offsets.next();
     this.inFlight.set(offset, { m, ch });
     const { key, headers } = keyAndHeaders(
       m.properties.headers,
@@ -148,9 +147,7 @@ export class AmqpConsumer implements Consumer {
       fromWire,
     );
     if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
-    // its number also as an integer (`seq`): the workers write its digits without a string
-    const rec: SequencedRecord = {
-      seq,
+    const rec: BrokerRecord = {
       channel: this.spec.channel,
       partition: 0,
       offset,

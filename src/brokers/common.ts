@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { NO_HEADERS, escapeControl, setHeader } from '../component/host-text.js';
 import { ErrorCode, describe } from '../errors.js';
 import type { BatchListener, BrokerRecord } from './adapter.js';
@@ -294,6 +295,22 @@ export class HeldDeliveries {
     this.paused = false;
     const held = this.held.splice(0);
     if (held.length > 0) this.onBatch(held);
+  }
+}
+
+/**
+ * The offsets of a consumer whose broker gives a delivery no position (AMQP, MQTT, core NATS):
+ * `<token>-<n>`, `n` counting this consumer's deliveries and `token` random per consumer. A
+ * record's offset is in its synthesised CloudEvents id (`<channel>/<partition>/<offset>`, on the
+ * source `wasmsg://<broker>/<channel>`), which CloudEvents 1.0 requires unique per distinct event:
+ * a count alone started at 0 on every consumer, and the next run's first message, or another
+ * engine's of the group, had the id of this one's.
+ */
+export class DeliveryOffsets {
+  private readonly token = randomBytes(8).toString('hex');
+  private n = 0;
+  next(): string {
+    return `${this.token}-${this.n++}`;
   }
 }
 

@@ -1,16 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { describe } from '../errors.js';
-import type {
-  BatchListener,
-  BrokerAdapter,
-  BrokerRecord,
-  Consumer,
-  OutRecord,
-  SequencedRecord,
-  SubscribeSpec,
-} from './adapter.js';
+import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import {
+  DeliveryOffsets,
   HeldDeliveries,
   KEY_HEADER,
   headersOut,
@@ -117,7 +110,7 @@ interface Held {
 type SendPacket = (packet: { cmd: string }, cb?: () => void, ...rest: unknown[]) => void;
 
 class MqttConsumer implements Consumer {
-  private seq = 0;
+  private readonly offsets = new DeliveryOffsets();
   /** Receive order: PUBACKs are sent for the settled prefix. */
   private readonly order: Held[] = [];
   private readonly byOffset = new Map<string, Held>();
@@ -193,16 +186,13 @@ class MqttConsumer implements Consumer {
     topic: string,
     message: Buffer,
     packet: { properties?: { userProperties?: Record<string, unknown>; contentType?: string } },
-  ): SequencedRecord {
-    const seq = this.seq++;
+  ): BrokerRecord {
     const { key, headers } = keyAndHeaders(packet.properties?.userProperties, null);
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
-    // its number also as an integer (`seq`): the workers write its digits without a string
     return {
-      seq,
       channel: topic,
       partition: 0,
-      offset: String(seq),
+      offset: this.offsets.next(),
       key,
       headers,
       value: message,

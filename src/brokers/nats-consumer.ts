@@ -1,6 +1,15 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, MsgHdrs, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
-import { HeldDeliveries, KEY_HEADER, NO_HEADERS, ReadSizer, headerValue, setHeader, sleep } from './common.js';
+import {
+  DeliveryOffsets,
+  HeldDeliveries,
+  KEY_HEADER,
+  NO_HEADERS,
+  ReadSizer,
+  headerValue,
+  setHeader,
+  sleep,
+} from './common.js';
 import type { NatsAdapter } from './nats.js';
 
 /**
@@ -219,7 +228,7 @@ export class JetStreamConsumer implements Consumer {
 export const CORE_HELD_LIMIT = 16_384;
 
 export class CoreConsumer implements Consumer {
-  private seq = 0;
+  private readonly offsets = new DeliveryOffsets();
   private readonly deliveries: HeldDeliveries;
   constructor(
     private readonly sub: Subscription,
@@ -243,7 +252,7 @@ export class CoreConsumer implements Consumer {
     const rec: BrokerRecord = {
       channel: m.subject,
       partition: 0,
-      offset: String(this.seq++),
+      offset: this.offsets.next(),
       key,
       headers,
       value: m.data,

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connect as natsConnect } from 'nats';
+import { Engine } from '../../src/engine/engine.js';
+import { cacheDir, decode, examples, within } from '../helpers.js';
 import { type TestBroker, natsBroker, runId } from './clients.js';
 import { brokerEngine, brokerSuite } from './suite.js';
 
@@ -38,6 +41,57 @@ describe('integration: nats, a quiet stream', () => {
         await tb.cleanup([subject, `${subject}.out`]);
       }
       assert.equal(e.snapshot().acked, 2);
+    },
+  );
+});
+
+describe('integration: core NATS, the events synthesised', () => {
+  test(
+    'a synthesised CloudEvents id is unique on its source: two runs on one subject never give two events the same id (fizzbuzz, world A)',
+    { timeout: 60_000 },
+    async () => {
+      const base = process.env['WASMSG_TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+      const u = new URL(base);
+      const nc = await natsConnect({ servers: `${u.hostname}:${u.port || 4222}`, reconnect: false });
+      const subject = `wasmsg.${runId}.core.ids`;
+      const events: Array<{ value: string; id: string | undefined; source: string | undefined }> = [];
+      let seen: () => void = () => {};
+      // fizzbuzz publishes to `rust`: this run's outputs are told apart by their payload
+      const sub = nc.subscribe('rust', {
+        callback: (_err, m) => {
+          const value = decode(m.data);
+          if (!value.startsWith(`buzz ${runId} `)) return;
+          events.push({ value, id: m.headers?.get('ce-id'), source: m.headers?.get('ce-source') });
+          seen();
+        },
+      });
+      try {
+        for (const value of [`fizz ${runId} first`, `fizz ${runId} second`]) {
+          const e = new Engine({
+            brokers: [{ name: 'default', url: `nats-core://${u.host}` }],
+            components: [
+              { path: examples.fizzbuzz, subscriptions: [{ broker: 'default', channel: subject, kind: 'topic' }] },
+            ],
+            workers: 1,
+            cacheDir,
+          });
+          await e.start();
+          const published = new Promise<void>((resolve) => (seen = resolve));
+          nc.publish(subject, new TextEncoder().encode(value));
+          await e.waitForSettled(1);
+          await within(published, 10_000, `the output of '${value}'`);
+          await e.stop();
+        }
+      } finally {
+        sub.unsubscribe();
+        await nc.drain();
+      }
+      assert.deepEqual(
+        events.map((e) => e.value),
+        [`buzz ${runId} first`, `buzz ${runId} second`],
+      );
+      assert.equal(events[0]!.source, events[1]!.source, 'one subject, one source');
+      assert.notEqual(events[0]!.id, events[1]!.id, `two events, one id: ${JSON.stringify(events)}`);
     },
   );
 });

@@ -286,4 +286,37 @@ export function brokerSuite(open: () => Promise<TestBroker>, opts: SuiteOptions)
       assert.equal(h[`${p}region`], 'eu', 'extensions pass through');
     },
   );
+
+  test(
+    'a synthesised CloudEvents id is unique on its source: two runs on one channel never give two events the same id (fizzbuzz, world A)',
+    { timeout: TEST_TIMEOUT },
+    async () => {
+      // CloudEvents 1.0: "source + id MUST be unique for each distinct event"; the host synthesises
+      // both for a record without attributes (SPEC.md, Event mapping)
+      const input = channel();
+      channels.push('rust');
+      await tb.prepare(input);
+      const reader = await tb.reader('rust', 'topic');
+      const sent = [`fizz ${runId} first`, `fizz ${runId} second`];
+      for (const value of sent) {
+        const e = engine('ids', input, {}, examples.fizzbuzz); // one id: a restart (MQTT: its session resumed)
+        await e.start();
+        await tb.produce(input, [value]);
+        await e.waitForSettled(1);
+        await e.stop();
+      }
+      const outputOf = (value: string): ReadRecord | undefined =>
+        reader.records.find((r) => r.value === value.replace('fizz', 'buzz'));
+      // each until() waits for one more record on the topic (other runs' records may be among them)
+      for (let n = 1; sent.some((v) => outputOf(v) === undefined); n++) await reader.until(n, 30_000);
+      await reader.close();
+      // (a redelivered input may come out twice: its ids may be equal, CloudEvents allows it)
+      const events = sent.map((v) => {
+        const h = outputOf(v)!.headers;
+        return { value: v, source: h[`${tb.cePrefix}source`], id: h[`${tb.cePrefix}id`] };
+      });
+      assert.equal(events[0]!.source, events[1]!.source, 'one channel, one source');
+      assert.notEqual(events[0]!.id, events[1]!.id, `two events, one id: ${JSON.stringify(events)}`);
+    },
+  );
 }
