@@ -83,6 +83,12 @@ export interface BrokerAdapter {
    * Engine(options, [adapter])`, `run --limit`), so a wrapper of an adapter should pass it on.
    */
   readonly format?: FormatSpec;
+  /**
+   * Optional: set by brokers that drop a record published to a channel nobody reads at that
+   * moment (MQTT, core NATS): why, in a few words. The engine warns at start when dead letters
+   * would go to such a broker, since they are confirmed and lost when no one reads them.
+   */
+  readonly dropsUnread?: string;
   connect(): Promise<void>;
   subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer>;
   /** Resolves when the broker has confirmed every record (at-least-once for outputs). */

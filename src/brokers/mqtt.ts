@@ -235,6 +235,7 @@ export class MqttAdapter implements BrokerAdapter {
   readonly name: string;
   /** World C's `format` of this broker's records. */
   readonly format = 'mqtt' as const;
+  readonly dropsUnread = 'an MQTT broker keeps no message for a topic no session subscribes to';
   readonly options: MqttAdapterOptions;
   private publisher!: MqttClient;
   private readonly consumers: MqttConsumer[] = [];

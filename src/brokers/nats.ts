@@ -169,6 +169,11 @@ export class NatsAdapter implements BrokerAdapter {
     return this.options.jetstream ?? !this.options.url.startsWith('nats-core:');
   }
 
+  /** Core NATS (no JetStream) delivers to whoever subscribes at that moment, and keeps nothing. */
+  get dropsUnread(): string | undefined {
+    return this.jetstream ? undefined : 'core NATS keeps no message for a subject nobody subscribes to';
+  }
+
   async connect(): Promise<void> {
     try {
       this.nc = await connectNats({

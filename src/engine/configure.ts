@@ -1,3 +1,4 @@
+import { logger } from '../log.js';
 import type { BrokerAdapter } from '../brokers/adapter.js';
 import { compileGrants } from '../component/grants.js';
 import { ComponentInstance } from '../component/instance.js';
@@ -79,4 +80,29 @@ export async function configuredChannels(
     }
   }
   return channels;
+}
+
+/**
+ * Warns, once a broker and channel, where dead letters would go to a broker that drops what
+ * nobody reads at that moment (`BrokerAdapter.dropsUnread`: MQTT, core NATS): such a dead letter
+ * is confirmed, its input acked, and it is gone unless a reader of that channel was there. By
+ * default dead letters go to the input's own broker.
+ */
+export function warnDeadLettersDropped(options: ResolvedOptions, adapters: ReadonlyMap<string, BrokerAdapter>): void {
+  const { broker: dlq, channel } = options.deadLetter;
+  const said = new Set<string>();
+  for (const c of options.components) {
+    for (const s of c.subscriptions) {
+      const name = dlq ?? s.broker;
+      const why = adapters.get(name)?.dropsUnread;
+      if (why === undefined || said.has(name)) continue;
+      said.add(name);
+      logger('engine').warn(
+        { broker: name, channel },
+        `dead letters of broker '${s.broker}' go to '${channel}' on broker '${name}', and ${why}: one is lost ` +
+          `unless a reader of '${channel}' is there (a session that keeps it, for MQTT); to keep them, set ` +
+          `deadLetter.broker to a broker that stores messages (Kafka, NATS JetStream, Redis, AMQP)`,
+      );
+    }
+  }
 }

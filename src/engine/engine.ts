@@ -4,7 +4,7 @@ import { MemoryBroker } from '../brokers/memory.js';
 import { connectAll, createBroker } from '../brokers/connect.js';
 import { type CompiledComponent, loadComponent } from '../component/load.js';
 import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
-import { brokerFormats, subscriptionsFromConfigure } from './configure.js';
+import { brokerFormats, subscriptionsFromConfigure, warnDeadLettersDropped } from './configure.js';
 import { type ChannelStats, type ConsumerLag, SubscriptionCounters, channelStats, readLag } from './counters.js';
 import { Backpressure } from './backpressure.js';
 import { Dispatcher, highWaterAt } from './dispatch.js';
@@ -149,6 +149,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.ownedAdapters.push(adapter);
     }
     await connectAll(this.adapters.values()); // (a failure once all have ended: see connectAll)
+    warnDeadLettersDropped(o, this.adapters);
     const formats = brokerFormats(this.adapters);
     await this.dispatcher.start({
       components: this.components,
@@ -328,7 +329,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   // ---- intake and backpressure ----
-
   private intake(component: number, broker: string, sub: SubscriptionCounters, records: readonly BrokerRecord[]): void {
     const consumer = sub.consumer!;
     if (this.state !== 'running') {
