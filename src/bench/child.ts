@@ -134,11 +134,14 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
           payloads.release(record.value); // the embedded broker's records are the producer's payloads
         }
       });
+      const stopEngine = (): Promise<void> => engine.stop();
+      openEnds.add(stopEngine);
       await engine.start();
       try {
         await settledAll();
         handler = distribution(engine.histograms().handlerNs, 1000);
       } finally {
+        openEnds.delete(stopEngine);
         await engine.stop();
       }
     } else {
@@ -159,10 +162,12 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
         },
         job.brokerOptions,
       );
+      openEnds.add(run.close);
       try {
         await run.ready;
         await settledAll(run.failed);
       } finally {
+        openEnds.delete(run.close);
         await run.close();
       }
     }
@@ -216,20 +221,40 @@ function result(job: ChildJob, meter: Meter, handler: Distribution | null): RunR
 
 /** The runner went away without stopping this run (see the 'disconnect' listener below). */
 let orphaned = false;
+/** The producer's sends under way. */
+const sending = new Set<Promise<void>>();
+/** What the run has open that reads or writes its channels (the engine, the bare client): stopped first when orphaned. */
+const openEnds = new Set<() => Promise<void>>();
+/** How long an orphaned run waits for those to stop before it drops its channels all the same. */
+const ORPHAN_GRACE_MS = 5000;
 
 /** A sink whose sends never end once the run is orphaned: its producer makes no more messages. */
 function untilOrphaned(sink: Sink): Sink {
-  return { ...sink, send: (batch) => (orphaned ? new Promise<void>(() => {}) : sink.send(batch)) };
+  return {
+    ...sink,
+    send: (batch) => {
+      if (orphaned) return new Promise<void>(() => {});
+      const sent = sink.send(batch);
+      sending.add(sent);
+      return sent.finally(() => sending.delete(sent));
+    },
+  };
 }
 
 process.once('message', (job: ChildJob) => {
   // The runner gone without stopping this run (SIGKILLed, crashed): nobody reads its result, and
-  // nobody would drop its channels after it. Its producer stops, then it drops them and ends,
-  // rather than go on alone (producing, it would make a dropped stream again).
+  // nobody would drop its channels after it. It stops producing and consuming (a send under way
+  // would write to a dropped stream again, a Redis consumer make its group and stream again),
+  // then drops them and ends, rather than go on alone.
   process.once('disconnect', () => {
     orphaned = true;
-    const drop = dropRunChannels(job.params.scheme, job.runUrl, job.channel).catch(() => {});
-    void drop.finally(() => process.exit(1));
+    const quiet = (p: Promise<unknown>): Promise<unknown> => p.catch(() => {});
+    const wound = Promise.all([...[...openEnds].map((f) => quiet(f())), ...[...sending].map(quiet)]);
+    const grace = new Promise((r) => setTimeout(r, ORPHAN_GRACE_MS).unref());
+    void Promise.race([wound, grace])
+      .then(() => dropRunChannels(job.params.scheme, job.runUrl, job.channel))
+      .catch(() => {})
+      .finally(() => process.exit(1));
   });
   const send = (m: ChildMessage): void => {
     if (process.connected) process.send!(m); // (not once orphaned: a send would throw)
