@@ -248,6 +248,9 @@ process.once('message', (job: ChildJob) => {
   // then drops them and ends, rather than go on alone.
   process.once('disconnect', () => {
     orphaned = true;
+    // its stderr is a pipe to the runner, gone too: a line written there (a client's warning)
+    // would be an EPIPE 'error' with no listener, and end this process before it dropped anything
+    process.stderr.on('error', () => {});
     const quiet = (p: Promise<unknown>): Promise<unknown> => p.catch(() => {});
     const wound = Promise.all([...[...openEnds].map((f) => quiet(f())), ...[...sending].map(quiet)]);
     const grace = new Promise((r) => setTimeout(r, ORPHAN_GRACE_MS).unref());
