@@ -106,10 +106,10 @@ export class KafkaAdapter implements BrokerAdapter {
   /**
    * Asks the cluster for its metadata through a client of its own whose requests time out after
    * `limit` (retried as the client's are: a broker still starting refuses, then answers), before
-   * the producer connects. kafkajs's connect() resolves when the
-   * seed broker's ApiVersions request timed out (a server that accepts and never answers: not
-   * Kafka, or hung), after `requestTimeout` (30 s), and closes nothing until then; the first
-   * subscribe then failed ≈ 60 s later with kafkajs's untyped "Broker not connected".
+   * the producer connects. kafkajs's connect() resolves when the seed broker's ApiVersions request
+   * timed out (a server that accepts and never answers: not Kafka, or hung), after
+   * `requestTimeout` (30 s), and closes nothing until then; the first subscribe then failed ≈ 60 s
+   * later with kafkajs's untyped "Broker not connected".
    */
   private async probe(limit: number): Promise<void> {
     const admin = new Kafka({ ...this.config, requestTimeout: limit }).admin();
