@@ -134,6 +134,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
           payloads.release(record.value); // the embedded broker's records are the producer's payloads
         }
       });
+      await unlessOrphaned();
       const stopEngine = (): Promise<void> => engine.stop();
       openEnds.add(stopEngine);
       await engine.start();
@@ -149,6 +150,7 @@ async function measure(job: ChildJob, progress: (settled: number) => void): Prom
       // and a component of the user's are, in this thread, or the baseline would skip their work
       const calls = job.rounds > 0 || job.componentPath !== NOOP_COMPONENT;
       const work = calls ? await inThread(job.componentPath, job.cacheDir) : undefined;
+      await unlessOrphaned(); // (its consumer would make the stream again)
       const run = bareConsume(
         p.scheme,
         job.runUrl,
@@ -227,6 +229,14 @@ const sending = new Set<Promise<void>>();
 const openEnds = new Set<() => Promise<void>>();
 /** How long an orphaned run waits for those to stop before it drops its channels all the same. */
 const ORPHAN_GRACE_MS = 5000;
+
+/**
+ * Never resolves once the run is orphaned: nothing starts after that (an engine's or a bare
+ * client's start makes its group, and the stream with it, again while the channels are dropped).
+ */
+function unlessOrphaned(): Promise<void> {
+  return orphaned ? new Promise<void>(() => {}) : Promise.resolve();
+}
 
 /** A sink whose sends never end once the run is orphaned: its producer makes no more messages. */
 function untilOrphaned(sink: Sink): Sink {
