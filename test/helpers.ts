@@ -74,3 +74,17 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Copies what this process writes to stderr into `lines` (still written) until `release()`: for
+ * tests that read the engine's log lines (JSON, one a write).
+ */
+export function captureStderr(): { lines: string[]; release: () => void } {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    lines.push(String(chunk));
+    return write(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  return { lines, release: () => void (process.stderr.write = write) };
+}

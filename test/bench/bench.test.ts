@@ -148,6 +148,21 @@ describe('wasmsg bench: broker lists and run channels', () => {
 });
 
 /**
+ * Once a bench run has made its stream (no event to wait on from here: Redis is asked until
+ * then), the PID of the run's process, the CLI's child.
+ */
+async function runUnderWay(redis: Redis, base: string, cliPid: number): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  while ((await redis.keys(`${base}*`)).length === 0) {
+    assert.ok(Date.now() < deadline, 'the run never made its stream');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const pid = Number(readFileSync(`/proc/${cliPid}/task/${cliPid}/children`, 'utf8').trim());
+  assert.ok(pid > 0, "the run's process");
+  return pid;
+}
+
+/**
  * SIGKILLs a bench run's process if it still runs. Only if that PID is still a run's process:
  * PIDs are reused within seconds here (pid_max 32768, a test run spawns thousands of threads),
  * and a kill of a reused PID (any thread: kill(2) signals its process) ended the test runner.
@@ -272,14 +287,7 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
     const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     let runPid = 0;
     try {
-      // the run's process made its stream (no event to wait on from here: Redis is asked until then)
-      const deadline = Date.now() + 60_000;
-      while ((await redis.keys(`${base}*`)).length === 0) {
-        assert.ok(Date.now() < deadline, 'the run never made its stream');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      runPid = Number(readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim());
-      assert.ok(runPid > 0, "the run's process");
+      runPid = await runUnderWay(redis, base, cli.pid!);
       cli.kill('SIGTERM');
       const [code] = await exited;
       assert.equal(code, 143, 'exit 128 + SIGTERM');
@@ -308,13 +316,7 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
     );
     let runPid = 0;
     try {
-      const deadline = Date.now() + 60_000;
-      while ((await redis.keys(`${base}*`)).length === 0) {
-        assert.ok(Date.now() < deadline, 'the run never made its stream');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      runPid = Number(readFileSync(`/proc/${cli.pid}/task/${cli.pid}/children`, 'utf8').trim());
-      assert.ok(runPid > 0, "the run's process");
+      runPid = await runUnderWay(redis, base, cli.pid!);
       cli.kill('SIGKILL');
       // not this process's child: nothing to wait on but its PID
       const gone = Date.now() + 30_000;

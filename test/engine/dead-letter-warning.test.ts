@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { Engine } from '../../src/engine/engine.js';
-import { cacheDir, examples } from '../helpers.js';
+import { cacheDir, captureStderr, examples } from '../helpers.js';
 
 /**
  * Dead letters go to the input's broker by default. On MQTT and core NATS a message published to
@@ -21,12 +21,7 @@ async function warningsAt(
   deadLetterBroker?: string,
 ): Promise<Line[]> {
   const channel = `wasmsg-dlq-warn-${randomBytes(4).toString('hex')}`;
-  const lines: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-    lines.push(String(chunk));
-    return write(chunk, ...rest);
-  }) as typeof process.stderr.write;
+  const { lines, release } = captureStderr();
   const engine = new Engine({
     workers: 1,
     cacheDir,
@@ -37,7 +32,7 @@ async function warningsAt(
   try {
     await engine.start();
   } finally {
-    process.stderr.write = write;
+    release();
     await engine.stop();
   }
   return lines

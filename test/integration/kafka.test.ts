@@ -8,7 +8,7 @@ import { Engine } from '../../src/engine/engine.js';
 import { ErrorCode, WasmsgError } from '../../src/errors.js';
 import type { SubscribeSpec } from '../../src/brokers/adapter.js';
 import { createBroker } from '../../src/brokers/connect.js';
-import { at, cacheDir, examples, fixture, within } from '../helpers.js';
+import { at, cacheDir, captureStderr, examples, fixture, within } from '../helpers.js';
 import { type KafkaMock, type TestBroker, kafkaBroker, runId, startKafkaMock } from './clients.js';
 import { brokerEngine, brokerSuite } from './suite.js';
 
@@ -212,19 +212,14 @@ function groupsSuite(): void {
         }
         await own.tb.produce(old, values('after', 10));
         await own.tb.produce(fresh, values('b', 5));
-        const lines: string[] = [];
-        const write = process.stderr.write.bind(process.stderr);
-        process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-          lines.push(String(chunk));
-          return write(chunk, ...rest);
-        }) as typeof process.stderr.write;
+        const { lines, release } = captureStderr();
         const upgraded = engineFor([old, fresh]);
         try {
           await upgraded.start();
           await within(upgraded.waitForSettled(35), 60_000, 'the upgraded deployment consumed');
           assert.equal(upgraded.snapshot().processed, 35, 'its new group read both topics from the beginning');
         } finally {
-          process.stderr.write = write;
+          release();
           await upgraded.stop();
         }
         // other suites run at the same time and log to this stderr too: this engine's topics only
@@ -322,12 +317,7 @@ function crashSuite(): void {
         // the next SyncGroup (api key 14) is answered INVALID_REQUEST (42): kafkajs crashes without
         // restarting (the error is not retriable), as it does when the mock syncs a late follower
         assert.equal(await own.mock.command('error 14 42 1'), 'OK');
-        const warnings: string[] = [];
-        const write = process.stderr.write.bind(process.stderr);
-        process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-          warnings.push(String(chunk));
-          return write(chunk, ...rest);
-        }) as typeof process.stderr.write;
+        const { lines: warnings, release } = captureStderr();
         const e = brokerEngine(own.tb, 'crash', topic, { group: `crash-${runId}`, extra: { workers: 1 } });
         try {
           await e.start();
@@ -335,7 +325,7 @@ function crashSuite(): void {
           await e.waitForSettled(1000);
           await reader.untilDistinct(1000);
         } finally {
-          process.stderr.write = write;
+          release();
           await e.stop();
           await reader.close();
         }
