@@ -217,11 +217,9 @@ export class AmqpAdapter implements BrokerAdapter {
 
   async publish(records: readonly OutRecord[]): Promise<void> {
     const prepared = records.map((r) => {
-      const neutral = headersOut(r.headers, CE_PREFIX);
-      const contentType = neutral['content-type'];
-      delete neutral['content-type'];
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(neutral)) headers[toWire(k)] = v;
+      const headers = headersOut(r.headers, CE_PREFIX, toWire);
+      const contentType = headers['content-type'];
+      delete headers['content-type'];
       if (r.key !== undefined && r.key !== null) headers[KEY_HEADER] = r.key;
       const bad = this.invalid(r, headers);
       if (bad !== undefined) throw refused('amqp', this.options.url, bad, { channel: r.channel });

@@ -68,10 +68,18 @@ export function unreachable(url: string, cause: unknown): BrokerError {
  * Kafka binding); each broker's binding uses its own prefix (AMQP `cloudEvents:`, NATS and
  * HTTP `ce-`, MQTT none). Other headers pass unchanged.
  */
-export function headersOut(neutral: Readonly<Record<string, string>>, prefix: string): Record<string, string> {
-  if (prefix === 'ce_') return { ...neutral };
+export function headersOut(
+  neutral: Readonly<Record<string, string>>,
+  prefix: string,
+  /** A name's wire form where the broker's differs (as keyAndHeaders' `rename` reads it back). */
+  rename?: (name: string) => string,
+): Record<string, string> {
+  if (prefix === 'ce_' && rename === undefined) return { ...neutral };
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(neutral)) setHeader(out, k.startsWith('ce_') ? prefix + k.slice(3) : k, v);
+  for (const [k, v] of Object.entries(neutral)) {
+    const name = k.startsWith('ce_') ? prefix + k.slice(3) : k;
+    setHeader(out, rename === undefined ? name : rename(name), v);
+  }
   return out;
 }
 
