@@ -167,6 +167,32 @@ export function percentEncode(text: string, bad: (codePoint: number, index: numb
   return out;
 }
 
+/**
+ * A header name as it goes out on a broker that cannot carry the characters `bad` refuses
+ * (NATS, MQTT): those and, in a name that has any `%`, every `%` percent-encoded, so no two
+ * names share a wire name and `headerNameIn` reads each back as it was. Before, a `%` was
+ * escaped only in a name that had a bad character too: `a\tb` went out as `a%09b`, as did the
+ * name `a%09b` itself (one replaced the other, its value lost). Names with neither go out
+ * byte-identical (what other clients send and read).
+ */
+export function headerNameOut(name: string, bad: (codePoint: number) => boolean): string {
+  return percentEncode(name, (cp) => cp === 0x25 || bad(cp));
+}
+
+/**
+ * A header name as it came in: percent-decoded when it has a `%` and is valid percent-encoding
+ * (every name `headerNameOut` wrote), else as it is (another producer's `100%`). Another
+ * producer's name holding a valid escape (`x%41`) is read decoded (`xA`).
+ */
+export function headerNameIn(name: string): string {
+  if (!name.includes('%')) return name;
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
+}
+
 /** A publish the broker did not confirm, as the typed error `publish()` rejects with. */
 export function publishFailed(
   broker: string,

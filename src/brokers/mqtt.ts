@@ -6,6 +6,8 @@ import {
   DeliveryOffsets,
   HeldDeliveries,
   KEY_HEADER,
+  headerNameIn,
+  headerNameOut,
   headersOut,
   keyAndHeaders,
   percentEncode,
@@ -44,9 +46,10 @@ import {
  *   surrogate — and mqtt.js sends the same packet again after reconnecting, forever. User
  *   property names and values and the content type are therefore percent-encoded for exactly
  *   those characters (`%0A`; a `%` in such a text becomes `%25`, so `decodeURIComponent` gives
- *   the original); a topic with one, with a wildcard (`+`, `#`), starting with `$` (the
- *   server's), empty, or longer than 65 535 bytes is refused: the publish rejects with a
- *   BrokerError (E_BAD_INPUT) before anything is sent.
+ *   the original) — and a name with a `%` has it sent as `%25`, so no two names share a wire
+ *   name (read back decoded: headerNameOut / headerNameIn in common.ts); a topic with one, with
+ *   a wildcard (`+`, `#`), starting with `$` (the server's), empty, or longer than 65 535 bytes
+ *   is refused: the publish rejects with a BrokerError (E_BAD_INPUT) before anything is sent.
  */
 
 export interface MqttAdapterOptions {
@@ -187,7 +190,7 @@ class MqttConsumer implements Consumer {
     message: Buffer,
     packet: { properties?: { userProperties?: Record<string, unknown>; contentType?: string } },
   ): BrokerRecord {
-    const { key, headers } = keyAndHeaders(packet.properties?.userProperties, null);
+    const { key, headers } = keyAndHeaders(packet.properties?.userProperties, null, headerNameIn);
     if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
     return {
       channel: topic,
@@ -346,7 +349,7 @@ export class MqttAdapter implements BrokerAdapter {
       delete neutral['content-type'];
       const props: Record<string, string> = {};
       for (const [k, v] of Object.entries(neutral))
-        if (k !== KEY_HEADER) setHeader(props, mqttString(k), mqttString(v));
+        if (k !== KEY_HEADER) setHeader(props, headerNameOut(k, badMqttChar), mqttString(v));
       if (r.key !== undefined && r.key !== null) props[KEY_HEADER] = mqttString(r.key);
       for (const [k, v] of Object.entries(props)) {
         if (Buffer.byteLength(k) > 65_535 || Buffer.byteLength(v) > 65_535)

@@ -6,6 +6,7 @@ import {
   KEY_HEADER,
   NO_HEADERS,
   ReadSizer,
+  headerNameIn,
   headerValue,
   setHeader,
   sleep,
@@ -30,7 +31,7 @@ function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string
     for (const k of h.keys()) {
       if (k === KEY_HEADER) key = headerValue(h.get(k));
       else if (k === MSG_ID) setHeader((headers ??= {}), MSG_ID_AS, headerValue(h.get(k)));
-      else if (!isPublishCondition(k)) setHeader((headers ??= {}), k, headerValue(h.get(k)));
+      else if (!isPublishCondition(k)) setHeader((headers ??= {}), headerNameIn(k), headerValue(h.get(k)));
     }
   }
   scratch.headers = headers ?? NO_HEADERS;

@@ -15,6 +15,7 @@ import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import {
   KEY_HEADER,
+  headerNameOut,
   headersOut,
   percentEncode,
   publishFailed,
@@ -43,7 +44,9 @@ import { connectNats } from './nats-transport.js';
  * - a record's key: NATS has none; it travels in the header `wasmsg-key` (read back as the key).
  * - header values with CR or LF, or with whitespace at either end (nats.js trims it), and header
  *   names with characters outside `!`..`~` or a `:`: percent-encoded (`%0A`, `%20`; a `%` in such
- *   a text becomes `%25`, so `decodeURIComponent` gives the original). Other texts pass unchanged.
+ *   a value becomes `%25`, so `decodeURIComponent` gives the original). Other values pass
+ *   unchanged. A name with a `%` has it sent as `%25` too, so that no two names share a wire
+ *   name; the consumer reads names back decoded (headerNameOut / headerNameIn in common.ts).
  * - a subject that is empty, has an empty token, a wildcard token (`*`, `>`), whitespace or
  *   control characters, or starts with `$JS.` / `$SYS.` (the server's API): refused, the publish
  *   rejects with a BrokerError (E_BAD_INPUT) — nats.js would write it into the protocol as it is.
@@ -89,7 +92,7 @@ export interface NatsAdapterOptions {
 
 const CE_PREFIX = 'ce-';
 
-/** Header names NATS takes: printable ASCII but `:` (nats.js refuses the rest). */
+/** Header names NATS takes: printable ASCII but `:` (nats.js refuses the rest; `%` see headerNameOut). */
 const badNameChar = (cp: number): boolean => cp < 33 || cp > 126 || cp === 58;
 /** Header values: no CR or LF, and no whitespace at either end (nats.js trims it on both sides). */
 const badValueChar = (cp: number, i: number, text: string): boolean =>
@@ -97,7 +100,7 @@ const badValueChar = (cp: number, i: number, text: string): boolean =>
 
 /** The header as NATS can carry it: see the file comment. */
 export function natsHeaderName(name: string): string {
-  return percentEncode(name, badNameChar);
+  return headerNameOut(name, badNameChar);
 }
 export function natsHeaderValue(value: string): string {
   return percentEncode(value, badValueChar);

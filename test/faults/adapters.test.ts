@@ -51,6 +51,25 @@ function assertHostileKept(headers: Readonly<Record<string, string>>, encoded: b
   } else assert.equal(v, 'line one\r\nwasmsg: forged line');
 }
 
+/**
+ * Header names a percent-encoding must keep apart (NATS and MQTT): one with a character the
+ * broker cannot carry (TAB), the literal text of its escape, a `%` that starts no escape, a
+ * plain name — and the names they go out under (only the plain one unchanged).
+ */
+const percentNames = (): Record<string, string> =>
+  headersFromPairs([
+    ['a\tb', 'tab'],
+    ['a%09b', 'literal escape'],
+    ['100%', 'percent'],
+    ['plain-name', 'plain'],
+  ]);
+const PERCENT_NAMES_ON_WIRE = {
+  'a%09b': 'tab',
+  'a%2509b': 'literal escape',
+  '100%25': 'percent',
+  'plain-name': 'plain',
+};
+
 /** Subscribes through the adapter and collects what it delivers (acking it). */
 async function collect(
   adapter: BrokerAdapter,
@@ -369,6 +388,25 @@ describe('fault: NATS headers, subjects and keys', () => {
     assertHostileKept(r.headers, true);
   });
 
+  test('header names with `%` go out with `%25`: no two names share a wire name, each comes back as sent', async () => {
+    // before: `a\tb` went out as `a%09b` and `a%09b` unchanged — one wire name for two headers
+    // (the second replaced the first, its value lost), read back as `a%09b`
+    const subject = `${run}.pct`;
+    const c = await collect(adapter, subject);
+    const sent = percentNames();
+    await adapter.publish([out(subject, { headers: sent })]);
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const jsm = await nc.jetstreamManager();
+    const stored = await jsm.streams.getMessage(await jsm.streams.find(subject), { last_by_subj: subject });
+    const h: Record<string, string> = {};
+    for (const k of stored.header.keys()) h[k] = stored.header.get(k);
+    await nc.close();
+    assert.deepEqual(h, PERCENT_NAMES_ON_WIRE);
+    await c.until(1);
+    assert.deepEqual(Object.entries(c.got[0]!.headers), Object.entries(sent));
+    await c.consumer.close();
+  });
+
   test('a JetStream message the engine holds past ackWaitMs is not handled again', async () => {
     // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past ackWaitMs 500:
     // before, the server redelivered it and the engine ran and dead-lettered it again
@@ -672,6 +710,24 @@ describe('fault: MQTT texts a server refuses', () => {
     assert.equal(seen[0]!['tab%09name'], 'esc%1B[31m del%7F c1%C2%85 nonchar%EF%BF%BE');
     assert.equal(c.got[0]!.key, 'the-key');
     assertHostileKept(c.got[0]!.headers, true);
+  });
+
+  test('user property names with `%` go out with `%25`: no two names share a wire name, each comes back as sent', async () => {
+    // before: `a\tb` went out as `a%09b` and `a%09b` unchanged — one wire name for two headers
+    // (the second replaced the first, its value lost), read back as `a%09b`
+    const topic = `${run}/pct`;
+    const reader = await mqtt.connectAsync(server.url, { protocolVersion: 5, clientId: `pct-reader-${run}` });
+    const seen: Array<Record<string, string>> = [];
+    reader.on('message', (_t, _p, packet) => seen.push(packet.properties?.userProperties as Record<string, string>));
+    await reader.subscribeAsync(topic, { qos: 1 });
+    const c = await collect(adapter, topic, 'topic');
+    const sent = percentNames();
+    await adapter.publish([out(topic, { headers: sent, kind: 'topic' })]);
+    await c.until(1);
+    await reader.endAsync();
+    assert.deepEqual({ ...seen[0] }, PERCENT_NAMES_ON_WIRE);
+    assert.deepEqual(Object.entries(c.got[0]!.headers), Object.entries(sent));
+    await c.consumer.close();
   });
 
   test('a key user property given twice (another producer): the first value is the key, not both joined', async () => {
