@@ -12,6 +12,9 @@ import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine }
  *   after the channel: every engine gets every message.
  * - publish: on a confirm channel (`sendToQueue` for queue outputs, `publish` to the fanout
  *   exchange for topic outputs), persistent, honouring `drain`; resolved by the broker's confirms.
+ *   Each message has the `timestamp` property (seconds): its publish time, as Kafka's producer,
+ *   Redis's `*` id and JetStream stamp theirs (an event's own `time` is its `cloudEvents:time`
+ *   header); the consumer reads it as the record's timestamp (without it, its receive time).
  * CloudEvents binary mode uses `cloudEvents:` application properties; `content-type` maps to the
  * content_type property.
  * - A record's key travels in the header `wasmsg-key` (AMQP has no message key; the routing key
@@ -216,6 +219,7 @@ export class AmqpAdapter implements BrokerAdapter {
   }
 
   async publish(records: readonly OutRecord[]): Promise<void> {
+    const timestamp = Math.floor(Date.now() / 1000);
     const prepared = records.map((r) => {
       const headers = headersOut(r.headers, CE_PREFIX, toWire);
       const contentType = headers['content-type'];
@@ -225,6 +229,7 @@ export class AmqpAdapter implements BrokerAdapter {
       if (bad !== undefined) throw refused('amqp', this.options.url, bad, { channel: r.channel });
       const props: amqp.Options.Publish = {
         persistent: true,
+        timestamp,
         headers,
         ...(r.kind === 'queue' ? { mandatory: true } : {}),
         ...(contentType === undefined ? {} : { contentType }),

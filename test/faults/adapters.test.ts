@@ -842,6 +842,33 @@ describe('fault: AMQP names, declarations and keys', () => {
     assertHostileKept(c.got[0]!.headers, false);
   });
 
+  test('an output carries the timestamp property: its publish time in seconds, read back as the record timestamp', async () => {
+    // before: no timestamp; a reader had none, and the adapter's consumer took its receive time
+    const queue = `${run}.stamped`;
+    queues.push(queue);
+    const seconds = (): number => Math.floor(Date.now() / 1000);
+    let from = seconds();
+    await adapter.publish([out(queue, { headers: { ce_time: '2020-01-01T00:00:00Z' } })]);
+    let to = seconds();
+    const m = await ch.get(queue, { noAck: true });
+    assert.ok(m !== false, 'the message waits in the queue');
+    const ts: unknown = m.properties.timestamp;
+    assert.ok(typeof ts === 'number' && ts >= from && ts <= to, `timestamp ${String(ts)} within [${from}, ${to}]`);
+    // as Kafka, Redis and NATS stamp theirs: the publish time; the event's own time is its header
+    assert.equal(m.properties.headers?.['cloudEvents:time'], '2020-01-01T00:00:00Z');
+    const c = await collect(adapter, queue);
+    from = seconds();
+    await adapter.publish([out(queue)]);
+    await c.until(1);
+    to = seconds();
+    const got = c.got[0]!.timestamp;
+    assert.ok(
+      got % 1000 === 0 && got >= from * 1000 && got <= to * 1000,
+      `record timestamp ${got} within [${from}, ${to}] s`,
+    );
+    await c.consumer.close();
+  });
+
   test("a header named as `__proto__`'s escape (%5F%5Fproto%5F%5F) comes back as itself, beside a `__proto__`", async () => {
     // before: it went out unchanged and came back as `__proto__` — beside a real `__proto__`
     // header, one of the two was overwritten on the way out
