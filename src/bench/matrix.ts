@@ -72,15 +72,38 @@ export function checkBrokerUrl(url: string): string {
   return ({ rediss: 'redis', amqps: 'amqp', mqtts: 'mqtt' } as Record<string, string>)[scheme] ?? scheme;
 }
 
+/**
+ * Each value of a list once: a value given twice (`--workers 2,2`, `--brokers memory,memory`)
+ * made two runs with one label, which the table, report.json and report.html could not tell apart.
+ */
+function distinct<T>(option: string, values: readonly T[], name: (v: T) => string = String): void {
+  const seen = new Map<string, T>();
+  for (const v of values) {
+    const key = name(v);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, v);
+      continue;
+    }
+    // (the values themselves are not shown: two broker URLs may differ in their password alone)
+    const given = first === v ? `'${key}' is given twice` : `two values both name '${key}'`;
+    bad(option, `${given}: its runs would be made again under the same label, which no report can tell apart`);
+  }
+}
+
 export function checkOptions(o: BenchOptions): void {
   const positive = (option: string, values: readonly number[], min: number, max: number): void => {
     if (values.length === 0) bad(option, 'give at least one value');
     for (const v of values) {
       if (!Number.isInteger(v) || v < min || v > max) bad(option, `${v} is not an integer from ${min} to ${max}`);
     }
+    distinct(option, values);
   };
   if (o.brokers.length === 0) bad('brokers', 'give at least one broker');
   for (const b of o.brokers) checkBrokerUrl(b);
+  // by the name a run's label gives it: `memory` and `memory://x` are both `memory`, two URLs
+  // differing in their password alone one redacted URL
+  distinct('brokers', o.brokers, (b) => (checkBrokerUrl(b) === 'memory' ? 'memory' : redact(b)));
   positive('messages', [o.messages], 1, 1e9);
   positive('size', o.sizes, 0, 64 * 1024 * 1024);
   positive('keys', o.keys, 0, 1e9);
@@ -90,6 +113,7 @@ export function checkOptions(o: BenchOptions): void {
   if (o.rates.length > 0) positive('rate', o.rates, 1, 1e8);
   for (const v of o.ordering)
     if (!ORDERINGS.includes(v)) bad('ordering', `'${v}' is not one of ${ORDERINGS.join(', ')}`);
+  distinct('ordering', o.ordering);
   if (o.component !== undefined && o.workUs.some((w) => w > 0)) {
     bad('work', 'the busy work is done by the bundled spin component: give either a component or --work, not both');
   }

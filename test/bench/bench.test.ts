@@ -105,6 +105,21 @@ describe('wasmsg bench: the matrix', () => {
     ['a payload too small for its send time', { sizes: [4] }, /last 8 bytes/],
     ['a warm-up as long as the run', { warmup: 1000 }, /--warmup/],
     ['an unknown ordering', { ordering: ['sorted' as 'none'] }, /not one of none, partition, key/],
+    // a value given twice: two runs under one label, which the report could not tell apart
+    ['a broker given twice', { brokers: ['memory', 'redis://h/s', 'memory'] }, /^--brokers: 'memory' is given twice/],
+    ['memory:// beside memory', { brokers: ['memory', 'memory://x'] }, /^--brokers: two values both name 'memory'/],
+    [
+      'two URLs differing in their password alone',
+      { brokers: ['redis://u:p1@h/s', 'redis://u:p2@h/s'] },
+      /^--brokers: two values both name 'redis:\/\/u:\*\*\*@h\/s'(?!.*p[12]@)/,
+    ],
+    ['a size given twice', { sizes: [100, 100] }, /^--size: '100' is given twice/],
+    ['a key count given twice', { keys: [0, 8, 0] }, /^--keys: '0' is given twice/],
+    ['a worker count given twice', { workers: [2, 2] }, /^--workers: '2' is given twice/],
+    ['a batch given twice', { batch: [64, 64] }, /^--batch: '64' is given twice/],
+    ['an ordering given twice', { ordering: ['none', 'key', 'none'] }, /^--ordering: 'none' is given twice/],
+    ['a work given twice', { workUs: [0, 0] }, /^--work: '0' is given twice/],
+    ['a rate given twice', { rates: [500, 500] }, /^--rate: '500' is given twice/],
   ] as const) {
     test(`refuses ${what}`, () => {
       assert.throws(
@@ -425,6 +440,21 @@ describe('wasmsg bench: modes', () => {
     const bare = runs.find((x) => x.side === 'bare')!;
     assert.match(bare.error ?? '', /^handler failed: .*rejected by fixture/);
     assert.match(runs.find((x) => x.side === 'engine')!.error ?? '', /^200 of 200 messages were dead-lettered/);
+  });
+
+  test('a list value given twice is a usage error naming the option and the value, before any run (exit 2)', async () => {
+    // before: `--workers 2,2` ran twice and reported two rows labelled `memory` alike
+    for (const [flag, list, want] of [
+      ['--brokers', 'memory,memory', /--brokers: 'memory' is given twice/],
+      ['--workers', '2,2', /--workers: '2' is given twice/],
+      ['--size', '100,100', /--size: '100' is given twice/],
+    ] as const) {
+      const r = await bench(flag, list, '--messages', '2000', '--no-progress');
+      assert.equal(r.code, 2, `${flag} ${list}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
+      assert.equal(r.stdout, '', 'no table');
+    }
   });
 
   test('a bad flag is a usage error naming it (exit 2)', async () => {
