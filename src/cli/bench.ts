@@ -1,6 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { type BenchOptions, checkOptions } from '../bench/matrix.js';
@@ -99,6 +99,7 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
     if (e instanceof OptionError) throw new UsageError(e.message, String(e.context?.['option'] ?? 'bench'));
     throw e;
   }
+  if (component !== undefined) await checkComponentFile(component);
   // the report's directory is made now: a path that cannot be one fails before the runs, not after
   if (flags.out !== undefined) {
     await mkdir(resolve(flags.out), { recursive: true }).catch((err: unknown) => {
@@ -170,6 +171,29 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
     return 128 + (osConstants.signals[signal] ?? 1);
   }
   return report.runs.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+/**
+ * The component is a file: found out once, now, before any run or channel — before, each run's
+ * process found it missing and failed, one run after another. (Whether it loads is checked next,
+ * by runBench.) A relative path is said with the directory it was resolved against.
+ */
+async function checkComponentFile(given: string): Promise<void> {
+  const where = isAbsolute(given) ? '' : ` (resolved against the working directory ${process.cwd()})`;
+  let file;
+  try {
+    file = await stat(resolve(given));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' || code === 'ENOTDIR' ? `no such file${where}` : describe(err);
+    throw new UsageError(`component ${given}: ${why}`, 'component');
+  }
+  if (!file.isFile()) {
+    throw new UsageError(
+      `component ${given}: not a file (${file.isDirectory() ? 'a directory' : 'not a regular file'})`,
+      'component',
+    );
+  }
 }
 
 const n0 = (x: number): string => Math.round(x).toLocaleString('en');

@@ -32,11 +32,21 @@ import { chromium, element } from './browser.js';
 const run = promisify(execFile);
 const bin = at('dist/src/cli/main.js');
 
-async function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return benchWith({}, ...args);
+}
+
+/** `bench` in another working directory, or with more environment variables. */
+async function benchWith(
+  opts: { cwd?: string; env?: Record<string, string> },
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run(process.execPath, [bin, 'bench', '--cache-dir', cacheDir, ...args], {
       maxBuffer: 1 << 26,
       timeout: 240_000,
+      ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+      ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
     });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
@@ -454,6 +464,40 @@ describe('wasmsg bench: modes', () => {
       assert.match(r.stderr, want);
       assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
       assert.equal(r.stdout, '', 'no table');
+    }
+  });
+
+  test('a component path that is missing or no file: a usage error naming it, before any run (exit 2)', async () => {
+    // before: each run's process found it missing, and each run failed with it in turn
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-cwd-'));
+    const missing = await benchWith({ cwd: dir }, 'nope.wasm', '--workers', '1,2', '--messages', '2000');
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(
+      missing.stderr,
+      new RegExp(`component nope\\.wasm: no such file \\(resolved against the working directory ${dir}\\)`),
+    );
+    const notFile = await bench(dir, '--messages', '2000', '--no-progress');
+    assert.equal(notFile.code, 2, notFile.stderr);
+    assert.match(notFile.stderr, /component .*: not a file \(a directory\)/);
+    for (const r of [missing, notFile]) {
+      assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
+      assert.equal(r.stdout, '', 'no table');
+    }
+  });
+
+  test('a component that does not load fails the bench once, before any run (exit 1)', async () => {
+    const base = `wasmsg-bench-bad-${randomBytes(4).toString('hex')}`;
+    const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
+    const r = await bench(fixture('core-module'), '--brokers', `memory,${url}`, '--messages', '2000', '--no-progress');
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.match(/is a core WebAssembly module, not a component/g)?.length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
+    assert.equal(r.stdout, '', 'no table');
+    const redis = new Redis(redisClientUrl(url));
+    try {
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'no channel made');
+    } finally {
+      redis.disconnect();
     }
   });
 
