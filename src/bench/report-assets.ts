@@ -35,6 +35,7 @@ table.results{border-collapse:collapse;font-size:12.5px;font-variant-numeric:tab
 .plot .series{fill:none;stroke-width:2;stroke-linejoin:round;stroke-linecap:round}
 .plot .series.bare{stroke-dasharray:6 4}
 .plot .series.p50{stroke-width:1;stroke-opacity:.6}
+.plot .point{stroke:var(--bg);stroke-width:1.5}.plot .point.bare{fill-opacity:.55}
 .plot .guide{stroke:var(--axis);stroke-dasharray:3 3}
 .plot .barlabel{fill:var(--fg);font-size:12px}
 .plot .value{fill:var(--fg)}
@@ -122,7 +123,7 @@ export const CLIENT = String.raw`
       });
       if (!(d.count > 0) || pts.length === 0) { skipped.push(run.label + ' (no samples)'); return; }
       pts.sort(function (a, b) { return a[0] - b[0]; });
-      series.push({ run: run, colour: colour(i), pts: pts });
+      series.push({ run: run, colour: colour(i), pts: pts, count: d.count });
     });
     return { series: series, skipped: skipped };
   }
@@ -229,7 +230,17 @@ export const CLIENT = String.raw`
     text(root, 0, 0, yTitle + ' (log scale)', { 'text-anchor': 'middle', class: 'title', transform: 'translate(16 ' + (T + ph / 2) + ') rotate(-90)' });
 
     var lines = svg('g', { class: 'lines' }, root);
+    var points = [];
     series.forEach(function (s) {
+      // one point (a run that measured one message, a handler timed once) makes a path that
+      // draws nothing: a dot at its value instead, and the value said under the plot
+      if (s.pts.length === 1) {
+        var only = s.pts[0], said = duration(only[1] * unitSeconds);
+        var dot = svg('circle', { class: 'point' + (s.run.side === 'bare' ? ' bare' : ''), cx: X(only[0]).toFixed(1), cy: Y(only[1]).toFixed(1), r: 4.5, fill: s.colour, 'data-run': s.run.label }, lines);
+        svg('title', {}, dot).textContent = s.run.label + ': ' + said;
+        points.push(s.run.label + ': ' + (s.count === 1 ? 'one value, ' + said : count(s.count) + ' values, one point to plot at ' + said));
+        return;
+      }
       var d = s.pts.map(function (pt, k) { return (k ? 'L' : 'M') + X(pt[0]).toFixed(1) + ',' + Y(pt[1]).toFixed(1); }).join(' ');
       var path = svg('path', { class: 'series' + (s.run.side === 'bare' ? ' bare' : ''), d: d, stroke: s.colour, 'data-run': s.run.label }, lines);
       svg('title', {}, path).textContent = s.run.label;
@@ -250,6 +261,7 @@ export const CLIENT = String.raw`
     });
 
     legend(box, series);
+    if (points.length) html('p', 'skipped', box, 'Drawn as a point, no curve: ' + points.join('; ')).id = id + '-points';
     if (got.skipped.length) html('p', 'skipped', box, 'Not plotted: ' + got.skipped.join(', ')).id = id + '-skipped';
   }
 

@@ -271,6 +271,59 @@ describe('bench report (report.html in headless chromium)', () => {
     }
   });
 
+  test('chromium: a run with one latency value (one message measured) is drawn as a point, its value said', async () => {
+    // before: its HDR series had one point ([0, v]; the max at 100 is off the nines axis), a path
+    // of one point drew nothing, and the plot was empty but for the legend
+    const one = (v: number): Distribution => ({
+      count: 1,
+      mean: v,
+      p50: v,
+      p90: v,
+      p99: v,
+      p999: v,
+      max: v,
+      percentiles: [
+        [0, v],
+        [100, v],
+      ],
+    });
+    const single = run({
+      label: 'memory one',
+      side: 'engine',
+      measured: 1,
+      latencyMs: one(12.7),
+      handlerUs: one(89.4),
+    });
+    const html = join(dir, 'single.html');
+    writeFileSync(html, renderHtml({ ...report, runs: [report.runs[0]!, single] }));
+    const dom = await chromium([
+      `--user-data-dir=${join(dir, 'profile-single')}`,
+      '--dump-dom',
+      pathToFileURL(html).href,
+    ]);
+    for (const [id, said] of [
+      ['latency', 'one value, 12.7 ms'],
+      ['handler', 'one value, 89.4 µs'],
+    ] as const) {
+      const plot = element(dom, 'svg', `${id}-plot`);
+      const dot =
+        /<circle class="point"[^>]*\bcx="([\d.]+)" cy="([\d.]+)" r="[\d.]+" fill="[^"]+" data-run="memory one"/.exec(
+          plot,
+        );
+      assert.ok(dot !== null, `${id}: a dot for the run`);
+      const [, top, bottom] = [
+        ...plot.matchAll(/<line class="axis" x1="[\d.]+" x2="[\d.]+" y1="([\d.]+)" y2="([\d.]+)"/g),
+      ][1]!;
+      assert.ok(Number(dot[2]) > Number(top) && Number(dot[2]) < Number(bottom), `${id}: the dot is inside the plot`);
+      assert.ok(!/<path[^>]*data-run="memory one"/.test(plot), `${id}: no path of one point`);
+      assert.match(plot, /<path class="series"[^>]*data-run="memory"/, `${id}: the other run's curve is still drawn`);
+      assert.equal(
+        element(dom, 'p', `${id}-points`),
+        `<p class="skipped" id="${id}-points">Drawn as a point, no curve: memory one: ${said}`,
+      );
+    }
+  });
+
   test('chromium screenshot: a full page, not blank', async () => {
     const png = join(dir, 'report.png');
     await chromium([
