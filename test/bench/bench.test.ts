@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -498,6 +498,48 @@ describe('wasmsg bench: modes', () => {
       assert.deepEqual(await redis.keys(`${base}*`), [], 'no channel made');
     } finally {
       redis.disconnect();
+    }
+  });
+
+  test("a run's process that crashed: the reason names its exit code or signal, and the line saying why", async () => {
+    // Each made to end by a script preloaded (NODE_OPTIONS) into the run's process alone. Before:
+    // `exited (3)`, `exited (SIGKILL)`, and for an uncaught error or an exhausted heap the last
+    // three lines of stderr as they were: stack frames and `Node.js v20…`, native stack frames.
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-crash-'));
+    const inRun = "if ((process.argv[1] || '').includes('bench/child.js')) ";
+    for (const [what, script, flags, want] of [
+      [
+        'an exit code, no stderr',
+        'process.exit(3);',
+        '',
+        /^the run's process exited with code 3, writing nothing to stderr$/,
+      ],
+      [
+        'SIGKILL (as the OOM killer sends it)',
+        "process.kill(process.pid, 'SIGKILL');",
+        '',
+        /^the run's process was ended by SIGKILL \(the kernel's out-of-memory killer sends it, as does kill -9\), writing nothing to stderr$/,
+      ],
+      [
+        'an uncaught error',
+        "throw new TypeError('boom in the run');",
+        '',
+        /^the run's process exited with code 1: TypeError: boom in the run$/,
+      ],
+      [
+        'its heap exhausted',
+        'for (const keep = []; ; ) keep.push(new Array(1e5).fill(Math.random()));',
+        '--max-old-space-size=64',
+        /^the run's process was ended by SIGABRT: FATAL ERROR: .*JavaScript heap out of memory$/,
+      ],
+    ] as const) {
+      const preload = join(dir, `${what.replace(/\W+/g, '-')}.cjs`);
+      writeFileSync(preload, `${inRun}{ ${script} }\n`);
+      const options = `${process.env['NODE_OPTIONS'] ?? ''} --require ${preload} ${flags}`;
+      const r = await benchWith({ env: { NODE_OPTIONS: options } }, '--messages', '2000', '--json');
+      assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+      const run = (JSON.parse(r.stdout) as BenchReport).runs[0]!;
+      assert.match(run.error ?? '', want, what);
     }
   });
 
