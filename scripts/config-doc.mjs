@@ -78,10 +78,11 @@ running (every problem at once; an unknown key gets the nearest known one as a s
 |---|---|---|---|
 ${rows.map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n')}
 
-Checks across keys (\`checkBrokers\` in src/engine/options.ts): broker names are unique, every
-\`subscriptions[].broker\`, \`grants.brokers[]\` and \`deadLetter.broker\` names a broker of
-\`brokers\` (or \`default\`, the embedded broker unless \`brokers\` names one so), and URL schemes
-are among the supported ones.
+Checks across keys (\`checkBrokers\` in src/engine/options.ts): broker names are unique,
+component names are unique (a \`components[].name\`, else the file's name: the same file twice
+needs a \`name\` for each), every \`subscriptions[].broker\`, \`grants.brokers[]\` and
+\`deadLetter.broker\` names a broker of \`brokers\` (or \`default\`, the embedded broker unless
+\`brokers\` names one so), and URL schemes are among the supported ones.
 `;
 if (process.argv.includes('--check')) {
   const current = existsSync(out) ? readFileSync(out, 'utf8') : '';

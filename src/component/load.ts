@@ -1,9 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ComponentFormatError, ComponentLinkError, ErrorCode, OptionError, describe } from '../errors.js';
 import { checkComponentBinary } from './binary.js';
 import { MemoryOverCap, PAGE, capMemory } from './memory-cap.js';
+import { defaultComponentName } from './name.js';
 import { type CacheEntry, defaultCacheDir, readEntry, sha256, writeEntry } from './cache.js';
 import { type BindingChoice, chooseBinding } from './direct/fit.js';
 import { type WorldFamily, type WorldIdValue, detectWorld, parseWorldItems } from './worlds.js';
@@ -175,7 +176,7 @@ async function cachedTranspile(bytes: Uint8Array, label: string, hash: string, o
 }
 
 function nameOf(label: string, opts: LoadOptions): string {
-  return opts.name ?? (label === '<bytes>' ? 'component' : basename(label).replace(/\.wasm$/, ''));
+  return opts.name ?? defaultComponentName(label);
 }
 
 async function describeComponent(

@@ -87,7 +87,13 @@ export const GrantsSchema = z
 export const ComponentSchema = z
   .strictObject({
     path: z.string().min(1).describe("The component (`.wasm`). In a config file, relative to the file's directory."),
-    name: z.string().min(1).optional().describe('Name in logs and dead letters (default: the file name).'),
+    name: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Name in metrics, logs and dead letters (default: the file's name without `.wasm`); unique among the components (the same file twice needs a name for each).",
+      ),
     /**
      * Required for world A and B components. A world C component given none subscribes to the
      * channels its `configure()` returns (broker `default`, kind `queue`), read when the engine starts.

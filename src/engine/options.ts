@@ -1,5 +1,6 @@
 import { SCHEMES, schemeOf } from '../brokers/connect.js';
 import { slotBytesFor } from '../codec/batch.js';
+import { defaultComponentName } from '../component/name.js';
 import { ErrorCode, OptionError } from '../errors.js';
 import { describeIssue } from './option-issues.js';
 import { EngineOptionsSchema, schemeList, type ResolvedOptions } from './options-schema.js';
@@ -60,8 +61,8 @@ export const MAX_ARENA_BYTES = 2 * 1024 ** 3;
 /**
  * The checks across fields that the schema cannot make: broker names unique (among the adapters
  * passed to the engine and `options.brokers`), URL schemes supported (`SCHEMES` of
- * brokers/connect.ts), every subscription's broker, every broker a component's grants name and the
- * dead-letter broker known. `default`
+ * brokers/connect.ts), component names unique (`checkComponentNames`), every subscription's broker,
+ * every broker a component's grants name and the dead-letter broker known. `default`
  * always counts as known: the engine adds the embedded broker under that name when no adapter
  * or URL takes it. Throws an OptionError naming the field.
  */
@@ -93,6 +94,7 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
   const implicit = adapters.has('default') || fromUrls.has('default') ? [] : ['default'];
   const known = new Set([...adapters, ...implicit, ...fromUrls]);
   const urlOf = new Map(options.brokers.map((b) => [b.name, b.url]));
+  checkComponentNames(options);
   options.components.forEach((c, i) => {
     // a grant of a broker that does not exist grants nothing: a typo (`defualt`) denied the
     // component every broker at each call, and was accepted without a word
@@ -134,6 +136,36 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
       option: 'deadLetter.broker',
     });
   }
+}
+
+/**
+ * Each component's name (its `name`, else its file's base name, as the loader names it) is its
+ * own: the name labels its metrics series, its log lines and its dead letters'
+ * `x-wasmsg-component`, so two of one name could not be told apart there (two components of one
+ * file, each with its own subscriptions, need a `name` each).
+ */
+function checkComponentNames(options: ResolvedOptions): void {
+  const first = new Map<string, number>();
+  options.components.forEach((c, i) => {
+    const name = c.name ?? defaultComponentName(c.path);
+    const j = first.get(name);
+    if (j === undefined) {
+      first.set(name, i);
+      return;
+    }
+    const fromFile = [j, i].filter((k) => options.components[k]!.name === undefined);
+    const after =
+      fromFile.length === 0
+        ? ''
+        : fromFile.length === 2
+          ? ', after their file'
+          : `, components[${fromFile[0]}] after its file`;
+    throw new OptionError(
+      ErrorCode.badOption,
+      `options.components[${i}].name: components[${j}] and components[${i}] are both named '${name}'${after} (a name labels a component's metrics, logs and dead letters: each must be unique)${fromFile.length === 0 ? '' : `; give ${fromFile.length === 2 ? 'each' : `components[${fromFile[0]}]`} a name of its own (name: ...)`}`,
+      { option: `components[${i}].name` },
+    );
+  });
 }
 
 /** Why a `topic` subscription's group is refused on a broker other than Kafka (CLI and options). */

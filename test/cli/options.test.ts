@@ -120,6 +120,32 @@ describe("options: checkBrokers (the engine constructor's cross-field checks)", 
     checkBrokers(granting(['default', 'r']), []);
     checkBrokers(granting(['m']), ['m']);
   });
+  test('two components of one name (given, or after their file) are refused, naming both', () => {
+    // before: accepted; their metrics series, log lines and dead letters' x-wasmsg-component
+    // carried one name for two components
+    const named = (...components: Array<{ path: string; name?: string }>): ReturnType<typeof resolveOptions> =>
+      resolveOptions({ components: components.map((c) => ({ ...c, subscriptions: [{ channel: 'c' }] })) });
+    throwsOption(
+      () =>
+        checkBrokers(
+          named({ path: 'a.wasm', name: 'orders' }, { path: 'b.wasm' }, { path: 'c.wasm', name: 'orders' }),
+          [],
+        ),
+      /^options\.components\[2\]\.name: components\[0\] and components\[2\] are both named 'orders' \(a name labels a component's metrics, logs and dead letters: each must be unique\)$/,
+    );
+    throwsOption(
+      () => checkBrokers(named({ path: '/x/relay.wasm' }, { path: '/y/relay.wasm' }), []),
+      /^options\.components\[1\]\.name: components\[0\] and components\[1\] are both named 'relay', after their file .*; give each a name of its own \(name: \.\.\.\)$/,
+    );
+    throwsOption(
+      () => checkBrokers(named({ path: 'a.wasm', name: 'relay' }, { path: 'relay.wasm' }), []),
+      /^options\.components\[1\]\.name: .* both named 'relay', components\[1\] after its file .*; give components\[1\] a name of its own/,
+    );
+    checkBrokers(
+      named({ path: 'relay.wasm', name: 'a' }, { path: 'relay.wasm', name: 'b' }, { path: 'relay.wasm' }),
+      [],
+    );
+  });
   test('an unknown dead-letter broker', () => {
     throwsOption(
       () => checkBrokers(resolveOptions(c({ deadLetter: { broker: 'dlq' } })), []),

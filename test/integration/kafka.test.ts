@@ -163,8 +163,9 @@ function groupsSuite(): void {
     const engineFor = (channels: string[], group?: string): Engine =>
       new Engine({
         brokers: [{ name: 'default', url: own.tb.url, options: own.tb.adapterOptions('groups') }],
-        components: channels.map((channel) => ({
+        components: channels.map((channel, i) => ({
           path: examples.noop,
+          name: `noop-${i}`, // one file twice: a name each (names are unique)
           subscriptions: [
             { broker: 'default', channel, kind: 'queue' as const, ...(group === undefined ? {} : { group }) },
           ],
