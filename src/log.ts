@@ -1,5 +1,6 @@
 import { pino, type Logger as PinoLogger, type LevelWithSilent } from 'pino';
 import { escapeControl } from './component/host-text.js';
+import { didYouMean } from './engine/suggest.js';
 
 /**
  * The host's one logger (pino). JSON lines on stderr off a TTY, one readable line each on a TTY.
@@ -19,6 +20,7 @@ function envLevel(): LogLevel {
   const v = process.env[ENV_LEVEL];
   return (LOG_LEVELS as readonly string[]).includes(v ?? '') ? (v as LogLevel) : 'info';
 }
+
 function envFormat(): LogFormat {
   const v = process.env[ENV_FORMAT];
   if (v === 'json' || v === 'pretty') return v;
@@ -86,6 +88,28 @@ export function configureLogging(opts: { level?: string; format?: LogFormat }): 
   if (opts.format !== undefined) format = opts.format;
   process.env[ENV_LEVEL] = rootLogger.level;
   process.env[ENV_FORMAT] = format;
+}
+
+/**
+ * What is wrong with WASMSG_LOG_LEVEL, when it is set (not empty) to no level: the level it gave
+ * is not used (the logger runs at info), so it is said rather than ignored. The CLI refuses it
+ * (a usage error, where no --log-level replaces it); the library warns once, at the first
+ * `resolveOptions` (`new Engine`), in `warnEnvLevel`.
+ */
+export function envLevelProblem(): string | undefined {
+  const v = process.env[ENV_LEVEL];
+  if (v === undefined || v === '' || (LOG_LEVELS as readonly string[]).includes(v)) return undefined;
+  const hint = didYouMean(v, LOG_LEVELS);
+  return `${ENV_LEVEL}=${v} is not a log level${hint === undefined ? '' : ` (${hint})`}: give one of ${LOG_LEVELS.join(', ')}`;
+}
+
+let envLevelWarned = false;
+/** One warning in this process (at the first options resolved) when WASMSG_LOG_LEVEL names no level. */
+export function warnEnvLevel(): void {
+  const problem = envLevelProblem();
+  if (problem === undefined || envLevelWarned) return;
+  envLevelWarned = true;
+  logger('engine').warn(`${problem}; logging at ${rootLogger.level}`);
 }
 
 export function logFormat(): LogFormat {

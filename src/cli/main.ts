@@ -11,7 +11,7 @@ import { LANGS, WORLDS, runNew } from './new.js';
 import { EXIT_DEAD_LETTERED, runRun } from './run.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
-import { LOG_LEVELS, configureLogging } from '../log.js';
+import { LOG_LEVELS, configureLogging, envLevelProblem } from '../log.js';
 import { tuneHeap } from '../heap-tuning.js';
 import { outliveUnwritableOutput } from './unwritable-output.js';
 
@@ -38,6 +38,12 @@ const program = new Command()
   .exitOverride()
   .hook('preAction', (_program, action) => {
     const o = action.opts<{ logLevel?: string; logFormat?: 'json' | 'pretty' }>();
+    // a WASMSG_LOG_LEVEL that names no level is refused where it would set the level (no --log-level)
+    const envProblem = o.logLevel === undefined ? envLevelProblem() : undefined;
+    if (envProblem !== undefined) {
+      const flag = action.options.some((x) => x.long === '--log-level');
+      throw new UsageError(`${envProblem}${flag ? ', or --log-level' : ''}`, 'WASMSG_LOG_LEVEL');
+    }
     configureLogging({
       ...(o.logLevel === undefined ? {} : { level: o.logLevel }),
       ...(o.logFormat === undefined ? {} : { format: o.logFormat }),

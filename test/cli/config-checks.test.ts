@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { at, cacheDir, examples } from '../helpers.js';
 
@@ -47,5 +48,51 @@ describe('component names', () => {
       `components:\n  - path: ${examples.noop}\n    name: a\n    subscriptions: [{ channel: a }]\n  - path: ${examples.noop}\n    name: b\n    subscriptions: [{ channel: b }]\n`,
     );
     assert.equal(wasmsg(['validate', named]).status, 0);
+  });
+});
+
+describe('WASMSG_LOG_LEVEL', () => {
+  test('a value that is no level is a usage error of the CLI naming the variable, the value and the levels', () => {
+    // before: ignored (the logs ran at info), exit 0
+    const levels = 'give one of fatal, error, warn, info, debug, trace, silent';
+    const v = wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_LEVEL: 'verbose' });
+    assert.equal(v.status, 2, v.stderr);
+    assert.equal(v.stdout, '');
+    assert.match(
+      v.stderr,
+      new RegExp(`^wasmsg: WASMSG_LOG_LEVEL=verbose is not a log level: ${levels} \\[E_BAD_OPTION\\]\n`),
+    );
+    const r = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1'], { WASMSG_LOG_LEVEL: 'debgu' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /WASMSG_LOG_LEVEL=debgu is not a log level \(did you mean 'debug'\?\): give one of .*, or --log-level/,
+    );
+    // --log-level replaces it: nothing to refuse
+    const flag = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1', '--log-level', 'warn', '--json'], {
+      WASMSG_LOG_LEVEL: 'debgu',
+    });
+    assert.equal(flag.status, 0, flag.stderr);
+    assert.equal(wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_LEVEL: '' }).status, 0, 'empty: unset');
+  });
+
+  test('the library warns once (at the first options resolved), naming the level it logs at', () => {
+    // before: ignored without a word
+    const index = pathToFileURL(at('dist/src/index.js')).href;
+    const options = { components: [{ path: examples.noop, subscriptions: [{ channel: 'c' }] }], workers: 1 };
+    const script = `import { Engine } from ${JSON.stringify(index)};\nconst o = ${JSON.stringify(options)};\nnew Engine(o);\nnew Engine(o);\n`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, WASMSG_LOG_LEVEL: 'debgu', WASMSG_LOG_FORMAT: 'json' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 1, r.stderr);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal(line['level'], 40);
+    assert.equal(
+      line['msg'],
+      "WASMSG_LOG_LEVEL=debgu is not a log level (did you mean 'debug'?): give one of fatal, error, warn, info, debug, trace, silent; logging at info",
+    );
   });
 });
