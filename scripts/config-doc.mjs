@@ -66,7 +66,8 @@ A config file holds the library's options (\`new Engine(options)\`): the same sc
 checks. \`wasmsg run --config <file>\` runs it; \`wasmsg validate <file>\` checks it without
 running (every problem at once; an unknown key gets the nearest known one as a suggestion).
 
-- **Formats**: YAML (\`.yaml\`, \`.yml\`, or any other name) or JSON (\`.json\`).
+- **Formats**: YAML (\`.yaml\`, \`.yml\`, or any other name) or JSON (\`.json\`). A key given
+  twice in one mapping is refused in both (\`duplicate key 'workers' at line 4 (first given at line 2)\`).
 - **Paths** (\`components[].path\`, \`cacheDir\`) are relative to the config file's directory.
 - **Flags over the file**: \`--workers\`, \`--batch\`, \`--linger\`, \`--ordering\`, \`--binding\`,
   \`--max-attempts\`, \`--handler-timeout\`, \`--dead-letter\` and \`--cache-dir\` override it; a

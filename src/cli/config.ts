@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { ErrorCode, OptionError } from '../errors.js';
 
 /**
@@ -24,20 +24,59 @@ export async function readConfigFile(
   }
   let data: unknown;
   const json = extname(file).toLowerCase() === '.json';
+  // Read as YAML (JSON is YAML 1.2) with duplicate keys kept, to find them below: JSON.parse keeps
+  // the last of a key given twice without a word, and YAML's own check names neither the key nor
+  // its first line. A JSON file is still parsed by JSON.parse (JSON's rules, JSON's messages).
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines });
   try {
-    data = json ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+    if (json) data = JSON.parse(text);
+    else if (doc.errors[0] !== undefined) throw doc.errors[0];
+    else {
+      for (const w of doc.warnings) process.emitWarning(w); // (as yaml's parse() does)
+      data = doc.toJS();
+    }
   } catch (err) {
     const first = (err as Error).message.split('\n')[0];
     throw new OptionError(ErrorCode.badOption, `${label}not ${json ? 'JSON' : 'YAML'} (${first})`, {
       option: 'config',
     });
   }
+  const twice = doc.errors.length === 0 ? duplicateKey(doc.contents, '', lines) : undefined;
+  if (twice !== undefined) throw new OptionError(ErrorCode.badOption, `${label}${twice}`, { option: 'config' });
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new OptionError(ErrorCode.badOption, `${label}expected a mapping of options (components, brokers, ...)`, {
       option: 'config',
     });
   }
   return relativeTo(dirname(resolve(file)), data as Record<string, unknown>);
+}
+
+/**
+ * The first key given twice in one mapping, anywhere in the document: `duplicate key
+ * 'components[0].name' at line 7 (first given at line 5): keep one`.
+ */
+function duplicateKey(node: unknown, at: string, lines: LineCounter): string | undefined {
+  if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const found = duplicateKey(item, `${at}[${i}]`, lines);
+      if (found !== undefined) return found;
+    }
+  } else if (isMap(node)) {
+    const seen = new Map<string, number>();
+    for (const { key, value } of node.items) {
+      if (!isScalar(key)) continue;
+      const path = at === '' ? String(key.value) : `${at}.${String(key.value)}`;
+      const line = lines.linePos(key.range?.[0] ?? 0).line;
+      const first = seen.get(path);
+      if (first !== undefined)
+        return `duplicate key '${path}' at line ${line} (first given at line ${first}): keep one`;
+      seen.set(path, line);
+      const found = duplicateKey(value, path, lines);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /** The file's paths made absolute against `dir`; everything else as it was (wrong types are the schema's to report). */

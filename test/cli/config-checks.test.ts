@@ -96,3 +96,35 @@ describe('WASMSG_LOG_LEVEL', () => {
     );
   });
 });
+
+describe('a key given twice in a config file', () => {
+  test('JSON and YAML: validate and run refuse it, naming the key and both lines', () => {
+    // before: JSON.parse kept the last (`workers: 4` ran), and YAML's words named neither the key
+    // nor its first line (`not YAML (Map keys must be unique at line 5, column 5:)`)
+    const component = `{ "path": ${JSON.stringify(examples.noop)}, "subscriptions": [{ "channel": "a" }] }`;
+    const json = file('twice.json', `{\n  "workers": 1,\n  "components": [${component}],\n  "workers": 4\n}\n`);
+    const yaml = file(
+      'twice.yaml',
+      `components:\n  - path: ${examples.noop}\n    name: a\n    subscriptions: [{ channel: a }]\n    name: b\n`,
+    );
+    for (const [config, said] of [
+      [json, "duplicate key 'workers' at line 4 (first given at line 2): keep one"],
+      [yaml, "duplicate key 'components[0].name' at line 5 (first given at line 3): keep one"],
+    ] as const) {
+      const v = wasmsg(['validate', config]);
+      assert.equal(v.status, 1, v.stdout);
+      assert.equal(v.stderr, `wasmsg: ${config}: ${said}\n`);
+      const r = wasmsg(['run', '--config', config, '--generate', '3', '--workers', '1']);
+      assert.equal(r.status, 1, r.stdout);
+      assert.equal(r.stderr, `wasmsg: --config ${config}: ${said} [E_BAD_OPTION]\n`);
+    }
+    // JSON's own errors keep JSON's words; the same key in two mappings is no duplicate
+    assert.match(wasmsg(['validate', file('bad.json', '{"workers": }')]).stderr, /: not JSON \(Unexpected token/);
+    const two = file(
+      'two.json',
+      `{"components": [${component}, ${component.replace('"a"', '"b"').replace('{ "path"', '{ "name": "b", "path"')}]}`,
+    );
+    const ok = wasmsg(['validate', two]);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+});
