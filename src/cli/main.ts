@@ -9,6 +9,7 @@ import { runCall } from './call.js';
 import { runInspect } from './inspect.js';
 import { LANGS, WORLDS, runNew } from './new.js';
 import { EXIT_DEAD_LETTERED, runRun } from './run.js';
+import { DEFAULT_PARTITIONS, DEFAULT_SIZE } from './run-options.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging, envLevelProblem } from '../log.js';
@@ -152,10 +153,18 @@ program
     '--topic <name>',
     "input channel on the embedded broker (default: input; a world C component's: the channels its configure() returns)",
   )
-  .option('--partitions <n>', 'partitions of the input channel on the embedded broker', intParser(1), 4)
+  .option(
+    '--partitions <n>',
+    `partitions of the embedded broker's channels (default ${DEFAULT_PARTITIONS}); not with --from`,
+    intParser(1),
+  )
   .option('--generate <n>', 'produce N synthetic messages into the input channel', intParser(1))
-  .option('--size <bytes>', 'payload size of generated messages', intParser(0), 100)
-  .option('--keys <k>', 'distinct keys of generated messages', intParser(0))
+  .option(
+    '--size <bytes>',
+    `payload size of generated messages (default ${DEFAULT_SIZE}); with --generate`,
+    intParser(0),
+  )
+  .option('--keys <k>', 'distinct keys of generated messages; with --generate', intParser(0))
   .option('--limit <n>', 'take N messages, stop once they are settled (default: --generate N)', intParser(1))
   .option(
     '--max-attempts <n>',

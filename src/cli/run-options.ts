@@ -21,9 +21,11 @@ export interface RunOptions {
   ordering?: string;
   /** Default `input`; for a world C component, the channels its configure() returns. */
   topic?: string;
-  partitions: number;
+  /** Partitions of the embedded broker's channels (default DEFAULT_PARTITIONS). */
+  partitions?: number;
   generate?: number;
-  size: number;
+  /** Payload bytes of a generated message (default DEFAULT_SIZE). */
+  size?: number;
   keys?: number;
   limit?: number;
   from?: string;
@@ -44,6 +46,10 @@ export interface RunOptions {
   /** Exit with ExitCode.deadLettered (4) when anything was dead-lettered. */
   failOnDeadLetter?: boolean;
 }
+
+/** `--partitions` and `--size` when not given (no commander defaults: a flag given is told from one left out). */
+export const DEFAULT_PARTITIONS = 4;
+export const DEFAULT_SIZE = 100;
 
 /**
  * `--config` names the components, their inputs and the brokers: the flags that would name them
@@ -79,6 +85,27 @@ export function checkUsage(component: string | undefined, opts: RunOptions): voi
   }
   if (opts.from !== undefined && opts.generate !== undefined) {
     throw new UsageError('--generate feeds the embedded broker; it cannot be combined with --from', 'generate');
+  }
+  // flags that would do nothing here are refused, not ignored (`--config` naming another default
+  // broker, which leaves no embedded broker for --partitions, is found in run.ts once it is read)
+  if (opts.from !== undefined && opts.partitions !== undefined) {
+    throw new UsageError(
+      "--partitions sets the embedded broker's partitions; it cannot be combined with --from (that broker's channels have their own)",
+      'partitions',
+    );
+  }
+  if (opts.from !== undefined && opts.topic !== undefined) {
+    throw new UsageError(
+      `--topic names a channel of the embedded broker; with --from the URL names the channel (e.g. ${schemeOf(opts.from)}://host/<channel>)`,
+      'topic',
+    );
+  }
+  const shaping = (['size', 'keys'] as const).filter((k) => opts[k] !== undefined).map((k) => `--${k}`);
+  if (opts.generate === undefined && shaping.length > 0) {
+    throw new UsageError(
+      `${shaping.join(' and ')} ${shaping.length > 1 ? 'shape' : 'shapes'} the messages --generate makes: without --generate ${shaping.length > 1 ? 'they do' : 'it does'} nothing (add --generate N, or drop ${shaping.length > 1 ? 'them' : 'it'})`,
+      shaping[0]!.slice(2),
+    );
   }
 }
 /** The engine options of a run: the config file's or the flags', with the tuning flags over them. */

@@ -11,7 +11,7 @@ import { checkComponentPath } from './files.js';
 import { Budget, LimitedAdapter } from './limit.js';
 import { UsageError } from './usage.js';
 import { logger } from '../log.js';
-import { type RunOptions, checkUsage, runOptions } from './run-options.js';
+import { DEFAULT_PARTITIONS, DEFAULT_SIZE, type RunOptions, checkUsage, runOptions } from './run-options.js';
 import { BusyWindow, Progress, waitingHint, writeSummary } from './run-output.js';
 import { watchDeadLetters } from './run-dead-letters.js';
 
@@ -55,6 +55,14 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
       'generate',
     );
   }
+  if (opts.partitions !== undefined && defaultFromUrl) {
+    throw new UsageError(
+      "--partitions sets the embedded broker's partitions, but the config names another default broker (there is no embedded broker in this run)",
+      'partitions',
+    );
+  }
+  const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
+  const size = opts.size ?? DEFAULT_SIZE;
   if (generateCount !== undefined) generatedReadBy(resolved.components[0]?.subscriptions[0]);
   // an output file that cannot be written fails now, not at the end of the run (its dead letters lost)
   if (opts.deadLetters !== undefined) {
@@ -70,8 +78,8 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   // (its default, 64 MiB, let a 64 KiB run hold 450 MB for no gain in speed)
   const memory = new MemoryBroker({
     name: 'default',
-    partitions: opts.partitions,
-    ...(generateCount === undefined ? {} : { retentionBytes: Math.max(8 << 20, 4 * (opts.size ?? 0)) }),
+    partitions,
+    ...(generateCount === undefined ? {} : { retentionBytes: Math.max(8 << 20, 4 * size) }),
   });
   let adapters: BrokerAdapter[] = defaultFromUrl ? [] : [memory];
   /** Adapters this command created (the engine closes only its own). */
@@ -133,9 +141,9 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
     const channel = engine.options.components[0]!.subscriptions[0]!.channel;
     void generate(memory, channel, {
       count: generateCount,
-      size: opts.size,
+      size,
       // a partition's share of the most the engine may hold (its high-water mark with full batches)
-      lead: leadFor(engine.peakHighWater, opts.partitions),
+      lead: leadFor(engine.peakHighWater, partitions),
       ...(opts.keys === undefined ? {} : { keys: opts.keys }),
     });
   }

@@ -13,11 +13,12 @@ const bin = at('dist/src/cli/main.js');
 function wasmsg(
   args: string[],
   env: Record<string, string> = {},
+  timeout = 60_000,
 ): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], {
     encoding: 'utf8',
     env: { ...process.env, WASMSG_CACHE_DIR: cacheDir, ...env },
-    timeout: 60_000,
+    timeout,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -126,5 +127,61 @@ describe('a key given twice in a config file', () => {
     );
     const ok = wasmsg(['validate', two]);
     assert.equal(ok.status, 0, ok.stderr);
+  });
+});
+
+describe('run flags that would do nothing', () => {
+  test('--partitions without the embedded broker, --topic with --from, --size or --keys without --generate: usage errors naming the flag', () => {
+    // before: each was ignored, and the run went on (waiting for messages, or consuming the URL's channel)
+    const nats = 'nats://127.0.0.1:4222/wasmsg.config-checks';
+    const natsDefault = file(
+      'nats-default.yaml',
+      `brokers: [{ name: default, url: 'nats://127.0.0.1:4222' }]\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ channel: wasmsg.config-checks }]\n`,
+    );
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['--from', nats, '--partitions', '8'],
+        /^wasmsg: --partitions sets the embedded broker's partitions; it cannot be combined with --from/,
+      ],
+      [
+        ['--from', nats, '--topic', 'other'],
+        /^wasmsg: --topic names a channel of the embedded broker; with --from the URL names the channel/,
+      ],
+      [['--size', '64'], /^wasmsg: --size shapes the messages --generate makes: without --generate it does nothing/],
+      [
+        ['--keys', '8', '--size', '64'],
+        /^wasmsg: --size and --keys shape the messages --generate makes: without --generate they do nothing/,
+      ],
+      [
+        ['--config', natsDefault, '--partitions', '2'],
+        /^wasmsg: --partitions sets the embedded broker's partitions, but the config names another default broker/,
+      ],
+    ];
+    for (const [flags, said] of cases) {
+      const args = ['run', ...(flags[0] === '--config' ? [] : [examples.noop]), ...flags, '--workers', '1'];
+      // (a run that ignored the flag waits for messages: stopped after 15 s, it fails the test)
+      const r = wasmsg(args, {}, 15_000);
+      assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, said);
+      assert.match(r.stderr, /\(add --help for usage\)\n$/);
+    }
+    // where they apply, they are taken
+    const ok = wasmsg([
+      'run',
+      examples.noop,
+      '--generate',
+      '50',
+      '--size',
+      '16',
+      '--keys',
+      '4',
+      '--partitions',
+      '2',
+      '--workers',
+      '1',
+      '--json',
+    ]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal((JSON.parse(ok.stdout) as { processed: number }).processed, 50);
   });
 });
