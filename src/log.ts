@@ -11,7 +11,8 @@ import { didYouMean } from './engine/suggest.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export type LogFormat = 'json' | 'pretty';
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const ENV_LEVEL = 'WASMSG_LOG_LEVEL';
 const ENV_FORMAT = 'WASMSG_LOG_FORMAT';
@@ -23,7 +24,7 @@ function envLevel(): LogLevel {
 
 function envFormat(): LogFormat {
   const v = process.env[ENV_FORMAT];
-  if (v === 'json' || v === 'pretty') return v;
+  if ((LOG_FORMATS as readonly string[]).includes(v ?? '')) return v as LogFormat;
   return process.stderr.isTTY === true ? 'pretty' : 'json';
 }
 
@@ -90,26 +91,41 @@ export function configureLogging(opts: { level?: string; format?: LogFormat }): 
   process.env[ENV_FORMAT] = format;
 }
 
+/** What is wrong with `variable`'s value when it is set (not empty) to none of `valid`. */
+function envProblem(variable: string, what: string, valid: readonly string[]): string | undefined {
+  const v = process.env[variable];
+  if (v === undefined || v === '' || valid.includes(v)) return undefined;
+  const hint = didYouMean(v, valid);
+  return `${variable}=${v} is not a ${what}${hint === undefined ? '' : ` (${hint})`}: give one of ${valid.join(', ')}`;
+}
+
 /**
  * What is wrong with WASMSG_LOG_LEVEL, when it is set (not empty) to no level: the level it gave
  * is not used (the logger runs at info), so it is said rather than ignored. The CLI refuses it
  * (a usage error, where no --log-level replaces it); the library warns once, at the first
- * `resolveOptions` (`new Engine`), in `warnEnvLevel`.
+ * `resolveOptions` (`new Engine`), in `warnEnvLogging`.
  */
 export function envLevelProblem(): string | undefined {
-  const v = process.env[ENV_LEVEL];
-  if (v === undefined || v === '' || (LOG_LEVELS as readonly string[]).includes(v)) return undefined;
-  const hint = didYouMean(v, LOG_LEVELS);
-  return `${ENV_LEVEL}=${v} is not a log level${hint === undefined ? '' : ` (${hint})`}: give one of ${LOG_LEVELS.join(', ')}`;
+  return envProblem(ENV_LEVEL, 'log level', LOG_LEVELS);
 }
 
-let envLevelWarned = false;
-/** One warning in this process (at the first options resolved) when WASMSG_LOG_LEVEL names no level. */
-export function warnEnvLevel(): void {
-  const problem = envLevelProblem();
-  if (problem === undefined || envLevelWarned) return;
-  envLevelWarned = true;
-  logger('engine').warn(`${problem}; logging at ${rootLogger.level}`);
+/** The same for WASMSG_LOG_FORMAT (json | pretty): set to neither, the format was the TTY's default. */
+export function envFormatProblem(): string | undefined {
+  return envProblem(ENV_FORMAT, 'log format', LOG_FORMATS);
+}
+
+let envLoggingWarned = false;
+/**
+ * One warning in this process (at the first options resolved) for each of WASMSG_LOG_LEVEL and
+ * WASMSG_LOG_FORMAT that names no level or format, with what the logger uses instead.
+ */
+export function warnEnvLogging(): void {
+  if (envLoggingWarned) return;
+  envLoggingWarned = true;
+  const level = envLevelProblem();
+  if (level !== undefined) logger('engine').warn(`${level}; logging at ${rootLogger.level}`);
+  const format = envFormatProblem();
+  if (format !== undefined) logger('engine').warn(`${format}; logging as ${logFormat()}`);
 }
 
 export function logFormat(): LogFormat {

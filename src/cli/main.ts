@@ -12,7 +12,7 @@ import { EXIT_DEAD_LETTERED, runRun } from './run.js';
 import { DEFAULT_PARTITIONS, DEFAULT_SIZE } from './run-options.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
-import { LOG_LEVELS, configureLogging, envLevelProblem } from '../log.js';
+import { LOG_LEVELS, configureLogging, envFormatProblem, envLevelProblem } from '../log.js';
 import { tuneHeap } from '../heap-tuning.js';
 import { outliveUnwritableOutput } from './unwritable-output.js';
 
@@ -39,11 +39,16 @@ const program = new Command()
   .exitOverride()
   .hook('preAction', (_program, action) => {
     const o = action.opts<{ logLevel?: string; logFormat?: 'json' | 'pretty' }>();
-    // a WASMSG_LOG_LEVEL that names no level is refused where it would set the level (no --log-level)
-    const envProblem = o.logLevel === undefined ? envLevelProblem() : undefined;
-    if (envProblem !== undefined) {
-      const flag = action.options.some((x) => x.long === '--log-level');
-      throw new UsageError(`${envProblem}${flag ? ', or --log-level' : ''}`, 'WASMSG_LOG_LEVEL');
+    // a WASMSG_LOG_LEVEL (WASMSG_LOG_FORMAT) that names no level (format) is refused where it
+    // would set the level (format): no --log-level (--log-format) given
+    const envProblems: Array<[string | undefined, string, string]> = [
+      [o.logLevel === undefined ? envLevelProblem() : undefined, '--log-level', 'WASMSG_LOG_LEVEL'],
+      [o.logFormat === undefined ? envFormatProblem() : undefined, '--log-format', 'WASMSG_LOG_FORMAT'],
+    ];
+    for (const [problem, long, variable] of envProblems) {
+      if (problem === undefined) continue;
+      const flag = action.options.some((x) => x.long === long);
+      throw new UsageError(`${problem}${flag ? `, or ${long}` : ''}`, variable);
     }
     configureLogging({
       ...(o.logLevel === undefined ? {} : { level: o.logLevel }),

@@ -2,7 +2,7 @@ import { SCHEMES, schemeOf } from '../brokers/connect.js';
 import { slotBytesFor } from '../codec/batch.js';
 import { defaultComponentName } from '../component/name.js';
 import { ErrorCode, OptionError } from '../errors.js';
-import { warnEnvLevel } from '../log.js';
+import { warnEnvLogging } from '../log.js';
 import { describeIssue } from './option-issues.js';
 import { EngineOptionsSchema, schemeList, type ResolvedOptions } from './options-schema.js';
 
@@ -32,8 +32,9 @@ export { formatPath, levenshtein, suggest, optionIssues } from './option-issues.
 export type { OptionIssue } from './option-issues.js';
 
 export function resolveOptions(input: unknown): ResolvedOptions {
-  // the environment's option: a WASMSG_LOG_LEVEL that names no level is said once, not ignored
-  warnEnvLevel();
+  // the environment's options: a WASMSG_LOG_LEVEL or WASMSG_LOG_FORMAT that names no level or
+  // format is said once, not ignored
+  warnEnvLogging();
   const parsed = EngineOptionsSchema.safeParse(input);
   if (!parsed.success) {
     const issues = parsed.error.issues.flatMap(describeIssue);

@@ -98,6 +98,52 @@ describe('WASMSG_LOG_LEVEL', () => {
   });
 });
 
+describe('WASMSG_LOG_FORMAT', () => {
+  test('a value that is no format is a usage error of the CLI naming the variable, the value and the formats', () => {
+    // before: ignored (the format was the TTY's default), exit 0
+    const v = wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_FORMAT: 'text' });
+    assert.equal(v.status, 2, v.stderr);
+    assert.equal(v.stdout, '');
+    assert.match(
+      v.stderr,
+      /^wasmsg: WASMSG_LOG_FORMAT=text is not a log format: give one of json, pretty \[E_BAD_OPTION\]\n/,
+    );
+    const r = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1'], { WASMSG_LOG_FORMAT: 'jsno' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /WASMSG_LOG_FORMAT=jsno is not a log format \(did you mean 'json'\?\): give one of json, pretty, or --log-format/,
+    );
+    // --log-format replaces it: nothing to refuse
+    const flag = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1', '--log-format', 'json', '--json'], {
+      WASMSG_LOG_FORMAT: 'jsno',
+    });
+    assert.equal(flag.status, 0, flag.stderr);
+    assert.equal(wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_FORMAT: '' }).status, 0, 'empty: unset');
+  });
+
+  test('the library warns once (at the first options resolved), naming the format it logs as', () => {
+    // before: ignored without a word
+    const index = pathToFileURL(at('dist/src/index.js')).href;
+    const options = { components: [{ path: examples.noop, subscriptions: [{ channel: 'c' }] }], workers: 1 };
+    const script = `import { Engine } from ${JSON.stringify(index)};\nconst o = ${JSON.stringify(options)};\nnew Engine(o);\nnew Engine(o);\n`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, WASMSG_LOG_LEVEL: 'info', WASMSG_LOG_FORMAT: 'jsno' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 1, r.stderr);
+    // stderr is a pipe: the format is json, the TTY's default for it
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal(line['level'], 40);
+    assert.equal(
+      line['msg'],
+      "WASMSG_LOG_FORMAT=jsno is not a log format (did you mean 'json'?): give one of json, pretty; logging as json",
+    );
+  });
+});
+
 describe('a key given twice in a config file', () => {
   test('JSON and YAML: validate and run refuse it, naming the key and both lines', () => {
     // before: JSON.parse kept the last (`workers: 4` ran), and YAML's words named neither the key
