@@ -52,97 +52,84 @@ describe('component names', () => {
   });
 });
 
-describe('WASMSG_LOG_LEVEL', () => {
-  test('a value that is no level is a usage error of the CLI naming the variable, the value and the levels', () => {
-    // before: ignored (the logs ran at info), exit 0
-    const levels = 'give one of fatal, error, warn, info, debug, trace, silent';
-    const v = wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_LEVEL: 'verbose' });
-    assert.equal(v.status, 2, v.stderr);
-    assert.equal(v.stdout, '');
-    assert.match(
-      v.stderr,
-      new RegExp(`^wasmsg: WASMSG_LOG_LEVEL=verbose is not a log level: ${levels} \\[E_BAD_OPTION\\]\n`),
-    );
-    const r = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1'], { WASMSG_LOG_LEVEL: 'debgu' });
-    assert.equal(r.status, 2, r.stderr);
-    assert.match(
-      r.stderr,
-      /WASMSG_LOG_LEVEL=debgu is not a log level \(did you mean 'debug'\?\): give one of .*, or --log-level/,
-    );
-    // --log-level replaces it: nothing to refuse
-    const flag = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1', '--log-level', 'warn', '--json'], {
-      WASMSG_LOG_LEVEL: 'debgu',
-    });
-    assert.equal(flag.status, 0, flag.stderr);
-    assert.equal(wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_LEVEL: '' }).status, 0, 'empty: unset');
-  });
+/** The logger's two environment variables: each refused by the CLI and warned of by the library alike. */
+const logVariables = [
+  {
+    variable: 'WASMSG_LOG_LEVEL',
+    what: 'log level',
+    valid: 'fatal, error, warn, info, debug, trace, silent',
+    none: 'verbose',
+    typo: 'debgu',
+    meant: 'debug',
+    flag: ['--log-level', 'warn'],
+    // the other variable, valid, so only this one is said
+    other: { WASMSG_LOG_FORMAT: 'json' },
+    // before: ignored (the logs ran at info)
+    logsWith: 'logging at info',
+  },
+  {
+    variable: 'WASMSG_LOG_FORMAT',
+    what: 'log format',
+    valid: 'json, pretty',
+    none: 'text',
+    typo: 'jsno',
+    meant: 'json',
+    flag: ['--log-format', 'json'],
+    other: { WASMSG_LOG_LEVEL: 'info' },
+    // before: ignored (the format was the TTY's default; stderr is a pipe here: json)
+    logsWith: 'logging as json',
+  },
+] as const;
 
-  test('the library warns once (at the first options resolved), naming the level it logs at', () => {
-    // before: ignored without a word
-    const index = pathToFileURL(at('dist/src/index.js')).href;
-    const options = { components: [{ path: examples.noop, subscriptions: [{ channel: 'c' }] }], workers: 1 };
-    const script = `import { Engine } from ${JSON.stringify(index)};\nconst o = ${JSON.stringify(options)};\nnew Engine(o);\nnew Engine(o);\n`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, WASMSG_LOG_LEVEL: 'debgu', WASMSG_LOG_FORMAT: 'json' },
+for (const v of logVariables) {
+  describe(v.variable, () => {
+    test(`a value that is no ${v.what} is a usage error of the CLI naming the variable, the value and what to give`, () => {
+      // before: ignored, exit 0
+      const none = wasmsg(['validate', at('examples/wasmsg.yaml')], { [v.variable]: v.none });
+      assert.equal(none.status, 2, none.stderr);
+      assert.equal(none.stdout, '');
+      assert.ok(
+        none.stderr.startsWith(
+          `wasmsg: ${v.variable}=${v.none} is not a ${v.what}: give one of ${v.valid} [E_BAD_OPTION]\n`,
+        ),
+        none.stderr,
+      );
+      const run = ['run', examples.noop, '--generate', '3', '--workers', '1'];
+      const typo = wasmsg(run, { [v.variable]: v.typo });
+      assert.equal(typo.status, 2, typo.stderr);
+      assert.ok(
+        typo.stderr.includes(
+          `${v.variable}=${v.typo} is not a ${v.what} (did you mean '${v.meant}'?): give one of ${v.valid}, or ${v.flag[0]}`,
+        ),
+        typo.stderr,
+      );
+      // the flag replaces it: nothing to refuse
+      const flag = wasmsg([...run, ...v.flag, '--json'], { [v.variable]: v.typo });
+      assert.equal(flag.status, 0, flag.stderr);
+      assert.equal(wasmsg(['validate', at('examples/wasmsg.yaml')], { [v.variable]: '' }).status, 0, 'empty: unset');
     });
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stderr.split('\n').filter((l) => l !== '');
-    assert.equal(lines.length, 1, r.stderr);
-    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(line['level'], 40);
-    assert.equal(
-      line['msg'],
-      "WASMSG_LOG_LEVEL=debgu is not a log level (did you mean 'debug'?): give one of fatal, error, warn, info, debug, trace, silent; logging at info",
-    );
-  });
-});
 
-describe('WASMSG_LOG_FORMAT', () => {
-  test('a value that is no format is a usage error of the CLI naming the variable, the value and the formats', () => {
-    // before: ignored (the format was the TTY's default), exit 0
-    const v = wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_FORMAT: 'text' });
-    assert.equal(v.status, 2, v.stderr);
-    assert.equal(v.stdout, '');
-    assert.match(
-      v.stderr,
-      /^wasmsg: WASMSG_LOG_FORMAT=text is not a log format: give one of json, pretty \[E_BAD_OPTION\]\n/,
-    );
-    const r = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1'], { WASMSG_LOG_FORMAT: 'jsno' });
-    assert.equal(r.status, 2, r.stderr);
-    assert.match(
-      r.stderr,
-      /WASMSG_LOG_FORMAT=jsno is not a log format \(did you mean 'json'\?\): give one of json, pretty, or --log-format/,
-    );
-    // --log-format replaces it: nothing to refuse
-    const flag = wasmsg(['run', examples.noop, '--generate', '3', '--workers', '1', '--log-format', 'json', '--json'], {
-      WASMSG_LOG_FORMAT: 'jsno',
+    test(`the library warns once (at the first options resolved), naming what it logs with`, () => {
+      // before: ignored without a word
+      const index = pathToFileURL(at('dist/src/index.js')).href;
+      const options = { components: [{ path: examples.noop, subscriptions: [{ channel: 'c' }] }], workers: 1 };
+      const script = `import { Engine } from ${JSON.stringify(index)};\nconst o = ${JSON.stringify(options)};\nnew Engine(o);\nnew Engine(o);\n`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, ...v.other, [v.variable]: v.typo },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, r.stderr);
+      const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+      assert.equal(line['level'], 40);
+      assert.equal(
+        line['msg'],
+        `${v.variable}=${v.typo} is not a ${v.what} (did you mean '${v.meant}'?): give one of ${v.valid}; ${v.logsWith}`,
+      );
     });
-    assert.equal(flag.status, 0, flag.stderr);
-    assert.equal(wasmsg(['validate', at('examples/wasmsg.yaml')], { WASMSG_LOG_FORMAT: '' }).status, 0, 'empty: unset');
   });
-
-  test('the library warns once (at the first options resolved), naming the format it logs as', () => {
-    // before: ignored without a word
-    const index = pathToFileURL(at('dist/src/index.js')).href;
-    const options = { components: [{ path: examples.noop, subscriptions: [{ channel: 'c' }] }], workers: 1 };
-    const script = `import { Engine } from ${JSON.stringify(index)};\nconst o = ${JSON.stringify(options)};\nnew Engine(o);\nnew Engine(o);\n`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      env: { ...process.env, WASMSG_LOG_LEVEL: 'info', WASMSG_LOG_FORMAT: 'jsno' },
-    });
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stderr.split('\n').filter((l) => l !== '');
-    assert.equal(lines.length, 1, r.stderr);
-    // stderr is a pipe: the format is json, the TTY's default for it
-    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(line['level'], 40);
-    assert.equal(
-      line['msg'],
-      "WASMSG_LOG_FORMAT=jsno is not a log format (did you mean 'json'?): give one of json, pretty; logging as json",
-    );
-  });
-});
+}
 
 describe('a key given twice in a config file', () => {
   test('JSON and YAML: validate and run refuse it, naming the key and both lines', () => {
