@@ -10,6 +10,7 @@ import { runInspect } from './inspect.js';
 import { LANGS, WORLDS, runNew } from './new.js';
 import { EXIT_DEAD_LETTERED, runRun } from './run.js';
 import { DEFAULT_PARTITIONS, DEFAULT_SIZE } from './run-options.js';
+import { DEFAULT_STATS_INTERVAL_S } from './run-output.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
 import { LOG_LEVELS, configureLogging, envFormatProblem, envLevelProblem } from '../log.js';
@@ -192,9 +193,8 @@ program
   )
   .option(
     '--stats-interval <s>',
-    'off a TTY, a stats line on stderr every S seconds (0: none)',
+    `a stats line on stderr every S seconds, 0: none (default ${DEFAULT_STATS_INTERVAL_S}; on a TTY, unless given, a progress bar or a line each second)`,
     intParser(0, Math.floor(MAX_TIMER_MS / 1000), "Node's timers' limit"),
-    5,
   )
   .option('--fail-on-dead-letter', `exit ${EXIT_DEAD_LETTERED} when any message was dead-lettered`)
   .addOption(

@@ -39,7 +39,7 @@ export interface RunOptions {
   binding?: string;
   /** host:port of the Prometheus endpoint (/metrics, /healthz, /readyz). */
   metrics?: string;
-  /** Seconds between stats lines off a TTY (0: none; default 5). */
+  /** Seconds between stats lines (0: none; default off a TTY 5, on one the bar: run-output.ts progressMode). */
   statsInterval?: number;
   /** Writes every dead letter of the run to this file, one JSON object a line. */
   deadLetters?: string;

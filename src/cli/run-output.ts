@@ -96,11 +96,40 @@ export class BusyWindow {
   }
 }
 
+/** What a run shows while it goes (progressMode): a bar, stats lines every `everyMs`, or nothing. */
+export type ProgressMode =
+  { kind: 'bar'; total: number } | { kind: 'lines'; everyMs: number; fields: boolean } | { kind: 'none' };
+
+/** Stats lines on a TTY without a limit (no bar to draw) and no `--stats-interval` given. */
+const TTY_LINES_MS = 1000;
+/** `--stats-interval` off a TTY when not given (no commander default: given is told from left out). */
+export const DEFAULT_STATS_INTERVAL_S = 5;
+
 /**
- * What a run shows while it goes, on stderr: on a TTY, a progress bar towards `limit` (or a stats
- * line every second without one); off a TTY, a stats log line (the counters as fields) every
- * `statsInterval` seconds (0: none).
+ * On a TTY: a progress bar towards `limit` (or a stats line every second without one), unless
+ * `--stats-interval S` is given: then a stats line every S seconds instead of either (0: the bar
+ * alone, or nothing) — before, a TTY ignored the flag without a word, and the bar and lines
+ * written between its redraws would garble each other. Off a TTY: a stats log line, the counters
+ * also as fields, every S seconds (default 5, 0: none).
  */
+export function progressMode(opts: {
+  tty: boolean;
+  limit: number | undefined;
+  statsInterval: number | undefined;
+}): ProgressMode {
+  const { tty, limit, statsInterval } = opts;
+  if (!tty) {
+    const s = statsInterval ?? DEFAULT_STATS_INTERVAL_S;
+    return s > 0 ? { kind: 'lines', everyMs: s * 1000, fields: true } : { kind: 'none' };
+  }
+  if (statsInterval !== undefined && statsInterval > 0) {
+    return { kind: 'lines', everyMs: statsInterval * 1000, fields: false };
+  }
+  if (limit !== undefined) return { kind: 'bar', total: limit };
+  return statsInterval === undefined ? { kind: 'lines', everyMs: TTY_LINES_MS, fields: false } : { kind: 'none' };
+}
+
+/** What a run shows while it goes, on stderr, as progressMode decides. */
 export class Progress {
   private readonly bar: cliProgress.SingleBar | undefined;
   private readonly ticker: NodeJS.Timeout | undefined;
@@ -109,10 +138,10 @@ export class Progress {
     snapshot: () => EngineStats,
     busyWindow: BusyWindow,
     log: Logger,
-    opts: { tty: boolean; limit: number | undefined; statsInterval: number },
+    opts: { tty: boolean; limit: number | undefined; statsInterval: number | undefined },
   ) {
-    const { tty, limit, statsInterval } = opts;
-    if (tty && limit !== undefined) {
+    const mode = progressMode(opts);
+    if (mode.kind === 'bar') {
       const bar = new cliProgress.SingleBar(
         {
           format: 'wasmsg {bar} {value}/{total} | {rate} msgs/s | eta {eta}s',
@@ -122,20 +151,19 @@ export class Progress {
         cliProgress.Presets.shades_classic,
       );
       this.bar = bar;
-      bar.start(limit, 0, { rate: 0 });
+      bar.start(mode.total, 0, { rate: 0 });
       this.ticker = setInterval(() => {
         const s = snapshot();
         bar.update(s.acked, { rate: Math.round(s.msgsPerSec) });
       }, 200);
-    } else if (tty) {
-      this.ticker = setInterval(() => log.info(statsLine(snapshot(), busyWindow.busy())), 1000);
-    } else if (statsInterval > 0) {
-      // off a TTY: a stats line (a log line, with the counters as fields) every few seconds
+    } else if (mode.kind === 'lines') {
+      // off a TTY a log line with the counters as fields; on one, the readable line alone
       this.ticker = setInterval(() => {
         const s = snapshot();
         const busy = busyWindow.busy();
-        log.info({ stats: statsToJSON(s, busy) }, statsLine(s, busy));
-      }, statsInterval * 1000);
+        if (mode.fields) log.info({ stats: statsToJSON(s, busy) }, statsLine(s, busy));
+        else log.info(statsLine(s, busy));
+      }, mode.everyMs);
     }
   }
 

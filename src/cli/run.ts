@@ -151,7 +151,7 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   const progress = new Progress(() => engine.snapshot(), busyWindow, log, {
     tty: process.stderr.isTTY === true && opts.json !== true,
     limit,
-    statsInterval: opts.statsInterval ?? 5,
+    statsInterval: opts.statsInterval,
   });
 
   // Nothing else may hold the event loop open (embedded broker, idle pool): wait for `done`.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { statsLine, statsToJSON } from '../../src/cli/run-output.js';
+import { progressMode, statsLine, statsToJSON } from '../../src/cli/run-output.js';
 import type { EngineStats } from '../../src/engine/stats.js';
 import { at, cacheDir, examples } from '../helpers.js';
 
@@ -93,4 +93,78 @@ describe('run output (issue 10 item 4)', () => {
     assert.deepEqual(statsToJSON(s)['latencyMs'], { p50: 857.11, p90: 857.11, p99: 857.11, max: 857.11 });
     assert.match(statsLine(s, { ms: 5, msgsPerSec: 200 }), /200 msgs\/s busy \(0\.0 s .*\), 100 msgs\/s overall/);
   });
+
+  test('--stats-interval on a TTY: stats lines every S s instead of the bar (or of the line each second); 0: the bar alone', () => {
+    // before: a TTY ignored the flag without a word (a bar with a limit, a line each second without)
+    const mode = (tty: boolean, limit: number | undefined, statsInterval: number | undefined): unknown =>
+      progressMode({ tty, limit, statsInterval });
+    assert.deepEqual(mode(true, 100, undefined), { kind: 'bar', total: 100 });
+    assert.deepEqual(mode(true, undefined, undefined), { kind: 'lines', everyMs: 1000, fields: false });
+    assert.deepEqual(mode(true, 100, 3), { kind: 'lines', everyMs: 3000, fields: false });
+    assert.deepEqual(mode(true, undefined, 3), { kind: 'lines', everyMs: 3000, fields: false });
+    assert.deepEqual(mode(true, 100, 0), { kind: 'bar', total: 100 });
+    assert.deepEqual(mode(true, undefined, 0), { kind: 'none' });
+    assert.deepEqual(mode(false, 100, undefined), { kind: 'lines', everyMs: 5000, fields: true });
+    assert.deepEqual(mode(false, undefined, 2), { kind: 'lines', everyMs: 2000, fields: true });
+    assert.deepEqual(mode(false, 100, 0), { kind: 'none' });
+  });
+
+  // util-linux's script(1) (Debian's bsdutils, essential) runs the command on a pseudo-terminal
+  const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+  const noPty = script.status === 0 ? false : 'no script(1) to make a pseudo-terminal';
+
+  /** `wasmsg run …` on a pseudo-terminal (stderr and stdout a TTY); the shell's pid is wasmsg's (exec). */
+  function onTty(...args: string[]): ReturnType<typeof spawn> {
+    const quote = (a: string): string => `'${a.replaceAll("'", `'\\''`)}'`;
+    const command = `echo wasmsg-pid $$; exec ${[process.execPath, bin, 'run', ...args].map(quote).join(' ')}`;
+    const ttyEnv: NodeJS.ProcessEnv = { ...env };
+    delete ttyEnv['WASMSG_LOG_FORMAT'];
+    return spawn('script', ['-qfec', command, '/dev/null'], { env: ttyEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  test('on a TTY, --stats-interval with a limit: stats lines, no progress bar', { skip: noPty }, async () => {
+    const child = onTty(examples.noop, '--generate', '5', '--workers', '1', '--stats-interval', '1');
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    assert.equal(code, 0, out);
+    assert.match(out, /received 5 {2}handled ok 5 {2}settled 5/);
+    assert.doesNotMatch(out, /\d+\/5 \| \d+ msgs\/s \| eta/, 'no progress bar');
+  });
+
+  test(
+    'on a TTY, --stats-interval 2 without a limit: a stats line every 2 s, not each second',
+    { skip: noPty },
+    async () => {
+      const child = onTty(examples.noop, '--workers', '1', '--stats-interval', '2');
+      let out = '';
+      let pid: number | undefined;
+      const times = (): number[] =>
+        [...out.matchAll(/^(\d\d):(\d\d):(\d\d)\.(\d{3}) INFO {2}\[run\] received 0 {2}handled ok 0/gm)].map(
+          ([, h, m, s, ms]) => ((Number(h) * 60 + Number(m)) * 60 + Number(s)) * 1000 + Number(ms),
+        );
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`fewer than 2 stats lines: ${out}`)), 30_000);
+          child.stdout!.on('data', (d: Buffer) => {
+            out += d.toString();
+            pid ??= Number(/wasmsg-pid (\d+)/.exec(out)?.[1] ?? Number.NaN) || undefined;
+            if (times().length >= 2) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+        process.kill(pid!, 'SIGINT');
+        const code = await new Promise<number | null>((r) => child.on('exit', r));
+        assert.equal(code, 0, out);
+      } finally {
+        if (child.exitCode === null && pid !== undefined) process.kill(pid, 'SIGKILL');
+      }
+      const [a, b] = times();
+      // a timer never fires early: 2 s apart (a day's wrap aside); before, 1 s
+      const gap = (b! - a! + 86_400_000) % 86_400_000;
+      assert.ok(gap >= 1900, `stats lines ${gap} ms apart: ${out}`);
+    },
+  );
 });
