@@ -1,6 +1,6 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { type BenchOptions, checkOptions } from '../bench/matrix.js';
@@ -76,8 +76,6 @@ export function listParser(value: string): string[] {
 }
 
 export async function runBenchCommand(component: string | undefined, flags: BenchFlags): Promise<number> {
-  const { runBench } = await import('../bench/runner.js');
-  const { writeReport } = await import('../bench/report.js');
   const options: BenchOptions = {
     ...(component === undefined ? {} : { component: resolve(component) }),
     brokers: flags.brokers,
@@ -101,11 +99,42 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
   }
   if (component !== undefined) await checkComponentFile(component);
   // the report's directory is made now: a path that cannot be one fails before the runs, not after
-  if (flags.out !== undefined) {
-    await mkdir(resolve(flags.out), { recursive: true }).catch((err: unknown) => {
-      throw new UsageError(`--out ${flags.out}: cannot make the directory: ${describe(err)}`, 'out');
-    });
+  const out = flags.out === undefined ? undefined : resolve(flags.out);
+  const made =
+    out === undefined
+      ? undefined
+      : await mkdir(out, { recursive: true }).catch((err: unknown) => {
+          throw new UsageError(`--out ${flags.out}: cannot make the directory: ${describe(err)}`, 'out');
+        });
+  try {
+    return await benchAndReport(options, flags);
+  } finally {
+    // a bench that wrote no report (a component that does not load, an error before the runs)
+    // leaves no empty directory of its own behind — before, it did
+    if (out !== undefined && made !== undefined) await removeEmptyMade(out, made);
   }
+}
+
+/**
+ * Removes `dir` and its parents up to `made` (the first directory `mkdir -p` made: none of them
+ * was the user's), each only if empty: rmdir refuses a directory holding anything (a report, a
+ * file the user put there meanwhile), and that one and those above it stay.
+ */
+async function removeEmptyMade(dir: string, made: string): Promise<void> {
+  // (only below `made`, whatever the paths: never a directory above the ones made)
+  for (let d = dir; d === made || d.startsWith(`${made}${sep}`); d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+/** The runs, the table (or JSON) on stdout, and the report in `flags.out` (already made). */
+async function benchAndReport(options: BenchOptions, flags: BenchFlags): Promise<number> {
+  const { runBench } = await import('../bench/runner.js');
+  const { writeReport } = await import('../bench/report.js');
   const showProgress = flags.progress !== false && flags.json !== true && process.stderr.isTTY === true;
   let bar: cliProgress.SingleBar | undefined;
   // SIGINT / SIGTERM: the run under way is stopped (its channels dropped, its process ended) and

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -499,6 +499,26 @@ describe('wasmsg bench: modes', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  test('--out: a bench that writes no report leaves no directory it made; one the user had stays, a report is kept', async () => {
+    // before: --out was made before the component was loaded, and a bench stopped by it left the
+    // directory (and the parents it made) behind, empty
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-out-'));
+    const missing = await bench(join(dir, 'nope.wasm'), '--messages', '200', '--out', join(dir, 'fresh'));
+    assert.equal(missing.code, 2, missing.stderr);
+    const bad = await bench(fixture('core-module'), '--messages', '200', '--no-progress', '--out', join(dir, 'a', 'b'));
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /is a core WebAssembly module/);
+    const had = join(dir, 'had');
+    mkdirSync(had);
+    const badHad = await bench(fixture('core-module'), '--messages', '200', '--no-progress', '--out', had);
+    assert.equal(badHad.code, 1, badHad.stderr);
+    assert.deepEqual(readdirSync(dir).sort(), ['had'], 'no directory of the failed benches left, the one given kept');
+    assert.deepEqual(readdirSync(had), []);
+    const ok = await bench('--messages', '200', '--workers', '1', '--no-progress', '--out', join(dir, 'ok'));
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(readdirSync(join(dir, 'ok')).sort(), ['report.html', 'report.json']);
   });
 
   test("a run's process that crashed: the reason names its exit code or signal, and the line saying why", async () => {
