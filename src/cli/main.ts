@@ -87,8 +87,12 @@ program
   .option('--data-file <file>', 'message payload read from a file')
   .option('--topic <name>', 'channel the message arrives on', 'input')
   .option('--subject <s>', 'message key (the CloudEvent subject in world A)')
-  .option('--header <k=v>', 'message header (repeatable)', headerParser, [])
-  .option('--broker <name>', 'broker name the component may open (repeatable; default: default)', collect, [])
+  .addOption(new Option('--header <k=v>', 'message header (repeatable)').argParser(headerParser).default([], 'none'))
+  .addOption(
+    new Option('--broker <name>', 'broker name the component may open (repeatable)')
+      .argParser(collect)
+      .default([], 'default'),
+  )
   .option(
     '--timeout <ms>',
     'stop a handler that runs longer than this (exit 3)',
@@ -103,11 +107,15 @@ program
       .choices(['auto', 'jco'])
       .default('auto'),
   )
-  .addOption(new Option('--log-level <level>', 'log level of stderr logs (default info)').choices(LOG_LEVELS))
+  .addOption(
+    new Option('--log-level <level>', 'log level of stderr logs (default: $WASMSG_LOG_LEVEL, else info)').choices(
+      LOG_LEVELS,
+    ),
+  )
   .addOption(
     new Option(
       '--log-format <format>',
-      'stderr logs: json lines (default off a TTY) or pretty (default on a TTY)',
+      'stderr logs: json lines or pretty (default: $WASMSG_LOG_FORMAT, else pretty on a TTY, json off one)',
     ).choices(['json', 'pretty']),
   )
   .option('--json', 'print one JSON object')
@@ -157,20 +165,24 @@ program
   )
   .option(
     '--topic <name>',
-    "input channel on the embedded broker (default: input; a world C component's: the channels its configure() returns)",
+    "input channel on the embedded broker (default: input; a world C component's: the channels its configure() returns); not with --from (its URL names the channel)",
   )
   .option(
     '--partitions <n>',
-    `partitions of the embedded broker's channels (default ${DEFAULT_PARTITIONS}); not with --from`,
+    `partitions of the embedded broker's channels (default ${DEFAULT_PARTITIONS}); not with --from, nor a config naming its own default broker`,
     intParser(1),
   )
-  .option('--generate <n>', 'produce N synthetic messages into the input channel', intParser(1))
+  .option(
+    '--generate <n>',
+    "produce N synthetic messages into the embedded broker's input channel; not with --from, nor a config naming its own default broker",
+    intParser(1),
+  )
   .option(
     '--size <bytes>',
-    `payload size of generated messages (default ${DEFAULT_SIZE}); with --generate`,
+    `payload size of generated messages (default ${DEFAULT_SIZE}); only with --generate`,
     intParser(0),
   )
-  .option('--keys <k>', 'distinct keys of generated messages; with --generate', intParser(0))
+  .option('--keys <k>', 'distinct keys of generated messages (default: none); only with --generate', intParser(0))
   .option('--limit <n>', 'take N messages, stop once they are settled (default: --generate N)', intParser(1))
   .option(
     '--max-attempts <n>',
@@ -203,11 +215,15 @@ program
       "auto: the direct canonical-ABI binding where the component fits it; jco: always jco's glue",
     ).choices(['auto', 'jco']),
   )
-  .addOption(new Option('--log-level <level>', 'log level of stderr logs (default info)').choices(LOG_LEVELS))
+  .addOption(
+    new Option('--log-level <level>', 'log level of stderr logs (default: $WASMSG_LOG_LEVEL, else info)').choices(
+      LOG_LEVELS,
+    ),
+  )
   .addOption(
     new Option(
       '--log-format <format>',
-      'stderr logs: json lines (default off a TTY) or pretty (default on a TTY)',
+      'stderr logs: json lines or pretty (default: $WASMSG_LOG_FORMAT, else pretty on a TTY, json off one)',
     ).choices(['json', 'pretty']),
   )
   .option('--json', 'print the final stats as one JSON object')
@@ -244,7 +260,7 @@ program
   .option('--messages <n>', 'messages per run (warm-up included)', intParser(1, 1e9), 100_000)
   .option(
     '--size <bytes>',
-    'payload bytes (a comma list for a matrix, as for every option below)',
+    'payload bytes (a comma list for a matrix, as are --brokers, --keys, --workers, --batch, --ordering, --work and --rate; each value once)',
     intListParser(8, 64 * 1024 * 1024),
     [100],
   )
