@@ -294,6 +294,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export class HeldDeliveries {
   private paused = false;
   private held: BrokerRecord[] = [];
+  /** Payload bytes of `held`. */
+  private heldBytes = 0;
 
   /** Droppable records dropped during the current pause (reported on resume). */
   private dropped = 0;
@@ -301,32 +303,41 @@ export class HeldDeliveries {
   constructor(
     private readonly onBatch: BatchListener,
     /**
-     * The most held while paused, for records nothing else bounds (core NATS: no prefetch, no
-     * in-flight limit; MQTT QoS 0: outside receiveMaximum): past it a droppable record is
-     * dropped, and on resume `reportDropped` is told how many were.
+     * For records nothing else bounds (core NATS: no prefetch, no in-flight limit; MQTT QoS 0:
+     * outside receiveMaximum): past `messages` records or `bytes` payload bytes held while
+     * paused, a droppable record is dropped, and on resume `dropped` is told how many were.
      */
-    private readonly limit = Infinity,
-    private readonly reportDropped: (n: number) => void = () => {},
+    private readonly limit: { messages: number; bytes: number; dropped: (n: number) => void } = {
+      messages: Infinity,
+      bytes: Infinity,
+      dropped: () => {},
+    },
   ) {}
 
-  /** Records held now (only while paused). */
+  /** Records held now (only while paused), and their payload bytes. */
   get size(): number {
     return this.held.length;
+  }
+  get bytes(): number {
+    return this.heldBytes;
   }
 
   /** `droppable`: at most once (it may be dropped past `limit` while paused); else always held. */
   deliver(record: BrokerRecord, droppable = false): void {
     if (!this.paused) this.onBatch([record]);
-    else if (!droppable || this.held.length < this.limit) this.held.push(record);
-    else this.dropped++;
+    else if (!droppable || (this.held.length < this.limit.messages && this.heldBytes < this.limit.bytes)) {
+      this.held.push(record);
+      this.heldBytes += record.value.length;
+    } else this.dropped++;
   }
   pause(): void {
     this.paused = true;
   }
   resume(): void {
-    if (this.dropped > 0) this.reportDropped(this.dropped);
+    if (this.dropped > 0) this.limit.dropped(this.dropped);
     this.dropped = 0;
     this.paused = false;
+    this.heldBytes = 0;
     const held = this.held.splice(0);
     if (held.length > 0) this.onBatch(held);
   }

@@ -68,8 +68,9 @@ export interface MqttAdapterOptions {
   readonly client?: IClientOptions;
 }
 
-/** QoS 0 messages a consumer holds while the engine is paused; past it they are dropped (at most once). */
+/** QoS 0 messages, and payload bytes, a consumer holds while the engine is paused; past either they are dropped (at most once). */
 export const QOS0_HELD_LIMIT = 16_384;
+export const QOS0_HELD_BYTES = 64 << 20;
 
 /** Session expiry of a consumer whose client id was generated (no later run resumes it), seconds. */
 const GENERATED_SESSION_S = 600;
@@ -128,15 +129,19 @@ class MqttConsumer implements Consumer {
     private readonly resumable: boolean,
     url: string,
   ) {
-    // QoS 0 messages are droppable past QOS0_HELD_LIMIT while paused: receiveMaximum bounds QoS
-    // 1 and 2 only, and nothing else what the server sends a paused subscriber
-    this.deliveries = new HeldDeliveries(onBatch, QOS0_HELD_LIMIT, (n) =>
-      warnLine(
-        'mqtt',
-        url,
-        `${n} QoS 0 messages dropped while the engine was paused (more than ${QOS0_HELD_LIMIT} came meanwhile; QoS 0 is at most once)`,
-      ),
-    );
+    // QoS 0 messages are droppable past QOS0_HELD_LIMIT or QOS0_HELD_BYTES held while paused:
+    // receiveMaximum bounds QoS 1 and 2 only, and nothing else what the server sends a paused
+    // subscriber
+    this.deliveries = new HeldDeliveries(onBatch, {
+      messages: QOS0_HELD_LIMIT,
+      bytes: QOS0_HELD_BYTES,
+      dropped: (n) =>
+        warnLine(
+          'mqtt',
+          url,
+          `${n} QoS 0 messages dropped while the engine was paused (more than ${QOS0_HELD_LIMIT} messages or ${QOS0_HELD_BYTES >> 20} MiB came meanwhile; QoS 0 is at most once)`,
+        ),
+    });
     // A lost connection takes its unacknowledged messages with it: the server sends them again
     // on the next one (with new packet ids to acknowledge). PUBACKs held for the old connection
     // are dropped, or one never settled (a nack) would hold back every PUBACK after it forever.

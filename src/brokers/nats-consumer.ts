@@ -225,8 +225,9 @@ export class JetStreamConsumer implements Consumer {
   }
 }
 
-/** Core NATS messages held while the engine is paused; past it they are dropped (at most once). */
+/** Core NATS messages, and their payload bytes, held while the engine is paused; past either the rest are dropped (at most once). */
 export const CORE_HELD_LIMIT = 16_384;
+export const CORE_HELD_BYTES = 64 << 20;
 
 export class CoreConsumer implements Consumer {
   private readonly offsets = new DeliveryOffsets();
@@ -237,12 +238,16 @@ export class CoreConsumer implements Consumer {
     private readonly adapter: Pick<NatsAdapter, 'fail'>,
   ) {
     // Nothing bounds what core NATS sends a paused subscriber (no prefetch, no in-flight limit):
-    // beyond CORE_HELD_LIMIT held, messages are dropped — at most once, as core NATS is
-    this.deliveries = new HeldDeliveries(onBatch, CORE_HELD_LIMIT, (n) =>
-      this.adapter.fail(
-        `core NATS subscription '${this.sub.getSubject()}': ${n} messages dropped while the engine was paused (more than ${CORE_HELD_LIMIT} came meanwhile; core NATS is at most once)`,
-      ),
-    );
+    // beyond CORE_HELD_LIMIT held, or CORE_HELD_BYTES (16 384 of 1 MiB were 16 GiB), messages
+    // are dropped — at most once, as core NATS is
+    this.deliveries = new HeldDeliveries(onBatch, {
+      messages: CORE_HELD_LIMIT,
+      bytes: CORE_HELD_BYTES,
+      dropped: (n) =>
+        this.adapter.fail(
+          `core NATS subscription '${this.sub.getSubject()}': ${n} messages dropped while the engine was paused (more than ${CORE_HELD_LIMIT} messages or ${CORE_HELD_BYTES >> 20} MiB came meanwhile; core NATS is at most once)`,
+        ),
+    });
     // a subscription the server refuses (permissions) ends the iterator with an error
     (async () => {
       for await (const m of sub) this.push(m);

@@ -10,7 +10,7 @@ import { AmqpAdapter } from '../../src/brokers/amqp.js';
 import { HeldDeliveries, KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
 import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
-import { CORE_HELD_LIMIT } from '../../src/brokers/nats-consumer.js';
+import { CORE_HELD_BYTES, CORE_HELD_LIMIT } from '../../src/brokers/nats-consumer.js';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { RedisAdapter } from '../../src/brokers/redis.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
@@ -205,11 +205,11 @@ describe('fault: core NATS subscriptions', () => {
   test('HeldDeliveries with a limit (core NATS: CORE_HELD_LIMIT): while paused it holds that many, drops the rest and counts them', () => {
     const batches: number[] = [];
     let dropped = 0;
-    const held = new HeldDeliveries(
-      (records) => batches.push(records.length),
-      3,
-      (n) => (dropped += n),
-    );
+    const held = new HeldDeliveries((records) => batches.push(records.length), {
+      messages: 3,
+      bytes: Infinity,
+      dropped: (n) => (dropped += n),
+    });
     const rec = (i: number): BrokerRecord => ({
       channel: 'c',
       partition: 0,
@@ -226,6 +226,46 @@ describe('fault: core NATS subscriptions', () => {
     assert.deepEqual(batches, [3, 1]);
     assert.equal(dropped, 2);
     assert.ok(CORE_HELD_LIMIT > 0 && Number.isFinite(CORE_HELD_LIMIT));
+    // and in bytes: past `bytes` held, the next droppable record is dropped (a held one never)
+    const sized = new HeldDeliveries(() => {}, { messages: Infinity, bytes: 2, dropped: () => {} });
+    sized.pause();
+    for (let i = 0; i < 4; i++) sized.deliver(rec(i), true);
+    sized.deliver(rec(4));
+    assert.deepEqual([sized.size, sized.bytes], [3, 3]);
+  });
+
+  test('a paused core NATS subscription holds at most CORE_HELD_BYTES of payload; the rest are dropped and reported', async () => {
+    // before: only CORE_HELD_LIMIT (16 384) messages bounded it — 16 GiB of 1 MiB messages
+    const server = await TestServer.start('nats');
+    const adapter = new NatsAdapter({ name: 'default', url: `nats-core://127.0.0.1:${server.port}/big` });
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const n = 300; // 75 MiB
+    try {
+      await adapter.connect();
+      let delivered = 0;
+      const consumer = await adapter.subscribe({ channel: 'big', kind: 'topic' }, (rs) => (delivered += rs.length));
+      consumer.pause();
+      const value = new Uint8Array(256 * 1024);
+      for (let i = 0; i < n; i++) nc.publish('big', value);
+      await nc.flush();
+      const held = (consumer as unknown as { deliveries: { size: number; dropped: number } }).deliveries;
+      await within(
+        (async () => {
+          while (held.size + held.dropped < n) await new Promise((r) => setTimeout(r, 20));
+        })(),
+        20_000,
+        `the ${n} messages arrived`,
+      );
+      assert.ok(held.size * value.length <= CORE_HELD_BYTES + value.length, `held ${held.size} of 256 KiB`);
+      assert.ok(held.dropped >= n - (CORE_HELD_BYTES / value.length + 1), `dropped ${held.dropped}`);
+      const kept = held.size;
+      consumer.resume();
+      assert.equal(delivered, kept);
+    } finally {
+      await nc.close();
+      await adapter.close().catch(() => {});
+      await server.stop();
+    }
   });
 });
 
