@@ -146,8 +146,12 @@ export class JetStreamConsumer implements Consumer {
       await this.adapter.manager.consumers.delete(this.target.stream, this.target.name).catch(() => {});
   }
 
-  /** Messages a pull asks for when `batch` is not set. */
-  private readonly sizer = new ReadSizer(256, 64, 128);
+  /**
+   * Messages a pull asks for when `batch` is not set: the first one message (no size known; a
+   * first pull of 64 took 64 MiB of 1 MiB messages past the engine's byte bound), then about
+   * 1 MiB of them.
+   */
+  private readonly sizer = new ReadSizer(256, 1, 128);
 
   private async run(): Promise<void> {
     const expires = this.adapter.options.fetchExpiresMs ?? 1000;

@@ -66,7 +66,7 @@ export interface NatsAdapterOptions {
   readonly name: string;
   readonly url: string;
   readonly jetstream?: boolean;
-  /** Messages per pull (default: about 1 MiB of them at the message size seen, at most 256). */
+  /** Messages per pull (default: about 1 MiB of them at the message size seen, the first 1, at most 256). */
   readonly batch?: number;
   /** Server-side bound of unacked messages per consumer (default 4096). */
   readonly maxAckPending?: number;

@@ -25,9 +25,11 @@ const KEEP_CHUNK = 10_000;
 /**
  * Entries a read (when `count` is not set): about 1 MiB of them (ReadSizer), at most 1024; for
  * small entries a read of 1024 rather than 512 costs the main thread less a message (PERF.md).
+ * The first read takes one entry: no size is known before it (64 entries of 1 MiB, twice with
+ * the second read in flight, were 128 MiB past the engine's byte bound at every start).
  */
 const MAX_COUNT = 1024;
-const FIRST_COUNT = 64;
+const FIRST_COUNT = 1;
 
 export class RedisConsumer implements Consumer {
   private paused = false;
@@ -176,9 +178,10 @@ export class RedisConsumer implements Consumer {
     this.sizer.learn(entries.length, bytes);
   }
 
-  private deliver(reply: StreamReply): number {
+  /** `learned`: the reply's sizes were learnt already (before the next read was sent). */
+  private deliver(reply: StreamReply, learned = false): number {
     let entries = reply?.[0]?.[1] ?? [];
-    this.learn(entries);
+    if (!learned) this.learn(entries);
     // A pending entry the stream no longer holds (trimmed by MAXLEN or XTRIM, deleted by XDEL
     // while its consumer was away) comes back as [id, nil]: there is nothing to handle, so it is
     // acknowledged (else it stays pending for good, and before it threw and lost its batch)
@@ -253,11 +256,14 @@ export class RedisConsumer implements Consumer {
       this.nextRead = undefined;
       pending.catch(() => {}); // a read left in flight at close or pause is awaited, or dropped with the connection
       const reply = await pending;
+      // the next read is sized by this one's entries (sent before them, it asked for as many
+      // as the first read whatever their size)
+      this.learn(reply?.[0]?.[1] ?? []);
       if (!this.paused && !this.stop.signal.aborted && reply !== null) {
         this.nextRead = read();
         this.nextRead.catch(() => {});
       }
-      this.deliver(reply);
+      this.deliver(reply, true);
     });
   }
   /** `keep`'s timer (group readers), and whether a round of it is under way. */

@@ -38,7 +38,7 @@ export interface RedisAdapterOptions {
    * `wasmsg-<hostname>-<group>`; two engines of one group on one host need distinct names.
    */
   readonly consumer?: string;
-  /** Entries per read (default: as many as make about 1 MiB at the entry size seen, at most 1024). */
+  /** Entries per read (default: as many as make about 1 MiB at the entry size seen, the first 1, at most 1024). */
   readonly count?: number;
   /** Idle time after which another consumer's pending entry is claimed (default 30 s). */
   readonly claimIdleMs?: number;
