@@ -5,16 +5,9 @@ import { DeliveryOffsets, HeldDeliveries, keyAndHeaders } from './common.js';
 
 /**
  * The AMQP adapter's consumer (brokers/amqp.ts is the adapter: the connection, declarations,
- * publish): a channel consuming one queue with a prefetch count, opened again on every new
- * connection and when the server closes it or cancels the consumer; acks and nacks on the
- * channel each delivery came on.
- *
- * The prefetch count bounds the unacked deliveries the server hands this consumer — what the
- * engine took and, while it is paused, what waits here — in messages only (RabbitMQ ignores
- * basic.qos prefetch-size): 1024 deliveries of 1 MiB held 1 GiB past the engine's byte bound.
- * Unless `prefetch` alone is given (a count fixed by the user), the count follows
- * `prefetchBytes` ÷ the mean size of recent deliveries, from 1 to `prefetch` (default 1024); the
- * first consumer takes 1 delivery, so a first size is known before more come.
+ * publish): a channel consuming one queue with `prefetch`, opened again on every new connection
+ * and when the server closes it or cancels the consumer; acks and nacks on the channel each
+ * delivery came on.
  */
 /**
  * A header named `__proto__` goes out under this name: amqplib's decoder assigns header names to
@@ -61,30 +54,13 @@ export class AmqpConsumer implements Consumer {
 
   private readonly deliveries: HeldDeliveries;
 
-  /** Sizes the prefetch count from the deliveries' sizes, unless the user fixed it. */
-  private readonly sizer: PrefetchSizer | undefined;
-  /** The prefetch count of the consumer now on the channel (a new channel takes it too). */
-  private prefetch: number;
-  /** A change of the prefetch count is under way (see resize). */
-  private resizing = false;
-
   constructor(
     private readonly adapter: AmqpAdapter,
     private readonly spec: SubscribeSpec,
     onBatch: BatchListener,
   ) {
-    // while paused, deliveries (at most the prefetch count unacked) wait here
+    // while paused, deliveries (at most `prefetch` unacked) wait here
     this.deliveries = new HeldDeliveries(onBatch);
-    const { prefetch, prefetchBytes } = adapter.options;
-    const fixed = prefetch !== undefined && prefetchBytes === undefined;
-    this.sizer = fixed ? undefined : new PrefetchSizer(prefetch ?? MAX_PREFETCH, prefetchBytes ?? PREFETCH_BYTES);
-    // no size known yet: one delivery, then the count its size gives
-    this.prefetch = fixed ? prefetch : 1;
-  }
-
-  /** The prefetch count of the consumer now on the channel. */
-  get prefetchCount(): number {
-    return this.prefetch;
   }
 
   /**
@@ -103,7 +79,7 @@ export class AmqpConsumer implements Consumer {
     // The server closed this channel (a delivery unacked past its consumer_timeout, …) while the
     // connection stays: consume again on a new one (a lost connection reopens it on its own)
     ch.on('close', () => this.again(opening, 'its channel closed'));
-    await ch.prefetch(this.prefetch);
+    await ch.prefetch(this.adapter.options.prefetch ?? 1024);
     let queue: string;
     if (spec.kind === 'queue') {
       queue = spec.channel;
@@ -165,10 +141,6 @@ export class AmqpConsumer implements Consumer {
     }
     const offset = this.offsets.next();
     this.inFlight.set(offset, { m, ch });
-    if (this.sizer !== undefined) {
-      const n = this.sizer.learn(m.content.length, this.prefetch);
-      if (n !== undefined && !this.resizing && ch === this.channel) void this.resize(ch, n);
-    }
     const { key, headers } = keyAndHeaders(
       m.properties.headers,
       typeof m.properties.messageId === 'string' ? m.properties.messageId : null,
@@ -185,32 +157,6 @@ export class AmqpConsumer implements Consumer {
       timestamp: typeof m.properties.timestamp === 'number' ? m.properties.timestamp * 1000 : Date.now(),
     };
     this.deliveries.deliver(rec);
-  }
-
-  /**
-   * Consumes with the prefetch count `n` instead: a consumer's count cannot change once it
-   * consumes (basic.qos applies to the consumers made after it; a channel-wide count, which
-   * could, makes RabbitMQ close the connection of a quorum queue's consumer), so a new consumer
-   * is made on the same channel with `n`, then the old one cancelled. Its unacked deliveries stay
-   * acknowledgeable on the channel; the queue always has a consumer (an exclusive auto-delete
-   * queue, a topic's, would be deleted without one), and the one channel keeps the queue's order.
-   */
-  private async resize(ch: amqp.Channel, n: number): Promise<void> {
-    this.resizing = true;
-    try {
-      await ch.prefetch(n);
-      const { consumerTag } = await ch.consume(this.queue, (m) => this.deliver(ch, m), { noAck: false });
-      // closed, or the channel replaced meanwhile (it is opened again with this.prefetch)
-      if (this.closed || ch !== this.channel) return void (await ch.cancel(consumerTag).catch(() => {}));
-      const old = this.tag;
-      this.tag = consumerTag;
-      this.prefetch = n;
-      await ch.cancel(old);
-    } catch {
-      // its channel closed: it is opened again (see again), with the count reached so far
-    } finally {
-      this.resizing = false;
-    }
   }
 
   pause(): void {
@@ -237,38 +183,5 @@ export class AmqpConsumer implements Consumer {
     await ch.cancel(this.tag).catch(() => {});
     // unacked messages go back to the queue when the channel closes
     await ch.close().catch(() => {});
-  }
-}
-
-/** The payload bytes of unacked deliveries a consumer aims at (`prefetchBytes`). */
-export const PREFETCH_BYTES = 64 << 20;
-/** The most unacked deliveries (`prefetch`), as before for small messages. */
-const MAX_PREFETCH = 1024;
-/** Bytes a delivery costs beyond its payload (frames, properties, the record), about. */
-const DELIVERY_OVERHEAD = 128;
-
-/**
- * The prefetch count from the sizes of deliveries: `budget` ÷ their moving mean, from 1 to
- * `max` (a consumer starts at 1: no size known). A new count is asked for only when the one in
- * use is more than a quarter above it, or half of it or less: each change costs a consume and a
- * cancel, and sizes that wander a little must not change it at every delivery. The bytes held are then at
- * most about 1.25 × `budget` at the recent mean size (a burst of larger messages the server
- * had already sent at the old count comes on top, once).
- */
-export class PrefetchSizer {
-  private mean = 0;
-  constructor(
-    private readonly max: number,
-    private readonly budget: number,
-  ) {}
-  /** A delivery of `bytes` came while consuming with `current`: the count to change to, or undefined. */
-  learn(bytes: number, current: number): number | undefined {
-    const per = bytes + DELIVERY_OVERHEAD;
-    this.mean = this.mean === 0 ? per : this.mean + (per - this.mean) / 8;
-    const n = this.target();
-    return n * 5 < current * 4 || n >= current * 2 ? n : undefined;
-  }
-  private target(): number {
-    return Math.max(1, Math.min(this.max, Math.floor(this.budget / this.mean)));
   }
 }

@@ -1,15 +1,13 @@
 import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { ErrorCode, OptionError } from '../errors.js';
 import { AmqpConsumer, toWire } from './amqp-consumer.js';
 import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine } from './common.js';
 
 /**
  * AMQP 0-9-1 (RabbitMQ, amqplib). A channel name is a queue (kind queue) or a fanout exchange
  * (kind topic).
- * - queue: a shared durable queue, consumed with `prefetch(n)` (the server's backpressure; `n`
- *   from the sizes of deliveries, about `prefetchBytes` of them: amqp-consumer.ts) and manual
- *   acks: ack after success, `nack(requeue)` to give a message back.
+ * - queue: a shared durable queue, consumed with `prefetch(n)` (the server's backpressure) and
+ *   manual acks: ack after success, `nack(requeue)` to give a message back.
  * - topic: an exclusive, auto-deleted queue per engine, bound to a durable fanout exchange named
  *   after the channel: every engine gets every message.
  * - publish: on a confirm channel (`sendToQueue` for queue outputs, `publish` to the fanout
@@ -41,16 +39,8 @@ import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine }
 export interface AmqpAdapterOptions {
   readonly name: string;
   readonly url: string;
-  /**
-   * Unacked messages the server may hand this engine per subscription: alone, a fixed count;
-   * else the most the count sized by `prefetchBytes` goes to (default 1024).
-   */
+  /** Unacked messages the server may hand this engine per subscription (default 1024). */
   readonly prefetch?: number;
-  /**
-   * Payload bytes of unacked messages per subscription the prefetch count is sized to, at the
-   * mean size of recent deliveries (default 64 MiB; RabbitMQ ignores a prefetch size in bytes).
-   */
-  readonly prefetchBytes?: number;
   /** Passed to amqplib's connect (TLS, heartbeat, `timeout` of the connection's opening, ...). */
   readonly socket?: Record<string, unknown>;
 }
@@ -100,13 +90,6 @@ export class AmqpAdapter implements BrokerAdapter {
   constructor(options: AmqpAdapterOptions) {
     this.name = options.name;
     this.options = options;
-    const bytes: unknown = options.prefetchBytes;
-    if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 1))
-      throw new OptionError(
-        ErrorCode.badOption,
-        `amqp broker '${this.name}': prefetchBytes must be a positive integer, got ${JSON.stringify(bytes)}`,
-        { option: 'prefetchBytes' },
-      );
   }
 
   /** The AMQP server URL without the queue path of a `--from` URL. */

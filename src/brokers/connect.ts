@@ -96,7 +96,7 @@ const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
     'createStreams',
   ],
   redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen'],
-  amqp: ['prefetch', 'prefetchBytes', 'socket'],
+  amqp: ['prefetch', 'socket'],
   mqtt: ['clientId', 'receiveMaximum', 'client'],
   memory: ['partitions', 'retention', 'retentionBytes', 'maxBatch'],
 };

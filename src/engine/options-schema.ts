@@ -158,7 +158,7 @@ export const BrokerSpecSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .describe(
-        'Passed to the adapter. Kafka: `sessionTimeoutMs`, `commitIntervalMs`, `client` (kafkajs), `consumer`. NATS: `batch`, `maxAckPending`, `ackWaitMs`, `fetchExpiresMs`, `publishTimeoutMs`, `createStreams`, `jetstream`, `client`. Redis: `consumer`, `count`, `claimIdleMs`, `maxLen`, `client` (ioredis, e.g. `db`). AMQP: `prefetch`, `prefetchBytes`, `socket`. MQTT: `clientId`, `receiveMaximum`, `client`. Memory: `partitions`, `retention`, `retentionBytes`, `maxBatch`. Any other key is refused (did-you-mean).',
+        'Passed to the adapter. Kafka: `sessionTimeoutMs`, `commitIntervalMs`, `client` (kafkajs), `consumer`. NATS: `batch`, `maxAckPending`, `ackWaitMs`, `fetchExpiresMs`, `publishTimeoutMs`, `createStreams`, `jetstream`, `client`. Redis: `consumer`, `count`, `claimIdleMs`, `maxLen`, `client` (ioredis, e.g. `db`). AMQP: `prefetch`, `socket`. MQTT: `clientId`, `receiveMaximum`, `client`. Memory: `partitions`, `retention`, `retentionBytes`, `maxBatch`. Any other key is refused (did-you-mean).',
       ),
   })
   .describe('A broker reached by URL, connected when the engine starts.');
