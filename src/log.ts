@@ -17,13 +17,16 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 const ENV_LEVEL = 'WASMSG_LOG_LEVEL';
 const ENV_FORMAT = 'WASMSG_LOG_FORMAT';
 
+/** An environment variable's value as the logger takes it: any case (`INFO`, `Json`), as env conventions go. */
+const envValue = (variable: string): string | undefined => process.env[variable]?.toLowerCase();
+
 function envLevel(): LogLevel {
-  const v = process.env[ENV_LEVEL];
+  const v = envValue(ENV_LEVEL);
   return (LOG_LEVELS as readonly string[]).includes(v ?? '') ? (v as LogLevel) : 'info';
 }
 
 function envFormat(): LogFormat {
-  const v = process.env[ENV_FORMAT];
+  const v = envValue(ENV_FORMAT);
   if ((LOG_FORMATS as readonly string[]).includes(v ?? '')) return v as LogFormat;
   return process.stderr.isTTY === true ? 'pretty' : 'json';
 }
@@ -94,7 +97,7 @@ export function configureLogging(opts: { level?: string; format?: LogFormat }): 
 /** What is wrong with `variable`'s value when it is set (not empty) to none of `valid`. */
 function envProblem(variable: string, what: string, valid: readonly string[]): string | undefined {
   const v = process.env[variable];
-  if (v === undefined || v === '' || valid.includes(v)) return undefined;
+  if (v === undefined || v === '' || valid.includes(v.toLowerCase())) return undefined;
   const hint = didYouMean(v, valid);
   return `${variable}=${v} is not a ${what}${hint === undefined ? '' : ` (${hint})`}: give one of ${valid.join(', ')}`;
 }

@@ -53,7 +53,20 @@ describe('component names', () => {
 });
 
 /** The logger's two environment variables: each refused by the CLI and warned of by the library alike. */
-const logVariables = [
+interface LogVariable {
+  variable: string;
+  what: string;
+  valid: string;
+  none: string;
+  typo: string;
+  meant: string;
+  flag: [string, string];
+  other: Record<string, string>;
+  upperRun: Record<string, string>;
+  upperSays: (stderr: string) => void;
+  logsWith: string;
+}
+const logVariables: LogVariable[] = [
   {
     variable: 'WASMSG_LOG_LEVEL',
     what: 'log level',
@@ -64,6 +77,9 @@ const logVariables = [
     flag: ['--log-level', 'warn'],
     // the other variable, valid, so only this one is said
     other: { WASMSG_LOG_FORMAT: 'json' },
+    // SILENT as silent: no line at all
+    upperRun: { WASMSG_LOG_LEVEL: 'SILENT' },
+    upperSays: (stderr: string) => assert.equal(stderr, ''),
     // before: ignored (the logs ran at info)
     logsWith: 'logging at info',
   },
@@ -76,10 +92,17 @@ const logVariables = [
     meant: 'json',
     flag: ['--log-format', 'json'],
     other: { WASMSG_LOG_LEVEL: 'info' },
+    // JSON as json: every line of the run's log is a JSON object
+    upperRun: { WASMSG_LOG_FORMAT: 'JSON', WASMSG_LOG_LEVEL: 'debug' },
+    upperSays: (stderr: string) => {
+      const lines = stderr.split('\n').filter((l) => l !== '');
+      assert.ok(lines.length > 0, 'debug lines');
+      for (const l of lines) assert.equal(typeof JSON.parse(l), 'object', l);
+    },
     // before: ignored (the format was the TTY's default; stderr is a pipe here: json)
     logsWith: 'logging as json',
   },
-] as const;
+];
 
 for (const v of logVariables) {
   describe(v.variable, () => {
@@ -107,6 +130,10 @@ for (const v of logVariables) {
       const flag = wasmsg([...run, ...v.flag, '--json'], { [v.variable]: v.typo });
       assert.equal(flag.status, 0, flag.stderr);
       assert.equal(wasmsg(['validate', at('examples/wasmsg.yaml')], { [v.variable]: '' }).status, 0, 'empty: unset');
+      // any case, as environment variables go (before: `INFO` was refused)
+      const upper = wasmsg([...run, '--json'], { ...v.upperRun });
+      assert.equal(upper.status, 0, upper.stderr);
+      v.upperSays(upper.stderr);
     });
 
     test(`the library warns once (at the first options resolved), naming what it logs with`, () => {
