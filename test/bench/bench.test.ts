@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -173,6 +173,21 @@ describe('wasmsg bench: broker lists and run channels', () => {
 });
 
 /**
+ * `wasmsg bench --json` on a Redis stream of its own (`wasmsg-bench-<tag>-<random>`), with a
+ * backlog big enough to be still producing when a test signals it; and a client of that Redis.
+ */
+function benchOnRedis(tag: string, output: 'pipe' | 'ignore'): { base: string; redis: Redis; cli: ChildProcess } {
+  const base = `wasmsg-bench-${tag}-${randomBytes(4).toString('hex')}`;
+  const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
+  const cli = spawn(
+    process.execPath,
+    [bin, 'bench', '--cache-dir', cacheDir, '--brokers', url, '--messages', '300000', '--json'],
+    { stdio: ['ignore', output, output] },
+  );
+  return { base, redis: new Redis(redisClientUrl(url)), cli };
+}
+
+/**
  * Once a bench run has made its stream (no event to wait on from here: Redis is asked until
  * then), the PID of the run's process, the CLI's child.
  */
@@ -298,17 +313,9 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
   });
 
   test('SIGTERM: the run under way is stopped, its process ended, its stream dropped; the report says so', async () => {
-    const base = `wasmsg-bench-term-${randomBytes(4).toString('hex')}`;
-    const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
-    const redis = new Redis(redisClientUrl(url));
-    // a backlog big enough to be still producing when the signal comes
-    const cli = spawn(
-      process.execPath,
-      [bin, 'bench', '--cache-dir', cacheDir, '--brokers', url, '--messages', '300000', '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const { base, redis, cli } = benchOnRedis('term', 'pipe');
     let stdout = '';
-    cli.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    cli.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     const exited = once(cli, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     let runPid = 0;
     try {
@@ -331,14 +338,7 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
   test("SIGKILL of the bench: the run's process drops its stream and ends, not go on alone", async () => {
     // before: the run's process, its IPC channel gone, went on producing and consuming alone
     // (reparented to PID 1), then crashed at its next progress message; its stream stayed
-    const base = `wasmsg-bench-kill-${randomBytes(4).toString('hex')}`;
-    const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
-    const redis = new Redis(redisClientUrl(url));
-    const cli = spawn(
-      process.execPath,
-      [bin, 'bench', '--cache-dir', cacheDir, '--brokers', url, '--messages', '300000', '--json'],
-      { stdio: ['ignore', 'ignore', 'ignore'] },
-    );
+    const { base, redis, cli } = benchOnRedis('kill', 'ignore');
     let runPid = 0;
     try {
       runPid = await runUnderWay(redis, base, cli.pid!);
