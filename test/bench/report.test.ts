@@ -137,6 +137,13 @@ describe('bench report (report.html in headless chromium)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** The DOM chromium makes of the report with these runs (a page and a browser profile named `name`). */
+  async function renderedDom(name: string, runs: RunResult[]): Promise<string> {
+    const html = join(dir, `${name}.html`);
+    writeFileSync(html, renderHtml({ ...report, runs }));
+    return chromium([`--user-data-dir=${join(dir, `profile-${name}`)}`, '--dump-dom', pathToFileURL(html).href]);
+  }
+
   test('writeReport writes report.json (the report, pretty) and report.html', () => {
     assert.equal(written.json, join(dir, 'out', 'nested', 'report.json'));
     assert.equal(written.html, join(dir, 'out', 'nested', 'report.html'));
@@ -226,13 +233,7 @@ describe('bench report (report.html in headless chromium)', () => {
       latencyMs: empty,
       handlerUs: null,
     });
-    const html = join(dir, 'nothing.html');
-    writeFileSync(html, renderHtml({ ...report, runs: [failed!, zero] }));
-    const dom = await chromium([
-      `--user-data-dir=${join(dir, 'profile-nothing')}`,
-      '--dump-dom',
-      pathToFileURL(html).href,
-    ]);
+    const dom = await renderedDom('nothing', [failed!, zero]);
     assert.match(element(dom, 'div', 'latency'), /No run has latency samples\./);
     assert.match(element(dom, 'div', 'handler'), /No handler timings/);
     assert.match(element(dom, 'div', 'timeline'), /No run has a latency timeline\./);
@@ -250,13 +251,7 @@ describe('bench report (report.html in headless chromium)', () => {
       handlerUs: null,
       timeline: { intervalMs: 100, measuredFromMs: 18, points: [[0, 3000, 18.4, 21.1, 21.1]] },
     });
-    const html = join(dir, 'short.html');
-    writeFileSync(html, renderHtml({ ...report, runs: [report.runs[0]!, short] }));
-    const dom = await chromium([
-      `--user-data-dir=${join(dir, 'profile-short')}`,
-      '--dump-dom',
-      pathToFileURL(html).href,
-    ]);
+    const dom = await renderedDom('short', [report.runs[0]!, short]);
     const over = element(dom, 'svg', 'timeline-plot');
     const lines = [...over.matchAll(/<path class="series (p99|p50)[^"]*" d="(M[^"]+)"[^>]*data-run="memory short"/g)];
     assert.deepEqual(
@@ -294,13 +289,7 @@ describe('bench report (report.html in headless chromium)', () => {
       latencyMs: one(12.7),
       handlerUs: one(89.4),
     });
-    const html = join(dir, 'single.html');
-    writeFileSync(html, renderHtml({ ...report, runs: [report.runs[0]!, single] }));
-    const dom = await chromium([
-      `--user-data-dir=${join(dir, 'profile-single')}`,
-      '--dump-dom',
-      pathToFileURL(html).href,
-    ]);
+    const dom = await renderedDom('single', [report.runs[0]!, single]);
     for (const [id, said] of [
       ['latency', 'one value, 12.7 ms'],
       ['handler', 'one value, 89.4 µs'],
