@@ -6,6 +6,7 @@ import type { RedisAdapter } from './redis.js';
 import {
   type Handed,
   type HandedRecord,
+  type StreamEntry,
   type StreamReply,
   compareIds,
   decodeEntry,
@@ -171,17 +172,16 @@ export class RedisConsumer implements Consumer {
     return this.adapter.options.count ?? this.sizer.count();
   }
   private readonly sizer = new ReadSizer(MAX_COUNT, FIRST_COUNT);
-  /** Sizes the next reads by the entries of this one. */
-  private learn(entries: Array<[Buffer, Buffer[] | null]>): void {
+  /** Sizes the next reads by the entries of this one (each caller of `deliver` that read them). */
+  private learn(entries: StreamEntry[]): void {
     let bytes = 0;
     for (const [, fields] of entries) if (fields !== null) for (const f of fields) bytes += f.length;
     this.sizer.learn(entries.length, bytes);
   }
 
-  /** `learned`: the reply's sizes were learnt already (before the next read was sent). */
-  private deliver(reply: StreamReply, learned = false): number {
-    let entries = reply?.[0]?.[1] ?? [];
-    if (!learned) this.learn(entries);
+  /** Hands a read's entries to the engine (the caller has learnt their sizes: `learn`). */
+  private deliver(read: StreamEntry[]): void {
+    let entries = read;
     // A pending entry the stream no longer holds (trimmed by MAXLEN or XTRIM, deleted by XDEL
     // while its consumer was away) comes back as [id, nil]: there is nothing to handle, so it is
     // acknowledged (else it stays pending for good, and before it threw and lost its batch)
@@ -209,7 +209,6 @@ export class RedisConsumer implements Consumer {
       if (compareIds(last, this.lastSeen) > 0) this.lastSeen = last;
       this.onBatch(records);
     }
-    return records.length;
   }
 
   private async readGroup(group: string): Promise<void> {
@@ -229,10 +228,11 @@ export class RedisConsumer implements Consumer {
           this.pendingCursor,
         )) as StreamReply;
         const entries = reply?.[0]?.[1] ?? [];
+        this.learn(entries);
         if (entries.length === 0) this.pendingCursor = undefined;
         else {
           this.pendingCursor = entries[entries.length - 1]![0].toString('utf8');
-          this.deliver(reply);
+          this.deliver(entries);
         }
         return;
       }
@@ -256,14 +256,15 @@ export class RedisConsumer implements Consumer {
       this.nextRead = undefined;
       pending.catch(() => {}); // a read left in flight at close or pause is awaited, or dropped with the connection
       const reply = await pending;
+      const entries = reply?.[0]?.[1] ?? [];
       // the next read is sized by this one's entries (sent before them, it asked for as many
       // as the first read whatever their size)
-      this.learn(reply?.[0]?.[1] ?? []);
+      this.learn(entries);
       if (!this.paused && !this.stop.signal.aborted && reply !== null) {
         this.nextRead = read();
         this.nextRead.catch(() => {});
       }
-      this.deliver(reply, true);
+      this.deliver(entries);
     });
   }
   /** `keep`'s timer (group readers), and whether a round of it is under way. */
@@ -315,7 +316,10 @@ export class RedisConsumer implements Consumer {
         [Buffer, Buffer[]] | null
       >;
       const entries = claimed.filter((e): e is [Buffer, Buffer[]] => e !== null && Array.isArray(e[1]));
-      if (entries.length > 0 && !this.stop.signal.aborted) this.deliver([[Buffer.from(channel), entries]]);
+      if (entries.length > 0 && !this.stop.signal.aborted) {
+        this.learn(entries);
+        this.deliver(entries);
+      }
     } catch (err) {
       if (!this.stop.signal.aborted) this.adapter.fail(err);
     } finally {
@@ -340,7 +344,8 @@ export class RedisConsumer implements Consumer {
       )) as StreamReply;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length > 0) cursor = entries[entries.length - 1]![0].toString('utf8');
-      this.deliver(reply);
+      this.learn(entries);
+      this.deliver(entries);
     });
   }
 }

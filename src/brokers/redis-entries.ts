@@ -74,8 +74,10 @@ function equalsAscii(b: Buffer, s: string): boolean {
   return true;
 }
 
-/** An entry's fields are nil when it was deleted from the stream while pending. */
-export type StreamReply = Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
+/** An entry's id and fields; the fields are nil when it was deleted from the stream while pending. */
+export type StreamEntry = [Buffer, Buffer[] | null];
+/** A read's reply: per stream (one here), its entries; null when none came. */
+export type StreamReply = Array<[Buffer, StreamEntry[]]> | null;
 
 /** The server has no such stream or group (it lost them, or they were deleted). */
 export function isNoGroup(err: unknown): boolean {
