@@ -95,9 +95,10 @@ export const KEY_HEADER = 'wasmsg-key';
  * An inbound record's key and neutral headers from a broker's header table as its client decoded
  * it (AMQP's headers, MQTT's user properties): the key is the KEY_HEADER entry's, else `key`;
  * every other entry is a header, its name given by `rename` when the broker's wire form differs.
- * A KEY_HEADER given several times (MQTT user properties repeat: mqtt.js gives an array) is the
- * first one's: a key is one value, as the NATS adapter reads it (nats.js `get`), not the values
- * joined as a repeated header's are (`a,b` was a key no producer set).
+ * The key entry is found by that name too (`isKeyHeader`). A KEY_HEADER given several times
+ * (MQTT user properties repeat: mqtt.js gives an array; or under two wire names) is the first
+ * one's: a key is one value, as the NATS adapter reads it (nats.js `get`), not the values joined
+ * as a repeated header's are (`a,b` was a key no producer set).
  */
 export function keyAndHeaders(
   table: Readonly<Record<string, unknown>> | undefined,
@@ -105,10 +106,15 @@ export function keyAndHeaders(
   rename?: (name: string) => string,
 ): { key: string | null; headers: Record<string, string> } {
   const headers: Record<string, string> = {};
+  let keyed = false;
   if (table !== undefined)
     for (const [k, v] of Object.entries(table)) {
-      if (k === KEY_HEADER) key = headerValue(Array.isArray(v) ? v[0] : v);
-      else setHeader(headers, rename === undefined ? k : rename(k), headerValue(v));
+      const name = rename === undefined ? k : rename(k);
+      if (name !== KEY_HEADER) setHeader(headers, name, headerValue(v));
+      else if (!keyed) {
+        key = headerValue(Array.isArray(v) ? v[0] : v);
+        keyed = true;
+      }
     }
   return { key, headers };
 }
@@ -182,7 +188,9 @@ export function headerNameOut(name: string, bad: (codePoint: number) => boolean)
 /**
  * A header name as it came in: percent-decoded when it has a `%` and is valid percent-encoding
  * (every name `headerNameOut` wrote), else as it is (another producer's `100%`). Another
- * producer's name holding a valid escape (`x%41`) is read decoded (`xA`).
+ * producer's name holding a valid escape (`x%41`) is read decoded (`xA`) — `wasmsg%2Dkey` too:
+ * the decoded name is the one the consumers match with KEY_HEADER, so it is the key, as the
+ * literal `wasmsg-key` is (before, it became a header named `wasmsg-key` beside the key).
  */
 export function headerNameIn(name: string): string {
   if (!name.includes('%')) return name;

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
-import { connect as natsConnect } from 'nats';
+import { connect as natsConnect, headers as natsHeaders } from 'nats';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
 import { HeldDeliveries, KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
@@ -483,6 +483,32 @@ describe('fault: NATS headers, subjects and keys', () => {
     await c.consumer.close();
   });
 
+  test("another producer's `wasmsg%2Dkey` header is the key (its name read decoded), the first of two key headers", async () => {
+    // before: the key was only the literal `wasmsg-key`; `wasmsg%2Dkey`, read back decoded,
+    // became a header named `wasmsg-key` beside the key (a forwarded output's key downstream)
+    const subject = `${run}.keyname`;
+    const c = await collect(adapter, subject);
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    try {
+      const js = nc.jetstream();
+      for (const names of [['wasmsg%2Dkey'], ['wasmsg%2Dkey', KEY_HEADER], [KEY_HEADER, 'wasmsg%2dkey']]) {
+        const h = natsHeaders();
+        for (const [i, name] of names.entries()) h.append(name, `${name}#${i}`);
+        h.append('x-other', 'kept');
+        await js.publish(subject, enc('v'), { headers: h });
+      }
+      await c.until(3);
+    } finally {
+      await nc.close();
+    }
+    assert.deepEqual(
+      c.got.map((r) => r.key),
+      ['wasmsg%2Dkey#0', 'wasmsg%2Dkey#0', `${KEY_HEADER}#0`],
+    );
+    for (const r of c.got) assert.deepEqual(r.headers, { 'x-other': 'kept' });
+    await c.consumer.close();
+  });
+
   test('a JetStream message the engine holds past ackWaitMs is not handled again', async () => {
     // a failing handler with backoffs of 800 ms holds its one input ≈ 1.6 s, past ackWaitMs 500:
     // before, the server redelivered it and the engine ran and dead-lettered it again
@@ -825,6 +851,35 @@ describe('fault: MQTT texts a server refuses', () => {
     assert.equal(c.got[0]!.key, 'a');
     assert.equal(c.got[0]!.headers['x-twice'], '1,2', "a repeated header's values stay joined");
     assert.ok(!Object.hasOwn(c.got[0]!.headers, KEY_HEADER));
+    await c.consumer.close();
+  });
+
+  test("another producer's `wasmsg%2Dkey` user property is the key (its name read decoded), the first of two key properties", async () => {
+    // before: the key was only the literal `wasmsg-key`; `wasmsg%2Dkey`, read back decoded,
+    // became a header named `wasmsg-key` beside the key (a forwarded output's key downstream)
+    const topic = `${run}/keyname`;
+    const c = await collect(adapter, topic, 'topic');
+    const producer = await mqtt.connectAsync(server.url, { protocolVersion: 5, clientId: `keyname-${run}` });
+    try {
+      const sets: Array<Record<string, string | string[]>> = [
+        { 'wasmsg%2Dkey': 'encoded' },
+        { 'wasmsg%2Dkey': ['encoded', 'again'], [KEY_HEADER]: 'literal' },
+        { [KEY_HEADER]: 'literal', 'wasmsg%2dkey': 'encoded' },
+      ];
+      for (const props of sets)
+        await producer.publishAsync(topic, 'v', {
+          qos: 1,
+          properties: { userProperties: { ...props, 'x-other': 'kept' } },
+        });
+      await c.until(3);
+    } finally {
+      await producer.endAsync();
+    }
+    assert.deepEqual(
+      c.got.map((r) => r.key),
+      ['encoded', 'encoded', 'literal'],
+    );
+    for (const r of c.got) assert.deepEqual(r.headers, { 'x-other': 'kept' });
     await c.consumer.close();
   });
 
