@@ -21,22 +21,23 @@ import type { NatsAdapter } from './nats.js';
 
 /**
  * A message's headers, and its key from the `wasmsg-key` header (which is not kept as a header).
- * Names are read decoded (headerNameIn), the key's too: another producer's `wasmsg%2Dkey` is the
- * key; of two key headers (that and `wasmsg-key`) the first is, as the first value of a repeated
- * one is (nats.js `get`). One scratch result, read at once by the caller; a message without
- * other headers shares one frozen empty object (this runs once per message on the main thread).
+ * Names are read decoded (headerNameIn), and the reserved ones matched on the decoded name:
+ * another producer's `wasmsg%2Dkey` is the key (of two key headers, that and `wasmsg-key`, the
+ * first is, as the first value of a repeated one is: nats.js `get`); its `Nats%2DMsg-Id` and
+ * `Nats%2DExpected-*` are the server's headers, as the literal ones are (below) — read as plain
+ * `Nats-Msg-Id` / `Nats-Expected-*` headers, a handler forwarding them had JetStream act on them.
+ * One scratch result, read at once by the caller; a message without other headers shares one
+ * frozen empty object (this runs once per message on the main thread).
  */
 function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string, string>>; key: string | null } {
   let headers: Record<string, string> | undefined;
   let key: string | null = null;
   if (h !== undefined) {
     for (const k of h.keys()) {
-      if (k === MSG_ID) setHeader((headers ??= {}), MSG_ID_AS, headerValue(h.get(k)));
-      else if (!isPublishCondition(k)) {
-        const name = headerNameIn(k);
-        if (name !== KEY_HEADER) setHeader((headers ??= {}), name, headerValue(h.get(k)));
-        else key ??= headerValue(h.get(k));
-      }
+      const name = headerNameIn(k);
+      if (name === KEY_HEADER) key ??= headerValue(h.get(k));
+      else if (name === MSG_ID) setHeader((headers ??= {}), MSG_ID_AS, headerValue(h.get(k)));
+      else if (!isPublishCondition(name)) setHeader((headers ??= {}), name, headerValue(h.get(k)));
     }
   }
   scratch.headers = headers ?? NO_HEADERS;

@@ -440,6 +440,73 @@ describe('fault: NATS headers, subjects and keys', () => {
     }
   });
 
+  test("another producer's `Nats%2DMsg-Id` and `Nats%2DExpected-*` headers are read as the literal ones are: a relay's outputs are stored", async () => {
+    const p = `${run}.encsrv`;
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const js = nc.jetstream();
+    const jsm = await nc.jetstreamManager();
+    const stream = `N${run}`;
+    await jsm.streams.add({ name: stream, subjects: [`${p}.>`] });
+    // names JetStream does not read on the wire, but that percent-decode to ones it does
+    const sent: Array<[string, string]> = [
+      ['Nats%2DMsg-Id', 'id-1'],
+      ['Nats%2DMsg-Id', 'id-1'],
+      ['Nats%2DExpected-Stream', 'no-such-stream'],
+      ['Nats%2dExpected-Last-Sequence', '999'],
+    ];
+    for (const [i, [name, value]] of sent.entries()) {
+      const h = natsHeaders();
+      h.set(name, value);
+      h.set('x-n', String(i));
+      await js.publish(`${p}.in`, enc(`v${i}`), { headers: h });
+    }
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url }],
+        components: [{ path: fixture('relay'), subscriptions: [{ channel: `${p}.in`, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1, backoffMs: 1 },
+        deadLetter: { channel: `${p}.dlq` },
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      await within(engine.waitForSettled(sent.length), 20_000, 'every input settled');
+      // before: read back as plain Nats-Msg-Id / Nats-Expected-* headers, which the relay
+      // forwarded: JetStream dropped the second output as a duplicate of the first, and refused
+      // the last two (their conditions unmet) and their dead letters (which carry the same
+      // headers): those inputs never settled
+      assert.equal(engine.snapshot().deadLettered, 0);
+      const last = (await jsm.streams.info(stream)).state.last_seq;
+      const outputs: Array<Record<string, string>> = [];
+      for (let seq = 1; seq <= last; seq++) {
+        const m = await jsm.streams.getMessage(stream, { seq });
+        if (m.subject !== `${p}.in.out`) continue;
+        const h: Record<string, string> = {};
+        for (const k of m.header.keys()) h[k] = m.header.get(k);
+        outputs.push(h);
+      }
+      assert.deepEqual(
+        outputs.map((h) => h['x-n']),
+        ['0', '1', '2', '3'],
+      );
+      assert.deepEqual(
+        outputs.map((h) => h['x-wasmsg-nats-msg-id']),
+        ['id-1', 'id-1', undefined, undefined],
+      );
+      for (const h of outputs)
+        assert.ok(
+          Object.keys(h).every((k) => !k.toLowerCase().startsWith('nats')),
+          `no server header forwarded: ${JSON.stringify(h)}`,
+        );
+    } finally {
+      await engine.stop();
+      await nc.close();
+    }
+  });
+
   test('a header value with CR/LF, names with spaces or colons: percent-encoded, not a crash', async () => {
     const subject = `${run}.hdr`;
     const c = await collect(adapter, subject);
