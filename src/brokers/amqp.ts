@@ -19,6 +19,7 @@ import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine }
  * content_type property.
  * - A record's key travels in the header `wasmsg-key` (AMQP has no message key; the routing key
  *   is the queue's name); an inbound record's key is that header, else its message-id property.
+ *   An output's own header of that name is not sent (as on NATS and MQTT): only the key is.
  *   A header named `__proto__` travels as `%5F%5Fproto%5F%5F` (amqplib's decoder would drop it),
  *   and a header named that, after any number of `%25`, with one `%25` more (amqp-consumer.ts).
  * - Queues and exchanges an output names are declared once, each on a channel of its own (a
@@ -224,7 +225,10 @@ export class AmqpAdapter implements BrokerAdapter {
       const headers = headersOut(r.headers, CE_PREFIX, toWire);
       const contentType = headers['content-type'];
       delete headers['content-type'];
+      // the key is only ever the record's: an output's own `wasmsg-key` header (another
+      // producer's Kafka header or Redis field, forwarded) would be read back as the key
       if (r.key !== undefined && r.key !== null) headers[KEY_HEADER] = r.key;
+      else delete headers[KEY_HEADER];
       const bad = this.invalid(r, headers);
       if (bad !== undefined) throw refused('amqp', this.options.url, bad, { channel: r.channel });
       const props: amqp.Options.Publish = {

@@ -88,6 +88,8 @@ export function headersOut(
  * (NATS, AMQP, MQTT), and where their adapters read a record's key from. Kafka writes the
  * message key, Redis Streams the entry's `key` field. World C shows a record's key as the
  * metadata `wasmsg-key` (from the record's key, whatever the broker), so the name is the same.
+ * An output's key is only ever its record's: where it travels in this header, an output's own
+ * header of the name (a Kafka header or Redis field a world B handler forwarded) is not sent.
  */
 export const KEY_HEADER = 'wasmsg-key';
 

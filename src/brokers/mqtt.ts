@@ -38,9 +38,10 @@ import {
  *   2.0 does not restore shared subscriptions after its restart); PUBACKs held for the lost
  *   connection are dropped, the server redelivers those messages (duplicates, at-least-once).
  * - publish: QoS 1, resolved on PUBACK. CloudEvents binary mode uses unprefixed user properties.
- *   A record's key is the user property `wasmsg-key` (MQTT has no message key), read back as
- *   the key of an inbound message (its first value when it repeats; a repeated user property
- *   that is a header has its values joined with `,`).
+ *   A record's key is the user property `wasmsg-key` (MQTT has no message key; an output's own
+ *   header of that name is not sent), read back as the key of an inbound message (its first
+ *   value when it repeats; a repeated user property that is a header has its values joined
+ *   with `,`).
  * - What MQTT cannot carry: a server disconnects a client whose packet has a string with a
  *   control character (TAB, CR, LF, ESC, DEL, C1), a Unicode non-character or an unpaired
  *   surrogate — and mqtt.js sends the same packet again after reconnecting, forever. User

@@ -41,7 +41,8 @@ import { connectNats } from './nats-transport.js';
  * CloudEvents binary mode uses `ce-` headers.
  *
  * What NATS cannot carry, and what is done instead:
- * - a record's key: NATS has none; it travels in the header `wasmsg-key` (read back as the key).
+ * - a record's key: NATS has none; it travels in the header `wasmsg-key` (read back as the key;
+ *   an output's own header of that name is not sent: only the key is).
  * - header values with CR or LF, or with whitespace at either end (nats.js trims it), and header
  *   names with characters outside `!`..`~` or a `:`: percent-encoded (`%0A`, `%20`; a `%` in such
  *   a value becomes `%25`, so `decodeURIComponent` gives the original). Other values pass

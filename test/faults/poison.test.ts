@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { connect as natsConnect } from 'nats';
+import type { BrokerAdapter, BrokerRecord } from '../../src/brokers/adapter.js';
+import { AmqpAdapter } from '../../src/brokers/amqp.js';
+import { KEY_HEADER } from '../../src/brokers/common.js';
+import { MqttAdapter } from '../../src/brokers/mqtt.js';
+import { NatsAdapter } from '../../src/brokers/nats.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineOptionsInput } from '../../src/engine/options.js';
-import { cacheDir, fixture } from '../helpers.js';
+import { cacheDir, fixture, within } from '../helpers.js';
 import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
 import { TestServer } from './servers.js';
 
@@ -214,4 +220,156 @@ describe("fault: a relay keeps each key on one partition downstream (Kafka, the 
       }
     },
   );
+});
+
+describe("fault: another producer's header `wasmsg-key` (Kafka, Redis), forwarded, is never the output's key (AMQP, NATS, MQTT)", () => {
+  const amqpUrl = process.env['WASMSG_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+  let redis: TestServer;
+  let nats: TestServer;
+  let mosquitto: TestServer;
+  let mock: KafkaMock;
+  before(async () => {
+    redis = await TestServer.start('redis');
+    nats = await TestServer.start('nats');
+    mosquitto = await TestServer.start('mosquitto');
+    mock = await startKafkaMock([]);
+  });
+  after(async () => {
+    await mock.stop();
+    await mosquitto.stop();
+    await nats.stop();
+    await redis.stop();
+  });
+
+  /** Two inputs each: no key, and the key `real`; both with the header `wasmsg-key: forged`. */
+  const HEADERS = { [KEY_HEADER]: 'forged', 'x-other': 'kept' };
+
+  /**
+   * The relay fixture (world B: forwards each message, its metadata as headers, to
+   * `<channel>.out` on its default broker) reading a Redis stream, and a Kafka topic when `kafka`,
+   * with `out` as its default broker; what `out`'s own adapter reads back on each `.out`.
+   */
+  async function relayTo(
+    name: string,
+    out: { url: string; reader: BrokerAdapter },
+    kafka: boolean,
+  ): Promise<Map<string, BrokerRecord[]>> {
+    const inputs = [`${run}-wk-${name}`, ...(kafka ? [`${run}-wk-${name}-kafka`] : [])];
+    const got = new Map<string, BrokerRecord[]>(inputs.map((i) => [i, []]));
+    let left = inputs.length * 2;
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    await out.reader.connect();
+    for (const input of inputs) {
+      const consumer = await out.reader.subscribe({ channel: `${input}.out`, kind: 'topic' }, (records) => {
+        for (const r of records) {
+          got.get(input)!.push(r);
+          consumer.settle(r, 'ack');
+          if (--left === 0) done();
+        }
+      });
+    }
+    const kafkaUrl = `kafka://${mock.bootstrap}`;
+    if (kafka) assert.equal(await mock.command(`topic ${inputs[1]} 1`), 'OK');
+    const e = new Engine({
+      brokers: [
+        { name: 'default', url: out.url },
+        { name: 'redis', url: redis.url },
+        ...(kafka
+          ? [
+              {
+                name: 'kafka',
+                url: kafkaUrl,
+                options: { sessionTimeoutMs: 6000, commitIntervalMs: 100, consumer: { maxWaitTimeInMs: 500 } },
+              },
+            ]
+          : []),
+      ],
+      components: [
+        {
+          path: fixture('relay'),
+          subscriptions: inputs.map((channel, i) => ({
+            broker: i === 0 ? 'redis' : 'kafka',
+            channel,
+            kind: 'queue' as const,
+            group: `g-${run}`,
+          })),
+        },
+      ],
+      workers: 1,
+      cacheDir,
+    });
+    const client = new Redis(redis.url);
+    const producer = new Kafka({
+      clientId: 'test',
+      brokers: mock.bootstrap.split(','),
+      logLevel: logLevel.NOTHING,
+    }).producer();
+    try {
+      await e.start();
+      const fields = Object.entries(HEADERS).flatMap(([k, v]) => [`h:${k}`, v]);
+      await client.xadd(inputs[0]!, '*', 'data', 'v0', ...fields);
+      await client.xadd(inputs[0]!, '*', 'data', 'v1', 'key', 'real', ...fields);
+      if (kafka) {
+        await producer.connect();
+        await producer.send({
+          topic: inputs[1]!,
+          acks: -1,
+          messages: [
+            { value: 'v0', headers: HEADERS },
+            { key: 'real', value: 'v1', headers: HEADERS },
+          ],
+        });
+      }
+      await within(all, 60_000, `the ${name} outputs read back`);
+    } finally {
+      await producer.disconnect().catch(() => {});
+      client.disconnect();
+      await e.stop();
+      await out.reader.close();
+    }
+    return got;
+  }
+
+  function assertKeys(got: Map<string, BrokerRecord[]>): void {
+    const seen = (records: BrokerRecord[]): unknown[] =>
+      records
+        .map((r) => ({
+          value: new TextDecoder().decode(r.value),
+          key: r.key,
+          other: r.headers['x-other'],
+          keyHeader: Object.hasOwn(r.headers, KEY_HEADER),
+        }))
+        .sort((a, b) => a.value.localeCompare(b.value));
+    const expected = [
+      { value: 'v0', key: null, other: 'kept', keyHeader: false },
+      { value: 'v1', key: 'real', other: 'kept', keyHeader: false },
+    ];
+    // before (AMQP): the output of the input without a key went out with the forwarded header
+    // `wasmsg-key: forged`, and was read back with the key `forged`
+    assert.deepEqual(
+      Object.fromEntries([...got].map(([input, records]) => [input, seen(records)])),
+      Object.fromEntries([...got.keys()].map((input) => [input, expected])),
+    );
+  }
+
+  test("to AMQP, from Redis and Kafka: the key is the input's, or none", { timeout: 90_000 }, async () => {
+    const reader = new AmqpAdapter({ name: 'out', url: amqpUrl });
+    try {
+      assertKeys(await relayTo('amqp', { url: amqpUrl, reader }, true));
+    } finally {
+      const conn = await amqp.connect(amqpUrl);
+      const ch = await conn.createChannel();
+      for (const input of [`${run}-wk-amqp`, `${run}-wk-amqp-kafka`])
+        await ch.deleteExchange(`${input}.out`).catch(() => {});
+      await conn.close();
+    }
+  });
+
+  test('to NATS and MQTT, from Redis: the same', { timeout: 60_000 }, async () => {
+    const natsReader = new NatsAdapter({ name: 'out', url: nats.url });
+    assertKeys(await relayTo('nats', { url: nats.url, reader: natsReader }, false));
+    const mqttReader = new MqttAdapter({ name: 'out', url: mosquitto.url, clientId: `wk-${run}` });
+    assertKeys(await relayTo('mqtt', { url: mosquitto.url, reader: mqttReader }, false));
+  });
 });
