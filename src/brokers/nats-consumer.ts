@@ -24,7 +24,7 @@ import type { NatsAdapter } from './nats.js';
  * Names are read decoded (headerNameIn), and the reserved ones matched on the decoded name:
  * another producer's `wasmsg%2Dkey` is the key (of two key headers, that and `wasmsg-key`, the
  * first is, as the first value of a repeated one is: nats.js `get`); its `Nats%2DMsg-Id` and
- * `Nats%2DExpected-*` are the server's headers, as the literal ones are (below) — read as plain
+ * `Nats%2DExpected-*` (and `-Rollup`, `-TTL`) are the server's headers, as the literal ones are (below) — read as plain
  * `Nats-Msg-Id` / `Nats-Expected-*` headers, a handler forwarding them had JetStream act on them.
  * One scratch result, read at once by the caller; a message without other headers shares one
  * frozen empty object (this runs once per message on the main thread).
@@ -36,7 +36,8 @@ function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string
     for (const k of h.keys()) {
       const name = headerNameIn(k);
       if (name === KEY_HEADER) key ??= headerValue(h.get(k));
-      else if (name === MSG_ID) setHeader((headers ??= {}), MSG_ID_AS, headerValue(h.get(k)));
+      else if (name === MSG_ID || name === ROLLUP || name === TTL)
+        setHeader((headers ??= {}), asData(name), headerValue(h.get(k)));
       else if (!isPublishCondition(name)) setHeader((headers ??= {}), name, headerValue(h.get(k)));
     }
   }
@@ -68,7 +69,16 @@ function isPublishCondition(name: string): boolean {
  * dead letters) as `x-wasmsg-nats-msg-id`.
  */
 const MSG_ID = 'Nats-Msg-Id';
-const MSG_ID_AS = 'x-wasmsg-nats-msg-id';
+/**
+ * The server's other per-message directives, carried on as data the same way: `Nats-Rollup`
+ * (a dead letter or relayed output carrying it was refused for good by a stream without rollups,
+ * "rollup not permitted", or purged its subject's earlier messages in one with them) and
+ * `Nats-TTL` (servers from 2.11: refused by a stream without per-message TTLs).
+ */
+const ROLLUP = 'Nats-Rollup';
+const TTL = 'Nats-TTL';
+/** `Nats-Msg-Id` → `x-wasmsg-nats-msg-id`, `Nats-Rollup` → `x-wasmsg-nats-rollup`, … */
+const asData = (name: string): string => `x-wasmsg-${name.toLowerCase()}`;
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {

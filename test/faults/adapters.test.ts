@@ -336,6 +336,41 @@ describe('fault: NATS headers, subjects and keys', () => {
     }
   });
 
+  test("an input's Nats-Rollup header reaches its dead letter as data (x-wasmsg-nats-rollup): the dead letter is stored", async () => {
+    const subject = `${run}.rollup`;
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const js = nc.jetstream();
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: `R${run}`, subjects: [subject], allow_rollup_hdrs: true });
+    const h = natsHeaders();
+    h.set('Nats-Rollup', 'sub');
+    await js.publish(subject, enc('poison'), { headers: h });
+    const dead = `${run}.rollup-dead`;
+    const engine = new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url }],
+        components: [{ path: fixture('trap'), subscriptions: [{ channel: subject, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1, backoffMs: 1 },
+        deadLetter: { channel: dead },
+      },
+      [],
+    );
+    await engine.start();
+    try {
+      // before: the dead letter carried Nats-Rollup to a stream without rollups, refused for good
+      await within(engine.waitForSettled(1), 20_000, 'dead-lettered');
+      assert.equal(engine.snapshot().deadLettered, 1);
+      const stored = await jsm.streams.getMessage(await jsm.streams.find(dead), { last_by_subj: dead });
+      assert.equal(stored.header.get('x-wasmsg-nats-rollup'), 'sub');
+      assert.equal(stored.header.get('Nats-Rollup'), '');
+    } finally {
+      await engine.stop();
+      await nc.close();
+    }
+  });
+
   test('JetStream pulls sized in bytes: big messages all come, small ones more than the first pull of 64 at once', async () => {
     // before: 256 messages a pull whatever their size
     const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
