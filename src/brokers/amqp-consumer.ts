@@ -4,12 +4,6 @@ import type { AmqpAdapter } from './amqp.js';
 import { DeliveryOffsets, HeldDeliveries, keyAndHeaders } from './common.js';
 
 /**
- * The AMQP adapter's consumer (brokers/amqp.ts is the adapter: the connection, declarations,
- * publish): a channel consuming one queue with `prefetch`, opened again on every new connection
- * and when the server closes it or cancels the consumer; acks and nacks on the channel each
- * delivery came on.
- */
-/**
  * A header named `__proto__` goes out under this name: amqplib's decoder assigns header names to
  * a plain object, where that one is the prototype setter and would vanish. Read back as
  * `__proto__` (it is `__proto__` percent-encoded).
@@ -39,6 +33,12 @@ export function fromWire(name: string): string {
   return name.startsWith('%') && PROTO_FAMILY.test(name) ? name.slice(3) : name;
 }
 
+/**
+ * The AMQP adapter's consumer (brokers/amqp.ts is the adapter: the connection, declarations,
+ * publish): a channel consuming one queue with `prefetch`, opened again on every new connection
+ * and when the server closes it or cancels the consumer; acks and nacks on the channel each
+ * delivery came on.
+ */
 export class AmqpConsumer implements Consumer {
   private readonly offsets = new DeliveryOffsets();
   /** Each delivery with the channel it came on: an ack goes to that channel, or nowhere. */
