@@ -1,10 +1,11 @@
-import { mkdir, rmdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError } from 'commander';
 import { type BenchOptions, checkOptions } from '../bench/matrix.js';
 import { OptionError, describe } from '../errors.js';
+import { checkComponentPath } from './files.js';
 import { UsageError } from './usage.js';
 import type { BenchReport, RunResult } from '../bench/types.js';
 import { startedInTransient } from '../bench/timeline.js';
@@ -97,7 +98,9 @@ export async function runBenchCommand(component: string | undefined, flags: Benc
     if (e instanceof OptionError) throw new UsageError(e.message, String(e.context?.['option'] ?? 'bench'));
     throw e;
   }
-  if (component !== undefined) await checkComponentFile(component);
+  // the path checked once, now, before any run or channel, as every command checks one (before,
+  // each run's process found it missing and failed, one run after another)
+  if (component !== undefined) await checkComponentPath(component);
   // the report's directory is made now: a path that cannot be one fails before the runs, not after
   const out = flags.out === undefined ? undefined : resolve(flags.out);
   const made =
@@ -200,29 +203,6 @@ async function benchAndReport(options: BenchOptions, flags: BenchFlags): Promise
     return 128 + (osConstants.signals[signal] ?? 1);
   }
   return report.runs.some((r) => r.error !== undefined) ? 1 : 0;
-}
-
-/**
- * The component is a file: found out once, now, before any run or channel — before, each run's
- * process found it missing and failed, one run after another. (Whether it loads is checked next,
- * by runBench.) A relative path is said with the directory it was resolved against.
- */
-async function checkComponentFile(given: string): Promise<void> {
-  const where = isAbsolute(given) ? '' : ` (resolved against the working directory ${process.cwd()})`;
-  let file;
-  try {
-    file = await stat(resolve(given));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' || code === 'ENOTDIR' ? `no such file${where}` : describe(err);
-    throw new UsageError(`component ${given}: ${why}`, 'component');
-  }
-  if (!file.isFile()) {
-    throw new UsageError(
-      `component ${given}: not a file (${file.isDirectory() ? 'a directory' : 'not a regular file'})`,
-      'component',
-    );
-  }
 }
 
 const n0 = (x: number): string => Math.round(x).toLocaleString('en');

@@ -467,18 +467,23 @@ describe('wasmsg bench: modes', () => {
     }
   });
 
-  test('a component path that is missing or no file: a usage error naming it, before any run (exit 2)', async () => {
-    // before: each run's process found it missing, and each run failed with it in turn
+  test('a component path that is missing or no file: refused as every command refuses it, before any run (exit 1)', async () => {
+    // before: each run's process found it missing, and each run failed with it in turn; then a
+    // usage error of bench's own (exit 2), in words no other command used (issue10.test.ts has
+    // each command's: one check, src/cli/files.ts)
     const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-cwd-'));
     const missing = await benchWith({ cwd: dir }, 'nope.wasm', '--workers', '1,2', '--messages', '2000');
-    assert.equal(missing.code, 2, missing.stderr);
-    assert.match(
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(
       missing.stderr,
-      new RegExp(`component nope\\.wasm: no such file \\(resolved against the working directory ${dir}\\)`),
+      `wasmsg: component nope.wasm: no such file (resolved against the working directory ${dir}) [E_FILE_NOT_FOUND]\n`,
     );
     const notFile = await bench(dir, '--messages', '2000', '--no-progress');
-    assert.equal(notFile.code, 2, notFile.stderr);
-    assert.match(notFile.stderr, /component .*: not a file \(a directory\)/);
+    assert.equal(notFile.code, 1, notFile.stderr);
+    assert.equal(
+      notFile.stderr,
+      `wasmsg: component ${dir}: is a directory (EISDIR), not a component file: name the .wasm inside it [E_BAD_INPUT]\n`,
+    );
     for (const r of [missing, notFile]) {
       assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
       assert.equal(r.stdout, '', 'no table');
@@ -506,7 +511,8 @@ describe('wasmsg bench: modes', () => {
     // directory (and the parents it made) behind, empty
     const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-out-'));
     const missing = await bench(join(dir, 'nope.wasm'), '--messages', '200', '--out', join(dir, 'fresh'));
-    assert.equal(missing.code, 2, missing.stderr);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(missing.stderr, `wasmsg: component ${join(dir, 'nope.wasm')}: no such file [E_FILE_NOT_FOUND]\n`);
     const bad = await bench(fixture('core-module'), '--messages', '200', '--no-progress', '--out', join(dir, 'a', 'b'));
     assert.equal(bad.code, 1, bad.stderr);
     assert.match(bad.stderr, /is a core WebAssembly module/);

@@ -110,7 +110,7 @@ describe('bad input: non-zero exit and one line on stderr', () => {
       /exports no wasi:messaging handler; exports found: .* \[E_MISSING_EXPORT\]/,
     ],
     ['unknown import', ['inspect', fixture('unknown-import')], /\[E_UNSUPPORTED_IMPORT\]/],
-    ['missing file', ['call', '/nope.wasm'], /no such file\) \[E_FILE_NOT_FOUND\]/],
+    ['missing file', ['call', '/nope.wasm'], /^wasmsg: component \/nope\.wasm: no such file \[E_FILE_NOT_FOUND\]$/],
   ];
   for (const [name, args, message] of cases) {
     test(name, () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { at, cacheDir, examples, fixture } from '../helpers.js';
 
@@ -103,19 +103,71 @@ describe('papercuts (item 10)', () => {
       assert.match(r.stdout, /\nExamples:\n {2}wasmsg /);
     });
   }
-  test('a .wat file gets a hint on building a component', () => {
-    const r = wasmsg(['call', at('examples/noop-wat/noop.wat')]);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /WebAssembly text, not a binary component.*wasm-tools parse.*component new.*\[E_NOT_WASM\]/);
-  });
-  test('a directory is named as one (EISDIR), not as missing', () => {
-    for (const command of ['inspect', 'call']) {
-      const r = wasmsg([command, at('examples/noop-wat')]);
-      assert.equal(r.status, 1);
-      assert.match(r.stderr, /is a directory \(EISDIR\), not a component file/);
-      assert.doesNotMatch(r.stderr, /not found|no such file/i);
+});
+
+describe('a component path that is no component file: one check, one wording, every command (exit 1)', () => {
+  // before: `bench` checked the path with words of its own (a usage error, exit 2), the other
+  // commands left a missing file to the loader (`cannot read component (no such file)`, no
+  // directory said), and opened a FIFO to look at its first bytes: they waited for a writer for good
+  const dir = mkdtempSync(join(tmp, 'paths-'));
+  mkdirSync(join(dir, 'a-dir'));
+  assert.equal(spawnSync('mkfifo', [join(dir, 'a-fifo.wasm')]).status, 0, 'mkfifo');
+  const wat = at('examples/noop-wat/noop.wat');
+  const watHint =
+    'WebAssembly text, not a binary component: wasmsg runs component binaries (.wasm). Build one with ' +
+    '`wasm-tools parse` for a (component ...) text, or for a core (module ...) embed a wasi:messaging world and run ' +
+    '`wasm-tools component new` (docs/components.md; `wasmsg new` scaffolds a build script) [E_NOT_WASM]';
+  // [case, path as given, what follows `component <path>: ` (a relative path: given, and at the
+  // command line resolved against the working directory, which it says when the file is missing)]
+  const cases: Array<[string, string, (relative: boolean) => string]> = [
+    [
+      'missing',
+      'nope.wasm',
+      (relative) =>
+        `no such file${relative ? ` (resolved against the working directory ${dir})` : ''} [E_FILE_NOT_FOUND]`,
+    ],
+    [
+      'a directory',
+      'a-dir',
+      () => 'is a directory (EISDIR), not a component file: name the .wasm inside it [E_BAD_INPUT]',
+    ],
+    ['a FIFO', 'a-fifo.wasm', () => 'is a FIFO, not a regular file: name a component file (.wasm) [E_BAD_INPUT]'],
+    ['WebAssembly text', wat, () => watHint],
+  ];
+  const commands: Array<[string, (path: string) => string[]]> = [
+    ['run', (path) => ['run', path, '--generate', '1']],
+    ['call', (path) => ['call', path]],
+    ['inspect', (path) => ['inspect', path]],
+    ['bench', (path) => ['bench', path, '--messages', '100', '--no-progress']],
+  ];
+  for (const [name, path, why] of cases) {
+    for (const [command, args] of commands) {
+      test(`${command}: ${name}`, () => {
+        // a timeout: a command that waits on the FIFO fails here rather than hang the suite
+        const r = spawnSync(process.execPath, [bin, ...args(path)], {
+          encoding: 'utf8',
+          cwd: dir,
+          env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+          timeout: 60_000,
+        });
+        assert.equal(r.status, 1, r.stderr);
+        assert.equal(r.stderr, `wasmsg: component ${path}: ${why(!isAbsolute(path))}\n`);
+        assert.equal(r.stdout, '');
+      });
     }
-  });
+    test(`validate: ${name} (a config's path is resolved against the config's directory, so said whole)`, () => {
+      const config = join(dir, `${name.replaceAll(' ', '-')}.json`);
+      writeFileSync(config, JSON.stringify({ components: [{ path, subscriptions: [{ channel: 'c' }] }] }));
+      const r = spawnSync(process.execPath, [bin, 'validate', config], {
+        encoding: 'utf8',
+        env: { ...process.env, WASMSG_CACHE_DIR: cacheDir },
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 1, r.stderr);
+      const whole = isAbsolute(path) ? path : join(dir, path);
+      assert.equal(r.stderr, `wasmsg: ${config}: options.components[0].path: component ${whole}: ${why(false)}\n`);
+    });
+  }
 });
 
 describe('config files (items 2 and 9)', () => {
@@ -351,7 +403,10 @@ describe('config files (items 2 and 9)', () => {
       config,
       JSON.stringify({ components: [{ path: 'missing.wasm', subscriptions: [{ channel: 'c' }] }] }),
     );
-    assert.match(wasmsg(['validate', config]).stderr, /components\[0\]\.path: .*missing\.wasm.*\[E_FILE_NOT_FOUND\]/);
+    assert.match(
+      wasmsg(['validate', config]).stderr,
+      /components\[0\]\.path: component \/.*\/missing\.wasm: no such file \[E_FILE_NOT_FOUND\]\n$/,
+    );
   });
 
   test('--max-attempts, --handler-timeout and --dead-letter reach the engine', () => {
