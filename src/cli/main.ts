@@ -13,7 +13,7 @@ import { DEFAULT_PARTITIONS, DEFAULT_SIZE } from './run-options.js';
 import { DEFAULT_STATS_INTERVAL_S } from './run-output.js';
 import { UsageError, collect, headerParser, intParser } from './usage.js';
 import { runValidate } from './validate.js';
-import { LOG_LEVELS, configureLogging, envFormatProblem, envLevelProblem } from '../log.js';
+import { LOG_FORMATS, LOG_LEVELS, configureLogging, envFormatProblem, envLevelProblem } from '../log.js';
 import { tuneHeap } from '../heap-tuning.js';
 import { outliveUnwritableOutput } from './unwritable-output.js';
 
@@ -66,6 +66,21 @@ const program = new Command()
       'wasmsg validate examples/wasmsg.yaml',
       'wasmsg new my-handler --world a --lang wat',
     ),
+  )
+  .addHelpText(
+    'after',
+    [
+      'Environment:',
+      `  WASMSG_LOG_LEVEL   stderr log level: ${LOG_LEVELS.slice(0, -1).join(', ')},`,
+      `                     ${LOG_LEVELS.at(-1)} (any case; default info)`,
+      `  WASMSG_LOG_FORMAT  stderr log format: ${LOG_FORMATS.join(' or ')} (any case; default pretty`,
+      '                     on a TTY, json off one)',
+      '  WASMSG_CACHE_DIR   transpile cache directory (default $XDG_CACHE_HOME/wasmsg,',
+      '                     else ~/.cache/wasmsg)',
+      '  --log-level, --log-format and --cache-dir, where a command takes them,',
+      '  override these; a level or format that names none is a usage error (exit 2)',
+      '',
+    ].join('\n'),
   );
 
 program

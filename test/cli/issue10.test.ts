@@ -96,6 +96,23 @@ describe('papercuts (item 10)', () => {
     assert.equal(r.status, 0);
     assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+/);
   });
+  test('wasmsg --help names the environment variables it reads and what they take', () => {
+    // before: WASMSG_LOG_LEVEL and WASMSG_LOG_FORMAT were said only under run's and call's flags
+    const r = wasmsg(['--help']);
+    assert.equal(r.status, 0);
+    const environment = r.stdout.slice(r.stdout.indexOf('\nEnvironment:\n')).replace(/\s+/g, ' ');
+    assert.match(
+      environment,
+      /WASMSG_LOG_LEVEL stderr log level: fatal, error, warn, info, debug, trace, silent \(any case; default info\)/,
+    );
+    assert.match(
+      environment,
+      /WASMSG_LOG_FORMAT stderr log format: json or pretty \(any case; default pretty on a TTY, json off one\)/,
+    );
+    assert.match(environment, /WASMSG_CACHE_DIR transpile cache directory/);
+    assert.match(environment, /--log-level, --log-format and --cache-dir, where a command takes them, override these/);
+    assert.doesNotMatch(wasmsg(['run', '--help']).stdout, /\nEnvironment:\n/, "the top level's alone");
+  });
   for (const command of [[], ['inspect'], ['call'], ['run'], ['validate'], ['new']]) {
     test(`wasmsg ${command.join(' ')} --help shows examples`, () => {
       const r = wasmsg([...command, '--help']);
