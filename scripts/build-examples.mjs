@@ -173,6 +173,7 @@ const targets = [
   ['test/fixtures/batch-noconf.wasm', () => wat('test/fixtures/src/batch-noconf.wat', WORLD_C, 'messaging')],
   ['test/fixtures/grow.wasm', () => wat('test/fixtures/src/grow.wat', WORLD_A, 'messaging')],
   ['test/fixtures/start-loop.wasm', () => wat('test/fixtures/src/start-loop.wat', WORLD_A, 'messaging')],
+  ['test/fixtures/start-trap.wasm', () => wat('test/fixtures/src/start-trap.wat', WORLD_A, 'messaging')],
   ['test/fixtures/batch-noop.wasm', () => wat('test/fixtures/src/batch-noop.wat', WORLD_C, 'messaging')],
   ['test/fixtures/batch-spin.wasm', () => wat('test/fixtures/src/batch-spin.wat', WORLD_C, 'messaging')],
   // The batch example as a component of the @0.1.0 label.

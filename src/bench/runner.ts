@@ -2,11 +2,12 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { inspectComponent } from '../component/load.js';
 import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
 import { dropRunChannels, runChannel, withChannel } from './channels.js';
 import type { ChildJob, ChildMessage } from './child.js';
+import { exitReason } from './exit-reason.js';
 import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
+import { prepareComponents, prepareJob } from './prepare.js';
 import { calibrate } from './spin.js';
 import type { BenchReport, RunResult } from './types.js';
 
@@ -14,7 +15,8 @@ import type { BenchReport, RunResult } from './types.js';
  * `wasmsg bench`: expands the matrix, runs each point in a fresh child process, one after
  * another (never two at once: they would share the cores), and gathers the report. A run that
  * fails (a dead broker, a component the engine refuses at start, a timeout) is reported with
- * its error and the others still run; a component that does not load fails the bench first.
+ * its error and the others still run; a component that does not load (read, transpiled, compiled
+ * or instantiated: prepare.ts) fails the bench first, once.
  */
 
 export interface BenchContext {
@@ -23,8 +25,16 @@ export interface BenchContext {
   readonly command: string;
   /** Adapter options per URL scheme (e.g. Kafka's `sessionTimeoutMs`). */
   readonly brokerOptions?: Readonly<Record<string, Record<string, unknown>>>;
-  /** A run still going after this long is stopped and reported as failed (default 10 min). */
+  /**
+   * A run still going after this long is stopped and reported as failed (default 10 min); the
+   * preparing of the components (prepare.ts) before it fails the bench.
+   */
   readonly runTimeoutMs?: number;
+  /**
+   * The components not instantiated this long after they compiled (a start function that loops)
+   * fail the bench (default 60 s, the engine's `instantiateTimeoutMs`, which its runs have).
+   */
+  readonly instantiateTimeoutMs?: number;
   /**
    * A run that settled messages and then none for this long is stopped and reported as failed
    * (default 60 s): its broker dropped the rest (retention) or stopped delivering them, and
@@ -47,17 +57,24 @@ export interface BenchHooks {
 }
 
 const childFile = fileURLToPath(new URL('./child.js', import.meta.url));
+const DEFAULT_RUN_TIMEOUT_MS = 600_000;
+/** The engine's default `instantiateTimeoutMs` (options-schema.ts). */
+const DEFAULT_INSTANTIATE_TIMEOUT_MS = 60_000;
 
 export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: BenchHooks = {}): Promise<BenchReport> {
   const jobs = expand(options);
-  // a component of the user's that cannot be read, is no component or not one of a world the
-  // host runs fails here, once, before any channel is made — not in each run's process, one run
-  // after another. Through the transpile cache, which each run then reads: ≈ 50 ms for the
-  // 12 MiB fizzbuzz-js once transpiled (the transpile itself is the first run's, else)
-  if (options.component !== undefined) await inspectComponent(options.component, { cacheDir: ctx.cacheDir });
+  // every component the runs load is transpiled, compiled and instantiated once, now, in a
+  // process of its own: one that does not load fails here, before any channel is made — not in
+  // each run's process, one run after another — and this process keeps none of that memory (the
+  // 12 MiB fizzbuzz-js: ≈ 300 MB). The runs (and the calibration below) read the cache it filled.
+  const prepared = await prepareComponents(prepareJob(jobs, ctx.cacheDir), {
+    compileTimeoutMs: ctx.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS,
+    instantiateTimeoutMs: ctx.instantiateTimeoutMs ?? DEFAULT_INSTANTIATE_TIMEOUT_MS,
+    signal: ctx.signal,
+  });
   const rounds = new Map<number, number>([[0, 0]]);
   for (const us of new Set(options.workUs)) {
-    if (us === 0) continue;
+    if (us === 0 || !prepared) continue;
     // the engine calls through the direct binding where it fits, as `auto` does
     const r = await calibrate(us, ctx.cacheDir, 'auto');
     rounds.set(us, r);
@@ -77,7 +94,13 @@ export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: 
       rounds: rounds.get(job.params.workUs)!,
       brokerOptions: ctx.brokerOptions?.[job.params.scheme] ?? {},
     };
-    const result = await runChild(child, ctx.runTimeoutMs ?? 600_000, ctx.stallTimeoutMs ?? 60_000, hooks, ctx.signal);
+    const result = await runChild(
+      child,
+      ctx.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS,
+      ctx.stallTimeoutMs ?? 60_000,
+      hooks,
+      ctx.signal,
+    );
     runs.push(result);
     hooks.runEnd?.(result);
   }
@@ -204,40 +227,4 @@ function runChild(
       ).then(() => resolve(result));
     });
   });
-}
-
-/** What Node and V8 write to stderr around a crash's reason, which says nothing of it. */
-const NOISE = [
-  /^\s*at /, // a stack frame
-  /^Node\.js v\d/, // the version, after an uncaught error
-  /^\s*\d+: 0x[\da-f]+/i, // a native stack frame (a V8 fatal error's)
-  /^-+ Native stack trace -+$/,
-  /^<--- .* --->$/, // V8's "Last few GCs", "JS stacktrace"
-  /^\[\d+:0x[\da-f]+\]/i, // a GC trace
-  /^\s*\^+\s*$/, // the caret under an uncaught error's source line
-  /^\(Use `node --trace-/,
-];
-
-/**
- * Why a run's process ended without a result: the exit code, or the signal that ended it (an
- * out-of-memory kill is a SIGKILL with nothing on stderr), and the line of its stderr that says
- * why — V8's `FATAL ERROR` line (its heap exhausted: SIGABRT), an uncaught error's `Name: message`,
- * else its last lines. Before, the last three lines were taken as they were: an uncaught error's
- * last stack frames and `Node.js v20…`, a heap exhaustion's native stack frames.
- */
-function exitReason(code: number | null, signal: NodeJS.Signals | null, stderr: string): string {
-  const how =
-    signal !== null
-      ? `was ended by ${signal}${signal === 'SIGKILL' ? " (the kernel's out-of-memory killer sends it, as does kill -9)" : ''}`
-      : `exited with code ${code}`;
-  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
-  const said =
-    lines.findLast((l) => l.startsWith('FATAL ERROR:')) ??
-    lines.findLast((l) => /^(Uncaught )?[A-Z][\w$]*(Error|Exception)\b/.test(l)) ??
-    lines
-      .filter((l) => !NOISE.some((n) => n.test(l)))
-      .slice(-3)
-      .map((l) => l.trim())
-      .join(' ');
-  return `the run's process ${how}${said === '' ? ', writing nothing to stderr' : `: ${said.trim()}`}`;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,12 +12,13 @@ import { Redis } from 'ioredis';
 import { connect as natsConnect } from 'nats';
 import { withChannel } from '../../src/bench/channels.js';
 import { type BenchOptions, expand } from '../../src/bench/matrix.js';
+import { runBench } from '../../src/bench/runner.js';
 import { channelFromUrl } from '../../src/brokers/connect.js';
 import { natsOptions } from '../../src/brokers/nats.js';
 import { redisClientUrl } from '../../src/brokers/redis.js';
 import { listParser } from '../../src/cli/bench.js';
 import type { BenchReport, RunResult } from '../../src/bench/types.js';
-import { OptionError } from '../../src/errors.js';
+import { OptionError, WasmsgError } from '../../src/errors.js';
 import { ENGINE_V8_FLAGS } from '../../src/heap-tuning.js';
 import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
 import { at, cacheDir, fixture } from '../helpers.js';
@@ -504,6 +505,96 @@ describe('wasmsg bench: modes', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  test('a component that passes inspection but does not instantiate fails the bench once, before any run (exit 1)', async () => {
+    // start-trap: read, checked and transpiled (inspectComponent passes it), but its core start
+    // function traps. Before: the up-front check passed it, and each of the six runs failed in turn
+    const base = `wasmsg-bench-trap-${randomBytes(4).toString('hex')}`;
+    const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
+    const r = await bench(
+      fixture('start-trap'),
+      ...['--brokers', `memory,${url}`, '--workers', '1,2', '--baseline', '--messages', '2000', '--no-progress'],
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(
+      r.stderr.match(/start-trap\.wasm: cannot instantiate: unreachable \[E_INSTANTIATE\]/g)?.length,
+      1,
+      r.stderr,
+    );
+    assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
+    assert.equal(r.stdout, '', 'no table');
+    const redis = new Redis(redisClientUrl(url));
+    try {
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'no channel made');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  test('a component whose start function loops fails the bench once, after instantiateTimeoutMs, before any run', async () => {
+    const started: string[] = [];
+    const bench = runBench(
+      {
+        component: fixture('start-loop'),
+        brokers: ['memory'],
+        messages: 2000,
+        sizes: [100],
+        keys: [0],
+        workers: [1, 2],
+        batch: [256],
+        ordering: ['none'],
+        workUs: [0],
+        rates: [],
+        baseline: true,
+      },
+      { cacheDir, command: 'test', instantiateTimeoutMs: 500 },
+      { runStart: (job) => started.push(job.label) },
+    );
+    await assert.rejects(bench, (err: unknown) => {
+      assert.ok(err instanceof WasmsgError, String(err));
+      assert.equal(err.code, 'E_INSTANTIATE');
+      assert.match(err.message, /start-loop\.wasm: not instantiated within 500 ms \(instantiateTimeoutMs\)/);
+      return true;
+    });
+    assert.deepEqual(started, [], 'no run started');
+  });
+
+  test('the bench process never loads the transpiler: the component is prepared in a process of its own', async () => {
+    // before: the up-front check transpiled in the bench process (≈ 300 MB kept for the whole
+    // bench with fizzbuzz-js). An ESM load hook preloaded into every process of the bench logs
+    // each process that loads jco's transpiler; a fresh cache makes one transpile necessary
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-loads-'));
+    const log = join(dir, 'loads.log');
+    writeFileSync(
+      join(dir, 'hooks.mjs'),
+      `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  if (url.includes('jco-transpile')) appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + url + '\\n');
+  return next(url, context);
+}
+`,
+    );
+    writeFileSync(
+      join(dir, 'register.mjs'),
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
+    );
+    const env = {
+      ...process.env,
+      NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(dir, 'register.mjs')).href}`,
+    };
+    // --work: the spin component, whose calibration runs in the bench process (from the cache)
+    const args = ['bench', '--cache-dir', join(dir, 'cache'), '--messages', '200', '--work', '1', '--json'];
+    const cli = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    cli.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    cli.stdout!.resume();
+    const [code] = (await once(cli, 'close')) as [number | null];
+    assert.equal(code, 0, stderr);
+    const lines = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : [];
+    const loaders = new Set(lines.map((l) => Number(l.split(' ')[0])));
+    assert.ok(loaders.size > 0, 'the hook saw the transpiler loaded (by the preparing process)');
+    assert.ok(!loaders.has(cli.pid!), `the bench process (${cli.pid}) loaded the transpiler`);
   });
 
   test('--out: a bench that writes no report leaves no directory it made; one the user had stays, a report is kept', async () => {

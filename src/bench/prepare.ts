@@ -1,0 +1,123 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { CompiledComponent } from '../component/load.js';
+import { ErrorCode, type SerializedError, WasmsgError, errorFromJSON } from '../errors.js';
+import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
+import { exitReason } from './exit-reason.js';
+import { type Job, NOOP_COMPONENT } from './matrix.js';
+
+/**
+ * The bench's up-front check (runner side): the components the runs load are prepared once,
+ * before any run or channel, in a process of their own (prepare-child.ts) — transpiled into the
+ * cache, compiled and instantiated as the runs' engine and bare client will. A component that
+ * does not load fails the bench there, once, with the loader's error; before, one that passed
+ * `inspectComponent` but failed to compile or instantiate (a start function that traps) failed
+ * each run in turn. This process transpiles, compiles and instantiates nothing of them.
+ */
+
+type Binding = 'auto' | 'jco';
+
+export interface PrepareJob {
+  readonly cacheDir: string;
+  /** Each component the runs load, and the bindings they call it through. */
+  readonly components: ReadonlyArray<{ readonly path: string; readonly bindings: readonly Binding[] }>;
+}
+
+export type PrepareMessage =
+  | { readonly type: 'compiled' }
+  | { readonly type: 'ready' }
+  | { readonly type: 'error'; readonly error: SerializedError };
+
+/** What the preparing process posts to its worker thread (prepare-worker.ts). */
+export interface PrepareWorkerData {
+  readonly components: ReadonlyArray<{ readonly component: CompiledComponent; readonly bindings: readonly Binding[] }>;
+}
+
+export interface PrepareLimits {
+  /** Reading, transpiling and compiling still going after this long stops it (the bench fails). */
+  readonly compileTimeoutMs: number;
+  /** Instances not made this long after compiling (a start function that loops) fail the bench. */
+  readonly instantiateTimeoutMs: number;
+  /** Aborted: the preparing process is killed, and `prepareComponents` resolves false. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * What the runs of `jobs` load: each component with the bindings they call it through — the
+ * engine its default (`auto`: the direct binding where the component fits it), the bare client
+ * jco's glue, unless it calls nothing (the bundled no-op: child.ts).
+ */
+export function prepareJob(jobs: readonly Job[], cacheDir: string): PrepareJob {
+  const bindings = new Map<string, Set<Binding>>();
+  for (const job of jobs) {
+    const calls = job.side === 'engine' || job.params.workUs > 0 || job.componentPath !== NOOP_COMPONENT;
+    if (!calls) continue;
+    const set = bindings.get(job.componentPath) ?? new Set();
+    set.add(job.side === 'engine' ? 'auto' : 'jco');
+    bindings.set(job.componentPath, set);
+  }
+  return { cacheDir, components: [...bindings].map(([path, set]) => ({ path, bindings: [...set].sort() })) };
+}
+
+const childFile = fileURLToPath(new URL('./prepare-child.js', import.meta.url));
+
+/**
+ * Prepares `job`'s components in a process of its own: resolves true once each one was loaded
+ * and instantiated (the cache holds its transpile), false when `limits.signal` aborted it;
+ * rejects with the loader's error (a WasmsgError of its class and code where it threw one).
+ */
+export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promise<boolean> {
+  const names = job.components.map((c) => c.path);
+  return new Promise((resolve, reject) => {
+    // no inherited execArgv (a parent under `node --test` would pass its flags on); the runs' V8 flags
+    const child = fork(childFile, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-8192); // the last lines hold the reason
+    });
+    let outcome: { readonly prepared: boolean } | { readonly error: Error } | undefined;
+    const stop = (o: NonNullable<typeof outcome>): void => {
+      outcome ??= o;
+      child.kill('SIGKILL');
+    };
+    const seconds = Math.round(limits.compileTimeoutMs / 1000);
+    let timer = setTimeout(() => {
+      const why = `${names.join(', ')}: not read, transpiled and compiled within ${seconds} s: stopped`;
+      stop({ error: new WasmsgError(ErrorCode.transpile, why, { components: names }) });
+    }, limits.compileTimeoutMs);
+    const onAbort = (): void => stop({ prepared: false });
+    if (limits.signal?.aborted === true) onAbort();
+    else limits.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => {
+      outcome ??= { error: new Error(`the process preparing ${names.join(', ')}: ${e.message}`) };
+    });
+    child.on('message', (m: PrepareMessage) => {
+      if (m.type === 'compiled') {
+        // as the engine's start does (its instantiateTimeoutMs), with the same message
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const why = `${names.join(', ')}: not instantiated within ${limits.instantiateTimeoutMs} ms (instantiateTimeoutMs): does its start function loop?`;
+          stop({
+            error: new WasmsgError(ErrorCode.instantiate, why, {
+              components: names,
+              timeoutMs: limits.instantiateTimeoutMs,
+            }),
+          });
+        }, limits.instantiateTimeoutMs);
+      } else if (m.type === 'ready') outcome ??= { prepared: true };
+      else outcome ??= { error: m.error.code.startsWith('E_') ? errorFromJSON(m.error) : new Error(m.error.message) };
+    });
+    child.send(job);
+    // 'close', not 'exit': at 'exit' the last of its stderr (the reason) may be still unread
+    child.once('close', (code, exitSignal) => {
+      clearTimeout(timer);
+      limits.signal?.removeEventListener('abort', onAbort);
+      const o = outcome ?? {
+        error: new Error(`${names.join(', ')}: ${exitReason(code, exitSignal, stderr, 'the process preparing it')}`),
+      };
+      if ('error' in o) reject(o.error);
+      else resolve(o.prepared);
+    });
+  });
+}
