@@ -1,7 +1,8 @@
 import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { AmqpConsumer, toWire } from './amqp-consumer.js';
-import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine } from './common.js';
+import { KEY_HEADER, headersOut, publishFailed, refused, warnLine } from './common.js';
+import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 
 /**
  * AMQP 0-9-1 (RabbitMQ, amqplib). A channel name is a queue (kind queue) or a fanout exchange
@@ -37,18 +38,14 @@ import { KEY_HEADER, headersOut, publishFailed, refused, unreachable, warnLine }
  *   waits for the connection; one whose confirm was lost rejects (E_PUBLISH_FAILED).
  */
 
-export interface AmqpAdapterOptions {
-  readonly name: string;
-  readonly url: string;
+export interface AmqpAdapterOptions extends ConnectOptions {
   /** Unacked messages the server may hand this engine per subscription (default 1024). */
   readonly prefetch?: number;
-  /** Passed to amqplib's connect (TLS, heartbeat, `timeout` of the connection's opening, ...). */
+  /** Passed to amqplib's connect (TLS, heartbeat, ...; its `timeout` is `connectTimeoutMs`, see ConnectOptions). */
   readonly socket?: Record<string, unknown>;
 }
 
 const CE_PREFIX = 'cloudEvents:';
-/** The connection's opening (TCP and the AMQP handshake) fails after this long: `socket.timeout`. */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Resolves when a channel whose buffer was full drains; rejects when it closes first (amqplib
@@ -111,17 +108,21 @@ export class AmqpAdapter implements BrokerAdapter {
    * their queues again (the server may have lost them).
    */
   async connect(): Promise<void> {
-    try {
-      this.connection = await amqp.connect(this.serverUrl(), {
-        // amqplib has no timeout unless given one: a server that accepts and never answers (not
-        // AMQP, a hung one) held connect(), and start() with it, forever
-        timeout: CONNECT_TIMEOUT_MS,
-        ...this.options.socket,
-        recovery: { initialDelay: 250, maxDelay: 5000, initialMaxRetries: 0 },
-      });
-    } catch (err) {
-      throw unreachable(this.options.url, err);
-    }
+    const ms = connectDeadline(this.options, this.options.socket?.['timeout']);
+    this.connection = await connectWithin(
+      this.options,
+      ms,
+      () =>
+        amqp.connect(this.serverUrl(), {
+          ...this.options.socket,
+          // amqplib has no timeout unless given one: a server that accepts and never answers (not
+          // AMQP, a hung one) held an opening forever. This one (TCP and the AMQP handshake)
+          // closes the socket of a first connection past the deadline, and bounds each reconnection
+          timeout: ms,
+          recovery: { initialDelay: 250, maxDelay: 5000, initialMaxRetries: 0 },
+        }),
+      (late) => late?.close(),
+    );
     this.connection.on('error', (err: Error) => this.warn(err));
     this.connected = true;
     this.connection.on('disconnect', (err: Error) => {

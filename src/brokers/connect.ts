@@ -84,7 +84,7 @@ export function channelFromUrl(url: string): string | undefined {
  * ignored without a word.
  */
 const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  kafka: ['sessionTimeoutMs', 'commitIntervalMs', 'client', 'consumer'],
+  kafka: ['sessionTimeoutMs', 'commitIntervalMs', 'client', 'consumer', 'connectTimeoutMs'],
   nats: [
     'jetstream',
     'batch',
@@ -94,10 +94,11 @@ const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
     'publishTimeoutMs',
     'client',
     'createStreams',
+    'connectTimeoutMs',
   ],
-  redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen'],
-  amqp: ['prefetch', 'socket'],
-  mqtt: ['clientId', 'receiveMaximum', 'client'],
+  redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen', 'connectTimeoutMs'],
+  amqp: ['prefetch', 'socket', 'connectTimeoutMs'],
+  mqtt: ['clientId', 'receiveMaximum', 'client', 'connectTimeoutMs'],
   memory: ['partitions', 'retention', 'retentionBytes', 'maxBatch'],
 };
 

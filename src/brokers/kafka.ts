@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { type Socket, connect as tcpConnect, isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import {
   Kafka,
   type ConsumerConfig,
+  type ISocketFactory,
   type KafkaConfig,
   type Admin,
   Partitioners,
@@ -11,6 +14,7 @@ import {
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { BrokerError, ErrorCode } from '../errors.js';
 import { publishFailed, redact, unreachable, warnLine } from './common.js';
+import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { brokersOf, groupClash } from './kafka-records.js';
 import { oldGroupWarning } from './kafka-old-group.js';
@@ -33,9 +37,7 @@ export { brokersOf };
  * CloudEvents binary mode uses `ce_` headers (the engine's neutral form).
  */
 
-export interface KafkaAdapterOptions {
-  readonly name: string;
-  readonly url: string;
+export interface KafkaAdapterOptions extends ConnectOptions {
   /** Commit the acked watermark this often (default 200 ms). */
   readonly commitIntervalMs?: number;
   /** Group session timeout (default 10 000 ms). */
@@ -45,9 +47,6 @@ export interface KafkaAdapterOptions {
   /** Passed to each kafkajs consumer (partitionAssigners, maxBytesPerPartition, rackId, ...); not groupId. */
   readonly consumer?: Partial<Omit<ConsumerConfig, 'groupId'>>;
 }
-
-/** A connect that has not reached a broker that answers within this long fails (`client.requestTimeout` when given). */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 export class KafkaAdapter implements BrokerAdapter {
   readonly name: string;
@@ -89,36 +88,44 @@ export class KafkaAdapter implements BrokerAdapter {
     warnLine('kafka', this.options.url, err);
   }
 
+  /**
+   * Within the connect deadline (`connectTimeoutMs`, deadline.ts; `client.requestTimeout` when
+   * only that is given), asks the cluster for its metadata through a client of its own whose
+   * requests time out at that deadline (retried as the client's are, until the deadline: another
+   * seed broker, a broker still starting that refuses, then answers), then connects the producer. kafkajs's connect() resolves when the
+   * seed broker's ApiVersions request timed out (a server that accepts and never answers: not
+   * Kafka, or hung), after `requestTimeout` (30 s), and closes nothing until then; the first
+   * subscribe then failed ≈ 60 s later with kafkajs's untyped "Broker not connected".
+   */
   async connect(): Promise<void> {
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: true,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    try {
-      await this.probe(this.options.client?.requestTimeout ?? CONNECT_TIMEOUT_MS);
+    const ms = connectDeadline(this.options, this.options.client?.requestTimeout);
+    const given = abandonable(this.config);
+    const probe = new Kafka({
+      ...this.config,
+      ...given.config,
+      requestTimeout: ms,
+      // (kafkajs's ApiVersions waits for the longer of the two)
+      connectionTimeout: Math.min(this.config.connectionTimeout ?? 1000, ms),
+    }).admin();
+    const connect = async (): Promise<void> => {
+      try {
+        await probe.connect();
+        await probe.describeCluster();
+      } finally {
+        await probe.disconnect().catch(() => {});
+      }
       await this.producer.connect();
-    } catch (err) {
-      throw unreachable(this.options.url, err);
-    }
+    };
+    const abandon = (): Promise<unknown> => {
+      given.abandon();
+      return Promise.all([probe.disconnect(), this.producer.disconnect()]);
+    };
+    await connectWithin(this.options, ms, connect, abandon);
     this.connected = true;
-  }
-
-  /**
-   * Asks the cluster for its metadata through a client of its own whose requests time out after
-   * `limit` (retried as the client's are: a broker still starting refuses, then answers), before
-   * the producer connects. kafkajs's connect() resolves when the seed broker's ApiVersions request
-   * timed out (a server that accepts and never answers: not Kafka, or hung), after
-   * `requestTimeout` (30 s), and closes nothing until then; the first subscribe then failed ≈ 60 s
-   * later with kafkajs's untyped "Broker not connected".
-   */
-  private async probe(limit: number): Promise<void> {
-    const admin = new Kafka({ ...this.config, requestTimeout: limit }).admin();
-    try {
-      await admin.connect();
-      await admin.describeCluster();
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
@@ -275,4 +282,47 @@ export class KafkaAdapter implements BrokerAdapter {
     this.offsetsAdmin = undefined;
     await admin?.then((a) => a.disconnect()).catch(() => {});
   }
+}
+
+/**
+ * The connect probe's sockets and seed brokers (`config`: the user's `client.socketFactory` and
+ * `client.brokers`, else kafkajs's own), given up with `abandon()`. Past the connect deadline
+ * kafkajs would hold on: its disconnect() waits for the requests in flight (the ApiVersions a
+ * silent server never answers), and its retries of the connect go on after it (a new connection
+ * to such a server each time). Once abandoned, the sockets made are destroyed and none is made
+ * (kafkajs: a connection error, so it picks another seed broker), and the seed brokers are none
+ * (kafkajs: "brokers array is empty", an error it does not retry): the connect ends at once.
+ */
+function abandonable(config: KafkaConfig): {
+  config: Pick<KafkaConfig, 'socketFactory' | 'brokers'>;
+  abandon: () => void;
+} {
+  const made = new Set<Socket>();
+  let abandoned = false;
+  const make: ISocketFactory =
+    config.socketFactory ??
+    (({ host, port, ssl, onConnect }) => {
+      const socket = ssl
+        ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
+        : tcpConnect({ host, port }, onConnect);
+      socket.setKeepAlive(true, 60_000);
+      return socket;
+    });
+  const seeds = config.brokers;
+  return {
+    config: {
+      socketFactory: (args) => {
+        if (abandoned) throw new Error('the connect was given up (connectTimeoutMs)');
+        const socket = make(args);
+        made.add(socket);
+        socket.once('close', () => made.delete(socket));
+        return socket;
+      },
+      brokers: () => (abandoned ? [] : typeof seeds === 'function' ? seeds() : seeds),
+    },
+    abandon: () => {
+      abandoned = true;
+      for (const socket of made) socket.destroy();
+    },
+  };
 }

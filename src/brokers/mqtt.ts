@@ -14,9 +14,9 @@ import {
   publishFailed,
   refused,
   setHeader,
-  unreachable,
   warnLine,
 } from './common.js';
+import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -53,9 +53,7 @@ import {
  *   is refused: the publish rejects with a BrokerError (E_BAD_INPUT) before anything is sent.
  */
 
-export interface MqttAdapterOptions {
-  readonly name: string;
-  readonly url: string;
+export interface MqttAdapterOptions extends ConnectOptions {
   /**
    * Client id prefix, stable across restarts: what a stopped run held waits in its sessions for
    * the next start. Without one (`wasmsg-<random>`), a session lives for the run (10 minutes
@@ -263,25 +261,24 @@ export class MqttAdapter implements BrokerAdapter {
 
   private async client(opts: IClientOptions): Promise<MqttClient> {
     const u = new URL(this.options.url);
-    let client: MqttClient;
-    try {
-      client = await mqtt.connectAsync(
+    const ms = connectDeadline(this.options, this.options.client?.connectTimeout);
+    const connect = (): Promise<MqttClient> =>
+      mqtt.connectAsync(
         this.serverUrl(),
         {
           protocolVersion: 5,
           reconnectPeriod: 1000,
-          connectTimeout: 5000,
           ...(u.username === ''
             ? {}
             : { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }),
           ...this.options.client,
           ...opts,
+          // mqtt.js's own (to CONNACK), each reconnection's too: past it, it closes its socket
+          connectTimeout: ms,
         },
         false,
       );
-    } catch (err) {
-      throw unreachable(this.options.url, err);
-    }
+    const client = await connectWithin(this.options, ms, connect, (late) => late?.end(true));
     // mqtt.js emits 'error' (keepalive timeout, refused packets): with no listener, that would
     // end the process
     client.on('error', (err) => warnLine('mqtt', this.options.url, err));

@@ -19,7 +19,10 @@ import { NodeTransport, nodeResolveHost } from 'nats/lib/src/node_transport.js';
  * SYNs: the kernel tries for about two minutes). Here such a close destroys the socket, made or
  * being made, and a socket that connects after its attempt was given up is destroyed at once.
  * (The closed notification is left alone: it is the protocol's signal that an established
- * connection dropped, and would start a reconnect.)
+ * connection dropped, and would start a reconnect.) Still needed beside the connect deadline
+ * (deadline.ts), which rejects the connect but cannot reach the socket: nats.js keeps it to
+ * itself, and takes no signal to abort an attempt; its own timeout, set to the deadline, ends
+ * the attempt, and this close then destroys the socket (each reconnection's too).
  */
 class ClosingTransport extends NodeTransport {
   private abandoned = false;

@@ -21,9 +21,9 @@ import {
   publishFailed,
   redact,
   refused,
-  unreachable,
   warnLine,
 } from './common.js';
+import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
 import { connectNats } from './nats-transport.js';
 
@@ -63,9 +63,7 @@ import { connectNats } from './nats-transport.js';
  * consumers that pull and settle are in brokers/nats-consumer.ts.
  */
 
-export interface NatsAdapterOptions {
-  readonly name: string;
-  readonly url: string;
+export interface NatsAdapterOptions extends ConnectOptions {
   readonly jetstream?: boolean;
   /** Messages per pull (default: about 1 MiB of them at the message size seen, the first 1, at most 256). */
   readonly batch?: number;
@@ -179,17 +177,20 @@ export class NatsAdapter implements BrokerAdapter {
   }
 
   async connect(): Promise<void> {
-    try {
-      this.nc = await connectNats({
+    const ms = connectDeadline(this.options, this.options.client?.timeout);
+    // nats.js's own `timeout` is the deadline too: the socket is nats.js's, and only its timeout
+    // (through the transport of nats-transport.ts: nats.js's own close of a connection that never
+    // completed its handshake leaves the socket open) closes it; it bounds each reconnection too
+    const connect = (): Promise<NatsConnection> =>
+      connectNats({
         ...natsOptions(this.options.url),
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1000,
         ...this.options.client,
+        timeout: ms,
       });
-    } catch (err) {
-      throw unreachable(this.options.url, err);
-    }
+    this.nc = await connectWithin(this.options, ms, connect, (late) => late?.close());
     if (this.jetstream) {
       this.js = this.nc.jetstream({ timeout: this.options.publishTimeoutMs ?? 5000 });
       try {

@@ -2,7 +2,8 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { publishFailed, redact, unreachable, warnLine } from './common.js';
+import { publishFailed, redact, warnLine } from './common.js';
+import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { RedisConsumer } from './redis-consumer.js';
 import { DATA, HEADER, KEY } from './redis-entries.js';
 
@@ -29,9 +30,7 @@ import { DATA, HEADER, KEY } from './redis-entries.js';
  * brokers/redis-consumer.ts.
  */
 
-export interface RedisAdapterOptions {
-  readonly name: string;
-  readonly url: string;
+export interface RedisAdapterOptions extends ConnectOptions {
   /**
    * Consumer name in the group: stable across restarts, so a restarted engine reads its own
    * pending entries again at once (instead of waiting `claimIdleMs` to claim them). Default
@@ -116,13 +115,15 @@ export class RedisAdapter implements BrokerAdapter {
    * A client that fails fast while the first connection is made (so a wrong URL is a clear error
    * at start) and afterwards reconnects by ioredis's own mechanism, backing off to 2 s.
    */
-  private client(): { redis: Redis; lastError: () => unknown } {
+  private client(connectTimeout: number): { redis: Redis; lastError: () => unknown } {
     let lastError: unknown;
     const redis = new Redis(this.clientUrl, {
       lazyConnect: true,
       maxRetriesPerRequest: null,
       retryStrategy: (times) => (this.connected ? Math.min(times * 100, 2000) : null),
       ...this.options.client,
+      // (the TCP connection's, each reconnection's too)
+      connectTimeout,
     });
     redis.on('error', (err: unknown) => {
       lastError = err;
@@ -132,29 +133,35 @@ export class RedisAdapter implements BrokerAdapter {
   }
 
   /**
-   * A connection that answered, or E_BROKER_UNAVAILABLE within `client.connectTimeout` (10 s by
-   * default): ioredis's own timeout ends with the TCP connection, and its connect() waits for
+   * A connection that answered, within the connect deadline (`connectTimeoutMs`, deadline.ts):
+   * ioredis's own `connectTimeout` ends with the TCP connection, and its connect() waits for
    * the ready check's answer — from a server that accepts and never answers (not Redis, a hung
    * one), forever, and start() with it (stop() waiting for that start).
    */
-  private async open(): Promise<Redis> {
-    const { redis, lastError } = this.client();
-    const limit = this.options.client?.connectTimeout ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const silent = new Promise<never>((_, reject) => {
-      if (limit > 0) timer = setTimeout(() => reject(new Error(`no answer within ${limit} ms`)), limit);
-    });
-    try {
-      await Promise.race([redis.connect(), silent]);
-    } catch (err) {
-      // (a client that ended — refused — has nothing to close: its disconnect() would only set
-      // a 2 s timer for a socket already gone, and hold the process that long)
+  private open(): Promise<Redis> {
+    const ms = connectDeadline(this.options, this.options.client?.connectTimeout);
+    const { redis, lastError } = this.client(ms);
+    // (a client that ended — refused — has nothing to close: its disconnect() would only set a
+    // 2 s timer for a socket already gone, and hold the process that long)
+    const close = (): void => {
       if (redis.status !== 'end') redis.disconnect();
-      throw unreachable(this.options.url, lastError() ?? err);
-    } finally {
-      clearTimeout(timer);
-    }
-    return redis;
+    };
+    const connect = async (): Promise<Redis> => {
+      try {
+        await redis.connect();
+      } catch (err) {
+        close();
+        throw lastError() ?? err;
+      }
+      return redis;
+    };
+    // past the deadline the socket is destroyed, not ended: ioredis's disconnect() ends it and
+    // destroys it only 2 s later when the server does not close its side (a hung one)
+    const abandon = (): void => {
+      close();
+      (redis.stream as Redis['stream'] | undefined)?.destroy();
+    };
+    return connectWithin(this.options, ms, connect, abandon);
   }
 
   async connect(): Promise<void> {

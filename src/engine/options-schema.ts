@@ -153,12 +153,27 @@ export const BrokerSpecSchema = z
       .describe(
         `Where the broker is; schemes: ${schemeList}. The path, if any, is ignored here (channels come from subscriptions).`,
       ),
-    /** Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. */
+    /**
+     * Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. Their keys are
+     * checked by the adapter (brokers/connect.ts); `connectTimeoutMs`, which every adapter but
+     * the embedded one takes, here.
+     */
     options: z
-      .record(z.string(), z.unknown())
+      .looseObject({
+        connectTimeoutMs: z
+          .number()
+          .int('must be a whole number of milliseconds')
+          .positive('must be more than 0 ms')
+          .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timers' limit: a longer wait would fire after 1 ms)`)
+          .optional()
+          .describe(
+            "Kafka, NATS, Redis, AMQP, MQTT: a connect that has not reached a broker that answers within this long fails (`E_BROKER_UNAVAILABLE` naming the broker, its URL and this deadline), whatever the server does meanwhile. Default: the client library's own connect timeout when given (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`, AMQP `socket.timeout`), else 10 000; given both, this one wins. NATS, Redis, AMQP and MQTT get it as that library timeout too: it bounds each reconnection attempt as well.",
+          )
+          .meta({ 'x-default': '10000 (10 s)' }),
+      })
       .optional()
       .describe(
-        'Passed to the adapter. Kafka: `sessionTimeoutMs`, `commitIntervalMs`, `client` (kafkajs), `consumer`. NATS: `batch`, `maxAckPending`, `ackWaitMs`, `fetchExpiresMs`, `publishTimeoutMs`, `createStreams`, `jetstream`, `client`. Redis: `consumer`, `count`, `claimIdleMs`, `maxLen`, `client` (ioredis, e.g. `db`). AMQP: `prefetch`, `socket`. MQTT: `clientId`, `receiveMaximum`, `client`. Memory: `partitions`, `retention`, `retentionBytes`, `maxBatch`. Any other key is refused (did-you-mean).',
+        'Passed to the adapter. Kafka: `sessionTimeoutMs`, `commitIntervalMs`, `client` (kafkajs), `consumer`. NATS: `batch`, `maxAckPending`, `ackWaitMs`, `fetchExpiresMs`, `publishTimeoutMs`, `createStreams`, `jetstream`, `client`. Redis: `consumer`, `count`, `claimIdleMs`, `maxLen`, `client` (ioredis, e.g. `db`). AMQP: `prefetch`, `socket`. MQTT: `clientId`, `receiveMaximum`, `client`. All five: `connectTimeoutMs`. Memory: `partitions`, `retention`, `retentionBytes`, `maxBatch`. Any other key is refused (did-you-mean).',
       ),
   })
   .describe('A broker reached by URL, connected when the engine starts.');

@@ -84,11 +84,11 @@ describe("brokers[].options: the adapter's own keys only", () => {
     );
     // made, not connected: nothing to close for these
     for (const [url, options] of [
-      ['kafka://127.0.0.1:9/t', { sessionTimeoutMs: 6000, commitIntervalMs: 100 }],
-      ['nats://127.0.0.1:4222/s', { ackWaitMs: 500, publishTimeoutMs: 1000 }],
-      ['rediss://127.0.0.1:6379/s', { claimIdleMs: 100, maxLen: 10 }],
-      ['amqps://127.0.0.1/q', { prefetch: 10 }],
-      ['mqtts://127.0.0.1/t', { clientId: 'x', receiveMaximum: 10 }],
+      ['kafka://127.0.0.1:9/t', { sessionTimeoutMs: 6000, commitIntervalMs: 100, connectTimeoutMs: 300 }],
+      ['nats://127.0.0.1:4222/s', { ackWaitMs: 500, publishTimeoutMs: 1000, connectTimeoutMs: 300 }],
+      ['rediss://127.0.0.1:6379/s', { claimIdleMs: 100, maxLen: 10, connectTimeoutMs: 300 }],
+      ['amqps://127.0.0.1/q', { prefetch: 10, connectTimeoutMs: 300 }],
+      ['mqtts://127.0.0.1/t', { clientId: 'x', receiveMaximum: 10, connectTimeoutMs: 300 }],
       ['memory:///c', { partitions: 2, retentionBytes: 1 << 20 }],
     ] as const)
       await createBroker({ name: 'b', url, options });
@@ -131,52 +131,100 @@ describe('ReadSizer: reads of about 1 MiB at the message size seen', () => {
   });
 });
 
+/**
+ * A server on 127.0.0.1 that accepts connections and never answers (not that broker, or a hung
+ * one); `closed()` resolves once every connection it accepted has closed.
+ */
+async function silentServer(): Promise<{
+  port: number;
+  /** Resolves at the first connection. */
+  accepted: Promise<void>;
+  closed: () => Promise<void>;
+  stop: () => void;
+}> {
+  const closed: Array<Promise<void>> = [];
+  let accept!: () => void;
+  const accepted = new Promise<void>((resolve) => (accept = resolve));
+  const server = createServer((socket) => {
+    accept();
+    closed.push(new Promise((resolve) => socket.on('close', () => resolve())));
+    socket.on('error', () => {});
+    socket.resume(); // reads (and drops) what the client says, so sees it end
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    accepted,
+    closed: async () => void (await Promise.all(closed)),
+    stop: () => server.close(),
+  };
+}
+
+/** Each adapter's URL (PORT: the silent server's) and its client library's own connect timeout option. */
+const silentCases: Array<[string, string, (ms: number) => Record<string, unknown>]> = [
+  ['nats', 'nats://127.0.0.1:PORT/in', (ms) => ({ client: { timeout: ms } })],
+  ['nats-core', 'nats-core://127.0.0.1:PORT/in', (ms) => ({ client: { timeout: ms } })],
+  ['redis', 'redis://127.0.0.1:PORT/in', (ms) => ({ client: { connectTimeout: ms } })],
+  ['amqp', 'amqp://u:p@127.0.0.1:PORT/in', (ms) => ({ socket: { timeout: ms } })],
+  ['mqtt', 'mqtt://127.0.0.1:PORT/in', (ms) => ({ client: { connectTimeout: ms } })],
+  ['kafka', 'kafka://127.0.0.1:PORT/in', (ms) => ({ client: { requestTimeout: ms } })],
+];
+
 describe('a server that accepts connections and never answers: start() fails, nothing stays open', () => {
   // Before: nats.js kept the socket of its timed-out connect (a library caller's process did not
   // end); ioredis's connect() waited for the ready check and amqplib's for the handshake forever
-  // (start() never settled, and stop() waits for start()).
-  const cases: Array<[string, string, Record<string, unknown>]> = [
-    ['nats', 'nats://127.0.0.1:PORT/in', { client: { timeout: 500 } }],
-    ['nats-core', 'nats-core://127.0.0.1:PORT/in', { client: { timeout: 500 } }],
-    ['redis', 'redis://127.0.0.1:PORT/in', { client: { connectTimeout: 500 } }],
-    ['amqp', 'amqp://u:p@127.0.0.1:PORT/in', {}], // (amqplib's default: no timeout; the adapter's: 10 s)
-    ['mqtt', 'mqtt://127.0.0.1:PORT/in', { client: { connectTimeout: 500 } }],
-    // kafkajs's connect() resolved after its ApiVersions request timed out, and the subscribe
-    // failed 60 s later with an untyped "Broker not connected" (the adapter's default: 10 s)
-    ['kafka', 'kafka://127.0.0.1:PORT/in', { client: { requestTimeout: 500 } }],
+  // (start() never settled, and stop() waits for start()); kafkajs's connect() resolved after its
+  // ApiVersions request timed out, and the subscribe failed 60 s later with an untyped "Broker
+  // not connected". Then each adapter bounded its connect its own way: `connectTimeoutMs` is
+  // the one deadline of all (before it, an unknown option; and MQTT's was 5 s, the others' 10 s).
+  const variants: Array<[string, (own: (ms: number) => Record<string, unknown>) => Record<string, unknown>]> = [
+    ['connectTimeoutMs 300', () => ({ connectTimeoutMs: 300 })],
+    [
+      "connectTimeoutMs 300 wins over the client library's own 60 s",
+      (own) => ({ ...own(60_000), connectTimeoutMs: 300 }),
+    ],
+    ["without it, the client library's own 300 ms", (own) => own(300)],
   ];
-  for (const [scheme, url, options] of cases) {
-    test(scheme, async () => {
-      const closed: Array<Promise<void>> = [];
-      const silent = createServer((socket) => {
-        closed.push(new Promise((resolve) => socket.on('close', () => resolve())));
-        socket.on('error', () => {});
-        socket.resume(); // reads (and drops) what the client says, so sees it end
+  for (const [scheme, url, own] of silentCases) {
+    for (const [variant, options] of variants) {
+      test(`${scheme}: ${variant}`, async () => {
+        const silent = await silentServer();
+        try {
+          const at = url.replace('PORT', String(silent.port));
+          const engine = new Engine({
+            workers: 1,
+            cacheDir,
+            brokers: [{ name: 'b', url: at, options: options(own) }],
+            components: [{ path: examples.noop, subscriptions: [{ broker: 'b', channel: 'in' }] }],
+          });
+          const started = engine.start();
+          started.catch(() => {}); // (asserted below)
+          // (the broker's connect begins once the component is loaded)
+          await within(silent.accepted, 10_000, 'the client connected');
+          const began = performance.now();
+          await within(
+            assert.rejects(started, (e: unknown) => {
+              assert.ok(e instanceof BrokerError && e.code === ErrorCode.brokerUnavailable, String(e));
+              const where = redact(at);
+              assert.equal(
+                e.message,
+                `cannot reach ${where}: not connected within 300 ms (broker 'b', connectTimeoutMs)`,
+              );
+              assert.deepEqual(e.context, { broker: 'b', url: where, connectTimeoutMs: 300 });
+              return true;
+            }),
+            15_000,
+            'start() against a silent server',
+          );
+          const took = performance.now() - began;
+          assert.ok(took < 2_000, `rejected ${Math.round(took)} ms after the client connected (deadline 300 ms)`);
+          // (ioredis ends its socket and destroys it after 2 s when the server does not close it)
+          await within(silent.closed(), 5_000, 'every connection to the silent server closed');
+        } finally {
+          silent.stop();
+        }
       });
-      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-      try {
-        const { port } = silent.address() as AddressInfo;
-        const engine = new Engine({
-          workers: 1,
-          cacheDir,
-          brokers: [{ name: 'b', url: url.replace('PORT', String(port)), options }],
-          components: [{ path: examples.noop, subscriptions: [{ broker: 'b', channel: 'in' }] }],
-        });
-        await within(
-          assert.rejects(
-            engine.start(),
-            (e: unknown) => e instanceof BrokerError && e.code === ErrorCode.brokerUnavailable,
-          ),
-          15_000,
-          'start() against a silent server',
-        );
-        assert.ok(closed.length > 0, 'the client connected');
-        // (ioredis ends its socket and destroys it after 2 s when the server does not close it)
-        await within(Promise.all(closed), 5_000, 'every connection to the silent server closed');
-      } finally {
-        silent.close();
-      }
-    });
+    }
   }
 });
 
@@ -255,6 +303,27 @@ describe("a refused port: start() rejects, and the caller's process ends on its 
       assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
       assert.equal(r.code, ErrorCode.brokerUnavailable);
       assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+    });
+  }
+});
+
+describe("a server that accepts connections and never answers: past connectTimeoutMs the caller's process ends on its own at once", () => {
+  // before, Kafka: kafkajs's retries of the probe's connect went on after the deadline (a new
+  // connection to the silent server each time, then their timers): the process ended 15 s after
+  // start() rejected. (The server is this process's: its kernel accepts the connections while
+  // spawnSync blocks, and nothing answers.)
+  for (const [scheme, url] of silentCases) {
+    if (scheme === 'nats-core') continue;
+    test(scheme, async () => {
+      const silent = await silentServer();
+      try {
+        const r = startAlone(url.replace('PORT', String(silent.port)), { connectTimeoutMs: 300 });
+        assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+        assert.equal(r.code, ErrorCode.brokerUnavailable);
+        assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+      } finally {
+        silent.stop();
+      }
     });
   }
 });

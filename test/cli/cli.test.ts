@@ -225,7 +225,7 @@ describe('wasmsg run', () => {
       const config = join(dir, 'silent.yaml');
       writeFileSync(
         config,
-        `brokers: [{ name: default, url: 'nats://127.0.0.1:${port}/x', options: { client: { timeout: 500 } } }]\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ channel: x }]\n`,
+        `brokers: [{ name: default, url: 'nats://127.0.0.1:${port}/x', options: { connectTimeoutMs: 500 } }]\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ channel: x }]\n`,
       );
       const r = spawnSync(process.execPath, [bin, 'run', '--config', config], {
         encoding: 'utf8',
@@ -234,7 +234,10 @@ describe('wasmsg run', () => {
       });
       assert.equal(r.signal, null, 'ended by itself, not by the test timeout');
       assert.equal(r.status, 1, r.stderr);
-      assert.equal(r.stderr.trim(), `wasmsg: cannot reach nats://127.0.0.1:${port}/x: TIMEOUT [E_BROKER_UNAVAILABLE]`);
+      assert.equal(
+        r.stderr.trim(),
+        `wasmsg: cannot reach nats://127.0.0.1:${port}/x: not connected within 500 ms (broker 'default', connectTimeoutMs) [E_BROKER_UNAVAILABLE]`,
+      );
     } finally {
       silent.close();
     }

@@ -245,3 +245,41 @@ describe('run flags that would do nothing', () => {
     assert.equal((JSON.parse(ok.stdout) as { processed: number }).processed, 50);
   });
 });
+
+describe('brokers[].options.connectTimeoutMs', () => {
+  test('validate and run refuse a negative, zero, fractional, too large or text value, naming the field; a good one passes; the embedded broker has no connect to bound', () => {
+    // (before the option existed, each broker refused the key as unknown)
+    const config = (name: string, value: string, url = 'nats://127.0.0.1:4222'): string =>
+      file(
+        name,
+        `brokers: [{ name: b, url: '${url}', options: { connectTimeoutMs: ${value} } }]\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ broker: b, channel: x }]\n`,
+      );
+    const field = 'options.brokers[0].options.connectTimeoutMs';
+    for (const [value, said] of [
+      ['-5', 'must be more than 0 ms'],
+      ['0', 'must be more than 0 ms'],
+      ['1.5', 'must be a whole number of milliseconds'],
+      ['2147483648', "at most 2147483647 ms (Node's timers' limit: a longer wait would fire after 1 ms)"],
+      ["'10s'", 'Invalid input: expected number, received string'],
+    ] as const) {
+      const bad = config(`connect-timeout-${value.replace(/\W/g, '_')}.yaml`, value);
+      const v = wasmsg(['validate', bad]);
+      assert.equal(v.status, 1, v.stdout);
+      assert.equal(v.stderr, `wasmsg: ${bad}: ${field}: ${said}\n`);
+      const r = wasmsg(['run', '--config', bad, '--workers', '1']);
+      assert.equal(r.status, 1, r.stdout);
+      assert.equal(r.stderr, `wasmsg: ${field}: ${said} [E_BAD_OPTION]\n`);
+    }
+    for (const url of ['nats://127.0.0.1:4222', 'kafka://127.0.0.1:9092', 'redis://h', 'amqp://h', 'mqtt://h']) {
+      const ok = wasmsg(['validate', config('connect-timeout-ok.yaml', '300', url)]);
+      assert.equal(ok.status, 0, ok.stderr);
+    }
+    const memory = config('connect-timeout-memory.yaml', '300', 'memory:///');
+    const m = wasmsg(['validate', memory]);
+    assert.equal(m.status, 1, m.stdout);
+    assert.match(
+      m.stderr,
+      /options\.brokers\[b\]\.options: broker 'b': unknown option 'connectTimeoutMs' \(known: partitions/,
+    );
+  });
+});

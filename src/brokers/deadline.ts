@@ -1,0 +1,85 @@
+import { BrokerError, ErrorCode } from '../errors.js';
+import { redact, unreachable } from './common.js';
+
+/**
+ * The one deadline of every adapter's connect (`brokers[].options.connectTimeoutMs`): the same
+ * name, the same default and the same error for Kafka, NATS, Redis, AMQP and MQTT — before, each
+ * bounded its connect its own way (amqplib's `timeout` 10 s, a Kafka probe on
+ * `client.requestTimeout`, mqtt.js's `connectTimeout` hard-coded to 5 s, nats.js's `timeout`
+ * 20 s, a timer of the Redis adapter's on ioredis's `connectTimeout`).
+ */
+
+/** `connectTimeoutMs` when neither it nor the client library's own connect timeout is given. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/** What every adapter's options have: its broker's name and URL, and its connect deadline. */
+export interface ConnectOptions {
+  readonly name: string;
+  readonly url: string;
+  /**
+   * A connect that has not reached a broker that answers within this long fails with
+   * E_BROKER_UNAVAILABLE, whatever the server does meanwhile (accepts and says nothing, drops the
+   * SYNs; a refusal fails at once, but Kafka tries again until then). Default: the client library's own connect timeout when given
+   * (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`,
+   * AMQP `socket.timeout`), else 10 s; given both, this one wins. NATS, Redis, AMQP and MQTT hand
+   * it to the client library as that timeout too: it bounds each reconnection attempt as well.
+   */
+  readonly connectTimeoutMs?: number;
+}
+
+/** The deadline of `options`' connect: `connectTimeoutMs`, else `clientOwn` (the library's own option, when a positive number), else 10 s. */
+export function connectDeadline(options: ConnectOptions, clientOwn: unknown): number {
+  if (options.connectTimeoutMs !== undefined) return options.connectTimeoutMs;
+  return typeof clientOwn === 'number' && clientOwn > 0 ? clientOwn : CONNECT_TIMEOUT_MS;
+}
+
+/**
+ * `attempt` (a connect) within `ms`. Its failure before then: E_BROKER_UNAVAILABLE with its cause
+ * (a BrokerError it throws passes as it is). At the deadline: E_BROKER_UNAVAILABLE naming the
+ * broker, its URL and the deadline, at once, and `abandon()` closes what the attempt opened
+ * where the adapter holds it (Redis, Kafka; the other libraries hold their socket themselves and
+ * close it on their own timeout, set to the same deadline); a connection made after the
+ * deadline all the same is closed with `abandon(made)`. Nothing `abandon` throws escapes.
+ */
+export function connectWithin<T>(
+  broker: ConnectOptions,
+  ms: number,
+  attempt: () => Promise<T>,
+  abandon: (made?: T) => unknown = () => {},
+): Promise<T> {
+  const quietly = (made?: T): void => {
+    try {
+      void Promise.resolve(abandon(made)).catch(() => {});
+    } catch {
+      // (closing what failed: nothing to report)
+    }
+  };
+  return new Promise<T>((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(
+        new BrokerError(
+          ErrorCode.brokerUnavailable,
+          `cannot reach ${redact(broker.url)}: not connected within ${ms} ms (broker '${broker.name}', connectTimeoutMs)`,
+          { broker: broker.name, url: redact(broker.url), connectTimeoutMs: ms },
+        ),
+      );
+      quietly();
+    }, ms);
+    // (an attempt that throws at once fails as one that rejects)
+    Promise.resolve()
+      .then(attempt)
+      .then(
+        (made) => {
+          clearTimeout(timer);
+          if (late) quietly(made);
+          else resolve(made);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (!late) reject(err instanceof BrokerError ? err : unreachable(broker.url, err));
+        },
+      );
+  });
+}
