@@ -83,7 +83,7 @@ export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promi
     };
     const seconds = Math.round(limits.compileTimeoutMs / 1000);
     let timer = setTimeout(() => {
-      const why = `${names.join(', ')}: not read, transpiled and compiled within ${seconds} s: stopped`;
+      const why = `${names.join(', ')}: not read, transpiled and compiled within ${seconds} s (--run-timeout): stopped`;
       stop({ error: new WasmsgError(ErrorCode.transpile, why, { components: names }) });
     }, limits.compileTimeoutMs);
     const onAbort = (): void => stop({ prepared: false });
@@ -97,7 +97,7 @@ export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promi
         // as the engine's start does (its instantiateTimeoutMs), with the same message
         clearTimeout(timer);
         timer = setTimeout(() => {
-          const why = `${names.join(', ')}: not instantiated within ${limits.instantiateTimeoutMs} ms (instantiateTimeoutMs): does its start function loop?`;
+          const why = `${names.join(', ')}: not instantiated within ${limits.instantiateTimeoutMs} ms (the engine's instantiateTimeoutMs, as a run's start would take): does its start function loop?`;
           stop({
             error: new WasmsgError(ErrorCode.instantiate, why, {
               components: names,

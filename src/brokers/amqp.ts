@@ -109,6 +109,10 @@ export class AmqpAdapter implements BrokerAdapter {
    */
   async connect(): Promise<void> {
     const ms = connectDeadline(this.options, this.options.socket?.['timeout']);
+    // amqplib's `timeout` is an idle timer (reset by each byte): a server trickling bytes kept a
+    // first connection open past the deadline, and its process alive. The deadline aborts its socket.
+    const abort = new AbortController();
+    const aborted = { signal: abort.signal }; // (net.connect's option: not in amqplib's types)
     this.connection = await connectWithin(
       this.options,
       ms,
@@ -116,12 +120,16 @@ export class AmqpAdapter implements BrokerAdapter {
         amqp.connect(this.serverUrl(), {
           ...this.options.socket,
           // amqplib has no timeout unless given one: a server that accepts and never answers (not
-          // AMQP, a hung one) held an opening forever. This one (TCP and the AMQP handshake)
-          // closes the socket of a first connection past the deadline, and bounds each reconnection
+          // AMQP, a hung one) held an opening forever. This one (TCP and the AMQP handshake, idle
+          // time) bounds each reconnection
           timeout: ms,
+          ...aborted,
           recovery: { initialDelay: 250, maxDelay: 5000, initialMaxRetries: 0 },
         }),
-      (late) => late?.close(),
+      (late) => {
+        abort.abort();
+        return late?.close();
+      },
     );
     this.connection.on('error', (err: Error) => this.warn(err));
     this.connected = true;

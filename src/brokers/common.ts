@@ -97,7 +97,7 @@ export const KEY_HEADER = 'wasmsg-key';
  * An inbound record's key and neutral headers from a broker's header table as its client decoded
  * it (AMQP's headers, MQTT's user properties): the key is the KEY_HEADER entry's, else `key`;
  * every other entry is a header, its name given by `rename` when the broker's wire form differs.
- * The key entry is found by that name too (`isKeyHeader`). A KEY_HEADER given several times
+ * The key entry is found by its name after `rename` too. A KEY_HEADER given several times
  * (MQTT user properties repeat: mqtt.js gives an array; or under two wire names) is the first
  * one's: a key is one value, as the NATS adapter reads it (nats.js `get`), not the values joined
  * as a repeated header's are (`a,b` was a key no producer set).

@@ -37,8 +37,9 @@ export function connectDeadline(options: ConnectOptions, clientOwn: unknown): nu
  * `attempt` (a connect) within `ms`. Its failure before then: E_BROKER_UNAVAILABLE with its cause
  * (a BrokerError it throws passes as it is). At the deadline: E_BROKER_UNAVAILABLE naming the
  * broker, its URL and the deadline, at once, and `abandon()` closes what the attempt opened
- * where the adapter holds it (Redis, Kafka; the other libraries hold their socket themselves and
- * close it on their own timeout, set to the same deadline); a connection made after the
+ * where the adapter can reach it (Redis, Kafka; AMQP through an abort signal on its socket, as
+ * amqplib's own timeout is an idle timer; NATS and MQTT close theirs on their own timeout, set to
+ * the same deadline, a fixed one); a connection made after the
  * deadline all the same is closed with `abandon(made)`. Nothing `abandon` throws escapes.
  */
 export function connectWithin<T>(

@@ -189,6 +189,9 @@ export class NatsAdapter implements BrokerAdapter {
         reconnectTimeWait: 1000,
         ...this.options.client,
         timeout: ms,
+        // a user's waitOnFirstConnect: true had nats.js retry a first connect for good, after
+        // start() had failed at the deadline, and the process stay alive
+        waitOnFirstConnect: false,
       });
     this.nc = await connectWithin(this.options, ms, connect, (late) => late?.close());
     if (this.jetstream) {

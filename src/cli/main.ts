@@ -295,7 +295,11 @@ program
   .option('--json', 'print the report as one JSON object')
   .option('--no-progress', 'no progress bar')
   .option('--kafka-session-timeout <ms>', "Kafka consumers' session timeout", intParser(1000, 3_600_000))
-  .option('--run-timeout <s>', 'stop a run still going after this long, and report it failed', intParser(1, 86_400))
+  .option(
+    '--run-timeout <s>',
+    'stop a run still going after this long, and report it failed (also bounds preparing the component before the runs)',
+    intParser(1, 86_400),
+  )
   .option(
     '--stall-timeout <s>',
     'stop a run once no message has settled for this long (default 60), and report it failed',

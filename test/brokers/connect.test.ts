@@ -328,6 +328,60 @@ describe("a server that accepts connections and never answers: past connectTimeo
   }
 });
 
+describe('connectTimeoutMs is a deadline, whatever the server or the client options do meanwhile', () => {
+  test('amqp: a server trickling a byte every 100 ms: start() fails at the deadline and the socket is closed', async () => {
+    // before: amqplib's `timeout` is an idle timer, re-armed by each byte: the socket stayed open
+    // (and a caller's process alive) ≈ 20 s after start() had rejected
+    const closed: Array<Promise<void>> = [];
+    const timers: NodeJS.Timeout[] = [];
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      closed.push(new Promise((resolve) => socket.on('close', () => resolve())));
+      socket.once('data', () => {
+        // the start of a method frame (channel 0, 200 bytes), then a byte at a time: amqplib waits for the rest
+        const head = Buffer.from([1, 0, 0, 0, 0, 0, 200]);
+        let i = 0;
+        const timer = setInterval(() => socket.write(i < head.length ? head.subarray(i, ++i) : Buffer.from([0])), 100);
+        timers.push(timer);
+        socket.on('close', () => clearInterval(timer));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `amqp://u:p@127.0.0.1:${(server.address() as AddressInfo).port}/in`;
+      const engine = new Engine({
+        workers: 1,
+        cacheDir,
+        brokers: [{ name: 'b', url, options: { connectTimeoutMs: 300 } }],
+        components: [{ path: examples.noop, subscriptions: [{ broker: 'b', channel: 'in' }] }],
+      });
+      await within(
+        assert.rejects(engine.start(), (e: unknown) => e instanceof BrokerError && /within 300 ms/.test(e.message)),
+        15_000,
+        'start() against a trickling server',
+      );
+      const rejectedAt = performance.now();
+      await within(Promise.all(closed), 3_000, 'the trickling connection closed');
+      assert.ok(performance.now() - rejectedAt < 2_000);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      server.close();
+    }
+  });
+
+  test("nats: the client option waitOnFirstConnect: true does not keep retrying past the deadline: the caller's process ends", async () => {
+    // before: nats.js went on retrying the first connect after start() had rejected, for good
+    const port = await freePort(); // nothing listens there
+    const r = startAlone(`nats://127.0.0.1:${port}/in`, {
+      connectTimeoutMs: 300,
+      client: { waitOnFirstConnect: true },
+    });
+    assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+    assert.equal(r.code, ErrorCode.brokerUnavailable);
+    assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+  });
+});
+
 describe('a host that never completes the TCP handshake (its SYNs dropped)', () => {
   test("nats: start() fails after its connect timeout and the connection being made is dropped: the caller's process ends", async () => {
     // before: nats.js's connect timed out while the kernel was still trying (about two minutes),
