@@ -491,20 +491,25 @@ describe('wasmsg bench: modes', () => {
     }
   });
 
+  /** A bench that failed before any run: no run started, no table, and no Redis key of `base` made. */
+  const assertNothingStarted = async (r: { stderr: string; stdout: string }, base: string): Promise<void> => {
+    assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
+    assert.equal(r.stdout, '', 'no table');
+    const redis = new Redis(redisClientUrl(brokerUrls.redis));
+    try {
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'no channel made');
+    } finally {
+      redis.disconnect();
+    }
+  };
+
   test('a component that does not load fails the bench once, before any run (exit 1)', async () => {
     const base = `wasmsg-bench-bad-${randomBytes(4).toString('hex')}`;
     const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
     const r = await bench(fixture('core-module'), '--brokers', `memory,${url}`, '--messages', '2000', '--no-progress');
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stderr.match(/is a core WebAssembly module, not a component/g)?.length, 1, r.stderr);
-    assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
-    assert.equal(r.stdout, '', 'no table');
-    const redis = new Redis(redisClientUrl(url));
-    try {
-      assert.deepEqual(await redis.keys(`${base}*`), [], 'no channel made');
-    } finally {
-      redis.disconnect();
-    }
+    await assertNothingStarted(r, base);
   });
 
   test('a component that passes inspection but does not instantiate fails the bench once, before any run (exit 1)', async () => {
@@ -522,14 +527,7 @@ describe('wasmsg bench: modes', () => {
       1,
       r.stderr,
     );
-    assert.doesNotMatch(r.stderr, /\[1\/\d+\]/, 'no run started');
-    assert.equal(r.stdout, '', 'no table');
-    const redis = new Redis(redisClientUrl(url));
-    try {
-      assert.deepEqual(await redis.keys(`${base}*`), [], 'no channel made');
-    } finally {
-      redis.disconnect();
-    }
+    await assertNothingStarted(r, base);
   });
 
   test('a component whose start function loops fails the bench once, after instantiateTimeoutMs, before any run', async () => {

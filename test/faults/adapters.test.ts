@@ -308,6 +308,20 @@ describe('fault: NATS headers, subjects and keys', () => {
     }
   });
 
+  /** An engine on this server: `component` reads `channel` (queue group g), one attempt, its dead letters to `deadLetter`. */
+  const engineOn = (component: string, channel: string, deadLetter?: string): Engine =>
+    new Engine(
+      {
+        brokers: [{ name: 'default', url: server.url }],
+        components: [{ path: fixture(component), subscriptions: [{ channel, kind: 'queue', group: 'g' }] }],
+        workers: 1,
+        cacheDir,
+        retries: { maxAttempts: 1, backoffMs: 1 },
+        ...(deadLetter === undefined ? {} : { deadLetter: { channel: deadLetter } }),
+      },
+      [],
+    );
+
   test("an input's JetStream publish conditions (Nats-Expected-*) are not its headers: its dead letter is stored", async () => {
     const subject = `${run}.expect`;
     const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
@@ -315,16 +329,7 @@ describe('fault: NATS headers, subjects and keys', () => {
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: `E${run}`, subjects: [subject] });
     await js.publish(subject, enc('poison'), { expect: { streamName: `E${run}` } });
-    const engine = new Engine(
-      {
-        brokers: [{ name: 'default', url: server.url }],
-        components: [{ path: fixture('trap'), subscriptions: [{ channel: subject, kind: 'queue', group: 'g' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 1, backoffMs: 1 },
-      },
-      [],
-    );
+    const engine = engineOn('trap', subject);
     await engine.start();
     try {
       // before: the dead letter carried Nats-Expected-Stream and its stream refused it, for good
@@ -346,17 +351,7 @@ describe('fault: NATS headers, subjects and keys', () => {
     h.set('Nats-Rollup', 'sub');
     await js.publish(subject, enc('poison'), { headers: h });
     const dead = `${run}.rollup-dead`;
-    const engine = new Engine(
-      {
-        brokers: [{ name: 'default', url: server.url }],
-        components: [{ path: fixture('trap'), subscriptions: [{ channel: subject, kind: 'queue', group: 'g' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 1, backoffMs: 1 },
-        deadLetter: { channel: dead },
-      },
-      [],
-    );
+    const engine = engineOn('trap', subject, dead);
     await engine.start();
     try {
       // before: the dead letter carried Nats-Rollup to a stream without rollups, refused for good
@@ -449,17 +444,7 @@ describe('fault: NATS headers, subjects and keys', () => {
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: `M${run}`, subjects: [`${p}.>`] });
     await js.publish(`${p}.in`, enc('poison'), { msgID: 'id-1' });
-    const engine = new Engine(
-      {
-        brokers: [{ name: 'default', url: server.url }],
-        components: [{ path: fixture('trap'), subscriptions: [{ channel: `${p}.in`, kind: 'queue', group: 'g' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 1, backoffMs: 1 },
-        deadLetter: { channel: `${p}.dlq` },
-      },
-      [],
-    );
+    const engine = engineOn('trap', `${p}.in`, `${p}.dlq`);
     await engine.start();
     try {
       await within(engine.waitForSettled(1), 20_000, 'dead-lettered');
@@ -495,17 +480,7 @@ describe('fault: NATS headers, subjects and keys', () => {
       h.set('x-n', String(i));
       await js.publish(`${p}.in`, enc(`v${i}`), { headers: h });
     }
-    const engine = new Engine(
-      {
-        brokers: [{ name: 'default', url: server.url }],
-        components: [{ path: fixture('relay'), subscriptions: [{ channel: `${p}.in`, kind: 'queue', group: 'g' }] }],
-        workers: 1,
-        cacheDir,
-        retries: { maxAttempts: 1, backoffMs: 1 },
-        deadLetter: { channel: `${p}.dlq` },
-      },
-      [],
-    );
+    const engine = engineOn('relay', `${p}.in`, `${p}.dlq`);
     await engine.start();
     try {
       await within(engine.waitForSettled(sent.length), 20_000, 'every input settled');
