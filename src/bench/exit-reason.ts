@@ -1,3 +1,21 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
+
+/**
+ * A child process of the bench (a run's: runner.ts; the one preparing the components:
+ * prepare.ts) with the runs' V8 flags and none inherited (a parent under `node --test` would pass
+ * its flags on), and the last 8 KiB of its stderr, where the reason of a crash is (exitReason).
+ */
+export function forkBenchChild(file: string): { child: ChildProcess; stderr: () => string } {
+  const child = fork(file, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let tail = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => {
+    tail = (tail + d).slice(-8192);
+  });
+  return { child, stderr: () => tail };
+}
+
 /** What Node and V8 write to stderr around a crash's reason, which says nothing of it. */
 const NOISE = [
   /^\s*at /, // a stack frame

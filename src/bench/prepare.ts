@@ -1,9 +1,7 @@
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { CompiledComponent } from '../component/load.js';
 import { ErrorCode, type SerializedError, WasmsgError, errorFromJSON } from '../errors.js';
-import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
-import { exitReason } from './exit-reason.js';
+import { exitReason, forkBenchChild } from './exit-reason.js';
 import { type Job, NOOP_COMPONENT } from './matrix.js';
 
 /**
@@ -69,13 +67,7 @@ const childFile = fileURLToPath(new URL('./prepare-child.js', import.meta.url));
 export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promise<boolean> {
   const names = job.components.map((c) => c.path);
   return new Promise((resolve, reject) => {
-    // no inherited execArgv (a parent under `node --test` would pass its flags on); the runs' V8 flags
-    const child = fork(childFile, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      stderr = (stderr + d).slice(-8192); // the last lines hold the reason
-    });
+    const { child, stderr } = forkBenchChild(childFile);
     let outcome: { readonly prepared: boolean } | { readonly error: Error } | undefined;
     const stop = (o: NonNullable<typeof outcome>): void => {
       outcome ??= o;
@@ -114,7 +106,7 @@ export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promi
       clearTimeout(timer);
       limits.signal?.removeEventListener('abort', onAbort);
       const o = outcome ?? {
-        error: new Error(`${names.join(', ')}: ${exitReason(code, exitSignal, stderr, 'the process preparing it')}`),
+        error: new Error(`${names.join(', ')}: ${exitReason(code, exitSignal, stderr(), 'the process preparing it')}`),
       };
       if ('error' in o) reject(o.error);
       else resolve(o.prepared);

@@ -1,11 +1,10 @@
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { ENGINE_V8_FLAGS } from '../heap-tuning.js';
+import { DEFAULT_INSTANTIATE_TIMEOUT_MS } from '../engine/options-schema.js';
 import { dropRunChannels, runChannel, withChannel } from './channels.js';
 import type { ChildJob, ChildMessage } from './child.js';
-import { exitReason } from './exit-reason.js';
+import { exitReason, forkBenchChild } from './exit-reason.js';
 import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
 import { prepareComponents, prepareJob } from './prepare.js';
 import { calibrate } from './spin.js';
@@ -58,8 +57,6 @@ export interface BenchHooks {
 
 const childFile = fileURLToPath(new URL('./child.js', import.meta.url));
 const DEFAULT_RUN_TIMEOUT_MS = 600_000;
-/** The engine's default `instantiateTimeoutMs` (options-schema.ts). */
-const DEFAULT_INSTANTIATE_TIMEOUT_MS = 60_000;
 
 export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: BenchHooks = {}): Promise<BenchReport> {
   const jobs = expand(options);
@@ -166,13 +163,7 @@ function runChild(
   signal: AbortSignal | undefined,
 ): Promise<RunResult> {
   return new Promise((resolve) => {
-    // no inherited execArgv (a parent under `node --test` would pass its flags on); the engine's V8 flags
-    const child = fork(childFile, [], { execArgv: [...ENGINE_V8_FLAGS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
-      stderr = (stderr + d).slice(-8192); // the last lines hold the reason
-    });
+    const { child, stderr } = forkBenchChild(childFile);
     child.on('error', (e) => {
       answer ??= failed(job, `the run's process: ${e.message}`);
     });
@@ -219,7 +210,7 @@ function runChild(
     child.once('close', (code, exitSignal) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      const result = answer ?? failed(job, exitReason(code, exitSignal, stderr));
+      const result = answer ?? failed(job, exitReason(code, exitSignal, stderr()));
       // a child killed (timeout) or crashed did not remove its channel: do it here
       const crashed = exitSignal !== null || answer === undefined;
       void (

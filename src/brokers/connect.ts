@@ -78,13 +78,16 @@ export function channelFromUrl(url: string): string | undefined {
   return segments.join('/');
 }
 
+/** The keys every network adapter takes (deadline.ts's ConnectOptions). */
+const CONNECTING = ['connectTimeoutMs'] as const;
+
 /**
  * The options each kind of adapter takes (`brokers[].options`; the adapters' option types): any
  * other key is refused, as the schema refuses its own unknown keys — a typo (`claimIdleMS`) was
  * ignored without a word.
  */
 const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  kafka: ['sessionTimeoutMs', 'commitIntervalMs', 'client', 'consumer', 'connectTimeoutMs'],
+  kafka: ['sessionTimeoutMs', 'commitIntervalMs', 'client', 'consumer', ...CONNECTING],
   nats: [
     'jetstream',
     'batch',
@@ -94,11 +97,11 @@ const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
     'publishTimeoutMs',
     'client',
     'createStreams',
-    'connectTimeoutMs',
+    ...CONNECTING,
   ],
-  redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen', 'connectTimeoutMs'],
-  amqp: ['prefetch', 'socket', 'connectTimeoutMs'],
-  mqtt: ['clientId', 'receiveMaximum', 'client', 'connectTimeoutMs'],
+  redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen', ...CONNECTING],
+  amqp: ['prefetch', 'socket', ...CONNECTING],
+  mqtt: ['clientId', 'receiveMaximum', 'client', ...CONNECTING],
   memory: ['partitions', 'retention', 'retentionBytes', 'maxBatch'],
 };
 

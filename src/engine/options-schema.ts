@@ -40,6 +40,8 @@ const timerMs = z
   .nonnegative()
   .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timers' limit: a longer wait would fire after 1 ms)`);
 /** Most messages in one batch (`batch.maxMessages`). */
+/** The engine's `instantiateTimeoutMs` when none is given (the bench's preparing of its components takes it too). */
+export const DEFAULT_INSTANTIATE_TIMEOUT_MS = 60_000;
 export const MAX_BATCH_MESSAGES = 65_536;
 
 /** The supported URL schemes, for messages. */
@@ -267,7 +269,7 @@ export const EngineOptionsSchema = z
     /** Workers that have not instantiated every component after this long fail the start (a start function that loops). */
     instantiateTimeoutMs: positiveInt
       .max(2 ** 31 - 1)
-      .default(60_000)
+      .default(DEFAULT_INSTANTIATE_TIMEOUT_MS)
       .describe(
         'Workers that have not instantiated every component after this long fail the start (a start function that loops).',
       ),
