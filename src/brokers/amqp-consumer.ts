@@ -1,7 +1,8 @@
 import type amqp from 'amqplib';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
 import type { AmqpAdapter } from './amqp.js';
-import { DeliveryOffsets, HeldDeliveries, keyAndHeaders } from './common.js';
+import { DeliveryOffsets, HeldDeliveries } from './common.js';
+import { type HeadersInRule, keyAndHeaders } from './key-header.js';
 
 /**
  * A header named `__proto__` goes out under this name: amqplib's decoder assigns header names to
@@ -32,6 +33,9 @@ export function fromWire(name: string): string {
   if (name === PROTO_ON_WIRE) return '__proto__';
   return name.startsWith('%') && PROTO_FAMILY.test(name) ? name.slice(3) : name;
 }
+
+/** How a delivery's headers are read: names as before toWire. */
+const HEADERS_IN: HeadersInRule = { rename: fromWire };
 
 /**
  * The AMQP adapter's consumer (brokers/amqp.ts is the adapter: the connection, declarations,
@@ -141,12 +145,13 @@ export class AmqpConsumer implements Consumer {
     }
     const offset = this.offsets.next();
     this.inFlight.set(offset, { m, ch });
+    const table = m.properties.headers;
     const { key, headers } = keyAndHeaders(
-      m.properties.headers,
+      table === undefined ? undefined : Object.entries(table),
       typeof m.properties.messageId === 'string' ? m.properties.messageId : null,
-      fromWire,
+      m.properties.contentType,
+      HEADERS_IN,
     );
-    if (typeof m.properties.contentType === 'string') headers['content-type'] = m.properties.contentType;
     const rec: BrokerRecord = {
       channel: this.spec.channel,
       partition: 0,

@@ -1,8 +1,9 @@
 import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { AmqpConsumer, toWire } from './amqp-consumer.js';
-import { KEY_HEADER, headersOut, publishFailed, refused, warnLine } from './common.js';
+import { publishFailed, refused, warnLine } from './common.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
+import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 
 /**
  * AMQP 0-9-1 (RabbitMQ, amqplib). A channel name is a queue (kind queue) or a fanout exchange
@@ -20,7 +21,8 @@ import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.
  * content_type property.
  * - A record's key travels in the header `wasmsg-key` (AMQP has no message key; the routing key
  *   is the queue's name); an inbound record's key is that header, else its message-id property.
- *   An output's own header of that name is not sent (as on NATS and MQTT): only the key is.
+ *   An output's own header of that name is not sent (as on NATS and MQTT): only the key is; a
+ *   warning says so once per channel (key-header.ts).
  *   A header named `__proto__` travels as `%5F%5Fproto%5F%5F` (amqplib's decoder would drop it),
  *   and a header named that, after any number of `%25`, with one `%25` more (amqp-consumer.ts).
  * - Queues and exchanges an output names are declared once, each on a channel of its own (a
@@ -84,10 +86,15 @@ export class AmqpAdapter implements BrokerAdapter {
   private closing = false;
   /** The connection is up (between its 'connect' and 'disconnect'). */
   connected = false;
+  /** How an output's headers go out: `cloudEvents:`, `__proto__`'s escape, the key in `wasmsg-key`. */
+  private readonly headersRule: HeadersOutRule;
 
   constructor(options: AmqpAdapterOptions) {
     this.name = options.name;
     this.options = options;
+    const why = 'AMQP has no message key';
+    const keyHeader = new KeyHeaderDrops(options.name, { kind: 'amqp', url: options.url, why });
+    this.headersRule = { prefix: CE_PREFIX, rename: toWire, keyHeader };
   }
 
   /** The AMQP server URL without the queue path of a `--from` URL. */
@@ -231,13 +238,11 @@ export class AmqpAdapter implements BrokerAdapter {
   async publish(records: readonly OutRecord[]): Promise<void> {
     const timestamp = Math.floor(Date.now() / 1000);
     const prepared = records.map((r) => {
-      const headers = headersOut(r.headers, CE_PREFIX, toWire);
-      const contentType = headers['content-type'];
-      delete headers['content-type'];
       // the key is only ever the record's: an output's own `wasmsg-key` header (another
       // producer's Kafka header or Redis field, forwarded) would be read back as the key
-      if (r.key !== undefined && r.key !== null) headers[KEY_HEADER] = r.key;
-      else delete headers[KEY_HEADER];
+      const headers = headersOut(r, this.headersRule);
+      const contentType = headers['content-type'];
+      delete headers['content-type'];
       const bad = this.invalid(r, headers);
       if (bad !== undefined) throw refused('amqp', this.options.url, bad, { channel: r.channel });
       const props: amqp.Options.Publish = {

@@ -63,64 +63,6 @@ export function unreachable(url: string, cause: unknown): BrokerError {
   );
 }
 
-/**
- * CloudEvents binary-mode headers: the engine's neutral form names attributes `ce_<attr>` (the
- * Kafka binding); each broker's binding uses its own prefix (AMQP `cloudEvents:`, NATS and
- * HTTP `ce-`, MQTT none). Other headers pass unchanged.
- */
-export function headersOut(
-  neutral: Readonly<Record<string, string>>,
-  prefix: string,
-  /** A name's wire form where the broker's differs (as keyAndHeaders' `rename` reads it back). */
-  rename?: (name: string) => string,
-): Record<string, string> {
-  if (prefix === 'ce_' && rename === undefined) return { ...neutral };
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(neutral)) {
-    const name = k.startsWith('ce_') ? prefix + k.slice(3) : k;
-    setHeader(out, rename === undefined ? name : rename(name), v);
-  }
-  return out;
-}
-
-/**
- * The header an output's key travels in on brokers that have no message key of their own
- * (NATS, AMQP, MQTT), and where their adapters read a record's key from. Kafka writes the
- * message key, Redis Streams the entry's `key` field. World C shows a record's key as the
- * metadata `wasmsg-key` (from the record's key, whatever the broker), so the name is the same.
- * An output's key is only ever its record's: where it travels in this header, an output's own
- * header of the name (a Kafka header or Redis field a world B handler forwarded) is not sent.
- */
-export const KEY_HEADER = 'wasmsg-key';
-
-/**
- * An inbound record's key and neutral headers from a broker's header table as its client decoded
- * it (AMQP's headers, MQTT's user properties): the key is the KEY_HEADER entry's, else `key`;
- * every other entry is a header, its name given by `rename` when the broker's wire form differs.
- * The key entry is found by its name after `rename` too. A KEY_HEADER given several times
- * (MQTT user properties repeat: mqtt.js gives an array; or under two wire names) is the first
- * one's: a key is one value, as the NATS adapter reads it (nats.js `get`), not the values joined
- * as a repeated header's are (`a,b` was a key no producer set).
- */
-export function keyAndHeaders(
-  table: Readonly<Record<string, unknown>> | undefined,
-  key: string | null,
-  rename?: (name: string) => string,
-): { key: string | null; headers: Record<string, string> } {
-  const headers: Record<string, string> = {};
-  let keyed = false;
-  if (table !== undefined)
-    for (const [k, v] of Object.entries(table)) {
-      const name = rename === undefined ? k : rename(k);
-      if (name !== KEY_HEADER) setHeader(headers, name, headerValue(v));
-      else if (!keyed) {
-        key = headerValue(Array.isArray(v) ? v[0] : v);
-        keyed = true;
-      }
-    }
-  return { key, headers };
-}
-
 /** Headers that name an output's partition key: CloudEvents' `partitionkey` extension in each binding, or plain metadata. */
 const PARTITION_KEY_HEADERS = [
   'ce_partitionkey',

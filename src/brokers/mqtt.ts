@@ -5,11 +5,8 @@ import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, S
 import {
   DeliveryOffsets,
   HeldDeliveries,
-  KEY_HEADER,
   headerNameIn,
   headerNameOut,
-  headersOut,
-  keyAndHeaders,
   percentEncode,
   publishFailed,
   refused,
@@ -17,6 +14,7 @@ import {
   warnLine,
 } from './common.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
+import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -39,9 +37,9 @@ import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.
  *   connection are dropped, the server redelivers those messages (duplicates, at-least-once).
  * - publish: QoS 1, resolved on PUBACK. CloudEvents binary mode uses unprefixed user properties.
  *   A record's key is the user property `wasmsg-key` (MQTT has no message key; an output's own
- *   header of that name is not sent), read back as the key of an inbound message (its first
- *   value when it repeats; a repeated user property that is a header has its values joined
- *   with `,`).
+ *   header of that name is not sent, and a warning says so once per topic: key-header.ts), read
+ *   back as the key of an inbound message (its first value when it repeats; a repeated user
+ *   property that is a header has its values joined with `,`).
  * - What MQTT cannot carry: a server disconnects a client whose packet has a string with a
  *   control character (TAB, CR, LF, ESC, DEL, C1), a Unicode non-character or an unpaired
  *   surrogate — and mqtt.js sends the same packet again after reconnecting, forever. User
@@ -104,6 +102,9 @@ export function badTopic(topic: string): string | undefined {
   }
   return undefined;
 }
+
+/** How user property names are read: percent-decoded (headerNameIn). */
+const HEADERS_IN: HeadersInRule = { rename: headerNameIn };
 
 interface Held {
   done: boolean;
@@ -194,8 +195,14 @@ class MqttConsumer implements Consumer {
     message: Buffer,
     packet: { properties?: { userProperties?: Record<string, unknown>; contentType?: string } },
   ): BrokerRecord {
-    const { key, headers } = keyAndHeaders(packet.properties?.userProperties, null, headerNameIn);
-    if (packet.properties?.contentType !== undefined) headers['content-type'] = packet.properties.contentType;
+    const props = packet.properties;
+    const table = props?.userProperties;
+    const { key, headers } = keyAndHeaders(
+      table === undefined ? undefined : Object.entries(table),
+      null,
+      props?.contentType,
+      HEADERS_IN,
+    );
     return {
       channel: topic,
       partition: 0,
@@ -247,11 +254,19 @@ export class MqttAdapter implements BrokerAdapter {
   private publisher!: MqttClient;
   private readonly consumers: MqttConsumer[] = [];
   private readonly clientId: string;
+  /** How an output's headers go out: unprefixed CloudEvents, the key in `wasmsg-key` (encoded after). */
+  private readonly headersRule: HeadersOutRule;
 
   constructor(options: MqttAdapterOptions) {
     this.name = options.name;
     this.options = options;
     this.clientId = options.clientId ?? `wasmsg-${randomBytes(4).toString('hex')}`;
+    const keyHeader = new KeyHeaderDrops(options.name, {
+      kind: 'mqtt',
+      url: options.url,
+      why: 'MQTT has no message key',
+    });
+    this.headersRule = { prefix: '', keyHeader };
   }
 
   private serverUrl(): string {
@@ -347,13 +362,11 @@ export class MqttAdapter implements BrokerAdapter {
     const packets = records.map((r) => {
       const bad = badTopic(r.channel);
       if (bad !== undefined) throw refused('mqtt', this.options.url, bad, { channel: r.channel });
-      const neutral = headersOut(r.headers, '');
+      const neutral = headersOut(r, this.headersRule);
       const contentType = neutral['content-type'];
       delete neutral['content-type'];
       const props: Record<string, string> = {};
-      for (const [k, v] of Object.entries(neutral))
-        if (k !== KEY_HEADER) setHeader(props, headerNameOut(k, badMqttChar), mqttString(v));
-      if (r.key !== undefined && r.key !== null) props[KEY_HEADER] = mqttString(r.key);
+      for (const [k, v] of Object.entries(neutral)) setHeader(props, headerNameOut(k, badMqttChar), mqttString(v));
       for (const [k, v] of Object.entries(props)) {
         if (Buffer.byteLength(k) > 65_535 || Buffer.byteLength(v) > 65_535)
           throw refused('mqtt', this.options.url, `user property '${k.slice(0, 40)}' longer than 65 535 bytes`, {

@@ -1,16 +1,7 @@
-import type { Consumer as JsConsumer, JsMsg, Msg, MsgHdrs, Subscription } from 'nats';
+import type { Consumer as JsConsumer, JsMsg, Msg, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
-import {
-  DeliveryOffsets,
-  HeldDeliveries,
-  KEY_HEADER,
-  NO_HEADERS,
-  ReadSizer,
-  headerNameIn,
-  headerValue,
-  setHeader,
-  sleep,
-} from './common.js';
+import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, headerValue, sleep } from './common.js';
+import { type HeadersInRule, keyAndHeaders } from './key-header.js';
 import type { NatsAdapter } from './nats.js';
 
 /**
@@ -18,35 +9,6 @@ import type { NatsAdapter } from './nats.js';
  * a JetStream pull consumer (fetch while not paused, ack / nak per message, recreated through
  * the adapter when the server lost it) and a core NATS subscription (at-most-once).
  */
-
-/**
- * A message's headers, and its key from the `wasmsg-key` header (which is not kept as a header).
- * Names are read decoded (headerNameIn), and the reserved ones matched on the decoded name:
- * another producer's `wasmsg%2Dkey` is the key (of two key headers, that and `wasmsg-key`, the
- * first is, as the first value of a repeated one is: nats.js `get`); its `Nats%2DMsg-Id` and
- * `Nats%2DExpected-*` (and `-Rollup`, `-TTL`) are the server's headers, as the literal ones are (below) — read as plain
- * `Nats-Msg-Id` / `Nats-Expected-*` headers, a handler forwarding them had JetStream act on them.
- * One scratch result, read at once by the caller; a message without other headers shares one
- * frozen empty object (this runs once per message on the main thread).
- */
-function hdrsToRecord(h: MsgHdrs | undefined): { headers: Readonly<Record<string, string>>; key: string | null } {
-  let headers: Record<string, string> | undefined;
-  let key: string | null = null;
-  if (h !== undefined) {
-    for (const k of h.keys()) {
-      const name = headerNameIn(k);
-      if (name === KEY_HEADER) key ??= headerValue(h.get(k));
-      else if (name === MSG_ID || name === ROLLUP || name === TTL)
-        setHeader((headers ??= {}), asData(name), headerValue(h.get(k)));
-      else if (!isPublishCondition(name)) setHeader((headers ??= {}), name, headerValue(h.get(k)));
-    }
-  }
-  scratch.headers = headers ?? NO_HEADERS;
-  scratch.key = key;
-  return scratch;
-}
-
-const scratch: { headers: Readonly<Record<string, string>>; key: string | null } = { headers: NO_HEADERS, key: null };
 
 /**
  * JetStream's publish conditions (`Nats-Expected-Stream`, `-Last-Sequence`, `-Last-Msg-Id`,
@@ -62,23 +24,47 @@ function isPublishCondition(name: string): boolean {
 }
 
 /**
- * JetStream's deduplication id of the message as it was published. Carried on under its own name,
- * it made JetStream drop what the engine published with it as a duplicate of the input — a dead
- * letter (which copies its input's headers) or a relayed output to a subject of the same stream,
- * within the stream's duplicate window: gone, and the input acked. It reaches the handler (and
- * dead letters) as `x-wasmsg-nats-msg-id`.
+ * The server's per-message directives, carried on as data under a name of their own:
+ * - `Nats-Msg-Id`, JetStream's deduplication id of the message as it was published. Carried on
+ *   under its own name, it made JetStream drop what the engine published with it as a duplicate
+ *   of the input — a dead letter (which copies its input's headers) or a relayed output to a
+ *   subject of the same stream, within the stream's duplicate window: gone, and the input acked.
+ *   It reaches the handler (and dead letters) as `x-wasmsg-nats-msg-id`.
+ * - `Nats-Rollup` (a dead letter or relayed output carrying it was refused for good by a stream
+ *   without rollups, "rollup not permitted", or purged its subject's earlier messages in one
+ *   with them) and `Nats-TTL` (servers from 2.11: refused by a stream without per-message TTLs):
+ *   `x-wasmsg-nats-rollup`, `x-wasmsg-nats-ttl`.
  */
-const MSG_ID = 'Nats-Msg-Id';
+const AS_DATA: ReadonlyMap<string, string> = new Map(
+  ['Nats-Msg-Id', 'Nats-Rollup', 'Nats-TTL'].map((name) => [name, `x-wasmsg-${name.toLowerCase()}`]),
+);
+
+/** A header name as the record's: decoded, the server's directives as data, its publish conditions dropped. */
+function nameIn(wire: string): string | undefined {
+  const name = headerNameIn(wire);
+  const data = AS_DATA.get(name);
+  if (data !== undefined) return data;
+  return isPublishCondition(name) ? undefined : name;
+}
+
+/** The first of a header's values (nats.js gives each name's as an array). */
+const firstValue = (v: unknown): string => headerValue((v as readonly string[])[0]);
+
 /**
- * The server's other per-message directives, carried on as data the same way: `Nats-Rollup`
- * (a dead letter or relayed output carrying it was refused for good by a stream without rollups,
- * "rollup not permitted", or purged its subject's earlier messages in one with them) and
- * `Nats-TTL` (servers from 2.11: refused by a stream without per-message TTLs).
+ * How a message's headers are read, by key-header.ts's one rule (keyAndHeaders), nats.js's
+ * MsgHdrs taken as its [name, values] pairs (fewer objects than `keys()` and a `get` per name,
+ * each `get` copying and filtering every name): its key from the `wasmsg-key` header (not kept
+ * as a header), its value the first of a header's (as nats.js `get`). Names are read decoded
+ * (headerNameIn), and the reserved ones matched on the decoded name: another producer's
+ * `wasmsg%2Dkey` is the key (of two key headers, that and `wasmsg-key`, the first is, as the
+ * first value of a repeated one is); its `Nats%2DMsg-Id` and `Nats%2DExpected-*` (and `-Rollup`,
+ * `-TTL`) are the server's headers, as the literal ones are (above) — read as plain
+ * `Nats-Msg-Id` / `Nats-Expected-*` headers, a handler forwarding them had JetStream act on them.
+ * Of `Nats-Msg-Id` and `Nats%2DMsg-Id` both given (or `-Rollup`, `-TTL`), the first is the data
+ * header's value, as the key's rule has it (before: the later). A message without other headers
+ * shares one frozen empty object (this runs once per message on the main thread).
  */
-const ROLLUP = 'Nats-Rollup';
-const TTL = 'Nats-TTL';
-/** `Nats-Msg-Id` → `x-wasmsg-nats-msg-id`, `Nats-Rollup` → `x-wasmsg-nats-rollup`, … */
-const asData = (name: string): string => `x-wasmsg-${name.toLowerCase()}`;
+const HEADERS_IN: HeadersInRule = { rename: nameIn, value: firstValue, once: new Set(AS_DATA.values()) };
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {
@@ -221,7 +207,7 @@ export class JetStreamConsumer implements Consumer {
             flushing = true;
             setImmediate(flush);
           }
-          const { headers, key } = hdrsToRecord(m.headers);
+          const { headers, key } = keyAndHeaders(m.headers, null, undefined, HEADERS_IN);
           // the stream sequence also as a number (`seq`, as SequencedRecord's): the engine sends it
           // to the workers as an integer, whose digits go into the event id without a string
           batch.push({ channel: m.subject, partition: 0, offset, seq: m.seq, key, headers, value: m.data, timestamp });
@@ -274,7 +260,7 @@ export class CoreConsumer implements Consumer {
     })().catch((err: unknown) => this.adapter.fail(err));
   }
   private push(m: Msg): void {
-    const { headers, key } = hdrsToRecord(m.headers);
+    const { headers, key } = keyAndHeaders(m.headers, null, undefined, HEADERS_IN);
     const rec: BrokerRecord = {
       channel: m.subject,
       partition: 0,

@@ -13,17 +13,9 @@ import {
 } from 'nats';
 import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import {
-  KEY_HEADER,
-  headerNameOut,
-  headersOut,
-  percentEncode,
-  publishFailed,
-  redact,
-  refused,
-  warnLine,
-} from './common.js';
+import { headerNameOut, percentEncode, publishFailed, redact, refused, warnLine } from './common.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
+import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
 import { connectNats } from './nats-transport.js';
 
@@ -42,7 +34,8 @@ import { connectNats } from './nats-transport.js';
  *
  * What NATS cannot carry, and what is done instead:
  * - a record's key: NATS has none; it travels in the header `wasmsg-key` (read back as the key;
- *   an output's own header of that name is not sent: only the key is).
+ *   an output's own header of that name is not sent: only the key is; a warning says so once
+ *   per subject, key-header.ts).
  * - header values with CR or LF, or with whitespace at either end (nats.js trims it), and header
  *   names with characters outside `!`..`~` or a `:`: percent-encoded (`%0A`, `%20`; a `%` in such
  *   a value becomes `%25`, so `decodeURIComponent` gives the original). Other values pass
@@ -144,10 +137,18 @@ export class NatsAdapter implements BrokerAdapter {
   private jsm: JetStreamManager | undefined;
   private readonly consumers: Consumer[] = [];
   private readonly streams = new Set<string>();
+  /** How an output's headers go out: `ce-`, the key in `wasmsg-key` (names and values encoded after). */
+  private readonly headersRule: HeadersOutRule;
 
   constructor(options: NatsAdapterOptions) {
     this.name = options.name;
     this.options = options;
+    const keyHeader = new KeyHeaderDrops(options.name, {
+      kind: 'nats',
+      url: options.url,
+      why: 'NATS has no message key',
+    });
+    this.headersRule = { prefix: CE_PREFIX, keyHeader };
   }
 
   private lastLine = '';
@@ -328,14 +329,11 @@ export class NatsAdapter implements BrokerAdapter {
     }
     const send = (r: OutRecord): { data: Uint8Array; opts: { headers?: MsgHdrs } } => {
       const hasKey = r.key !== undefined && r.key !== null;
-      const h = Object.keys(r.headers).length === 0 && !hasKey ? undefined : natsHeaders();
-      if (h !== undefined) {
-        for (const [k, v] of Object.entries(headersOut(r.headers, CE_PREFIX))) {
-          if (k !== KEY_HEADER) h.set(natsHeaderName(k), natsHeaderValue(v));
-        }
-        if (hasKey) h.set(KEY_HEADER, natsHeaderValue(r.key!));
-      }
-      return { data: r.value, opts: h === undefined ? {} : { headers: h } };
+      if (Object.keys(r.headers).length === 0 && !hasKey) return { data: r.value, opts: {} };
+      const h = natsHeaders();
+      for (const [k, v] of Object.entries(headersOut(r, this.headersRule)))
+        h.set(natsHeaderName(k), natsHeaderValue(v));
+      return { data: r.value, opts: { headers: h } };
     };
     try {
       if (this.js === undefined) {

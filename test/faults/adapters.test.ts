@@ -7,7 +7,8 @@ import mqtt from 'mqtt';
 import { connect as natsConnect, headers as natsHeaders } from 'nats';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
-import { HeldDeliveries, KEY_HEADER, outputKey, percentEncode } from '../../src/brokers/common.js';
+import { HeldDeliveries, outputKey, percentEncode } from '../../src/brokers/common.js';
+import { KEY_HEADER } from '../../src/brokers/key-header.js';
 import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
 import { CORE_HELD_BYTES, CORE_HELD_LIMIT } from '../../src/brokers/nats-consumer.js';
@@ -515,6 +516,55 @@ describe('fault: NATS headers, subjects and keys', () => {
       await engine.stop();
       await nc.close();
     }
+  });
+
+  test('`Nats-Msg-Id` and `Nats%2DMsg-Id` on one message: the first on the wire is the id, as the first key header is the key', async () => {
+    // before: the later one's value (two headers of one name: the second replaced the first),
+    // while of two key headers the first is the key
+    const subject = `${run}.msgidpair`;
+    const c = await collect(adapter, subject);
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const pairs: Array<Array<[string, string]>> = [
+      [
+        ['Nats%2DMsg-Id', 'encoded-1'],
+        ['Nats-Msg-Id', 'literal-1'],
+      ],
+      [
+        ['Nats-Msg-Id', 'literal-2'],
+        ['Nats%2DMsg-Id', 'encoded-2'],
+      ],
+      [
+        ['Nats%2dMsg-Id', 'encoded-3'],
+        ['Nats-Msg-Id', 'literal-3'],
+        ['Nats%2DMsg-Id', 'encoded-3b'],
+      ],
+    ];
+    try {
+      const js = nc.jetstream();
+      for (const [i, headers] of pairs.entries()) {
+        const h = natsHeaders();
+        for (const [name, value] of headers) h.append(name, value);
+        h.append('x-n', String(i));
+        await js.publish(subject, enc(`v${i}`), { headers: h });
+      }
+      await c.until(pairs.length);
+    } finally {
+      await nc.close();
+    }
+    assert.deepEqual(
+      c.got.map((r) => [r.headers['x-n'], r.headers['x-wasmsg-nats-msg-id']]),
+      [
+        ['0', 'encoded-1'],
+        ['1', 'literal-2'],
+        ['2', 'encoded-3'],
+      ],
+    );
+    for (const r of c.got)
+      assert.ok(
+        Object.keys(r.headers).every((k) => !k.toLowerCase().startsWith('nats')),
+        JSON.stringify(r.headers),
+      );
+    await c.consumer.close();
   });
 
   test('a header value with CR/LF, names with spaces or colons: percent-encoded, not a crash', async () => {

@@ -7,7 +7,7 @@ import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { connect as natsConnect } from 'nats';
 import type { BrokerAdapter, BrokerRecord } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
-import { KEY_HEADER } from '../../src/brokers/common.js';
+import { KEY_HEADER } from '../../src/brokers/key-header.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
