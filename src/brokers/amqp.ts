@@ -2,6 +2,7 @@ import amqp from 'amqplib';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { AmqpConsumer, toWire } from './amqp-consumer.js';
 import { publishFailed, refused, warnLine } from './common.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 
@@ -90,6 +91,7 @@ export class AmqpAdapter implements BrokerAdapter {
   private readonly headersRule: HeadersOutRule;
 
   constructor(options: AmqpAdapterOptions) {
+    checkOwnOptions('amqp', options); // (createBroker's check, for an adapter made by hand)
     this.name = options.name;
     this.options = options;
     const why = 'AMQP has no message key';

@@ -1,6 +1,6 @@
 import { ErrorCode, OptionError } from '../errors.js';
-import { didYouMean } from '../engine/suggest.js';
 import type { BrokerAdapter } from './adapter.js';
+import { checkAdapterOptions, familyOf } from './adapter-options.js';
 import { redact } from './common.js';
 import { MemoryBroker } from './memory.js';
 
@@ -22,7 +22,10 @@ import { MemoryBroker } from './memory.js';
 export interface BrokerSpec {
   readonly name: string;
   readonly url: string;
-  /** Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. */
+  /**
+   * Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs; each kind's keys,
+   * types and ranges are in adapter-options.ts (any other key, or a value out of range, is refused).
+   */
   readonly options?: Record<string, unknown>;
 }
 
@@ -78,47 +81,6 @@ export function channelFromUrl(url: string): string | undefined {
   return segments.join('/');
 }
 
-/** The keys every network adapter takes (deadline.ts's ConnectOptions). */
-const CONNECTING = ['connectTimeoutMs'] as const;
-
-/**
- * The options each kind of adapter takes (`brokers[].options`; the adapters' option types): any
- * other key is refused, as the schema refuses its own unknown keys — a typo (`claimIdleMS`) was
- * ignored without a word.
- */
-const ADAPTER_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  kafka: ['sessionTimeoutMs', 'commitIntervalMs', 'client', 'consumer', ...CONNECTING],
-  nats: [
-    'jetstream',
-    'batch',
-    'maxAckPending',
-    'ackWaitMs',
-    'fetchExpiresMs',
-    'publishTimeoutMs',
-    'client',
-    'createStreams',
-    ...CONNECTING,
-  ],
-  redis: ['consumer', 'count', 'claimIdleMs', 'client', 'maxLen', ...CONNECTING],
-  amqp: ['prefetch', 'socket', ...CONNECTING],
-  mqtt: ['clientId', 'receiveMaximum', 'client', ...CONNECTING],
-  memory: ['partitions', 'retention', 'retentionBytes', 'maxBatch'],
-};
-
-function checkAdapterOptions(spec: BrokerSpec, scheme: string): void {
-  const family = { 'nats-core': 'nats', rediss: 'redis', amqps: 'amqp', mqtts: 'mqtt' }[scheme] ?? scheme;
-  const known = ADAPTER_OPTIONS[family];
-  if (known === undefined) return;
-  for (const key of Object.keys(spec.options ?? {})) {
-    if (known.includes(key)) continue;
-    throw new OptionError(
-      ErrorCode.badOption,
-      `broker '${spec.name}': unknown option '${key}' (${didYouMean(key, known) ?? `known: ${known.join(', ')}`})`,
-      { option: `brokers.${spec.name}.options.${key}` },
-    );
-  }
-}
-
 /**
  * Connects every adapter at once; rejects with the first failure only once every connect has
  * ended. (A start that fails closes the adapters it opened: one closed while it was still
@@ -133,7 +95,9 @@ export async function connectAll(adapters: Iterable<BrokerAdapter>): Promise<voi
 
 export async function createBroker(spec: BrokerSpec): Promise<BrokerAdapter> {
   const scheme = schemeOf(spec.url);
-  checkAdapterOptions(spec, scheme);
+  // each option's name, type and range (adapter-options.ts); the adapter's constructor checks them too
+  const family = familyOf(scheme);
+  if (family !== undefined) checkAdapterOptions(family, spec.name, spec.options);
   const o = spec.options ?? {};
   switch (scheme) {
     case 'kafka': {

@@ -14,6 +14,7 @@ import {
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { BrokerError, ErrorCode } from '../errors.js';
 import { publishFailed, redact, unreachable, warnLine } from './common.js';
+import { KAFKA_HEARTBEAT_MS, KAFKA_SESSION_TIMEOUT_MS, checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { brokersOf, groupClash } from './kafka-records.js';
@@ -64,6 +65,7 @@ export class KafkaAdapter implements BrokerAdapter {
   private offsetsAdmin: Promise<Admin> | undefined;
 
   constructor(options: KafkaAdapterOptions) {
+    checkOwnOptions('kafka', options); // (createBroker's check, for an adapter made by hand)
     this.name = options.name;
     this.options = options;
     this.config = {
@@ -185,8 +187,8 @@ export class KafkaAdapter implements BrokerAdapter {
 
   private async join(spec: SubscribeSpec, onBatch: BatchListener, groupId: string): Promise<KafkaGroupConsumer> {
     const consumer = this.kafka.consumer({
-      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: 1000,
+      sessionTimeout: this.options.sessionTimeoutMs ?? KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatInterval: KAFKA_HEARTBEAT_MS,
       allowAutoTopicCreation: true,
       // how long a fetch that finds nothing waits (kafkajs: 5 s); a stop waits for it too
       maxWaitTimeInMs: 500,

@@ -1,5 +1,6 @@
 import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
+import { MAX_PARTITIONS, checkOwnOptions } from './adapter-options.js';
 import { NO_HEADERS } from './common.js';
 import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
 import { MemoryRecord, type Produce, isKeyless, recordBytes } from './memory-log.js';
@@ -24,7 +25,6 @@ import { MemoryRecord, type Produce, isKeyless, recordBytes } from './memory-log
 export { BrokerError };
 
 const DEFAULT_RETENTION_BYTES = 64 * 1024 * 1024;
-const MAX_PARTITIONS = 65_536;
 
 export interface MemoryBrokerOptions {
   readonly name?: string;
@@ -65,21 +65,12 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
 
   constructor(opts: MemoryBrokerOptions = {}) {
     this.name = opts.name ?? 'default';
-    const int = (field: keyof MemoryBrokerOptions, value: unknown, fallback: number, max: number): number => {
-      if (value === undefined) return fallback;
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `memory broker '${this.name}': ${field} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
-          { option: field },
-        );
-      }
-      return value;
-    };
-    this.partitions = int('partitions', opts.partitions, 1, MAX_PARTITIONS);
-    this.retention = int('retention', opts.retention, 100_000, Number.MAX_SAFE_INTEGER);
-    this.retentionBytes = int('retentionBytes', opts.retentionBytes, DEFAULT_RETENTION_BYTES, Number.MAX_SAFE_INTEGER);
-    this.maxBatch = int('maxBatch', opts.maxBatch, 512, 1_000_000);
+    // each option's type and range (adapter-options.ts), as createBroker checks them
+    checkOwnOptions('memory', opts);
+    this.partitions = opts.partitions ?? 1;
+    this.retention = opts.retention ?? 100_000;
+    this.retentionBytes = opts.retentionBytes ?? DEFAULT_RETENTION_BYTES;
+    this.maxBatch = opts.maxBatch ?? 512;
   }
 
   /** Creates a channel with its own partition count (else it is created on first use). */

@@ -13,6 +13,7 @@ import {
   setHeader,
   warnLine,
 } from './common.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
 
@@ -258,6 +259,7 @@ export class MqttAdapter implements BrokerAdapter {
   private readonly headersRule: HeadersOutRule;
 
   constructor(options: MqttAdapterOptions) {
+    checkOwnOptions('mqtt', options); // (createBroker's check, for an adapter made by hand)
     this.name = options.name;
     this.options = options;
     this.clientId = options.clientId ?? `wasmsg-${randomBytes(4).toString('hex')}`;

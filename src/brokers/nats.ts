@@ -14,6 +14,7 @@ import {
 import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { headerNameOut, percentEncode, publishFailed, redact, refused, warnLine } from './common.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
@@ -141,6 +142,7 @@ export class NatsAdapter implements BrokerAdapter {
   private readonly headersRule: HeadersOutRule;
 
   constructor(options: NatsAdapterOptions) {
+    checkOwnOptions('nats', options); // (createBroker's check, for an adapter made by hand)
     this.name = options.name;
     this.options = options;
     const keyHeader = new KeyHeaderDrops(options.name, {

@@ -3,6 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { publishFailed, redact, warnLine } from './common.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { RedisConsumer } from './redis-consumer.js';
 import { DATA, HEADER, KEY } from './redis-entries.js';
@@ -81,6 +82,7 @@ export class RedisAdapter implements BrokerAdapter {
   private lastError: ((err: unknown) => void) | undefined;
 
   constructor(options: RedisAdapterOptions) {
+    checkOwnOptions('redis', options); // (createBroker's check, for an adapter made by hand)
     this.name = options.name;
     this.options = options;
     this.clientUrl = redisClientUrl(options.url);

@@ -96,9 +96,14 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
         }
       }
       for (const b of options.brokers) {
-        // an adapter checks its options when made (no connection yet): as `run` would make it
+        // an adapter checks its options when made (no connection yet): as `run` would make it. An
+        // option's error names its path itself (`broker 'b': brokers.b.options.count: …`).
         await createBroker(b).catch((err: unknown) =>
-          problems.push(`options.brokers[${b.name}].options: ${describe(err)}`),
+          problems.push(
+            err instanceof OptionError && String(err.context['option']).startsWith(`brokers.${b.name}.options`)
+              ? err.message
+              : `options.brokers[${b.name}].options: ${describe(err)}`,
+          ),
         );
         lines.push(`broker    ${b.name}: ${b.url}`);
       }

@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { ADAPTER_OPTION_SCHEMAS, connectTimeoutMs } from '../brokers/adapter-options.js';
 import { SCHEMES } from '../brokers/connect.js';
+import { MAX_TIMER_MS, TIMER_LIMIT_MESSAGE } from './timer-limit.js';
 
 /**
  * The options schema: one zod schema for the library's options and the CLI's config file (JSON or
@@ -28,21 +30,19 @@ export const DEFAULT_WORKERS = Math.max(1, CORES - 1);
  * 64 took 1.5 GB, 1000 never finished starting.
  */
 export const MAX_WORKERS = Math.max(16, 4 * CORES);
-/**
- * The longest wait Node's timers take (2^31 − 1 ms, about 24.8 days): `setTimeout` turns a
- * longer one into 1 ms (with a TimeoutOverflowWarning), so a longer linger or backoff would run
- * at once. Every option (and flag) that becomes a timer is bounded by it.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+/** (Node's timers' limit: engine/timer-limit.ts, shared with the broker adapters' options.) */
+export { MAX_TIMER_MS };
 /** A wait in ms that becomes a timer: ≥ 0 and at most MAX_TIMER_MS. */
-const timerMs = z
-  .number()
-  .nonnegative()
-  .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timers' limit: a longer wait would fire after 1 ms)`);
+const timerMs = z.number().nonnegative().max(MAX_TIMER_MS, TIMER_LIMIT_MESSAGE);
 /** Most messages in one batch (`batch.maxMessages`). */
 /** The engine's `instantiateTimeoutMs` when none is given (the bench's preparing of its components takes it too). */
 export const DEFAULT_INSTANTIATE_TIMEOUT_MS = 60_000;
 export const MAX_BATCH_MESSAGES = 65_536;
+
+/** `kafka: sessionTimeoutMs, …; nats: …`: the keys each kind of broker takes (adapter-options.ts). */
+const optionKeysByFamily = Object.entries(ADAPTER_OPTION_SCHEMAS)
+  .map(([family, schema]) => `${family}: ${Object.keys(schema.shape).join(', ')}`)
+  .join('; ');
 
 /** The supported URL schemes, for messages. */
 export const schemeList = SCHEMES.join(', ');
@@ -156,26 +156,16 @@ export const BrokerSpecSchema = z
         `Where the broker is; schemes: ${schemeList}. The path, if any, is ignored here (channels come from subscriptions).`,
       ),
     /**
-     * Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. Their keys are
-     * checked by the adapter (brokers/connect.ts); `connectTimeoutMs`, which every adapter but
-     * the embedded one takes, here.
+     * Passed to the adapter: client options (TLS, SASL, auth) and adapter knobs. Their keys and
+     * values are checked where the adapter is made, against its family's schema
+     * (brokers/adapter-options.ts); `connectTimeoutMs`, which every adapter but the embedded one
+     * takes, here as well (the same schema).
      */
     options: z
-      .looseObject({
-        connectTimeoutMs: z
-          .number()
-          .int('must be a whole number of milliseconds')
-          .positive('must be more than 0 ms')
-          .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timers' limit: a longer wait would fire after 1 ms)`)
-          .optional()
-          .describe(
-            "Kafka, NATS, Redis, AMQP, MQTT: a connect that has not reached a broker that answers within this long fails (`E_BROKER_UNAVAILABLE` naming the broker, its URL and this deadline), whatever the server does meanwhile. Default: the client library's own connect timeout when given (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`, AMQP `socket.timeout`), else 10 000; given both, this one wins. NATS, Redis, AMQP and MQTT get it as that library timeout too: it bounds each reconnection attempt as well.",
-          )
-          .meta({ 'x-default': '10000 (10 s)' }),
-      })
+      .looseObject({ connectTimeoutMs })
       .optional()
       .describe(
-        'Passed to the adapter. Kafka: `sessionTimeoutMs`, `commitIntervalMs`, `client` (kafkajs), `consumer`. NATS: `batch`, `maxAckPending`, `ackWaitMs`, `fetchExpiresMs`, `publishTimeoutMs`, `createStreams`, `jetstream`, `client`. Redis: `consumer`, `count`, `claimIdleMs`, `maxLen`, `client` (ioredis, e.g. `db`). AMQP: `prefetch`, `socket`. MQTT: `clientId`, `receiveMaximum`, `client`. All five: `connectTimeoutMs`. Memory: `partitions`, `retention`, `retentionBytes`, `maxBatch`. Any other key is refused (did-you-mean).',
+        `Passed to the adapter: the client library's options (TLS, SASL, passwords) and the adapter's own. Each kind of broker takes its own keys (${optionKeysByFamily}); each key's type, range and default: "brokers[].options by scheme" below. Any other key (did-you-mean), or a value out of its type or range, is refused when the broker is made (\`run\`, \`validate\`, \`engine.start()\`), naming \`brokers.<name>.options.<key>\`.`,
       ),
   })
   .describe('A broker reached by URL, connected when the engine starts.');

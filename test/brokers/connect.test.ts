@@ -2,13 +2,18 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { type AddressInfo, type Socket, createConnection, createServer } from 'node:net';
 import { describe, test } from 'node:test';
+import type { BrokerRecord, SubscribeSpec } from '../../src/brokers/adapter.js';
 import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { Engine } from '../../src/engine/engine.js';
 import { BrokerError, ErrorCode, OptionError } from '../../src/errors.js';
 import { at, cacheDir, examples, within } from '../helpers.js';
 import { TcpProxy, TestServer, freePort } from '../faults/servers.js';
-import { brokersOf } from '../../src/brokers/kafka.js';
-import { redisClientUrl } from '../../src/brokers/redis.js';
+import { KafkaAdapter, brokersOf } from '../../src/brokers/kafka.js';
+import { RedisAdapter, redisClientUrl } from '../../src/brokers/redis.js';
+import { AmqpAdapter } from '../../src/brokers/amqp.js';
+import { MemoryBroker } from '../../src/brokers/memory.js';
+import { MqttAdapter } from '../../src/brokers/mqtt.js';
+import { NatsAdapter } from '../../src/brokers/nats.js';
 import { ReadSizer, redact, redactCommand } from '../../src/brokers/common.js';
 
 describe('--from URLs: the path is the channel', () => {
@@ -93,6 +98,250 @@ describe("brokers[].options: the adapter's own keys only", () => {
     ] as const)
       await createBroker({ name: 'b', url, options });
   });
+});
+
+describe('brokers[].options: each value of its type and in its range (adapter-options.ts)', () => {
+  // Before, only the names were checked: a bad value reached the client library or the adapter's
+  // arithmetic. `fetchExpiresMs: 500` failed every pull, logged ("expires should be at least
+  // 1000ms"), while start() succeeded; without a word, `receiveMaximum: 70000` or `0` became
+  // mqtt.js's 65535, `claimIdleMs: -5` claimed every other consumer's pending entries at once
+  // (Redis takes IDLE -5 as 0), `batch: 0` became nats.js's 100, `count: 0` Redis's no limit;
+  // `prefetch: '10'` or `70000` failed at subscribe with amqplib's words, naming no option.
+  const urls = {
+    kafka: 'kafka://127.0.0.1:9/t',
+    nats: 'nats://127.0.0.1:4222/s',
+    redis: 'rediss://127.0.0.1:6379/s',
+    amqp: 'amqps://127.0.0.1/q',
+    mqtt: 'mqtts://127.0.0.1/t',
+    memory: 'memory:///c',
+  } as const;
+  type Family = keyof typeof urls;
+  /** The adapter of `family` made by hand, as a library caller makes it. */
+  const byHand: Record<Family, (o: Record<string, unknown>) => unknown> = {
+    kafka: (o) => new KafkaAdapter(o as never),
+    nats: (o) => new NatsAdapter(o as never),
+    redis: (o) => new RedisAdapter(o as never),
+    amqp: (o) => new AmqpAdapter(o as never),
+    mqtt: (o) => new MqttAdapter(o as never),
+    memory: (o) => new MemoryBroker(o),
+  };
+  const timers = `at most 2147483647 ms (Node's timers' limit: a longer wait would fire after 1 ms)`;
+  const heartbeat =
+    'must be more than the heartbeat interval, 1000 ms (consumer.heartbeatInterval, default 1000): kafkajs refuses a session timeout not above it';
+  /** family, options, the option's path under `brokers.b.options.`, what the error says */
+  const bad: Array<[Family, Record<string, unknown>, string, string]> = [
+    ['kafka', { sessionTimeoutMs: -5 }, 'sessionTimeoutMs', 'must be more than 0 ms'],
+    ['kafka', { sessionTimeoutMs: 1000 }, 'sessionTimeoutMs', heartbeat],
+    ['kafka', { consumer: { sessionTimeout: 800 } }, 'consumer.sessionTimeout', heartbeat],
+    [
+      'kafka',
+      { consumer: { heartbeatInterval: 20_000 } },
+      'consumer.heartbeatInterval',
+      'must be less than the session timeout, 10000 ms (sessionTimeoutMs, default 10000): kafkajs refuses a heartbeat interval not below it',
+    ],
+    ['kafka', { commitIntervalMs: 0 }, 'commitIntervalMs', 'must be more than 0 ms'],
+    ['kafka', { commitIntervalMs: 2 ** 31 }, 'commitIntervalMs', timers],
+    ['kafka', { commitIntervalMs: 0.5 }, 'commitIntervalMs', 'must be a whole number of milliseconds'],
+    ['kafka', { client: 'x' }, 'client', 'Invalid input: expected object, received string'],
+    ['kafka', { consumer: [] }, 'consumer', 'Invalid input: expected object, received array'],
+    ['nats', { batch: 0 }, 'batch', 'must be at least 1 message (nats.js would take 0 as 100)'],
+    ['nats', { batch: 2.5 }, 'batch', 'must be a whole number of messages'],
+    [
+      'nats',
+      { maxAckPending: -1 },
+      'maxAckPending',
+      'must be at least 1 message (the server would take 0 as its own default, and a negative value as no bound)',
+    ],
+    ['nats', { ackWaitMs: 0 }, 'ackWaitMs', 'must be more than 0 ms'],
+    ['nats', { ackWaitMs: 2 ** 31 }, 'ackWaitMs', timers],
+    [
+      'nats',
+      { fetchExpiresMs: 500 },
+      'fetchExpiresMs',
+      'must be at least 1000 ms (nats.js refuses a shorter pull expiry: every pull would fail)',
+    ],
+    [
+      'nats',
+      { fetchExpiresMs: 2_045_222_521 },
+      'fetchExpiresMs',
+      "at most 2045222520 ms (nats.js waits 5% longer on a timer of Node's, whose limit is 2147483647 ms)",
+    ],
+    ['nats', { publishTimeoutMs: '5s' }, 'publishTimeoutMs', 'Invalid input: expected number, received string'],
+    ['nats', { jetstream: 'yes' }, 'jetstream', 'Invalid input: expected boolean, received string'],
+    ['nats', { createStreams: 0 }, 'createStreams', 'Invalid input: expected boolean, received number'],
+    ['nats', { connectTimeoutMs: 0 }, 'connectTimeoutMs', 'must be more than 0 ms'],
+    [
+      'redis',
+      { claimIdleMs: -5 },
+      'claimIdleMs',
+      'must be more than 0 ms (0 would claim entries other consumers are still handling)',
+    ],
+    ['redis', { claimIdleMs: 1.5 }, 'claimIdleMs', 'must be a whole number of milliseconds'],
+    [
+      'redis',
+      { count: 0 },
+      'count',
+      'must be at least 1 entry (Redis reads a COUNT of 0 as no limit: the whole stream at once)',
+    ],
+    ['redis', { maxLen: 0 }, 'maxLen', 'must be at least 1 entry (leave maxLen out for a stream without a bound)'],
+    ['redis', { consumer: '' }, 'consumer', 'must not be empty'],
+    ['redis', { consumer: 7 }, 'consumer', 'Invalid input: expected string, received number'],
+    ['redis', { client: null }, 'client', 'Invalid input: expected object, received null'],
+    ['amqp', { prefetch: '10' }, 'prefetch', 'Invalid input: expected number, received string'],
+    ['amqp', { prefetch: -1 }, 'prefetch', 'must be from 0 to 65535 messages (0: no limit)'],
+    [
+      'amqp',
+      { prefetch: 65_536 },
+      'prefetch',
+      "must be from 0 to 65535 messages (AMQP's prefetch-count is 16 bits; 0: no limit)",
+    ],
+    ['amqp', { prefetch: 1.5 }, 'prefetch', 'must be a whole number of messages'],
+    ['amqp', { socket: 'x' }, 'socket', 'Invalid input: expected object, received string'],
+    ['amqp', { connectTimeoutMs: 1.5 }, 'connectTimeoutMs', 'must be a whole number of milliseconds'],
+    [
+      'mqtt',
+      { receiveMaximum: 70_000 },
+      'receiveMaximum',
+      "must be from 1 to 65535 messages (MQTT 5's Receive Maximum is a two-byte integer)",
+    ],
+    [
+      'mqtt',
+      { receiveMaximum: 0 },
+      'receiveMaximum',
+      "must be from 1 to 65535 messages (MQTT 5's Receive Maximum: 0 is a protocol error)",
+    ],
+    ['mqtt', { clientId: '' }, 'clientId', 'must not be empty'],
+    [
+      'mqtt',
+      { clientId: 'a\tb' },
+      'clientId',
+      'must have no control characters (MQTT servers may refuse them; Mosquitto closes the connection)',
+    ],
+    ['mqtt', { clientId: 7 }, 'clientId', 'Invalid input: expected string, received number'],
+    ['memory', { partitions: 0 }, 'partitions', 'must be from 1 to 65536 partitions'],
+  ];
+  for (const [family, options, key, said] of bad) {
+    test(`${family} ${JSON.stringify(options)}: refused by createBroker and by the adapter's constructor, naming ${key}`, async () => {
+      const refused = (e: unknown): boolean => {
+        assert.ok(e instanceof OptionError, String(e));
+        assert.equal(e.code, ErrorCode.badOption);
+        assert.equal(e.context['option'], `brokers.b.options.${key}`);
+        assert.equal(e.message, `broker 'b': brokers.b.options.${key}: ${said}`);
+        return true;
+      };
+      await assert.rejects(createBroker({ name: 'b', url: urls[family], options }), refused);
+      assert.throws(() => byHand[family]({ name: 'b', url: urls[family], ...options }), refused);
+    });
+  }
+
+  test('options that are not a mapping are refused, naming them', async () => {
+    await assert.rejects(createBroker({ name: 'b', url: urls.redis, options: 'claimIdleMs=5' as never }), {
+      code: 'E_BAD_OPTION',
+      message: "broker 'b': brokers.b.options: Invalid input: expected object, received string",
+    });
+  });
+
+  test("an unknown key given to an adapter's constructor is refused as createBroker refuses it", () => {
+    // (before, the constructors took any key; createBroker alone checked the names)
+    assert.throws(() => new RedisAdapter({ name: 'r', url: urls.redis, claimIdleMS: 100 } as never), {
+      code: 'E_BAD_OPTION',
+      message: "broker 'r': unknown option 'claimIdleMS' (did you mean 'claimIdleMs'?)",
+    });
+  });
+
+  /** The edges of each range, and the types: accepted alike (made, not connected). */
+  const good: Array<[Family, Record<string, unknown>]> = [
+    ['kafka', { sessionTimeoutMs: 1001, commitIntervalMs: 1, client: {}, consumer: { heartbeatInterval: 500 } }],
+    ['kafka', { sessionTimeoutMs: 2 ** 31 - 1, commitIntervalMs: 2 ** 31 - 1, connectTimeoutMs: 2 ** 31 - 1 }],
+    ['kafka', { sessionTimeoutMs: 800, consumer: { heartbeatInterval: 200 } }],
+    ['nats', { jetstream: false, batch: 1, maxAckPending: 1, ackWaitMs: 1, fetchExpiresMs: 1000, publishTimeoutMs: 1 }],
+    ['nats', { batch: 1e6, maxAckPending: 1e6, fetchExpiresMs: 2_045_222_520, createStreams: false, client: {} }],
+    ['redis', { consumer: 'c', count: 1, claimIdleMs: 1, maxLen: 1, client: { db: 2 } }],
+    ['redis', { count: 1e6, claimIdleMs: 90 * 24 * 3600 * 1000, maxLen: 1e9 }],
+    ['amqp', { prefetch: 0, socket: {} }],
+    ['amqp', { prefetch: 65_535 }],
+    ['mqtt', { clientId: 'x', receiveMaximum: 1, client: {} }],
+    ['mqtt', { clientId: 'wasmsg-é', receiveMaximum: 65_535 }],
+    ['memory', { partitions: 65_536, retention: 1, retentionBytes: 1, maxBatch: 1_000_000 }],
+  ];
+  for (const [family, options] of good) {
+    test(`${family} ${JSON.stringify(options)}: accepted`, async () => {
+      await createBroker({ name: 'b', url: urls[family], options });
+      byHand[family]({ name: 'b', url: urls[family], ...options });
+    });
+  }
+});
+
+describe('options at the edges of their ranges: the servers take them, and a message goes through', () => {
+  // (Kafka's edges: its integration suites run with sessionTimeoutMs 6000, commitIntervalMs 100)
+  const env = (name: string, fallback: string): string => process.env[`WASMSG_TEST_${name}_URL`] ?? fallback;
+  const id = Math.random().toString(36).slice(2, 8);
+  const cases: Array<[string, string, Record<string, unknown>, SubscribeSpec]> = [
+    [
+      'nats',
+      env('NATS', 'nats://127.0.0.1:4222'),
+      { batch: 1, maxAckPending: 1, ackWaitMs: 1000, fetchExpiresMs: 1000, publishTimeoutMs: 1000 },
+      { channel: `wasmsg.edges.${id}`, kind: 'topic' },
+    ],
+    [
+      'redis',
+      env('REDIS', 'redis://127.0.0.1:6379'),
+      { consumer: 'edges', count: 1, claimIdleMs: 1, maxLen: 1 },
+      { channel: `wasmsg-edges-${id}`, kind: 'queue', group: 'edges' },
+    ],
+    [
+      'amqp, prefetch 0',
+      env('AMQP', 'amqp://guest:guest@127.0.0.1:5672'),
+      { prefetch: 0 },
+      { channel: `edges0-${id}`, kind: 'topic' },
+    ],
+    [
+      'amqp, prefetch 65535',
+      env('AMQP', 'amqp://guest:guest@127.0.0.1:5672'),
+      { prefetch: 65_535 },
+      { channel: `edges1-${id}`, kind: 'topic' },
+    ],
+    [
+      'mqtt, receiveMaximum 65535',
+      env('MQTT', 'mqtt://127.0.0.1:1883'),
+      { receiveMaximum: 65_535 },
+      { channel: `wasmsg/edges/${id}/a`, kind: 'topic' },
+    ],
+    [
+      'mqtt, receiveMaximum 1',
+      env('MQTT', 'mqtt://127.0.0.1:1883'),
+      { receiveMaximum: 1 },
+      { channel: `wasmsg/edges/${id}/b`, kind: 'topic' },
+    ],
+  ];
+  for (const [what, url, options, spec] of cases) {
+    test(`${what}: ${JSON.stringify(options)}`, async () => {
+      const adapter = await createBroker({ name: 'b', url, options });
+      try {
+        await within(adapter.connect(), 15_000, 'connect');
+        let got!: (records: readonly BrokerRecord[]) => void;
+        const delivered = new Promise<readonly BrokerRecord[]>((resolve) => (got = resolve));
+        const consumer = await within(
+          adapter.subscribe(spec, (records) => got(records)),
+          15_000,
+          'subscribe',
+        );
+        await within(
+          adapter.publish([
+            { kind: spec.kind, channel: spec.channel, headers: {}, value: new TextEncoder().encode('edge') },
+          ]),
+          15_000,
+          'publish',
+        );
+        const records = await within(delivered, 15_000, 'delivery');
+        assert.equal(new TextDecoder().decode(records[0]!.value), 'edge');
+        for (const r of records) consumer.settle(r, 'ack');
+        await consumer.close();
+      } finally {
+        await adapter.close();
+      }
+    });
+  }
 });
 
 describe('redact: broker URLs in messages, logs and bench reports', () => {
