@@ -263,12 +263,11 @@ export class MqttAdapter implements BrokerAdapter {
     this.name = options.name;
     this.options = options;
     this.clientId = options.clientId ?? `wasmsg-${randomBytes(4).toString('hex')}`;
-    const keyHeader = new KeyHeaderDrops(options.name, {
-      kind: 'mqtt',
-      url: options.url,
-      why: 'MQTT has no message key',
-    });
-    this.headersRule = { prefix: '', keyHeader };
+    const why = 'MQTT has no message key';
+    this.headersRule = {
+      prefix: '',
+      keyHeader: new KeyHeaderDrops(options.name, { kind: 'mqtt', url: options.url, why }),
+    };
   }
 
   private serverUrl(): string {
