@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
-import { ErrorCode, type SerializedError, WasmsgError, describe } from '../errors.js';
+import { type SerializedError, WasmsgError } from '../errors.js';
 import type { PrepareWorkerData } from './prepare.js';
 
 /**
@@ -24,13 +24,11 @@ async function instantiateAll(): Promise<SerializedError | undefined> {
         // as the runs' engine has it: broker `default` alone (the guest's lines are dropped)
         await ComponentInstance.create(component, { brokers: ['default'], binding, logger: () => {} });
       } catch (err) {
+        // `create` reports whatever the component does as a ComponentLinkError naming it (`…:
+        // cannot instantiate: …`, E_INSTANTIATE); anything else is a fault of this host, thrown
+        // on to prepare-child.ts, which reports it as it is
         if (err instanceof WasmsgError) return err.toJSON();
-        return {
-          name: 'ComponentLinkError',
-          code: ErrorCode.instantiate,
-          message: `${component.source}: cannot instantiate: ${describe(err)}`,
-          context: { file: component.source },
-        };
+        throw err;
       }
     }
   }
