@@ -108,13 +108,25 @@ export function checkUsage(component: string | undefined, opts: RunOptions): voi
     );
   }
 }
-/** The engine options of a run: the config file's or the flags', with the tuning flags over them. */
-export async function runOptions(component: string | undefined, opts: RunOptions): Promise<EngineOptionsInput> {
-  return withFlags(await baseOptions(component, opts), opts);
+/**
+ * The engine options of a run: the config file's or the flags', with the tuning flags over them;
+ * and the component path already checked (`checkComponentPath`) on the way, if one was: the
+ * positional component, when it had to be inspected (no --topic: world C subscribes to what its
+ * configure() returns), checked first for the command's words on a path that is no file.
+ */
+export async function runOptions(
+  component: string | undefined,
+  opts: RunOptions,
+): Promise<{ readonly options: EngineOptionsInput; readonly checkedPath: string | undefined }> {
+  const base = await baseOptions(component, opts);
+  return { options: withFlags(base.options, opts), checkedPath: base.checkedPath };
 }
 
-async function baseOptions(component: string | undefined, opts: RunOptions): Promise<Record<string, unknown>> {
-  if (opts.config !== undefined) return readConfigFile(opts.config);
+async function baseOptions(
+  component: string | undefined,
+  opts: RunOptions,
+): Promise<{ options: Record<string, unknown>; checkedPath?: string }> {
+  if (opts.config !== undefined) return { options: await readConfigFile(opts.config) };
   if (component === undefined) throw new UsageError('run needs a component file or --config <file>', 'component');
   const kind = opts.kind ?? 'queue';
   const group = opts.group === undefined ? {} : { group: opts.group };
@@ -128,17 +140,18 @@ async function baseOptions(component: string | undefined, opts: RunOptions): Pro
     }
     // The --from broker is the components' `default` broker: what they publish goes back to it.
     return {
-      brokers: [{ name: 'default', url: opts.from }],
-      components: [{ path: component, subscriptions: [{ broker: 'default', channel, kind, ...group }] }],
+      options: {
+        brokers: [{ name: 'default', url: opts.from }],
+        components: [{ path: component, subscriptions: [{ broker: 'default', channel, kind, ...group }] }],
+      },
     };
   }
-  if (opts.topic === undefined) {
-    // No channel named: a world C component subscribes to what its configure() returns.
-    await checkComponentPath(component);
-    const info = await inspectComponent(component, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
-    if (info.family === 'c') return { components: [{ path: component }] };
-  }
-  return { components: [{ path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] }] };
+  const subscribed = { path: component, subscriptions: [{ channel: opts.topic ?? 'input', kind, ...group }] };
+  if (opts.topic !== undefined) return { options: { components: [subscribed] } };
+  // No channel named: a world C component subscribes to what its configure() returns.
+  await checkComponentPath(component);
+  const info = await inspectComponent(component, opts.cacheDir === undefined ? {} : { cacheDir: opts.cacheDir });
+  return { options: { components: [info.family === 'c' ? { path: component } : subscribed] }, checkedPath: component };
 }
 
 /**

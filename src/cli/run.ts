@@ -43,11 +43,12 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   checkUsage(component, opts);
   const generateCount = opts.generate;
   const limit = opts.limit ?? generateCount;
-  const options = await runOptions(component, opts);
+  const { options, checkedPath } = await runOptions(component, opts);
   // every problem reported before anything starts: the schema, the brokers, the component files
+  // (each once: the one runOptions inspected it checked first)
   const resolved = resolveOptions(options);
   checkBrokers(resolved, []);
-  for (const c of resolved.components) await checkComponentPath(c.path);
+  for (const c of resolved.components) if (c.path !== checkedPath) await checkComponentPath(c.path);
   const defaultFromUrl = resolved.brokers.some((b) => b.name === 'default');
   if (generateCount !== undefined && defaultFromUrl) {
     throw new UsageError(

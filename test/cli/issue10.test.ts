@@ -152,7 +152,10 @@ describe('a component path that is no component file: one check, one wording, ev
     ['WebAssembly text', wat, () => watHint],
   ];
   const commands: Array<[string, (path: string) => string[]]> = [
+    // without --topic the path is checked before the component is inspected (its world), with
+    // it among the run's other checks: once either way
     ['run', (path) => ['run', path, '--generate', '1']],
+    ['run --topic', (path) => ['run', path, '--topic', 't', '--generate', '1']],
     ['call', (path) => ['call', path]],
     ['inspect', (path) => ['inspect', path]],
     ['bench', (path) => ['bench', path, '--messages', '100', '--no-progress']],
