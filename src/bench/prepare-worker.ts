@@ -1,14 +1,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ComponentInstance } from '../component/instance.js';
 import { type SerializedError, WasmsgError } from '../errors.js';
-import type { PrepareWorkerData } from './prepare.js';
+import type { PrepareMessage, PrepareWorkerData } from './prepare.js';
+import { calibrate } from './spin.js';
 
 /**
  * Worker side of the bench's preparing process (prepare-child.ts): instantiates each compiled
  * component posted to it as the engine's pool workers do (nothing transpiled or compiled here),
- * once per binding the runs call it through, then says whether every instance was made. In a
- * thread, not the process's main thread: a start function that loops holds this thread alone,
- * and the main thread still ends the process when the bench goes away.
+ * once per binding the runs call it through, and says whether every instance was made; then,
+ * with `--work`, calibrates the spin component for each value (spin.ts), as the bench process
+ * did before (which compiled the spin component for it). In a thread, not the process's main
+ * thread: a start function that loops (or a long calibration) holds this thread alone, and the
+ * main thread still ends the process when the bench goes away.
  */
 
 const data = workerData as PrepareWorkerData;
@@ -36,4 +39,13 @@ async function instantiateAll(): Promise<SerializedError | undefined> {
 }
 
 const error = await instantiateAll();
-port.postMessage(error === undefined ? { ok: true } : { error });
+if (error !== undefined) port.postMessage({ type: 'error', error } satisfies PrepareMessage);
+else {
+  port.postMessage({ type: 'instantiated' } satisfies PrepareMessage);
+  for (const us of data.calibrate?.workUs ?? []) {
+    // the engine calls through the direct binding where it fits, as `auto` does
+    const rounds = await calibrate(us, data.calibrate!.spin, 'auto');
+    port.postMessage({ type: 'calibrated', workUs: us, rounds } satisfies PrepareMessage);
+  }
+  port.postMessage({ type: 'ready' } satisfies PrepareMessage);
+}

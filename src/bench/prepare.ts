@@ -2,15 +2,16 @@ import { fileURLToPath } from 'node:url';
 import type { CompiledComponent } from '../component/load.js';
 import { ErrorCode, type SerializedError, WasmsgError, errorFromJSON } from '../errors.js';
 import { exitReason, forkBenchChild } from './exit-reason.js';
-import { type Job, NOOP_COMPONENT } from './matrix.js';
+import { type Job, NOOP_COMPONENT, SPIN_COMPONENT } from './matrix.js';
 
 /**
  * The bench's up-front check (runner side): the components the runs load are prepared once,
  * before any run or channel, in a process of their own (prepare-child.ts) — transpiled into the
- * cache, compiled and instantiated as the runs' engine and bare client will. A component that
- * does not load fails the bench there, once, with the loader's error; before, one that passed
- * `inspectComponent` but failed to compile or instantiate (a start function that traps) failed
- * each run in turn. This process transpiles, compiles and instantiates nothing of them.
+ * cache, compiled and instantiated as the runs' engine and bare client will; with `--work`, the
+ * spin component is calibrated there too. A component that does not load fails the bench there,
+ * once, with the loader's error; before, one that passed `inspectComponent` but failed to
+ * compile or instantiate (a start function that traps) failed each run in turn. This process
+ * transpiles, compiles and instantiates nothing of them.
  */
 
 type Binding = 'auto' | 'jco';
@@ -19,16 +20,29 @@ export interface PrepareJob {
   readonly cacheDir: string;
   /** Each component the runs load, and the bindings they call it through. */
   readonly components: ReadonlyArray<{ readonly path: string; readonly bindings: readonly Binding[] }>;
+  /**
+   * `--work`: the spin component (one of `components`) and the µs a call each calibration
+   * aims at, once its instances were made; absent without work.
+   */
+  readonly calibrate?: { readonly path: string; readonly workUs: readonly number[] };
 }
 
+/**
+ * What the preparing process tells the runner, in this order: `compiled`, `instantiated`, a
+ * `calibrated` per `PrepareJob.calibrate.workUs`, then `ready` — or `error` at any point. Its
+ * worker thread (prepare-worker.ts) posts all but `compiled`.
+ */
 export type PrepareMessage =
   | { readonly type: 'compiled' }
+  | { readonly type: 'instantiated' }
+  | { readonly type: 'calibrated'; readonly workUs: number; readonly rounds: number }
   | { readonly type: 'ready' }
   | { readonly type: 'error'; readonly error: SerializedError };
 
 /** What the preparing process posts to its worker thread (prepare-worker.ts). */
 export interface PrepareWorkerData {
   readonly components: ReadonlyArray<{ readonly component: CompiledComponent; readonly bindings: readonly Binding[] }>;
+  readonly calibrate?: { readonly spin: CompiledComponent; readonly workUs: readonly number[] };
 }
 
 export interface PrepareLimits {
@@ -43,28 +57,40 @@ export interface PrepareLimits {
 /**
  * What the runs of `jobs` load: each component with the bindings they call it through — the
  * engine its default (`auto`: the direct binding where the component fits it), the bare client
- * jco's glue, unless it calls nothing (the bundled no-op: child.ts).
+ * jco's glue, unless it calls nothing (the bundled no-op: child.ts); and the spin component's
+ * calibrations, one per `--work` value.
  */
 export function prepareJob(jobs: readonly Job[], cacheDir: string): PrepareJob {
   const bindings = new Map<string, Set<Binding>>();
+  const workUs = new Set<number>();
   for (const job of jobs) {
+    if (job.params.workUs > 0) workUs.add(job.params.workUs);
     const calls = job.side === 'engine' || job.params.workUs > 0 || job.componentPath !== NOOP_COMPONENT;
     if (!calls) continue;
     const set = bindings.get(job.componentPath) ?? new Set();
     set.add(job.side === 'engine' ? 'auto' : 'jco');
     bindings.set(job.componentPath, set);
   }
-  return { cacheDir, components: [...bindings].map(([path, set]) => ({ path, bindings: [...set].sort() })) };
+  return {
+    cacheDir,
+    components: [...bindings].map(([path, set]) => ({ path, bindings: [...set].sort() })),
+    ...(workUs.size === 0 ? {} : { calibrate: { path: SPIN_COMPONENT, workUs: [...workUs] } }),
+  };
 }
 
 const childFile = fileURLToPath(new URL('./prepare-child.js', import.meta.url));
 
 /**
  * Prepares `job`'s components in a process of its own: resolves true once each one was loaded
- * and instantiated (the cache holds its transpile), false when `limits.signal` aborted it;
- * rejects with the loader's error (a WasmsgError of its class and code where it threw one).
+ * and instantiated (the cache holds its transpile) and the spin component calibrated (each
+ * result told to `calibrated` as it comes), false when `limits.signal` aborted it; rejects with
+ * the loader's error (a WasmsgError of its class and code where it threw one).
  */
-export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promise<boolean> {
+export function prepareComponents(
+  job: PrepareJob,
+  limits: PrepareLimits,
+  calibrated: (workUs: number, rounds: number) => void = () => {},
+): Promise<boolean> {
   const names = job.components.map((c) => c.path);
   return new Promise((resolve, reject) => {
     const { child, stderr } = forkBenchChild(childFile);
@@ -97,6 +123,11 @@ export function prepareComponents(job: PrepareJob, limits: PrepareLimits): Promi
             }),
           });
         }, limits.instantiateTimeoutMs);
+      } else if (m.type === 'instantiated') {
+        // the calibration after it has no time limit, as it had none in the bench process
+        clearTimeout(timer);
+      } else if (m.type === 'calibrated') {
+        if (outcome === undefined) calibrated(m.workUs, m.rounds);
       } else if (m.type === 'ready') outcome ??= { prepared: true };
       else outcome ??= { error: m.error.code.startsWith('E_') ? errorFromJSON(m.error) : new Error(m.error.message) };
     });

@@ -7,7 +7,6 @@ import type { ChildJob, ChildMessage } from './child.js';
 import { exitReason, forkBenchChild } from './exit-reason.js';
 import { type BenchOptions, type Job, baselineKey, expand } from './matrix.js';
 import { prepareComponents, prepareJob } from './prepare.js';
-import { calibrate } from './spin.js';
 import type { BenchReport, RunResult } from './types.js';
 
 /**
@@ -63,20 +62,22 @@ export async function runBench(options: BenchOptions, ctx: BenchContext, hooks: 
   // every component the runs load is transpiled, compiled and instantiated once, now, in a
   // process of its own: one that does not load fails here, before any channel is made — not in
   // each run's process, one run after another — and this process keeps none of that memory (the
-  // 12 MiB fizzbuzz-js: ≈ 300 MB). The runs (and the calibration below) read the cache it filled.
-  const prepared = await prepareComponents(prepareJob(jobs, ctx.cacheDir), {
-    compileTimeoutMs: ctx.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS,
-    instantiateTimeoutMs: ctx.instantiateTimeoutMs ?? DEFAULT_INSTANTIATE_TIMEOUT_MS,
-    signal: ctx.signal,
-  });
+  // 12 MiB fizzbuzz-js: ≈ 300 MB). The runs read the cache it filled. With --work it calibrates
+  // the spin component too (rounds for each value), so this process compiles no WebAssembly.
+  // (Aborted, it resolves false: the loop below then starts no run.)
   const rounds = new Map<number, number>([[0, 0]]);
-  for (const us of new Set(options.workUs)) {
-    if (us === 0 || !prepared) continue;
-    // the engine calls through the direct binding where it fits, as `auto` does
-    const r = await calibrate(us, ctx.cacheDir, 'auto');
-    rounds.set(us, r);
-    hooks.calibrated?.(us, r);
-  }
+  await prepareComponents(
+    prepareJob(jobs, ctx.cacheDir),
+    {
+      compileTimeoutMs: ctx.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS,
+      instantiateTimeoutMs: ctx.instantiateTimeoutMs ?? DEFAULT_INSTANTIATE_TIMEOUT_MS,
+      signal: ctx.signal,
+    },
+    (us, r) => {
+      rounds.set(us, r);
+      hooks.calibrated?.(us, r);
+    },
+  );
   const tag = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
   const runs: RunResult[] = [];
   for (const [k, job] of jobs.entries()) {

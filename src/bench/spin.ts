@@ -1,13 +1,12 @@
 /**
- * The single-thread host loop and the spin handler's calibration (`wasmsg bench --work`, the
- * bare baseline's in-thread handler, and the repository's bench scripts):
- * the same component called in this thread, one message at a time, as a user would without
- * the engine.
+ * The single-thread host loop and the spin handler's calibration (`wasmsg bench --work`, in the
+ * process preparing the components: prepare-worker.ts), the bare baseline's in-thread handler,
+ * and the repository's bench scripts: the same component called in this thread, one message at
+ * a time, as a user would without the engine.
  */
 import { performance } from 'node:perf_hooks';
 import { ComponentInstance } from '../component/instance.js';
-import { loadComponent } from '../component/load.js';
-import { SPIN_COMPONENT } from './matrix.js';
+import { type CompiledComponent, loadComponent } from '../component/load.js';
 
 export type Result = Record<string, number>;
 
@@ -21,11 +20,15 @@ export async function inThread(
   cacheDir: string,
   binding: 'auto' | 'jco' = 'jco',
 ): Promise<(payload: Uint8Array, i: number) => void> {
-  const instance = await ComponentInstance.create(await loadComponent(file, { cacheDir }), {
-    brokers: ['default'],
-    logger: () => {},
-    binding,
-  });
+  return callerOf(await loadComponent(file, { cacheDir }), binding);
+}
+
+/** `inThread` for a component already loaded (compiled). */
+async function callerOf(
+  component: CompiledComponent,
+  binding: 'auto' | 'jco',
+): Promise<(payload: Uint8Array, i: number) => void> {
+  const instance = await ComponentInstance.create(component, { brokers: ['default'], logger: () => {}, binding });
   return (payload, i) => {
     const r = instance.call({ payload, channel: 'in', partition: i & 3, offset: String(i), timestamp: Date.now() });
     if (r.result.tag !== 'ok') throw new Error(`handler failed: ${JSON.stringify(r.result)}`);
@@ -54,11 +57,15 @@ export const spinPayload = (rounds: number): (() => Uint8Array) => {
 };
 
 /**
- * Rounds of examples/spin-wat that make one call take ≈targetUs here, now: four rounds of
- * measuring, each ≈ 100 ms of calls (so a 5 ms handler is calibrated in under a second).
+ * Rounds of examples/spin-wat (`spin`, loaded) that make one call take ≈targetUs here, now: four
+ * rounds of measuring, each ≈ 100 ms of calls (so a 5 ms handler is calibrated in under a second).
  */
-export async function calibrate(targetUs: number, cacheDir: string, binding: 'auto' | 'jco' = 'jco'): Promise<number> {
-  const call = await inThread(SPIN_COMPONENT, cacheDir, binding);
+export async function calibrate(
+  targetUs: number,
+  spin: CompiledComponent,
+  binding: 'auto' | 'jco' = 'jco',
+): Promise<number> {
+  const call = await callerOf(spin, binding);
   let rounds = 1000;
   let usPerCall = NaN;
   for (let k = 0; k < 5; k++) {

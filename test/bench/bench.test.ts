@@ -561,12 +561,15 @@ describe('wasmsg bench: modes', () => {
     assert.deepEqual(started, [], 'no run started');
   });
 
-  test('the bench process never loads the transpiler: the component is prepared in a process of its own', async () => {
+  test('the bench process never loads the transpiler nor compiles WebAssembly: the component is prepared, and the spin component calibrated, in a process of its own', async () => {
     // before: the up-front check transpiled in the bench process (≈ 300 MB kept for the whole
-    // bench with fizzbuzz-js). An ESM load hook preloaded into every process of the bench logs
-    // each process that loads jco's transpiler; a fresh cache makes one transpile necessary
+    // bench with fizzbuzz-js), and then --work's calibration compiled the spin component there.
+    // An ESM load hook preloaded into every process of the bench logs each process that loads
+    // jco's transpiler (a fresh cache makes one transpile necessary); the preload logs each
+    // process whose main thread compiles a WebAssembly module
     const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-loads-'));
     const log = join(dir, 'loads.log');
+    const compiles = join(dir, 'compiles.log');
     writeFileSync(
       join(dir, 'hooks.mjs'),
       `import { appendFileSync } from 'node:fs';
@@ -578,13 +581,21 @@ export async function load(url, context, next) {
     );
     writeFileSync(
       join(dir, 'register.mjs'),
-      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
+      `import { register } from 'node:module';
+import { appendFileSync } from 'node:fs';
+register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});
+const compile = WebAssembly.compile;
+WebAssembly.compile = function (...args) {
+  appendFileSync(${JSON.stringify(compiles)}, process.pid + '\\n');
+  return compile.apply(this, args);
+};
+`,
     );
     const env = {
       ...process.env,
       NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${pathToFileURL(join(dir, 'register.mjs')).href}`,
     };
-    // --work: the spin component, whose calibration runs in the bench process (from the cache)
+    // --work: the spin component, calibrated before the runs
     const args = ['bench', '--cache-dir', join(dir, 'cache'), '--messages', '200', '--work', '1', '--json'];
     const cli = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -596,6 +607,9 @@ export async function load(url, context, next) {
     const loaders = new Set(lines.map((l) => Number(l.split(' ')[0])));
     assert.ok(loaders.size > 0, 'the hook saw the transpiler loaded (by the preparing process)');
     assert.ok(!loaders.has(cli.pid!), `the bench process (${cli.pid}) loaded the transpiler`);
+    const compilers = new Set(readFileSync(compiles, 'utf8').trim().split('\n').map(Number));
+    assert.ok(compilers.size > 0, 'the preload saw WebAssembly compiled (by the preparing process and the runs)');
+    assert.ok(!compilers.has(cli.pid!), `the bench process (${cli.pid}) compiled WebAssembly`);
   });
 
   test('--out: a bench that writes no report leaves no directory it made; one the user had stays, a report is kept', async () => {
