@@ -561,6 +561,40 @@ describe('wasmsg bench: modes', () => {
     assert.deepEqual(started, [], 'no run started');
   });
 
+  test('aborted (Ctrl-C) while the spin component is calibrated: no other --work value is calibrated, no run starts', async () => {
+    // before: the calibration ran in the bench process, one --work value after another, and
+    // looked at no signal: a Ctrl-C waited for every value's calibration (≈ 0.5 s each, longer
+    // for a slow handler). Now the process calibrating is ended with the rest of the preparing
+    const ac = new AbortController();
+    const calibrated: number[] = [];
+    const started: string[] = [];
+    const report = await runBench(
+      {
+        brokers: ['memory'],
+        messages: 2000,
+        sizes: [100],
+        keys: [0],
+        workers: [1],
+        batch: [256],
+        ordering: ['none'],
+        workUs: [100, 200, 300],
+        rates: [],
+        baseline: false,
+      },
+      { cacheDir, command: 'test', signal: ac.signal },
+      {
+        calibrated: (us) => {
+          calibrated.push(us);
+          ac.abort();
+        },
+        runStart: (job) => started.push(job.label),
+      },
+    );
+    assert.deepEqual(calibrated, [100], 'calibrations after the abort');
+    assert.deepEqual(started, [], 'no run started');
+    assert.equal(report.runs.length, 0);
+  });
+
   test('the bench process never loads the transpiler nor compiles WebAssembly: the component is prepared, and the spin component calibrated, in a process of its own', async () => {
     // before: the up-front check transpiled in the bench process (≈ 300 MB kept for the whole
     // bench with fizzbuzz-js), and then --work's calibration compiled the spin component there.
