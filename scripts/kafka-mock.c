@@ -17,6 +17,12 @@
  *   error <apiKey> <errorCode> [count]   answer the next <count> (default 1) requests of
  *                                        <apiKey> (e.g. 14 = SyncGroup) with <errorCode>
  *                                        (e.g. 42 = INVALID_REQUEST), on any broker
+ *   rtt <brokerId> <ms>                  delay every response of a broker by <ms> (-1 = all;
+ *                                        0 = none again): a broker that stops answering
+ *   coordinator <group> <brokerId>       make a broker the coordinator of a consumer group
+ *   delay <brokerId> <apiKey> <ms> [skip] answer a broker's next request of <apiKey> (e.g. 18 =
+ *                                        ApiVersions) <ms> late, after <skip> (default 0) more
+ *                                        of them answered at once
  * EOF on stdin does not stop the program; only a signal does.
  *
  * Notes: broker ids are 1..N but the mock reports controller id 0, so admin CreateTopics
@@ -127,8 +133,32 @@ static void handle_command(rd_kafka_mock_cluster_t *mc, char *line) {
         for (k = 0; k < count; k++) errs[k] = (rd_kafka_resp_err_t)b;
         rd_kafka_mock_push_request_errors_array(mc, (int16_t)a, (size_t)count, errs);
         reply("OK");
+    } else if (!strcmp(argv[0], "rtt")) {
+        if (argc != 3 || parse_int(argv[1], -1, INT_MAX, &a) || parse_int(argv[2], 0, INT_MAX, &b)) {
+            reply("ERR usage: rtt <brokerId> <ms>");
+            return;
+        }
+        reply_err(rd_kafka_mock_broker_set_rtt(mc, (int32_t)a, (int)b));
+    } else if (!strcmp(argv[0], "delay")) {
+        long ms, skip = 0, k;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (argc < 4 || argc > 5 || parse_int(argv[1], 0, INT_MAX, &a) || parse_int(argv[2], 0, 32767, &b) ||
+            parse_int(argv[3], 0, INT_MAX, &ms) || (argc == 5 && parse_int(argv[4], 0, 64, &skip))) {
+            reply("ERR usage: delay <brokerId> <apiKey> <ms> [skip 0..64]");
+            return;
+        }
+        for (k = 0; k <= skip && !err; k++)
+            err = rd_kafka_mock_broker_push_request_error_rtts(mc, (int32_t)a, (int16_t)b, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+                                                               (int)(k == skip ? ms : 0));
+        reply_err(err);
+    } else if (!strcmp(argv[0], "coordinator")) {
+        if (argc != 3 || parse_int(argv[2], 0, INT_MAX, &a)) {
+            reply("ERR usage: coordinator <group> <brokerId>");
+            return;
+        }
+        reply_err(rd_kafka_mock_coordinator_set(mc, "group", argv[1], (int32_t)a));
     } else {
-        reply("ERR unknown command '%s' (topic|down|up|leader|error)", argv[0]);
+        reply("ERR unknown command '%s' (topic|down|up|leader|error|rtt|coordinator|delay)", argv[0]);
     }
 }
 
