@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,58 @@ export const fixture = (name: string): string => at('test/fixtures', `${name}.wa
 
 /** One transpile cache per test process, in a fresh temporary directory. */
 export const cacheDir = mkdtempSync(join(tmpdir(), 'wasmsg-test-cache-'));
+
+/**
+ * Starts an engine with the one broker `url` (its subscription to `in`: `subscription` adds to it)
+ * in a process of its own, as a library caller would; how its start() ended, how long it took and
+ * how long the process lived on after it (nothing left should hold it).
+ */
+export function startAlone(
+  url: string,
+  options: Record<string, unknown> = {},
+  subscription: Record<string, unknown> = {},
+): {
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  code?: string;
+  message?: string;
+  context?: Record<string, unknown>;
+  took?: number;
+  lingered?: number;
+} {
+  const script = `
+    import { Engine } from ${JSON.stringify(at('dist/src/index.js'))};
+    const engine = new Engine({
+      workers: 1,
+      cacheDir: process.env.CACHE,
+      brokers: [{ name: 'b', url: process.env.URL, options: JSON.parse(process.env.OPTIONS) }],
+      components: [{ path: process.env.COMPONENT, subscriptions: [{ broker: 'b', channel: 'in', ...JSON.parse(process.env.SUBSCRIPTION) }] }],
+    });
+    let code, message, context, took, rejectedAt;
+    process.on('exit', () =>
+      console.log(JSON.stringify({ code, message, context, took, lingered: performance.now() - rejectedAt })),
+    );
+    const began = performance.now();
+    try { await engine.start(); } catch (e) {
+      ({ code, message, context } = e);
+      rejectedAt = performance.now();
+      took = rejectedAt - began;
+    }
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      CACHE: cacheDir,
+      COMPONENT: examples.noop,
+      URL: url,
+      OPTIONS: JSON.stringify(options),
+      SUBSCRIPTION: JSON.stringify(subscription),
+    },
+    timeout: 30_000,
+  });
+  return { signal: r.signal, stderr: r.stderr, ...(r.signal === null ? (JSON.parse(r.stdout) as object) : {}) };
+}
 
 const loaded = new Map<string, Promise<CompiledComponent>>();
 export function load(file: string): Promise<CompiledComponent> {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { type AddressInfo, type Socket, createConnection, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import type { BrokerRecord, SubscribeSpec } from '../../src/brokers/adapter.js';
 import { channelFromUrl, createBroker } from '../../src/brokers/connect.js';
 import { Engine } from '../../src/engine/engine.js';
 import { BrokerError, ErrorCode, OptionError } from '../../src/errors.js';
-import { at, cacheDir, examples, within } from '../helpers.js';
+import { cacheDir, examples, startAlone, within } from '../helpers.js';
 import { TcpProxy, TestServer, freePort } from '../faults/servers.js';
 import { KafkaAdapter, brokersOf } from '../../src/brokers/kafka.js';
 import { RedisAdapter, redisClientUrl } from '../../src/brokers/redis.js';
@@ -512,35 +512,6 @@ describe('a start with one broker refused at once and another still connecting',
     }
   });
 });
-
-/**
- * Starts an engine with the one broker `url` in a process of its own, as a library caller would;
- * how its start() ended and how long the process lived on after it (nothing left should hold it).
- */
-function startAlone(
-  url: string,
-  options: Record<string, unknown> = {},
-): { signal: NodeJS.Signals | null; stderr: string; code?: string; lingered?: number } {
-  const script = `
-    import { Engine } from ${JSON.stringify(at('dist/src/index.js'))};
-    const engine = new Engine({
-      workers: 1,
-      cacheDir: process.env.CACHE,
-      brokers: [{ name: 'b', url: process.env.URL, options: JSON.parse(process.env.OPTIONS) }],
-      components: [{ path: process.env.COMPONENT, subscriptions: [{ broker: 'b', channel: 'in' }] }],
-    });
-    let rejectedAt;
-    process.on('exit', () => console.log(JSON.stringify({ code, lingered: performance.now() - rejectedAt })));
-    let code;
-    try { await engine.start(); } catch (e) { code = e.code; rejectedAt = performance.now(); }
-  `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    env: { ...process.env, CACHE: cacheDir, COMPONENT: examples.noop, URL: url, OPTIONS: JSON.stringify(options) },
-    timeout: 30_000,
-  });
-  return { signal: r.signal, stderr: r.stderr, ...(r.signal === null ? (JSON.parse(r.stdout) as object) : {}) };
-}
 
 describe("a refused port: start() rejects, and the caller's process ends on its own at once", () => {
   // before: Redis's failed client was disconnected after it had ended, which set a 2 s timer
