@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { type Socket, connect as tcpConnect, isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import {
   Kafka,
   type ConsumerConfig,
-  type ISocketFactory,
   type KafkaConfig,
   type Admin,
   Partitioners,
@@ -16,6 +13,7 @@ import { BrokerError, ErrorCode } from '../errors.js';
 import { publishFailed, redact, unreachable, warnLine } from './common.js';
 import { KAFKA_HEARTBEAT_MS, KAFKA_SESSION_TIMEOUT_MS, checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
+import { abandonable } from './kafka-abandon.js';
 import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { brokersOf, groupClash } from './kafka-records.js';
 import { oldGroupWarning } from './kafka-old-group.js';
@@ -97,15 +95,18 @@ export class KafkaAdapter implements BrokerAdapter {
    * seed broker, a broker still starting that refuses, then answers), then connects the producer. kafkajs's connect() resolves when the
    * seed broker's ApiVersions request timed out (a server that accepts and never answers: not
    * Kafka, or hung), after `requestTimeout` (30 s), and closes nothing until then; the first
-   * subscribe then failed ≈ 60 s later with kafkajs's untyped "Broker not connected".
+   * subscribe then failed ≈ 60 s later with kafkajs's untyped "Broker not connected". At the
+   * deadline the probe's and the producer's sockets are destroyed and their retries stopped
+   * (kafka-abandon.ts): before, a producer connect that hung after a good probe was only asked to
+   * disconnect, which kafkajs does once its requests in flight have timed out.
    */
   async connect(): Promise<void> {
-    this.producer = this.kafka.producer({
+    const ms = connectDeadline(this.options, this.options.client?.requestTimeout);
+    const given = abandonable(this.config);
+    this.producer = new Kafka({ ...this.config, ...given.config }).producer({
       allowAutoTopicCreation: true,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    const ms = connectDeadline(this.options, this.options.client?.requestTimeout);
-    const given = abandonable(this.config);
     const probe = new Kafka({
       ...this.config,
       ...given.config,
@@ -284,47 +285,4 @@ export class KafkaAdapter implements BrokerAdapter {
     this.offsetsAdmin = undefined;
     await admin?.then((a) => a.disconnect()).catch(() => {});
   }
-}
-
-/**
- * The connect probe's sockets and seed brokers (`config`: the user's `client.socketFactory` and
- * `client.brokers`, else kafkajs's own), given up with `abandon()`. Past the connect deadline
- * kafkajs would hold on: its disconnect() waits for the requests in flight (the ApiVersions a
- * silent server never answers), and its retries of the connect go on after it (a new connection
- * to such a server each time). Once abandoned, the sockets made are destroyed and none is made
- * (kafkajs: a connection error, so it picks another seed broker), and the seed brokers are none
- * (kafkajs: "brokers array is empty", an error it does not retry): the connect ends at once.
- */
-function abandonable(config: KafkaConfig): {
-  config: Pick<KafkaConfig, 'socketFactory' | 'brokers'>;
-  abandon: () => void;
-} {
-  const made = new Set<Socket>();
-  let abandoned = false;
-  const make: ISocketFactory =
-    config.socketFactory ??
-    (({ host, port, ssl, onConnect }) => {
-      const socket = ssl
-        ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...ssl }, onConnect)
-        : tcpConnect({ host, port }, onConnect);
-      socket.setKeepAlive(true, 60_000);
-      return socket;
-    });
-  const seeds = config.brokers;
-  return {
-    config: {
-      socketFactory: (args) => {
-        if (abandoned) throw new Error('the connect was given up (connectTimeoutMs)');
-        const socket = make(args);
-        made.add(socket);
-        socket.once('close', () => made.delete(socket));
-        return socket;
-      },
-      brokers: () => (abandoned ? [] : typeof seeds === 'function' ? seeds() : seeds),
-    },
-    abandon: () => {
-      abandoned = true;
-      for (const socket of made) socket.destroy();
-    },
-  };
 }

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import { ErrorCode } from '../../src/errors.js';
+import { startAlone } from '../helpers.js';
+import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
+
+/**
+ * Kafka's connect deadline (`connectTimeoutMs`) past the adapter's connect probe: the producer's
+ * connect, against librdkafka's mock cluster made to stop answering where it matters
+ * (scripts/kafka-mock.c: `delay` holds one request's answer, `rtt` every answer of a broker,
+ * `coordinator` picks the broker a group's requests go to). The adapter is given one seed broker, so that every client's
+ * first connection goes there.
+ */
+
+/** A mock cluster of three brokers with the topic `in`, the seed broker's URL and its node id. */
+async function cluster(): Promise<{ mock: KafkaMock; url: string; seed: number; other: number }> {
+  const mock = await startKafkaMock(['in:1']);
+  const address = mock.bootstrap.split(',')[0]!;
+  const admin = new Kafka({ clientId: 'wasmsg-test', brokers: [address], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const { brokers } = await admin.describeCluster();
+    const seed = brokers.find((b) => `${b.host}:${b.port}` === address)!.nodeId;
+    return { mock, url: `kafka://${address}/in`, seed, other: brokers.find((b) => b.nodeId !== seed)!.nodeId };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const commands = async (mock: KafkaMock, lines: string[]): Promise<void> => {
+  for (const line of lines) assert.equal(await mock.command(line), 'OK', line);
+};
+
+describe("kafka: a cluster that stops answering after a good connect probe: start() fails at connectTimeoutMs, typed, and the caller's process ends on its own at once", () => {
+  // ApiVersions (api key 18) opens each client's connection: the probe's is the seed broker's
+  // first, the producer's its second, the consumer's its third
+  const cases: Array<[string, (c: { seed: number; other: number }) => string[], string, Record<string, unknown>]> = [
+    [
+      "the producer's connect",
+      // before: the deadline fired, but the failed start's close of the producer waited for its
+      // request in flight to time out (kafkajs's requestTimeout, 30 s): start() rejected 30 s in
+      ({ seed }) => [`delay ${seed} 18 60000 1`],
+      'not connected',
+      {},
+    ],
+  ];
+  for (const [what, faults, missed, context] of cases) {
+    test(what, { timeout: 60_000 }, async () => {
+      const { mock, url, ...ids } = await cluster();
+      try {
+        await commands(mock, faults(ids));
+        const r = startAlone(url, { connectTimeoutMs: 1000 }, { group: 'g' });
+        assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+        assert.equal(r.code, ErrorCode.brokerUnavailable, r.message);
+        assert.equal(r.message, `cannot reach ${url}: ${missed} within 1000 ms (broker 'b', connectTimeoutMs)`);
+        assert.deepEqual(r.context, { broker: 'b', url, connectTimeoutMs: 1000, ...context });
+        // (the component's load included: the first test compiles it)
+        assert.ok(r.took! < 10_000, `start() rejected ${Math.round(r.took!)} ms after it was called`);
+        assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+      } finally {
+        await mock.stop();
+      }
+    });
+  }
+});
