@@ -33,20 +33,32 @@ export function connectDeadline(options: ConnectOptions, clientOwn: unknown): nu
   return typeof clientOwn === 'number' && clientOwn > 0 ? clientOwn : CONNECT_TIMEOUT_MS;
 }
 
+/** What did not connect, when it is more than the adapter's connection: its words at the deadline (default `not connected`) and its context. */
+export interface Missed {
+  readonly what: string;
+  readonly context: Readonly<Record<string, unknown>>;
+}
+
 /**
  * `attempt` (a connect) within `ms`. Its failure before then: E_BROKER_UNAVAILABLE with its cause
  * (a BrokerError it throws passes as it is). At the deadline: E_BROKER_UNAVAILABLE naming the
- * broker, its URL and the deadline, at once, and `abandon()` closes what the attempt opened
+ * broker, its URL and the deadline (and what `missed()` says did not connect), at once, and
+ * `abandon()` closes what the attempt opened
  * where the adapter can reach it (Redis, Kafka; AMQP through an abort signal on its socket, as
  * amqplib's own timeout is an idle timer; NATS and MQTT close theirs on their own timeout, set to
  * the same deadline, a fixed one); a connection made after the
  * deadline all the same is closed with `abandon(made)`. Nothing `abandon` throws escapes.
+ * An attempt of several steps, some of which the server may rightly take long over (Kafka's
+ * group join, which waits for the group's other members), calls `answered()` each time the
+ * server answered it: the deadline then counts from that answer — it bounds a server's silence,
+ * not the whole attempt.
  */
 export function connectWithin<T>(
   broker: ConnectOptions,
   ms: number,
-  attempt: () => Promise<T>,
+  attempt: (answered: () => void) => Promise<T>,
   abandon: (made?: T) => unknown = () => {},
+  missed?: () => Missed,
 ): Promise<T> {
   const quietly = (made?: T): void => {
     try {
@@ -57,20 +69,29 @@ export function connectWithin<T>(
   };
   return new Promise<T>((resolve, reject) => {
     let late = false;
-    const timer = setTimeout(() => {
+    let lastAnswer = performance.now();
+    const expire = (): void => {
+      const quiet = performance.now() - lastAnswer;
+      if (quiet < ms) {
+        timer = setTimeout(expire, Math.ceil(ms - quiet)); // answered meanwhile: counts from then
+        return;
+      }
       late = true;
+      const m = missed?.();
       reject(
         new BrokerError(
           ErrorCode.brokerUnavailable,
-          `cannot reach ${redact(broker.url)}: not connected within ${ms} ms (broker '${broker.name}', connectTimeoutMs)`,
-          { broker: broker.name, url: redact(broker.url), connectTimeoutMs: ms },
+          `cannot reach ${redact(broker.url)}: ${m?.what ?? 'not connected'} within ${ms} ms (broker '${broker.name}', connectTimeoutMs)`,
+          { broker: broker.name, url: redact(broker.url), connectTimeoutMs: ms, ...m?.context },
         ),
       );
       quietly();
-    }, ms);
+    };
+    let timer = setTimeout(expire, ms);
+    const answered = (): void => void (lastAnswer = performance.now());
     // (an attempt that throws at once fails as one that rejects)
     Promise.resolve()
-      .then(attempt)
+      .then(() => attempt(answered))
       .then(
         (made) => {
           clearTimeout(timer);

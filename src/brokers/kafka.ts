@@ -10,13 +10,13 @@ import {
 } from 'kafkajs';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { BrokerError, ErrorCode } from '../errors.js';
-import { publishFailed, redact, unreachable, warnLine } from './common.js';
-import { KAFKA_HEARTBEAT_MS, KAFKA_SESSION_TIMEOUT_MS, checkOwnOptions } from './adapter-options.js';
+import { publishFailed, redact, warnLine } from './common.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { abandonable } from './kafka-abandon.js';
-import { KafkaGroupConsumer } from './kafka-consumer.js';
+import type { KafkaGroupConsumer } from './kafka-consumer.js';
+import { joinWithin } from './kafka-join.js';
 import { brokersOf, groupClash } from './kafka-records.js';
-import { oldGroupWarning } from './kafka-old-group.js';
 
 export { brokersOf };
 
@@ -153,24 +153,13 @@ export class KafkaAdapter implements BrokerAdapter {
       this.groupTopics.set(groupId, use);
     }
     try {
-      // before joining, while the new group has committed nothing: a deployment of the old default is told
-      if (queue && spec.group === undefined) await this.oldGroupCheck(spec.channel, groupId);
-      const c = await this.join(spec, onBatch, groupId);
+      // within the connect deadline, counted from the cluster's last answer (kafka-join.ts)
+      const c = await joinWithin(this, this.config, spec, onBatch, groupId);
       this.consumers.push(c);
       return c;
     } catch (err) {
       if (queue) this.unuse(groupId);
       throw err;
-    }
-  }
-
-  /** Warns when the old default group's offsets go unused (kafka-old-group.ts). */
-  private async oldGroupCheck(topic: string, group: string): Promise<void> {
-    try {
-      const warning = await oldGroupWarning(await this.admin(), topic, group);
-      if (warning !== undefined) this.warn(warning);
-    } catch {
-      // a courtesy: a broker that refuses OffsetFetch (ACLs) starts all the same
     }
   }
 
@@ -184,59 +173,6 @@ export class KafkaAdapter implements BrokerAdapter {
   private unuse(groupId: string): void {
     const use = this.groupTopics.get(groupId);
     if (use !== undefined && --use.users <= 0) this.groupTopics.delete(groupId);
-  }
-
-  private async join(spec: SubscribeSpec, onBatch: BatchListener, groupId: string): Promise<KafkaGroupConsumer> {
-    const consumer = this.kafka.consumer({
-      sessionTimeout: this.options.sessionTimeoutMs ?? KAFKA_SESSION_TIMEOUT_MS,
-      heartbeatInterval: KAFKA_HEARTBEAT_MS,
-      allowAutoTopicCreation: true,
-      // how long a fetch that finds nothing waits (kafkajs: 5 s); a stop waits for it too
-      maxWaitTimeInMs: 500,
-      ...this.options.consumer,
-      groupId,
-    });
-    try {
-      await consumer.connect();
-    } catch (err) {
-      throw unreachable(this.options.url, err);
-    }
-    const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, this, groupId, spec.kind === 'queue');
-    try {
-      await this.start(c, spec);
-    } catch (err) {
-      await c.close().catch(() => {}); // not left connected (and heartbeating) in the group
-      throw err;
-    }
-    return c;
-  }
-
-  private async start(c: KafkaGroupConsumer, spec: SubscribeSpec): Promise<void> {
-    const { consumer } = c;
-    await consumer.subscribe({ topic: spec.channel, fromBeginning: spec.kind === 'queue' });
-    // A topic subscriber (a group of its own) starts at the end of each partition as of now:
-    // the offsets are read before joining and sought to on joining, so a message produced after
-    // subscribe() returns is never skipped by a "latest" resolved a moment later.
-    let start: Array<{ partition: number; offset: string }> = [];
-    if (spec.kind === 'topic') {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        start = (await admin.fetchTopicOffsets(spec.channel)).map((o) => ({ partition: o.partition, offset: o.high }));
-      } finally {
-        await admin.disconnect();
-      }
-    }
-    // subscribed = a member of the group with partitions assigned
-    const joined = new Promise<void>((resolve) =>
-      consumer.on(consumer.events.GROUP_JOIN, () => {
-        for (const o of start) consumer.seek({ topic: spec.channel, ...o });
-        start = [];
-        resolve();
-      }),
-    );
-    await c.run();
-    await joined;
   }
 
   admin(): Promise<Admin> {

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
+import { createBroker } from '../../src/brokers/connect.js';
 import { ErrorCode } from '../../src/errors.js';
-import { startAlone } from '../helpers.js';
+import { startAlone, within } from '../helpers.js';
 import { type KafkaMock, startKafkaMock } from '../integration/clients.js';
 
 /**
  * Kafka's connect deadline (`connectTimeoutMs`) past the adapter's connect probe: the producer's
- * connect, against librdkafka's mock cluster made to stop answering where it matters
+ * connect and each subscription's consumer — its connect and its group join (kafka-join.ts) —
+ * against librdkafka's mock cluster made to stop answering where it matters
  * (scripts/kafka-mock.c: `delay` holds one request's answer, `rtt` every answer of a broker,
- * `coordinator` picks the broker a group's requests go to). The adapter is given one seed broker, so that every client's
- * first connection goes there.
+ * `coordinator` picks the broker a group's requests go to). The adapter is given one seed broker,
+ * so that every client's first connection goes there.
  */
 
 /** A mock cluster of three brokers with the topic `in`, the seed broker's URL and its node id. */
@@ -44,6 +46,22 @@ describe("kafka: a cluster that stops answering after a good connect probe: star
       'not connected',
       {},
     ],
+    [
+      "the consumer's connect",
+      // before: kafkajs's own timeouts and retries: start() rejected ≈ 30 s in, untyped
+      // ("Broker not connected")
+      ({ seed }) => [`delay ${seed} 18 60000 2`],
+      "consumer group 'g' (topic 'in') not connected: no answer",
+      { group: 'g', topic: 'in', step: 'connect' },
+    ],
+    [
+      "the group's join (its coordinator, another broker, silent)",
+      // before: the join waited for the coordinator through kafkajs's retries and restarts, for
+      // good (killed by the test's timeout)
+      ({ other }) => [`coordinator g ${other}`, `rtt ${other} 60000`],
+      "consumer group 'g' (topic 'in') not joined: no answer",
+      { group: 'g', topic: 'in', step: 'join' },
+    ],
   ];
   for (const [what, faults, missed, context] of cases) {
     test(what, { timeout: 60_000 }, async () => {
@@ -63,4 +81,32 @@ describe("kafka: a cluster that stops answering after a good connect probe: star
       }
     });
   }
+});
+
+describe('kafka: the deadline counts from the cluster’s last answer, not from the start of a join', () => {
+  test(
+    "a group's first join, held by its coordinator longer than connectTimeoutMs (≈ 3 s on the mock), subscribes",
+    { timeout: 60_000 },
+    async () => {
+      // the coordinator answers the pings (OffsetFetch) meanwhile: a join that waits for the
+      // group's members is no broker failing to answer
+      const { mock, url } = await cluster();
+      const adapter = await createBroker({ name: 'b', url, options: { connectTimeoutMs: 1000 } });
+      try {
+        await adapter.connect();
+        const began = performance.now();
+        const consumer = await within(
+          adapter.subscribe({ channel: 'in', kind: 'queue', group: 'first' }, () => {}),
+          30_000,
+          'subscribe()',
+        );
+        const took = performance.now() - began;
+        assert.ok(took > 1000, `the join took ${Math.round(took)} ms: longer than the deadline, or this tests nothing`);
+        await consumer.close();
+      } finally {
+        await adapter.close();
+        await mock.stop();
+      }
+    },
+  );
 });
