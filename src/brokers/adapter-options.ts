@@ -35,7 +35,7 @@ export const connectTimeoutMs = z
   .max(MAX_TIMER_MS, TIMER_LIMIT_MESSAGE)
   .optional()
   .describe(
-    "Kafka, NATS, Redis, AMQP, MQTT: a connect that has not reached a broker that answers within this long fails (`E_BROKER_UNAVAILABLE` naming the broker, its URL and this deadline), whatever the server does meanwhile. Default: the client library's own connect timeout when given (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`, AMQP `socket.timeout`), else 10 000; given both, this one wins. NATS, Redis, AMQP and MQTT get it as that library timeout too: it bounds each reconnection attempt as well.",
+    "Kafka, NATS, Redis, AMQP, MQTT: a connect that has not reached a broker that answers within this long fails (`E_BROKER_UNAVAILABLE` naming the broker, its URL and this deadline), whatever the server does meanwhile. Default: the client library's own connect timeout when given (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`, AMQP `socket.timeout`), else 10 000; given both, this one wins. NATS, Redis, AMQP and MQTT get it as that library timeout too: it bounds each reconnection attempt as well. Kafka: each subscription's consumer too, its connect and its group join, counted from the cluster's last answer (a join that waits for the group's other members is no silence: the group's coordinator is asked meanwhile); it fails naming the consumer group.",
   )
   .meta({ 'x-default': '10000 (10 s)' });
 

@@ -23,6 +23,8 @@ export interface ConnectOptions {
    * (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`,
    * AMQP `socket.timeout`), else 10 s; given both, this one wins. NATS, Redis, AMQP and MQTT hand
    * it to the client library as that timeout too: it bounds each reconnection attempt as well.
+   * Kafka bounds each subscription's consumer with it too, its connect and its group join,
+   * counted from the cluster's last answer (kafka-join.ts).
    */
   readonly connectTimeoutMs?: number;
 }
