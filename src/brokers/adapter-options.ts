@@ -314,7 +314,7 @@ export function optionNames(family: AdapterFamily): string[] {
  * (first, with did-you-mean), else the first value out of its type or range.
  */
 export function checkAdapterOptions(family: AdapterFamily, broker: string, options: unknown): void {
-  const parsed = ADAPTER_OPTION_SCHEMAS[family].safeParse(options ?? {});
+  const parsed = ADAPTER_OPTION_SCHEMAS[family].safeParse(options ?? {}, { reportInput: true });
   if (parsed.success) return;
   const { issues } = parsed.error;
   const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
@@ -329,10 +329,23 @@ export function checkAdapterOptions(family: AdapterFamily, broker: string, optio
       { option: at([...issue.path, key]), broker },
     );
   }
-  throw new OptionError(ErrorCode.badOption, `broker '${broker}': ${at(issue.path)}: ${issue.message}`, {
+  // a value of the wrong type: what it is, not zod's "Invalid input: expected …" (the string "8" for 8)
+  const message =
+    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
+      ? `must be ${issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, got ${valueKind(issue.input)}`
+      : issue.message;
+  throw new OptionError(ErrorCode.badOption, `broker '${broker}': ${at(issue.path)}: ${message}`, {
     option: at(issue.path),
     broker,
   });
+}
+
+/** A value as an error names it: `the string "8"`, `an array`, `null`. */
+function valueKind(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'a mapping';
+  return `the ${typeof v} ${JSON.stringify(v)}`;
 }
 
 /**

@@ -142,8 +142,8 @@ describe('brokers[].options: each value of its type and in its range (adapter-op
     ['kafka', { commitIntervalMs: 0 }, 'commitIntervalMs', 'must be more than 0 ms'],
     ['kafka', { commitIntervalMs: 2 ** 31 }, 'commitIntervalMs', timers],
     ['kafka', { commitIntervalMs: 0.5 }, 'commitIntervalMs', 'must be a whole number of milliseconds'],
-    ['kafka', { client: 'x' }, 'client', 'Invalid input: expected object, received string'],
-    ['kafka', { consumer: [] }, 'consumer', 'Invalid input: expected object, received array'],
+    ['kafka', { client: 'x' }, 'client', 'must be a mapping, got the string "x"'],
+    ['kafka', { consumer: [] }, 'consumer', 'must be a mapping, got an array'],
     ['nats', { batch: 0 }, 'batch', 'must be at least 1 message (nats.js would take 0 as 100)'],
     ['nats', { batch: 2.5 }, 'batch', 'must be a whole number of messages'],
     [
@@ -166,9 +166,9 @@ describe('brokers[].options: each value of its type and in its range (adapter-op
       'fetchExpiresMs',
       "at most 2045222520 ms (nats.js waits 5% longer on a timer of Node's, whose limit is 2147483647 ms)",
     ],
-    ['nats', { publishTimeoutMs: '5s' }, 'publishTimeoutMs', 'Invalid input: expected number, received string'],
-    ['nats', { jetstream: 'yes' }, 'jetstream', 'Invalid input: expected boolean, received string'],
-    ['nats', { createStreams: 0 }, 'createStreams', 'Invalid input: expected boolean, received number'],
+    ['nats', { publishTimeoutMs: '5s' }, 'publishTimeoutMs', 'must be a number, got the string "5s"'],
+    ['nats', { jetstream: 'yes' }, 'jetstream', 'must be a boolean, got the string "yes"'],
+    ['nats', { createStreams: 0 }, 'createStreams', 'must be a boolean, got the number 0'],
     ['nats', { connectTimeoutMs: 0 }, 'connectTimeoutMs', 'must be more than 0 ms'],
     [
       'redis',
@@ -185,9 +185,9 @@ describe('brokers[].options: each value of its type and in its range (adapter-op
     ],
     ['redis', { maxLen: 0 }, 'maxLen', 'must be at least 1 entry (leave maxLen out for a stream without a bound)'],
     ['redis', { consumer: '' }, 'consumer', 'must not be empty'],
-    ['redis', { consumer: 7 }, 'consumer', 'Invalid input: expected string, received number'],
-    ['redis', { client: null }, 'client', 'Invalid input: expected object, received null'],
-    ['amqp', { prefetch: '10' }, 'prefetch', 'Invalid input: expected number, received string'],
+    ['redis', { consumer: 7 }, 'consumer', 'must be a string, got the number 7'],
+    ['redis', { client: null }, 'client', 'must be a mapping, got null'],
+    ['amqp', { prefetch: '10' }, 'prefetch', 'must be a number, got the string "10"'],
     ['amqp', { prefetch: -1 }, 'prefetch', 'must be from 0 to 65535 messages (0: no limit)'],
     [
       'amqp',
@@ -196,7 +196,7 @@ describe('brokers[].options: each value of its type and in its range (adapter-op
       "must be from 0 to 65535 messages (AMQP's prefetch-count is 16 bits; 0: no limit)",
     ],
     ['amqp', { prefetch: 1.5 }, 'prefetch', 'must be a whole number of messages'],
-    ['amqp', { socket: 'x' }, 'socket', 'Invalid input: expected object, received string'],
+    ['amqp', { socket: 'x' }, 'socket', 'must be a mapping, got the string "x"'],
     ['amqp', { connectTimeoutMs: 1.5 }, 'connectTimeoutMs', 'must be a whole number of milliseconds'],
     [
       'mqtt',
@@ -217,7 +217,7 @@ describe('brokers[].options: each value of its type and in its range (adapter-op
       'clientId',
       'must have no control characters (MQTT servers may refuse them; Mosquitto closes the connection)',
     ],
-    ['mqtt', { clientId: 7 }, 'clientId', 'Invalid input: expected string, received number'],
+    ['mqtt', { clientId: 7 }, 'clientId', 'must be a string, got the number 7'],
     ['memory', { partitions: 0 }, 'partitions', 'must be from 1 to 65536 partitions'],
   ];
   for (const [family, options, key, said] of bad) {
@@ -237,7 +237,7 @@ describe('brokers[].options: each value of its type and in its range (adapter-op
   test('options that are not a mapping are refused, naming them', async () => {
     await assert.rejects(createBroker({ name: 'b', url: urls.redis, options: 'claimIdleMs=5' as never }), {
       code: 'E_BAD_OPTION',
-      message: "broker 'b': brokers.b.options: Invalid input: expected object, received string",
+      message: 'broker \'b\': brokers.b.options: must be a mapping, got the string "claimIdleMs=5"',
     });
   });
 

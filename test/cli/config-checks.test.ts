@@ -306,11 +306,7 @@ describe("brokers[].options: each adapter's values", () => {
         '{ claimIdleMs: -5 }',
         'brokers.b.options.claimIdleMs: must be more than 0 ms (0 would claim entries other consumers are still handling)',
       ],
-      [
-        'amqp://127.0.0.1',
-        "{ prefetch: '10' }",
-        'brokers.b.options.prefetch: Invalid input: expected number, received string',
-      ],
+      ['amqp://127.0.0.1', "{ prefetch: '10' }", 'brokers.b.options.prefetch: must be a number, got the string "10"'],
       [
         'mqtt://127.0.0.1',
         '{ receiveMaximum: 70000 }',

@@ -69,7 +69,7 @@ describe('fault: memory broker retention in bytes', () => {
       ['retention', -1, 'must be at least 1 record'],
       ['partitions', 1e9, 'must be from 1 to 65536 partitions'],
       ['maxBatch', 1.5, 'must be a whole number of records'],
-      ['retentionBytes', '64MB', 'Invalid input: expected number, received string'],
+      ['retentionBytes', '64MB', 'must be a number, got the string "64MB"'],
     ] as const) {
       assert.throws(
         () => new MemoryBroker({ [field]: value } as never),
