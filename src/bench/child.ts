@@ -269,8 +269,14 @@ process.once('message', (job: ChildJob) => {
       .catch(() => {})
       .finally(() => process.exit(1));
   });
+  // Not once orphaned (a send would throw); and a send's failure is ignored: the runner may be
+  // gone before this process read the end of its channel (the loop runs a due timer, this
+  // progress tick, before it polls), and the write fails (EPIPE) while process.connected still
+  // says true. Without a callback that failure is an 'error' event on `process`, which nothing
+  // listens to: an uncaught exception that ended this process before it dropped its channels.
+  // The 'disconnect' that follows does what an orphan must.
   const send = (m: ChildMessage): void => {
-    if (process.connected) process.send!(m); // (not once orphaned: a send would throw)
+    if (process.connected) process.send!(m, () => {});
   };
   // the last message, then exit: client libraries may hold sockets or timers open
   const last = (m: ChildMessage): void => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -176,14 +176,19 @@ describe('wasmsg bench: broker lists and run channels', () => {
 /**
  * `wasmsg bench --json` on a Redis stream of its own (`wasmsg-bench-<tag>-<random>`), with a
  * backlog big enough to be still producing when a test signals it; and a client of that Redis.
+ * `env`: more environment variables (a script preloaded into the run's process).
  */
-function benchOnRedis(tag: string, output: 'pipe' | 'ignore'): { base: string; redis: Redis; cli: ChildProcess } {
+function benchOnRedis(
+  tag: string,
+  output: 'pipe' | 'ignore',
+  env: Record<string, string> = {},
+): { base: string; redis: Redis; cli: ChildProcess } {
   const base = `wasmsg-bench-${tag}-${randomBytes(4).toString('hex')}`;
   const url = brokerUrls.redis.replace(/\/[^/]*$/, `/${base}`);
   const cli = spawn(
     process.execPath,
     [bin, 'bench', '--cache-dir', cacheDir, '--brokers', url, '--messages', '300000', '--json'],
-    { stdio: ['ignore', output, output] },
+    { stdio: ['ignore', output, output], env: { ...process.env, ...env } },
   );
   return { base, redis: new Redis(redisClientUrl(url)), cli };
 }
@@ -352,6 +357,69 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
       }
       assert.deepEqual(await redis.keys(`${base}*`), [], 'its stream is dropped');
     } finally {
+      cli.kill('SIGKILL');
+      killRun(runPid);
+      const left = await redis.keys(`${base}*`);
+      if (left.length > 0) await redis.del(...left);
+      redis.disconnect();
+    }
+  });
+
+  test("SIGKILL of the bench while the run's process is busy: its next progress message fails, and it still drops its stream", async () => {
+    // The run's process learns that the bench is gone when its event loop reads the end of the
+    // IPC channel (poll phase). A loop held past its 250 ms progress timer (a busy run on a loaded
+    // machine) runs that timer first: the progress message is written to the dead bench's end
+    // and fails (EPIPE) while process.connected still says true. Before: that failure was an
+    // 'error' event on `process` with no listener, an uncaught exception ending the run's
+    // process before it dropped its stream (the test above failed so in 11 of 20 runs on a
+    // loaded machine). Made certain here by a script preloaded into the run's process alone:
+    // on SIGUSR2 it holds the event loop from before the bench is killed until after it is gone.
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-bench-busy-'));
+    const held = join(dir, 'held.json');
+    const preload = join(dir, 'hold.cjs');
+    writeFileSync(
+      preload,
+      `if ((process.argv[1] || '').includes('bench/child.js')) {
+  const { readFileSync, writeFileSync } = require('node:fs');
+  // the parent's PID as the kernel has it now (the run's process is reparented once the bench is gone)
+  const ppid = () => Number(readFileSync('/proc/self/stat', 'utf8').split(') ').pop().split(' ')[1]);
+  process.on('SIGUSR2', () => {
+    const bench = ppid();
+    const start = Date.now();
+    writeFileSync(${JSON.stringify(held + '.tmp')}, '');
+    while ((ppid() === bench || Date.now() - start < 400) && Date.now() - start < 30000);
+    const state = { benchGone: ppid() !== bench, heldMs: Date.now() - start, connected: process.connected };
+    writeFileSync(${JSON.stringify(held)}, JSON.stringify(state));
+  });
+}
+`,
+    );
+    const env = { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --require ${preload}` };
+    const { base, redis, cli } = benchOnRedis('busy', 'ignore', env);
+    let runPid = 0;
+    const watcher = watch(dir);
+    try {
+      runPid = await runUnderWay(redis, base, cli.pid!);
+      // the hold begun (its first file made), then the bench killed
+      const holding = once(watcher, 'change', { signal: AbortSignal.timeout(30_000) });
+      process.kill(runPid, 'SIGUSR2');
+      await holding;
+      cli.kill('SIGKILL');
+      const gone = Date.now() + 30_000;
+      while (runAlive(runPid)) {
+        assert.ok(Date.now() < gone, "the run's process still runs 30 s after the bench was killed");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const state = JSON.parse(readFileSync(held, 'utf8')) as {
+        benchGone: boolean;
+        heldMs: number;
+        connected: boolean;
+      };
+      // the case made: the bench gone, the progress timer due, the channel's end not yet read
+      assert.ok(state.benchGone && state.heldMs >= 400 && state.connected, JSON.stringify(state));
+      assert.deepEqual(await redis.keys(`${base}*`), [], 'its stream is dropped');
+    } finally {
+      watcher.close();
       cli.kill('SIGKILL');
       killRun(runPid);
       const left = await redis.keys(`${base}*`);
