@@ -251,6 +251,13 @@ function untilOrphaned(sink: Sink): Sink {
   };
 }
 
+// Its stderr is a pipe to the runner: once the runner is gone, a line written there (a client's
+// warning, the logger's) fails with EPIPE, an 'error' that, with no listener, would end this
+// process before it dropped its channels. Listened to from the start, not from 'disconnect' on:
+// the runner may be gone a while before this process reads the end of its channel (a held loop).
+// While the runner lives, it reads stderr to the end: nothing fails there.
+process.stderr.on('error', () => {});
+
 process.once('message', (job: ChildJob) => {
   // The runner gone without stopping this run (SIGKILLed, crashed): nobody reads its result, and
   // nobody would drop its channels after it. It stops producing and consuming (a send under way
@@ -258,9 +265,6 @@ process.once('message', (job: ChildJob) => {
   // then drops them and ends, rather than go on alone.
   process.once('disconnect', () => {
     orphaned = true;
-    // its stderr is a pipe to the runner, gone too: a line written there (a client's warning)
-    // would be an EPIPE 'error' with no listener, and end this process before it dropped anything
-    process.stderr.on('error', () => {});
     const quiet = (p: Promise<unknown>): Promise<unknown> => p.catch(() => {});
     const wound = Promise.all([...[...openEnds].map((f) => quiet(f())), ...[...sending].map(quiet)]);
     const grace = new Promise((r) => setTimeout(r, ORPHAN_GRACE_MS).unref());

@@ -390,6 +390,8 @@ describe('wasmsg bench: the real brokers and the Kafka mock', () => {
     while ((ppid() === bench || Date.now() - start < 400) && Date.now() - start < 30000);
     const state = { benchGone: ppid() !== bench, heldMs: Date.now() - start, connected: process.connected };
     writeFileSync(${JSON.stringify(held)}, JSON.stringify(state));
+    // a line of the run's now (the host's logger writes with process.stderr.write): to the gone bench too
+    process.stderr.write('a log line of the run, the bench gone\\n');
   });
 }
 `,
