@@ -44,7 +44,8 @@ async function prepare(job: PrepareJob): Promise<PrepareMessage> {
   return new Promise((resolve, reject) => {
     worker.on('message', (m: PrepareMessage) => {
       if (m.type === 'ready' || m.type === 'error') resolve(m);
-      else if (process.connected) process.send!(m);
+      // (a send to a bench gone meanwhile fails: ignored, the 'disconnect' that follows ends this process)
+      else if (process.connected) process.send!(m, () => {});
     });
     worker.once('error', reject);
     worker.once('exit', (code) =>
