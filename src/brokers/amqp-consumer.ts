@@ -52,6 +52,8 @@ export class AmqpConsumer implements Consumer {
   /** Counts open(): a channel's close acts only for the latest open (see again). */
   private opened = 0;
   private againMs = 250;
+  /** `again`'s pause, while one runs (close() clears it). */
+  private retry: NodeJS.Timeout | undefined;
   /** The queue consumed (a topic subscriber's own exclusive queue), once open. */
   private queue = '';
   private closed = false;
@@ -69,7 +71,11 @@ export class AmqpConsumer implements Consumer {
 
   /**
    * Opens a channel and consumes: at subscribe, and again on every new connection after the
-   * server went away (its unacked messages went back to the queue with the old channel).
+   * server went away (its unacked messages went back to the queue with the old channel). Until
+   * it consumes, a failure is this open's own: it rejects (subscribe rejects with it, `reopen`
+   * tries again after a pause), its channel closed, that channel's error not logged and its close
+   * not consuming again — before, a refused subscription's channel close (`amq.x`: ACCESS_REFUSED)
+   * started a retry loop that nothing stopped: subscribe had rejected, so no close() reached it.
    */
   async open(connection: Pick<amqp.ChannelModel, 'createChannel'>): Promise<void> {
     if (this.closed) return;
@@ -79,28 +85,54 @@ export class AmqpConsumer implements Consumer {
     // made with (a quorum queue, a TTL, a dead-letter exchange) is refused by the server
     if (spec.kind === 'queue') await this.adapter.declare('queue', spec.channel, true);
     const ch = await connection.createChannel();
-    ch.on('error', (err: Error) => this.adapter.warn(err));
+    let consuming = false;
+    let lost = false; // (closed in the same read as its consume-ok: before `consuming` is set)
+    ch.on('error', (err: Error) => {
+      if (consuming) this.adapter.warn(err);
+    });
     // The server closed this channel (a delivery unacked past its consumer_timeout, …) while the
     // connection stays: consume again on a new one (a lost connection reopens it on its own)
-    ch.on('close', () => this.again(opening, 'its channel closed'));
-    await ch.prefetch(this.adapter.options.prefetch ?? 1024);
-    let queue: string;
-    if (spec.kind === 'queue') {
-      queue = spec.channel;
-    } else {
-      await ch.assertExchange(spec.channel, 'fanout', { durable: true });
-      queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
-      await ch.bindQueue(queue, spec.channel, '');
-    }
+    ch.on('close', () => (consuming ? this.again(opening, 'its channel closed') : (lost = true)));
     // closed, or superseded (the connection came back and opened again) while this one opened:
     // a second consumer would hold up to `prefetch` messages that nothing settles
     const stale = (): boolean => this.closed || opening !== this.opened;
-    if (stale()) return void ch.close().catch(() => {});
-    this.channel = ch;
-    this.queue = queue;
-    this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
+    try {
+      await ch.prefetch(this.adapter.options.prefetch ?? 1024);
+      let queue: string;
+      if (spec.kind === 'queue') {
+        queue = spec.channel;
+      } else {
+        await ch.assertExchange(spec.channel, 'fanout', { durable: true });
+        queue = (await ch.assertQueue('', { exclusive: true, autoDelete: true })).queue;
+        await ch.bindQueue(queue, spec.channel, '');
+      }
+      if (stale()) return void ch.close().catch(() => {});
+      this.channel = ch;
+      this.queue = queue;
+      this.tag = (await ch.consume(queue, (m) => this.deliver(ch, m), { noAck: false })).consumerTag;
+    } catch (err) {
+      await ch.close().catch(() => {});
+      throw err;
+    }
+    consuming = true;
     if (stale()) await ch.close().catch(() => {});
+    else if (lost) this.again(opening, 'its channel closed');
     else this.againMs = 250;
+  }
+
+  /**
+   * Consumes again (a new connection, or `again`'s pause over); a failure is told, and tried
+   * again after a pause (before, one on a new connection was only told, unless its channel's
+   * close happened to start `again`).
+   */
+  reopen(connection: Pick<amqp.ChannelModel, 'createChannel'>): void {
+    const opened = this.open(connection);
+    const opening = this.opened; // (open() counts itself before its first await)
+    opened.catch((err: unknown) => {
+      if (this.closed) return; // closed meanwhile: its connection went with it, nothing to tell
+      this.adapter.warn(err);
+      this.again(opening, 'could not consume again');
+    });
   }
 
   /**
@@ -123,15 +155,11 @@ export class AmqpConsumer implements Consumer {
     const wait = this.againMs;
     this.againMs = Math.min(5000, this.againMs * 2);
     this.adapter.warn(`consumer of '${this.spec.channel}': ${why}; consuming again in ${wait} ms`);
-    setTimeout(() => {
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
       if (this.closed || opening !== this.opened || !this.adapter.connected) return;
-      this.open(this.adapter.model).then(
-        () => {},
-        (err: unknown) => {
-          this.adapter.warn(err);
-          this.again(opening + 1, 'could not consume again');
-        },
-      );
+      this.reopen(this.adapter.model);
     }, wait).unref();
   }
 
@@ -183,6 +211,8 @@ export class AmqpConsumer implements Consumer {
   }
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retry);
+    this.retry = undefined;
     const ch = this.channel;
     if (ch === undefined) return;
     await ch.cancel(this.tag).catch(() => {});

@@ -1,7 +1,8 @@
 import amqp from 'amqplib';
+import { describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { AmqpConsumer, toWire } from './amqp-consumer.js';
-import { publishFailed, refused, warnLine } from './common.js';
+import { publishFailed, refused, subscribeFailed, warnLine } from './common.js';
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
@@ -34,6 +35,9 @@ import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js
  *   names in the reserved `amq.` namespace, are refused (E_BAD_INPUT) before anything is sent.
  * - The confirm channel, when the server closes it, is opened again for the next publish;
  *   channel and connection errors are logged, never thrown.
+ * - A subscription the server refuses (a queue named `amq.x`, a queue another client consumes
+ *   exclusively) rejects subscribe() in the server's words (E_BAD_INPUT) and leaves nothing: its
+ *   channel closed, no retry, no warning.
  * - The server going away: amqplib's recovery reconnects (250 ms doubling to 5 s, forever); each
  *   consumer consumes again on a new channel. What was delivered on the lost channel and not
  *   acked is back in the queue (the server requeues it): it comes again (duplicates,
@@ -67,6 +71,19 @@ function drained(ch: amqp.Channel): Promise<void> {
     ch.once('drain', onDrain);
     ch.once('close', onClose);
   });
+}
+
+/**
+ * The server's refusal in an amqplib error: a channel exception (403 ACCESS_REFUSED, 404
+ * NOT_FOUND, 405 RESOURCE_LOCKED, 406 PRECONDITION_FAILED) closing the channel an operation ran
+ * on, its reply text (`ACCESS_REFUSED - queue name 'amq.x' contains reserved prefix 'amq.*'`)
+ * and name; undefined for anything else (the connection lost, a timeout).
+ */
+function serverReply(err: unknown): { text: string; name: string } | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'number' || code < 403 || code > 406) return undefined;
+  const text = /with message "(.*)"$/s.exec(describe(err))?.[1];
+  return text === undefined ? undefined : { text, name: text.split(' - ')[0]! };
 }
 
 /** Longest AMQP short string (queue, exchange and header names), in UTF-8 bytes. */
@@ -149,7 +166,7 @@ export class AmqpAdapter implements BrokerAdapter {
     this.connection.on('connect', (model: amqp.ChannelModel) => {
       this.connected = true;
       this.declared.clear();
-      for (const c of this.consumers) c.open(model).catch((err: unknown) => this.warn(err));
+      for (const c of this.consumers) c.reopen(model);
     });
     await this.confirm();
   }
@@ -220,10 +237,29 @@ export class AmqpAdapter implements BrokerAdapter {
     }
   }
 
+  /**
+   * A consumer, registered while it opens (a close() meanwhile closes it, a new connection opens
+   * it again). One the server refuses (a queue named `amq.x`: ACCESS_REFUSED) leaves nothing:
+   * taken off the list and closed, subscribe rejects (E_BAD_INPUT with the server's words;
+   * E_BROKER_UNAVAILABLE when the connection failed meanwhile).
+   */
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
     const consumer = new AmqpConsumer(this, spec, onBatch);
-    await consumer.open(this.connection);
     this.consumers.push(consumer);
+    try {
+      await consumer.open(this.connection);
+    } catch (err) {
+      const at = this.consumers.indexOf(consumer);
+      if (at >= 0) this.consumers.splice(at, 1);
+      await consumer.close();
+      const reply = serverReply(err);
+      const target = `${spec.kind} '${spec.channel}'${spec.kind === 'topic' ? ' (a fanout exchange)' : ''}`;
+      throw subscribeFailed('amqp', this.options.url, target, err, reply?.text, {
+        channel: spec.channel,
+        kind: spec.kind,
+        ...(reply === undefined ? {} : { reply: reply.name }),
+      });
+    }
     return consumer;
   }
 

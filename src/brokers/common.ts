@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { NO_HEADERS, escapeControl, setHeader } from '../component/host-text.js';
-import { ErrorCode, describe } from '../errors.js';
+import { ErrorCode, WasmsgError, describe } from '../errors.js';
 import type { BatchListener, BrokerRecord } from './adapter.js';
 import { BrokerError } from '../errors.js';
 import { logger } from '../log.js';
@@ -176,6 +176,34 @@ export function refused(
     url: redact(url),
     ...context,
   });
+}
+
+/**
+ * A subscription that could not be made, as the typed error `subscribe()` rejects with:
+ * `<broker> <url>: cannot subscribe to <target>: <why>`, the words of MQTT's refused filter.
+ * `serverReason`: the server refused it, in its own words (`E_BAD_INPUT`: the channel cannot be
+ * consumed as named); without one the broker failed meanwhile (`E_BROKER_UNAVAILABLE`). A
+ * WasmsgError (the adapter's own check) is passed on as it is.
+ */
+export function subscribeFailed(
+  broker: string,
+  url: string,
+  target: string,
+  cause: unknown,
+  serverReason: string | undefined,
+  context: Record<string, unknown> = {},
+): WasmsgError {
+  if (cause instanceof WasmsgError) return cause;
+  const [code, why] =
+    serverReason === undefined
+      ? [ErrorCode.brokerUnavailable, describe(cause)]
+      : [ErrorCode.badInput, `the server refused it: ${serverReason}`];
+  return new BrokerError(
+    code,
+    `${broker} ${redact(url)}: cannot subscribe to ${escapeControl(target)}: ${escapeControl(why)}`,
+    { url: redact(url), ...context },
+    { cause },
+  );
 }
 
 /** Logs a warning about a broker (its adapter's child logger), its text escaped (broker errors quote guest text). */
