@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import { type JetStreamManager, type NatsConnection, connect as natsConnect } from 'nats';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { Engine } from '../../src/engine/engine.js';
-import { cacheDir, fixture, within } from '../helpers.js';
+import { cacheDir, captureStderr, examples, fixture, within } from '../helpers.js';
 import { TcpProxy, TestServer } from './servers.js';
 
 /**
@@ -456,6 +456,57 @@ describe('fault: AMQP connection lost and back (RabbitMQ behind a proxy that dro
         await engine.stop().catch(() => {});
         await ch.deleteQueue(queue).catch(() => {});
         await ch.deleteExchange(`${queue}.out`).catch(() => {});
+        await conn.close().catch(() => {});
+        await proxy.stop();
+      }
+    },
+  );
+
+  test(
+    'a queue the server refuses when the connection is back (held exclusively by another client) is consumed once it is free',
+    { timeout: 60_000 },
+    async () => {
+      // before: a reopen on a new connection that failed before it had a channel (the queue's
+      // declaration refused: RESOURCE_LOCKED) was only logged, never tried again: the engine
+      // consumed nothing more, whatever came later. After: tried again after 250 ms doubling to 5 s
+      const url = new URL(process.env['WASMSG_TEST_AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672');
+      const proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5672) });
+      const viaProxy = new URL(url);
+      viaProxy.port = String(proxy.port);
+      const queue = `wasmsg.fault.locked.${Date.now().toString(36)}`;
+      const conn = await amqp.connect(url.toString());
+      const ch = await conn.createConfirmChannel();
+      const other = await amqp.connect(url.toString());
+      const log = captureStderr();
+      const engine = new Engine({
+        brokers: [{ name: 'default', url: viaProxy.toString() }],
+        components: [{ path: examples.noop, subscriptions: [{ broker: 'default', channel: queue, kind: 'queue' }] }],
+        workers: 1,
+        cacheDir,
+      });
+      try {
+        await engine.start();
+        ch.sendToQueue(queue, Buffer.from('before'), { persistent: true });
+        await ch.waitForConfirms();
+        await within(engine.waitForSettled(1), 10_000, 'the first message');
+        // while the engine is away, another client makes the queue its own (exclusive)
+        const cutting = proxy.cut(1500);
+        await ch.deleteQueue(queue);
+        const otherCh = await other.createChannel();
+        await otherCh.assertQueue(queue, { exclusive: true });
+        await cutting;
+        // the engine's connection is back, and its consumer's reopen refused (it says so)
+        await until('the reopen refused', () => log.lines.some((l) => l.includes('RESOURCE_LOCKED')));
+        await other.close(); // the exclusive queue goes with its connection: the queue is free
+        await ch.assertQueue(queue, { durable: true });
+        ch.sendToQueue(queue, Buffer.from('after'), { persistent: true });
+        await ch.waitForConfirms();
+        await within(engine.waitForSettled(2), 20_000, 'the message sent once the queue was free');
+      } finally {
+        log.release();
+        await engine.stop().catch(() => {});
+        await ch.deleteQueue(queue).catch(() => {});
+        await other.close().catch(() => {});
         await conn.close().catch(() => {});
         await proxy.stop();
       }
