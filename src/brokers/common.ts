@@ -172,10 +172,14 @@ export function refused(
   context: Record<string, unknown> = {},
   action = 'publish',
 ): BrokerError {
-  return new BrokerError(ErrorCode.badInput, `${broker} ${redact(url)}: cannot ${action}: ${escapeControl(what)}`, {
-    url: redact(url),
-    ...context,
-  });
+  return new BrokerError(
+    ErrorCode.badInput,
+    `${broker} ${redact(url)}: cannot ${escapeControl(action)}: ${escapeControl(what)}`,
+    {
+      url: redact(url),
+      ...context,
+    },
+  );
 }
 
 /**

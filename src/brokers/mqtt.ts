@@ -7,7 +7,6 @@ import {
   HeldDeliveries,
   headerNameIn,
   headerNameOut,
-  percentEncode,
   publishFailed,
   refused,
   setHeader,
@@ -16,6 +15,7 @@ import {
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
+import { badFilter, badMqttChar, badTopic, mqttString } from './mqtt-text.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -72,37 +72,6 @@ export const QOS0_HELD_BYTES = 64 << 20;
 
 /** Session expiry of a consumer whose client id was generated (no later run resumes it), seconds. */
 const GENERATED_SESSION_S = 600;
-
-/** Characters an MQTT server refuses in a UTF-8 string (Mosquitto disconnects the client). */
-function badMqttChar(cp: number): boolean {
-  return (
-    cp <= 0x1f ||
-    (cp >= 0x7f && cp <= 0x9f) ||
-    (cp >= 0xfdd0 && cp <= 0xfdef) ||
-    (cp & 0xfffe) === 0xfffe ||
-    (cp >= 0xd800 && cp <= 0xdfff) // unpaired: codePointAt gives a pair as one code point
-  );
-}
-
-/** A user property name or value, or a content type, as MQTT can carry it. */
-export function mqttString(text: string): string {
-  return percentEncode(text, badMqttChar);
-}
-
-/** Why `topic` cannot be published to, or undefined when it can. */
-export function badTopic(topic: string): string | undefined {
-  if (topic === '') return 'an empty topic';
-  if (Buffer.byteLength(topic) > 65_535) return 'a topic longer than 65 535 bytes';
-  if (topic.includes('+') || topic.includes('#')) return `topic '${topic}' has a wildcard`;
-  if (topic.startsWith('$')) return `topic '${topic}' is reserved for the server ($)`;
-  for (let i = 0; i < topic.length; i++) {
-    const cp = topic.codePointAt(i)!;
-    if (badMqttChar(cp))
-      return `topic '${topic}' has a character MQTT servers refuse (U+${cp.toString(16).padStart(4, '0')})`;
-    if (cp > 0xffff) i++;
-  }
-  return undefined;
-}
 
 /** How user property names are read: percent-decoded (headerNameIn). */
 const HEADERS_IN: HeadersInRule = { rename: headerNameIn };
@@ -306,6 +275,11 @@ export class MqttAdapter implements BrokerAdapter {
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
+    const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
+    const bad = badFilter(filter); // (refused before a client is made: see badFilter)
+    const shown = filter.length > 80 ? `${filter.slice(0, 64)}…` : filter;
+    if (bad !== undefined)
+      throw refused('mqtt', this.options.url, bad, { channel: spec.channel }, `subscribe to '${shown}'`);
     // the consumer needs the client and the client's ack hook needs the consumer
     const ref: { consumer?: MqttConsumer } = {};
     const early: Array<Parameters<MqttConsumer['receive']>> = [];
@@ -330,7 +304,6 @@ export class MqttAdapter implements BrokerAdapter {
       if (packet.qos === 0) consumer.receiveOnce(topic, message, packet);
     });
     for (const [topic, message, packet, cb] of early.splice(0)) consumer.receive(topic, message, packet, cb);
-    const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
     // a filter mqtt.js refuses, or a SUBACK refusing it (reason code ≥ 0x80, e.g. not authorized):
     // the start fails with the filter named, and this client is closed, not left connected
     let refusal: string | undefined;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
@@ -17,7 +18,7 @@ import { RedisAdapter } from '../../src/brokers/redis.js';
 import { headersFromPairs } from '../../src/component/host-text.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ErrorCode, WasmsgError } from '../../src/errors.js';
-import { cacheDir, examples, fixture, within } from '../helpers.js';
+import { at, cacheDir, examples, fixture, within } from '../helpers.js';
 import { TestServer } from './servers.js';
 
 /**
@@ -1041,6 +1042,68 @@ describe('fault: MQTT texts a server refuses', () => {
     );
     assert.equal(engine.snapshot().received, 0);
     await engine.stop();
+  });
+
+  test('filters MQTT cannot carry (empty, a control character) are refused before a client is made, in words that say why', async () => {
+    // before: sent, and Mosquitto closed the connection: `cannot subscribe to '<filter>':
+    // Connection closed`, the filter's control character raw in the message
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const open = sockets();
+    const cases: Array<[string, string]> = [
+      ['', "cannot subscribe to '': an empty topic filter"],
+      [
+        `${run}/a\u0007b`,
+        `cannot subscribe to '${run}/a\\x07b': the topic filter has a character MQTT servers refuse (U+0007)`,
+      ],
+    ];
+    for (const [filter, words] of cases)
+      await assert.rejects(
+        adapter.subscribe({ channel: filter, kind: 'topic' }, () => {}),
+        (e: unknown) => {
+          assert.ok(e instanceof BrokerError && e.code === ErrorCode.badInput, String(e));
+          assert.equal(e.message, `mqtt ${server.url}: ${words}`);
+          return true;
+        },
+      );
+    assert.equal(sockets(), open, 'no client was made');
+  });
+
+  test("a filter longer than 65 535 bytes: start() rejects E_BAD_INPUT, and the caller's process lives on", async () => {
+    // before: mqtt.js's encoder threw after it had registered the SUBSCRIBE, whose promise then
+    // rejected unhandled when the refused client was closed: the process ended (exit code 1)
+    // before start() had rejected
+    const script = `
+      import { Engine } from ${JSON.stringify(at('dist/src/index.js'))};
+      const engine = new Engine({
+        workers: 1,
+        cacheDir: process.env.CACHE,
+        brokers: [{ name: 'mq', url: process.env.URL }],
+        components: [{ path: process.env.COMPONENT, subscriptions: [{ broker: 'mq', channel: 'x'.repeat(70_000), kind: 'topic' }] }],
+      });
+      try { await engine.start(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, CACHE: cacheDir, COMPONENT: examples.noop, URL: server.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += String(d)));
+    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+    try {
+      const code = await within(
+        new Promise<number | null>((resolve) => child.once('exit', resolve)),
+        30_000,
+        'the process ended by itself',
+      );
+      assert.equal(code, 0, stderr);
+    } finally {
+      child.kill('SIGKILL'); // (by its PID; a no-op once it ended)
+    }
+    assert.deepEqual(JSON.parse(stdout), {
+      code: ErrorCode.badInput,
+      message: `mqtt ${server.url}: cannot subscribe to '${'x'.repeat(64)}…': a topic filter longer than 65 535 bytes`,
+    });
   });
 
   test("a consumer client's 'error' event (keepalive timeout, a refused packet) is logged, never thrown", async () => {

@@ -1,0 +1,58 @@
+import { percentEncode } from './common.js';
+
+/**
+ * What MQTT can carry (brokers/mqtt.ts is the adapter): the characters its servers refuse in a
+ * string, and the topics and topic filters it refuses to send, checked before anything is sent.
+ */
+
+/** Longest MQTT string (a topic, a filter, a user property's name or value), in UTF-8 bytes. */
+const MQTT_STRING = 65_535;
+
+/** Characters an MQTT server refuses in a UTF-8 string (Mosquitto disconnects the client). */
+export function badMqttChar(cp: number): boolean {
+  return (
+    cp <= 0x1f ||
+    (cp >= 0x7f && cp <= 0x9f) ||
+    (cp >= 0xfdd0 && cp <= 0xfdef) ||
+    (cp & 0xfffe) === 0xfffe ||
+    (cp >= 0xd800 && cp <= 0xdfff) // unpaired: codePointAt gives a pair as one code point
+  );
+}
+
+/** A user property name or value, or a content type, as MQTT can carry it. */
+export function mqttString(text: string): string {
+  return percentEncode(text, badMqttChar);
+}
+
+/** The first character of `text` MQTT servers refuse, as `U+XXXX`, or undefined. */
+function badChar(text: string): string | undefined {
+  for (let i = 0; i < text.length; i++) {
+    const cp = text.codePointAt(i)!;
+    if (badMqttChar(cp)) return `U+${cp.toString(16).padStart(4, '0')}`;
+    if (cp > 0xffff) i++;
+  }
+  return undefined;
+}
+
+/** Why `topic` cannot be published to, or undefined when it can. */
+export function badTopic(topic: string): string | undefined {
+  if (topic === '') return 'an empty topic';
+  if (Buffer.byteLength(topic) > MQTT_STRING) return 'a topic longer than 65 535 bytes';
+  if (topic.includes('+') || topic.includes('#')) return `topic '${topic}' has a wildcard`;
+  if (topic.startsWith('$')) return `topic '${topic}' is reserved for the server ($)`;
+  const bad = badChar(topic);
+  return bad === undefined ? undefined : `topic '${topic}' has a character MQTT servers refuse (${bad})`;
+}
+
+/**
+ * Why a subscription's topic filter cannot be sent, or undefined (mqtt.js checks where its
+ * wildcards are). Past 65 535 bytes mqtt.js's packet encoder throws after it registered the
+ * SUBSCRIBE, whose own promise then rejects unhandled when the client closes: the process ended.
+ * A character servers refuse (or an empty filter) makes Mosquitto close the connection.
+ */
+export function badFilter(filter: string): string | undefined {
+  if (filter === '') return 'an empty topic filter';
+  if (Buffer.byteLength(filter) > MQTT_STRING) return 'a topic filter longer than 65 535 bytes';
+  const bad = badChar(filter);
+  return bad === undefined ? undefined : `the topic filter has a character MQTT servers refuse (${bad})`;
+}
