@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { publishFailed, redact, warnLine } from './common.js';
+import { publishFailed, redact, subscribeFailed, warnLine } from './common.js';
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { RedisConsumer } from './redis-consumer.js';
@@ -171,7 +171,25 @@ export class RedisAdapter implements BrokerAdapter {
     this.connected = true;
   }
 
+  /**
+   * A group reader (queue) or a reader from the stream's end (topic). One the server refuses (a
+   * key that is no stream: WRONGTYPE) rejects in its words (E_BAD_INPUT) with nothing left open.
+   */
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
+    try {
+      return await this.consume(spec, onBatch);
+    } catch (err) {
+      // before: ioredis's untyped ReplyError, naming neither the broker nor the stream
+      const reply = err instanceof Error && err.name === 'ReplyError' ? err.message : undefined;
+      throw subscribeFailed('redis', this.options.url, `stream '${spec.channel}'`, err, reply, {
+        channel: spec.channel,
+        kind: spec.kind,
+        ...(reply === undefined ? {} : { reply: reply.split(' ')[0] }),
+      });
+    }
+  }
+
+  private async consume(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
     let group: string | undefined;
     if (spec.kind === 'queue') {
       group = spec.group ?? 'wasmsg';

@@ -879,6 +879,26 @@ describe('fault: Redis publish errors, headers and keys', () => {
     await eventually('the connections it opened closed', async () => (await count()) === before);
   });
 
+  test("a subscription to a key that is not a stream (queue: XGROUP CREATE, topic): E_BAD_INPUT in the server's words", async () => {
+    // before: ioredis's untyped ReplyError `WRONGTYPE Operation against…`, naming neither the
+    // broker nor the stream
+    const key = `${run}-not-a-stream`;
+    await client.set(key, 'x');
+    for (const kind of ['queue', 'topic'] as const)
+      await assert.rejects(
+        adapter.subscribe({ channel: key, kind }, () => {}),
+        (e: unknown) => {
+          assert.ok(e instanceof BrokerError && e.code === ErrorCode.badInput, `${kind}: ${String(e)}`);
+          assert.equal(
+            e.message,
+            `redis ${server.url}: cannot subscribe to stream '${key}': the server refused it: WRONGTYPE Operation against a key holding the wrong kind of value`,
+          );
+          assert.deepEqual(e.context, { url: server.url, channel: key, kind, reply: 'WRONGTYPE' });
+          return true;
+        },
+      );
+  });
+
   test('a key that is not a stream (WRONGTYPE): the publish rejects with E_PUBLISH_FAILED, nothing crashes', async () => {
     await client.set(`${run}-string`, 'x');
     const err = await rejectsTyped(adapter, [out(`${run}-string`)], ErrorCode.publishFailed);
