@@ -254,7 +254,8 @@ export class AmqpAdapter implements BrokerAdapter {
       await consumer.close();
       const reply = serverReply(err);
       const target = `${spec.kind} '${spec.channel}'${spec.kind === 'topic' ? ' (a fanout exchange)' : ''}`;
-      throw subscribeFailed('amqp', this.options.url, target, err, reply?.text, {
+      const refusal = reply === undefined ? undefined : `the server refused it: ${reply.text}`;
+      throw subscribeFailed('amqp', this.options.url, target, err, refusal, {
         channel: spec.channel,
         kind: spec.kind,
         ...(reply === undefined ? {} : { reply: reply.name }),

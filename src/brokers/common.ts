@@ -185,26 +185,23 @@ export function refused(
 /**
  * A subscription that could not be made, as the typed error `subscribe()` rejects with:
  * `<broker> <url>: cannot subscribe to <target>: <why>`, the words of MQTT's refused filter.
- * `serverReason`: the server refused it, in its own words (`E_BAD_INPUT`: the channel cannot be
- * consumed as named); without one the broker failed meanwhile (`E_BROKER_UNAVAILABLE`). A
- * WasmsgError (the adapter's own check) is passed on as it is.
+ * `refusal`: why the server (`the server refused it: <its words>`) or the client library
+ * refused it — `E_BAD_INPUT`, the channel cannot be consumed as named; without one the broker
+ * failed meanwhile (`E_BROKER_UNAVAILABLE`, the cause's words). A WasmsgError (the adapter's own
+ * check) is passed on as it is.
  */
 export function subscribeFailed(
   broker: string,
   url: string,
   target: string,
   cause: unknown,
-  serverReason: string | undefined,
+  refusal: string | undefined,
   context: Record<string, unknown> = {},
 ): WasmsgError {
   if (cause instanceof WasmsgError) return cause;
-  const [code, why] =
-    serverReason === undefined
-      ? [ErrorCode.brokerUnavailable, describe(cause)]
-      : [ErrorCode.badInput, `the server refused it: ${serverReason}`];
   return new BrokerError(
-    code,
-    `${broker} ${redact(url)}: cannot subscribe to ${escapeControl(target)}: ${escapeControl(why)}`,
+    refusal === undefined ? ErrorCode.brokerUnavailable : ErrorCode.badInput,
+    `${broker} ${redact(url)}: cannot subscribe to ${escapeControl(target)}: ${escapeControl(refusal ?? describe(cause))}`,
     { url: redact(url), ...context },
     { cause },
   );

@@ -13,12 +13,13 @@ import {
 } from 'nats';
 import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { headerNameOut, percentEncode, publishFailed, redact, refused, warnLine } from './common.js';
+import { headerNameOut, percentEncode, publishFailed, redact, refused, subscribeFailed, warnLine } from './common.js';
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
 import { connectNats } from './nats-transport.js';
+import { isNotFound, natsRefusal, noJetStream } from './nats-errors.js';
 
 /**
  * NATS (nats.js). A channel is a subject.
@@ -109,12 +110,6 @@ export function badSubject(subject: string): string | undefined {
   if (tokens.some((t) => t === '*' || t === '>')) return `subject '${subject}' has a wildcard`;
   if (subject.startsWith('$JS.') || subject.startsWith('$SYS.')) return `subject '${subject}' is the server's API`;
   return undefined;
-}
-
-/** A JetStream API answer that the stream or consumer does not exist. */
-function isNotFound(err: unknown): boolean {
-  const e = err as { code?: string; api_error?: { code?: number } };
-  return e.code === '404' || e.api_error?.code === 404 || /not found|no stream matches/i.test(describe(err));
 }
 
 function streamNameFor(subject: string): string {
@@ -234,7 +229,22 @@ export class NatsAdapter implements BrokerAdapter {
     }
   }
 
+  /** A core subscription, or a pull consumer (found or created) of the stream that stores the subject. */
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
+    try {
+      return await this.consume(spec, onBatch);
+    } catch (err) {
+      // before: nats.js's untyped errors (the server's `invalid subject`, its `invalid durable name`)
+      const target = `subject '${spec.channel}'${spec.group === undefined ? '' : ` in group '${spec.group}'`}`;
+      throw subscribeFailed('nats', this.options.url, target, err, natsRefusal(err), {
+        channel: spec.channel,
+        kind: spec.kind,
+        ...(spec.group === undefined ? {} : { group: spec.group }),
+      });
+    }
+  }
+
+  private async consume(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
     if (!this.jetstream) {
       const sub = this.nc.subscribe(spec.channel, spec.kind === 'queue' ? { queue: spec.group ?? 'wasmsg' } : {});
       const c = new CoreConsumer(sub, onBatch, this);
@@ -375,16 +385,4 @@ export class NatsAdapter implements BrokerAdapter {
     for (const c of this.consumers.splice(0)) await c.close();
     await this.nc?.drain().catch(() => {});
   }
-}
-
-/** A NATS server's JetStream API did not answer (503: no responders): it runs without JetStream. */
-function noJetStream(url: string, cause: unknown): BrokerError {
-  const core = `nats-core:${url.slice(url.indexOf(':') + 1)}`;
-  return new BrokerError(
-    ErrorCode.brokerUnavailable,
-    `${redact(url)}: the server has no JetStream (${describe(cause)}): start nats-server with -js (JetStream ` +
-      `enabled for this account), or read core NATS, at most once, with ${redact(core)}`,
-    { url: redact(url) },
-    { cause },
-  );
 }

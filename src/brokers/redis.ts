@@ -181,7 +181,8 @@ export class RedisAdapter implements BrokerAdapter {
     } catch (err) {
       // before: ioredis's untyped ReplyError, naming neither the broker nor the stream
       const reply = err instanceof Error && err.name === 'ReplyError' ? err.message : undefined;
-      throw subscribeFailed('redis', this.options.url, `stream '${spec.channel}'`, err, reply, {
+      const refusal = reply === undefined ? undefined : `the server refused it: ${reply}`;
+      throw subscribeFailed('redis', this.options.url, `stream '${spec.channel}'`, err, refusal, {
         channel: spec.channel,
         kind: spec.kind,
         ...(reply === undefined ? {} : { reply: reply.split(' ')[0] }),

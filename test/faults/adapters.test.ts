@@ -310,6 +310,37 @@ describe('fault: NATS headers, subjects and keys', () => {
     }
   });
 
+  test('a subscription the server or nats.js refuses rejects E_BAD_INPUT in their words, naming the subject', async () => {
+    // before: nats.js's untyped errors — a NatsError `subjects overlap with an existing stream`,
+    // an Error `invalid durable name …`, naming neither the broker nor the subject
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    const jsm = await nc.jetstreamManager();
+    // two streams: no one stream stores `.ov.*`, and the one made for it would overlap both
+    await jsm.streams.add({ name: `OA${run}`, subjects: [`${run}.ov.a`] });
+    await jsm.streams.add({ name: `OB${run}`, subjects: [`${run}.ov.b`] });
+    await nc.close();
+    const cases: Array<[{ channel: string; kind: 'queue' | 'topic'; group?: string }, string]> = [
+      [
+        { channel: `${run}.ov.*`, kind: 'queue' },
+        `cannot subscribe to subject '${run}.ov.*': the server refused it: subjects overlap with an existing stream`,
+      ],
+      [
+        { channel: `${run}.grp`, kind: 'queue', group: 'a.b' },
+        `cannot subscribe to subject '${run}.grp' in group 'a.b': invalid durable name - durable name cannot contain '.'`,
+      ],
+    ];
+    for (const [spec, words] of cases)
+      await assert.rejects(
+        adapter.subscribe(spec, () => {}),
+        (e: unknown) => {
+          assert.ok(e instanceof BrokerError && e.code === ErrorCode.badInput, String(e));
+          assert.equal(e.message, `nats ${server.url}: ${words}`);
+          assert.equal(e.context['channel'], spec.channel);
+          return true;
+        },
+      );
+  });
+
   /** An engine on this server: `component` reads `channel` (queue group g), one attempt, its dead letters to `deadLetter`. */
   const engineOn = (component: string, channel: string, deadLetter?: string): Engine =>
     new Engine(

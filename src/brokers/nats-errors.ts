@@ -1,0 +1,35 @@
+import { BrokerError, ErrorCode, describe } from '../errors.js';
+import { redact } from './common.js';
+
+/** How the NATS adapter (brokers/nats.ts) reads nats.js's errors, and the errors it makes of them. */
+
+/** A JetStream API answer that the stream or consumer does not exist. */
+export function isNotFound(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { code?: number } };
+  return e.code === '404' || e.api_error?.code === 404 || /not found|no stream matches/i.test(describe(err));
+}
+
+/**
+ * Why a subscription was refused, or undefined when the broker failed meanwhile: the JetStream
+ * API's answer (`invalid subject`, `subjects overlap with an existing stream`), or nats.js's own
+ * check of what it was given (a plain Error: `invalid durable name - durable name cannot contain
+ * '.'`, the group). A NatsError without an API answer (a timeout, the connection closed) is none.
+ */
+export function natsRefusal(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const api = (err as { api_error?: { description?: unknown } }).api_error;
+  if (typeof api?.description === 'string') return `the server refused it: ${api.description}`;
+  return err.name === 'Error' && (err as { code?: unknown }).code === undefined ? err.message : undefined;
+}
+
+/** A NATS server's JetStream API did not answer (503: no responders): it runs without JetStream. */
+export function noJetStream(url: string, cause: unknown): BrokerError {
+  const core = `nats-core:${url.slice(url.indexOf(':') + 1)}`;
+  return new BrokerError(
+    ErrorCode.brokerUnavailable,
+    `${redact(url)}: the server has no JetStream (${describe(cause)}): start nats-server with -js (JetStream ` +
+      `enabled for this account), or read core NATS, at most once, with ${redact(core)}`,
+    { url: redact(url) },
+    { cause },
+  );
+}
