@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, OptionError } from '../errors.js';
 import { didYouMean } from '../engine/suggest.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_MESSAGE } from '../engine/timer-limit.js';
+import { badMqttChar } from './mqtt-text.js';
 
 /**
  * The options each kind of broker adapter takes (`brokers[].options`, and the adapters'
@@ -25,7 +26,9 @@ const timerMs = (): z.ZodNumber =>
   z.number().int(WHOLE_MS).positive('must be more than 0 ms').max(MAX_TIMER_MS, TIMER_LIMIT_MESSAGE);
 
 /** A mapping handed to a client library as it is (its own keys, checked by it). */
-const passThrough = (what: string): z.ZodOptional<z.ZodObject> => z.looseObject({}).optional().describe(what);
+const passThrough = (what: string): z.ZodOptional<z.ZodNullable<z.ZodObject>> =>
+  // (null too: YAML's `client:` with nothing after it, which the adapters always took as none)
+  z.looseObject({}).nullish().describe(what);
 
 /** The connect deadline every network adapter takes (deadline.ts); the engine's schema checks it too. */
 export const connectTimeoutMs = z
@@ -104,9 +107,9 @@ const nats = z
     maxAckPending: z
       .number()
       .int('must be a whole number of messages')
-      .min(
-        1,
-        'must be at least 1 message (the server would take 0 as its own default, and a negative value as no bound)',
+      .refine(
+        (n) => n >= 1 || n === -1,
+        'must be at least 1 message, or -1 for no bound (the server would take 0 as its own default)',
       )
       .optional()
       .describe('JetStream: unacked messages the server hands a consumer at most (its `max_ack_pending`).')
@@ -206,9 +209,11 @@ const amqp = z
   })
   .describe('RabbitMQ (`amqp://`, `amqps://`; amqplib)');
 
-/** C0 and C1 control characters: an MQTT server refuses a client id with one. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Whether `text` has a character MQTT servers refuse in a string (mqtt-text.ts's one rule). */
+function hasBadMqttChar(text: string): boolean {
+  for (const ch of text) if (badMqttChar(ch.codePointAt(0)!)) return true;
+  return false;
+}
 
 /** MQTT 5's Receive Maximum is a two-byte integer, 0 a protocol error. */
 export const MAX_RECEIVE_MAXIMUM = 65_535;
@@ -219,12 +224,12 @@ const mqtt = z
       .string()
       .min(1, 'must not be empty')
       .refine(
-        (id) => !CONTROL.test(id),
-        'must have no control characters (MQTT servers may refuse them; Mosquitto closes the connection)',
+        (id) => !hasBadMqttChar(id),
+        'must have no character MQTT servers refuse (control characters, non-characters, unpaired surrogates: Mosquitto closes the connection)',
       )
       .optional()
       .describe(
-        "Client id prefix (`<clientId>-pub`, `<clientId>-<n>`; no control characters), stable across restarts: a stopped run's sessions are resumed by the next. Without it, sessions live for the run.",
+        "Client id prefix (`<clientId>-pub`, `<clientId>-<n>`; no character MQTT refuses), stable across restarts: a stopped run's sessions are resumed by the next. Without it, sessions live for the run.",
       )
       .meta({ 'x-default': '`wasmsg-<random>`' }),
     receiveMaximum: z

@@ -57,7 +57,12 @@ export async function joinWithin(
   const adminOf = (): Promise<Admin> =>
     (admin ??= (async () => {
       const a = kafka.admin();
-      await a.connect();
+      try {
+        await a.connect();
+      } catch (err) {
+        admin = undefined; // (a failed connect is not kept: the next use connects again)
+        throw err;
+      }
       return a;
     })());
   let step: 'connect' | 'join' = 'connect';
