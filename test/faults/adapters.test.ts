@@ -341,6 +341,41 @@ describe('fault: NATS headers, subjects and keys', () => {
       );
   });
 
+  test('core NATS: a subject nats.js refuses (empty: BAD_SUBJECT) rejects E_BAD_INPUT; a closed connection E_BROKER_UNAVAILABLE', async () => {
+    // before: E_BROKER_UNAVAILABLE `cannot subscribe to subject '': BAD_SUBJECT`, an outage
+    // named for what was a bad argument (natsRefusal took any NatsError with a code for one)
+    const url = `nats-core://127.0.0.1:${server.port}`;
+    const core = new NatsAdapter({ name: 'default', url });
+    await core.connect();
+    try {
+      await assert.rejects(
+        core.subscribe({ channel: '', kind: 'topic' }, () => {}),
+        (e: unknown) => {
+          assert.ok(e instanceof BrokerError, String(e));
+          assert.equal(e.code, ErrorCode.badInput, e.message);
+          assert.equal(
+            e.message,
+            `nats ${url}: cannot subscribe to subject '': nats.js refused it as a bad subject (BAD_SUBJECT)`,
+          );
+          assert.equal(e.context['channel'], '');
+          return true;
+        },
+      );
+    } finally {
+      await core.close();
+    }
+    // nats.js's CONNECTION_CLOSED is no refusal: the broker is unavailable, as before
+    await assert.rejects(
+      core.subscribe({ channel: `${run}.closed`, kind: 'topic' }, () => {}),
+      (e: unknown) => {
+        assert.ok(e instanceof BrokerError, String(e));
+        assert.equal(e.code, ErrorCode.brokerUnavailable, e.message);
+        assert.match(e.message, /cannot subscribe to subject '.*\.closed': .*CONNECTION_CLOSED/);
+        return true;
+      },
+    );
+  });
+
   /** An engine on this server: `component` reads `channel` (queue group g), one attempt, its dead letters to `deadLetter`. */
   const engineOn = (component: string, channel: string, deadLetter?: string): Engine =>
     new Engine(
