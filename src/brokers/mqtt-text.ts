@@ -56,3 +56,19 @@ export function badFilter(filter: string): string | undefined {
   const bad = badChar(filter);
   return bad === undefined ? undefined : `the topic filter has a character MQTT servers refuse (${bad})`;
 }
+
+/**
+ * Why a subscription was refused, from what mqtt.js's `subscribeAsync` rejected with — or
+ * undefined when the connection failed meanwhile (`Connection closed`, `client disconnecting`):
+ * subscribeFailed (common.ts) makes E_BAD_INPUT of the one, E_BROKER_UNAVAILABLE of the other.
+ * A SUBACK with a reason code ≥ 0x80 rejects with that code (mqtt.js's handlers/ack.js:
+ * `Subscribe error: Not authorized`, code 0x87); a filter mqtt.js refuses before sending it
+ * (a `#` not last) with `Invalid topic <filter>`.
+ */
+export function subscribeRefusal(err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && code >= 0x80)
+    return `the server refused it: ${err.message.replace(/^Subscribe error: /, '')} (reason code 0x${code.toString(16)})`;
+  return err.message.startsWith('Invalid topic') ? err.message : undefined;
+}

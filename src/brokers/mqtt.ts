@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import {
   DeliveryOffsets,
@@ -10,12 +9,13 @@ import {
   publishFailed,
   refused,
   setHeader,
+  subscribeFailed,
   warnLine,
 } from './common.js';
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
-import { badFilter, badMqttChar, badTopic, mqttString } from './mqtt-text.js';
+import { badFilter, badMqttChar, badTopic, mqttString, subscribeRefusal } from './mqtt-text.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -304,19 +304,18 @@ export class MqttAdapter implements BrokerAdapter {
       if (packet.qos === 0) consumer.receiveOnce(topic, message, packet);
     });
     for (const [topic, message, packet, cb] of early.splice(0)) consumer.receive(topic, message, packet, cb);
-    // a filter mqtt.js refuses, or a SUBACK refusing it (reason code ≥ 0x80, e.g. not authorized):
-    // the start fails with the filter named, and this client is closed, not left connected
-    let refusal: string | undefined;
+    // a filter mqtt.js refuses, or a SUBACK refusing it (reason code ≥ 0x80, e.g. not authorized:
+    // mqtt.js rejects with the code), is E_BAD_INPUT; the connection lost meanwhile
+    // E_BROKER_UNAVAILABLE. The start fails with the filter named, and this client is closed,
+    // not left connected
     try {
-      const granted = await client.subscribeAsync(filter, { qos: 1 });
-      const code = granted.find((g) => g.qos >= 0x80)?.qos;
-      if (code !== undefined) refusal = `the server refused it (reason code 0x${code.toString(16)})`;
+      await client.subscribeAsync(filter, { qos: 1 });
     } catch (err) {
-      refusal = describe(err);
-    }
-    if (refusal !== undefined) {
       await client.endAsync(true).catch(() => {});
-      throw refused('mqtt', this.options.url, refusal, { channel: spec.channel }, `subscribe to '${filter}'`);
+      throw subscribeFailed('mqtt', this.options.url, `'${shown}'`, err, subscribeRefusal(err), {
+        channel: spec.channel,
+        kind: spec.kind,
+      });
     }
     // Subscribe again on every reconnection: Mosquitto 2.0 keeps a persistent session across its
     // restart but not its shared ($share) subscriptions, and says the session is present, so

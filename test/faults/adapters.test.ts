@@ -12,6 +12,7 @@ import { HeldDeliveries, outputKey, percentEncode } from '../../src/brokers/comm
 import { KEY_HEADER } from '../../src/brokers/key-header.js';
 import { BrokerError, MemoryBroker } from '../../src/brokers/memory.js';
 import { MqttAdapter } from '../../src/brokers/mqtt.js';
+import { subscribeRefusal } from '../../src/brokers/mqtt-text.js';
 import { CORE_HELD_BYTES, CORE_HELD_LIMIT } from '../../src/brokers/nats-consumer.js';
 import { NatsAdapter } from '../../src/brokers/nats.js';
 import { RedisAdapter } from '../../src/brokers/redis.js';
@@ -19,7 +20,7 @@ import { headersFromPairs } from '../../src/component/host-text.js';
 import { Engine } from '../../src/engine/engine.js';
 import { ErrorCode, WasmsgError } from '../../src/errors.js';
 import { at, cacheDir, examples, fixture, within } from '../helpers.js';
-import { TestServer } from './servers.js';
+import { TcpProxy, TestServer } from './servers.js';
 
 /**
  * Issue 12, findings 1, 8 and 9 on each broker: records a broker cannot carry as they are are
@@ -991,6 +992,31 @@ describe('fault: Redis publish errors, headers and keys', () => {
   });
 });
 
+/**
+ * A proxy's watch (TcpProxy.dropWhen) over the MQTT packets a client sends: true at the first
+ * SUBSCRIBE (packet type 8), read by the packets' fixed headers across chunks.
+ */
+function atMqttSubscribe(): (data: Buffer) => boolean {
+  let pending = Buffer.alloc(0);
+  return (data) => {
+    pending = Buffer.concat([pending, data]);
+    for (;;) {
+      if (pending.length === 0) return false;
+      if (pending[0]! >> 4 === 8) return true;
+      // the remaining length: a variable byte integer, 7 bits a byte, up to 4 bytes
+      let length = 0;
+      let at = 1;
+      for (let shift = 0; ; shift += 7, at++) {
+        if (at >= pending.length) return false;
+        length += (pending[at]! & 0x7f) * 2 ** shift;
+        if ((pending[at]! & 0x80) === 0) break;
+      }
+      if (pending.length < at + 1 + length) return false;
+      pending = pending.subarray(at + 1 + length);
+    }
+  };
+}
+
 describe('fault: MQTT texts a server refuses', () => {
   let server: TestServer;
   let adapter: MqttAdapter;
@@ -1128,6 +1154,41 @@ describe('fault: MQTT texts a server refuses', () => {
     );
     assert.equal(engine.snapshot().received, 0);
     await engine.stop();
+  });
+
+  test('the connection lost while the SUBSCRIBE is in flight: subscribe() rejects E_BROKER_UNAVAILABLE, not E_BAD_INPUT', async () => {
+    // before: every throw of subscribeAsync was a refusal: E_BAD_INPUT `cannot subscribe to
+    // '<filter>': Connection closed`, the filter whole (not cut at 64 characters)
+    const proxy = await TcpProxy.start({ host: '127.0.0.1', port: server.port });
+    proxy.dropWhen(atMqttSubscribe);
+    const url = `mqtt://127.0.0.1:${proxy.port}`;
+    const lost = new MqttAdapter({ name: 'default', url, clientId: `wasmsg-${run}-lost` });
+    const filter = `${run}/${'x'.repeat(100)}`;
+    try {
+      await lost.connect(); // its publisher sends no SUBSCRIBE: it stays
+      await assert.rejects(
+        lost.subscribe({ channel: filter, kind: 'topic' }, () => {}),
+        (e: unknown) => {
+          assert.ok(e instanceof BrokerError, String(e));
+          assert.equal(e.code, ErrorCode.brokerUnavailable, e.message);
+          assert.equal(e.message, `mqtt ${url}: cannot subscribe to '${filter.slice(0, 64)}…': Connection closed`);
+          assert.equal(e.context['channel'], filter);
+          return true;
+        },
+      );
+    } finally {
+      await lost.close();
+      await proxy.stop();
+    }
+  });
+
+  test("a SUBACK refusal's words (mqtt.js rejects with its reason code) are E_BAD_INPUT; a lost connection's are not", () => {
+    // a unit check of subscribeRefusal (mqtt-text.ts): this Mosquitto refuses no filter it is sent
+    const suback = Object.assign(new Error('Subscribe error: Not authorized'), { code: 0x87 });
+    assert.equal(subscribeRefusal(suback), 'the server refused it: Not authorized (reason code 0x87)');
+    assert.equal(subscribeRefusal(new Error('Invalid topic a/#/b')), 'Invalid topic a/#/b');
+    assert.equal(subscribeRefusal(new Error('Connection closed')), undefined);
+    assert.equal(subscribeRefusal(new Error('client disconnecting')), undefined);
   });
 
   test('filters MQTT cannot carry (empty, a control character) are refused before a client is made, in words that say why', async () => {

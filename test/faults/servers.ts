@@ -200,6 +200,8 @@ export class TcpProxy {
   accepted = 0;
   readonly clients = new Set<import('node:net').Socket>();
   private onAccept: (() => void) | undefined;
+  /** Set by dropWhen(): makes each new connection's watch over what its client sends. */
+  private watch: (() => (data: Buffer) => boolean) | undefined;
 
   private constructor(
     readonly port: number,
@@ -236,7 +238,16 @@ export class TcpProxy {
         this.sockets.add(upstream);
         upstream.on('error', () => {});
         upstream.on('close', () => this.sockets.delete(upstream));
-        client.pipe(upstream);
+        const seen = this.watch?.();
+        if (seen === undefined) client.pipe(upstream);
+        else
+          client.on('data', (data: Buffer) => {
+            if (!seen(data)) upstream.write(data);
+            else {
+              client.destroy();
+              upstream.destroy();
+            }
+          });
         upstream.pipe(client);
         client.on('close', () => upstream.destroy());
         upstream.on('close', () => client.destroy());
@@ -260,6 +271,15 @@ export class TcpProxy {
     await closed;
     await new Promise((r) => setTimeout(r, downMs));
     await this.listen();
+  }
+
+  /**
+   * From now on each new connection's client data goes through a watch of its own (`watch()`
+   * makes one) before it is forwarded: once the watch returns true, that data is not forwarded
+   * and the connection is dropped, both ends — the server lost at a chosen packet.
+   */
+  dropWhen(watch: () => (data: Buffer) => boolean): void {
+    this.watch = watch;
   }
 
   /** Drops every connection; from then on accepts connections and never answers (a hung server). */
