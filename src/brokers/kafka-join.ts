@@ -1,7 +1,8 @@
 import { type Admin, Kafka, type KafkaConfig } from 'kafkajs';
 import type { BatchListener, SubscribeSpec } from './adapter.js';
 import { KAFKA_HEARTBEAT_MS, KAFKA_SESSION_TIMEOUT_MS } from './adapter-options.js';
-import { unreachable } from './common.js';
+import { type WasmsgError, describe } from '../errors.js';
+import { subscribeFailed, unreachable } from './common.js';
 import { type Missed, connectDeadline, connectWithin } from './deadline.js';
 import { abandonable } from './kafka-abandon.js';
 import { KafkaGroupConsumer } from './kafka-consumer.js';
@@ -19,7 +20,12 @@ import type { KafkaAdapter } from './kafka.js';
  * subscription's own) as the join begins and whenever a quarter of the deadline passed without
  * one: the deadline fires only when the cluster has answered none of them for that long. Then the
  * subscription's sockets are destroyed, its seed brokers are none (kafka-abandon.ts) and its
- * consumer is closed and not restarted: nothing of it keeps the process alive. Before, the
+ * consumer is closed and not restarted: nothing of it keeps the process alive. A join the cluster
+ * refuses with an error kafkajs does not retry (its consumer crashes and is not restarted by it)
+ * fails with it (E_BAD_INPUT; at once for a refusal, on the second crash for another error),
+ * leaving as little: before, the consumer's own restart (kafka-consumer.ts) joined again and
+ * again, each refusal an answer, and subscribe() never returned. A retriable refusal is kafkajs's
+ * to retry (it restarts the consumer). Before, the
  * consumer's connect and join were bounded by kafkajs's own timeouts and retries alone: a cluster
  * that stopped answering after the adapter's connect left subscribe() (and the engine's start)
  * waiting 30 s for an untyped "Broker not connected", or for good once its group coordinator was
@@ -51,6 +57,22 @@ export async function joinWithin(
     },
     groupId,
   });
+  // A crash kafkajs does not restart from (a non-retriable error: a JoinGroup refused with
+  // GROUP_AUTHORIZATION_FAILED), before the join completed: the subscribe fails with it, and
+  // leaves nothing running: the consumer closed (listened to before its own restart,
+  // kafka-consumer.ts, which the close stops), the sockets given up as at the deadline (a ping's
+  // OffsetFetch in flight would connect the admin client again after its disconnect).
+  // A refusal (REFUSALS) ends it at once; another error the second time (once is left to the
+  // restart: the mock answers a late follower's SyncGroup with INVALID_REQUEST).
+  let refuse: ((err: unknown) => void) | undefined;
+  let crashes = 0;
+  const unlistenCrash = consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || refuse === undefined) return;
+    if (!REFUSALS.has(errorType(payload.error) ?? '') && ++crashes < 2) return;
+    given.abandon();
+    void c.close().catch(() => {});
+    refuse(refusedJoin(adapter, spec, groupId, payload.error));
+  });
   const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, adapter, groupId, spec.kind === 'queue');
   // (connected on first use: the old-group check, a topic reader's start offsets, pings)
   let admin: Promise<Admin> | undefined;
@@ -71,7 +93,14 @@ export async function joinWithin(
   const done = (): void => {
     clearInterval(pinger);
     unlisten();
+    unlistenCrash();
+    refuse = undefined; // (a crash after the join: the consumer's own restart, kafka-consumer.ts)
     void admin?.then((a) => a.disconnect()).catch(() => {});
+  };
+  const join = async (answer: () => void): Promise<void> => {
+    // before joining, while the new group has committed nothing: a deployment of the old default is told
+    if (spec.kind === 'queue' && spec.group === undefined) await oldGroupCheck(adapter, adminOf, spec.channel, groupId);
+    await start(c, spec, adminOf, answer);
   };
   // (resolves with a failure before the deadline, which then passes as it is: connectWithin would
   // make kafkajs's errors of the subscribe and join "cannot reach …")
@@ -103,11 +132,9 @@ export async function joinWithin(
         throw unreachable(o.url, err);
       }
       step = 'join';
+      const refused = new Promise<never>((_, reject) => (refuse = reject));
       ping();
-      // before joining, while the new group has committed nothing: a deployment of the old default is told
-      if (spec.kind === 'queue' && spec.group === undefined)
-        await oldGroupCheck(adapter, adminOf, spec.channel, groupId);
-      await start(c, spec, adminOf, answer);
+      await Promise.race([refused, join(answer)]);
       return { joined: c };
     } catch (err) {
       await c.close().catch(() => {}); // not left connected (and heartbeating) in the group
@@ -128,6 +155,39 @@ export async function joinWithin(
   const outcome = await connectWithin(o, ms, attempt, abandon, missed);
   if ('failed' in outcome) throw outcome.failed;
   return outcome.joined;
+}
+
+/** Error types of a join the cluster refuses as asked (authorization, the group's name or settings): no retry would change them. */
+const REFUSALS = new Set([
+  'GROUP_AUTHORIZATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'INVALID_GROUP_ID',
+  'INVALID_SESSION_TIMEOUT',
+  'INCONSISTENT_GROUP_PROTOCOL',
+]);
+
+/** A kafkajs protocol error's type (`GROUP_AUTHORIZATION_FAILED`), or undefined. */
+function errorType(err: Error): string | undefined {
+  const type = (err as { type?: unknown }).type;
+  return typeof type === 'string' ? type : undefined;
+}
+
+/**
+ * A join the cluster refused, kafkajs's consumer crashed on it and not restarting (E_BAD_INPUT, as
+ * the other adapters' refused subscriptions: the group cannot be joined as named or as allowed).
+ */
+function refusedJoin(adapter: KafkaAdapter, spec: SubscribeSpec, groupId: string, err: Error): WasmsgError {
+  const { name, url } = adapter.options;
+  const type = errorType(err);
+  return subscribeFailed(
+    'kafka',
+    url,
+    `topic '${spec.channel}'`,
+    err,
+    `the cluster refused consumer group '${groupId}' its join (broker '${name}'): ${describe(err)}`,
+    { broker: name, group: groupId, topic: spec.channel, ...(type === undefined ? {} : { error: type }) },
+  );
 }
 
 /** Warns when the old default group's offsets go unused (kafka-old-group.ts). */

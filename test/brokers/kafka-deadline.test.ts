@@ -110,3 +110,68 @@ describe('kafka: the deadline counts from the cluster’s last answer, not from 
     },
   );
 });
+
+describe('kafka: a join the cluster answers with a refusal', () => {
+  // before: kafkajs crashed the consumer at each refusal, the adapter restarted it, each answer
+  // put the deadline off: start() never returned (the child killed at 30 s)
+  const cases: Array<[string, string, string, string]> = [
+    [
+      'GROUP_AUTHORIZATION_FAILED (a refusal: at once)',
+      'error 11 30 64', // api key 11: JoinGroup
+      'Not authorized to access group: Group authorization failed',
+      'GROUP_AUTHORIZATION_FAILED',
+    ],
+    [
+      'INVALID_REQUEST (another error kafkajs does not retry: the second time)',
+      'error 11 42 64',
+      'This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details',
+      'INVALID_REQUEST',
+    ],
+  ];
+  for (const [what, fault, words, type] of cases) {
+    test(
+      `refused every time (JoinGroup: ${what}): start() rejects E_BAD_INPUT naming the broker, group, topic and the cluster's error, and the caller's process ends on its own at once`,
+      { timeout: 60_000 },
+      async () => {
+        const { mock, url } = await cluster();
+        try {
+          await commands(mock, [fault]);
+          const r = startAlone(url, { connectTimeoutMs: 1000 }, { group: 'g' });
+          assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+          assert.equal(r.code, ErrorCode.badInput, r.message);
+          assert.equal(
+            r.message,
+            `kafka ${url}: cannot subscribe to topic 'in': the cluster refused consumer group 'g' its join (broker 'b'): ${words}`,
+          );
+          assert.deepEqual(r.context, { url, broker: 'b', group: 'g', topic: 'in', error: type });
+          assert.ok(r.took! < 10_000, `start() rejected ${Math.round(r.took!)} ms after it was called`);
+          assert.ok(r.lingered! < 1000, `the process ended ${Math.round(r.lingered!)} ms after start() rejected`);
+        } finally {
+          await mock.stop();
+        }
+      },
+    );
+  }
+
+  test(
+    'refused twice with a retriable error (JoinGroup: NOT_COORDINATOR): kafkajs joins again, and subscribes',
+    { timeout: 60_000 },
+    async () => {
+      const { mock, url } = await cluster();
+      const adapter = await createBroker({ name: 'b', url, options: { connectTimeoutMs: 1000 } });
+      try {
+        await adapter.connect();
+        await commands(mock, ['error 11 16 2']); // 16: NOT_COORDINATOR (retriable: kafkajs restarts the consumer)
+        const consumer = await within(
+          adapter.subscribe({ channel: 'in', kind: 'queue', group: 'g' }, () => {}),
+          30_000,
+          'subscribe()',
+        );
+        await consumer.close();
+      } finally {
+        await adapter.close();
+        await mock.stop();
+      }
+    },
+  );
+});
