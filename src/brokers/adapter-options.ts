@@ -31,11 +31,7 @@ const passThrough = (what: string): z.ZodOptional<z.ZodNullable<z.ZodObject>> =>
   z.looseObject({}).nullish().describe(what);
 
 /** The connect deadline every network adapter takes (deadline.ts); the engine's schema checks it too. */
-export const connectTimeoutMs = z
-  .number()
-  .int(WHOLE_MS)
-  .positive('must be more than 0 ms')
-  .max(MAX_TIMER_MS, TIMER_LIMIT_MESSAGE)
+export const connectTimeoutMs = timerMs()
   .optional()
   .describe(
     "Kafka, NATS, Redis, AMQP, MQTT: a connect that has not reached a broker that answers within this long fails (`E_BROKER_UNAVAILABLE` naming the broker, its URL and this deadline), whatever the server does meanwhile. Default: the client library's own connect timeout when given (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`, AMQP `socket.timeout`), else 10 000; given both, this one wins. NATS, Redis, AMQP and MQTT get it as that library timeout too: it bounds each reconnection attempt as well. Kafka: each subscription's consumer too, its connect and its group join, counted from the cluster's last answer (a join that waits for the group's other members is no silence: the group's coordinator is asked meanwhile); it fails naming the consumer group.",
