@@ -22,7 +22,7 @@ import type { KafkaAdapter } from './kafka.js';
  * subscription's sockets are destroyed, its seed brokers are none (kafka-abandon.ts) and its
  * consumer is closed and not restarted: nothing of it keeps the process alive. A join the cluster
  * refuses with an error kafkajs does not retry (its consumer crashes and is not restarted by it)
- * fails with it (E_BAD_INPUT; at once for a refusal, on the second crash for another error),
+ * fails with it (E_BAD_INPUT; at once for a refusal, on the fourth crash in a row for another error),
  * leaving as little: before, the consumer's own restart (kafka-consumer.ts) joined again and
  * again, each refusal an answer, and subscribe() never returned. A retriable refusal is kafkajs's
  * to retry (it restarts the consumer). Before, the
@@ -62,16 +62,19 @@ export async function joinWithin(
   // leaves nothing running: the consumer closed (listened to before its own restart,
   // kafka-consumer.ts, which the close stops), the sockets given up as at the deadline (a ping's
   // OffsetFetch in flight would connect the admin client again after its disconnect).
-  // A refusal (REFUSALS) ends it at once; another error the second time (once is left to the
-  // restart: the mock answers a late follower's SyncGroup with INVALID_REQUEST).
+  // A refusal (REFUSALS) ends it at once; another error at the fourth crash in a row (CRASHES),
+  // after ≈ 7 s of the restart's backoff (kafka-consumer.ts) and a join each: the librdkafka mock
+  // answers a follower whose SyncGroup comes after the leader's with INVALID_REQUEST, a race a
+  // new process lost twice in a row on a loaded CI machine.
   let refuse: ((err: unknown) => void) | undefined;
   let crashes = 0;
   const unlistenCrash = consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (payload.restart || refuse === undefined) return;
-    if (!REFUSALS.has(errorType(payload.error) ?? '') && ++crashes < 2) return;
+    const refusal = REFUSALS.has(errorType(payload.error) ?? '');
+    if (!refusal && ++crashes < CRASHES) return;
     given.abandon();
     void c.close().catch(() => {});
-    refuse(refusedJoin(adapter, spec, groupId, payload.error));
+    refuse(refusedJoin(adapter, spec, groupId, payload.error, refusal ? 1 : crashes));
   });
   const c = new KafkaGroupConsumer(consumer, spec.channel, onBatch, adapter, groupId, spec.kind === 'queue');
   // (connected on first use: the old-group check, a topic reader's start offsets, pings)
@@ -157,6 +160,9 @@ export async function joinWithin(
   return outcome.joined;
 }
 
+/** Crashes in a row before the join, on an error kafkajs does not retry but no refusal, that end it. */
+const CRASHES = 4;
+
 /** Error types of a join the cluster refuses as asked (authorization, the group's name or settings): no retry would change them. */
 const REFUSALS = new Set([
   'GROUP_AUTHORIZATION_FAILED',
@@ -177,15 +183,23 @@ function errorType(err: Error): string | undefined {
  * A join the cluster refused, kafkajs's consumer crashed on it and not restarting (E_BAD_INPUT, as
  * the other adapters' refused subscriptions: the group cannot be joined as named or as allowed).
  */
-function refusedJoin(adapter: KafkaAdapter, spec: SubscribeSpec, groupId: string, err: Error): WasmsgError {
+function refusedJoin(
+  adapter: KafkaAdapter,
+  spec: SubscribeSpec,
+  groupId: string,
+  err: Error,
+  /** the crashes in a row it ended at */
+  crashes: number,
+): WasmsgError {
   const { name, url } = adapter.options;
+  const times = crashes > 1 ? ` ${crashes} times in a row` : '';
   const type = errorType(err);
   return subscribeFailed(
     'kafka',
     url,
     `topic '${spec.channel}'`,
     err,
-    `the cluster refused consumer group '${groupId}' its join (broker '${name}'): ${describe(err)}`,
+    `the cluster refused consumer group '${groupId}' its join${times} (broker '${name}'): ${describe(err)}`,
     { broker: name, group: groupId, topic: spec.channel, ...(type === undefined ? {} : { error: type }) },
   );
 }
