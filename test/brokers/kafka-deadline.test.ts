@@ -128,7 +128,7 @@ describe('kafka: a join the cluster answers with a refusal', () => {
     [
       'GROUP_AUTHORIZATION_FAILED (a refusal: at once)',
       'error 11 30 64', // api key 11: JoinGroup
-      'its join (broker \'b\'): Not authorized to access group: Group authorization failed',
+      "its join (broker 'b'): Not authorized to access group: Group authorization failed",
       'GROUP_AUTHORIZATION_FAILED',
       10_000,
     ],
