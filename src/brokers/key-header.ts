@@ -96,9 +96,10 @@ export interface HeadersInRule {
   /** A header's value as the engine's string (default headerValue). */
   readonly value?: (v: unknown) => string;
   /**
-   * Neutral names read as the key is, the first one's value kept: names the broker reserves,
-   * read as data under a name of their own (NATS's `Nats-Msg-Id` and its percent-encoded form).
-   * Every other header given twice is the later one's.
+   * Neutral names read as the key is, the first value of the first one kept: names the broker
+   * reserves, read as data under a name of their own (NATS's `Nats-Msg-Id` and its
+   * percent-encoded form), which the server reads one value of. Every other header given under
+   * two wire names is the later one's; a repeated one's values are joined by `value`.
    */
   readonly once?: ReadonlySet<string>;
 }
@@ -116,8 +117,8 @@ const scratch: { key: string | null; headers: Readonly<Record<string, string>> }
  * `key`; every other entry is a header, its name given by `rule.rename`. The key entry is found
  * by its name after `rename` too. A KEY_HEADER given several times (MQTT user properties repeat:
  * mqtt.js gives an array; nats.js gives every header's values as an array; or under two wire
- * names) is the first one's: a key is one value, not the values joined as a repeated MQTT or AMQP
- * header's are (`a,b` was a key no producer set). So are the names in `rule.once`.
+ * names) is the first one's: a key is one value, not the values joined as a repeated header's
+ * are (`a,b` was a key no producer set). So are the names in `rule.once`.
  *
  * The result is one scratch object, overwritten by the next call; a record without headers gets
  * the shared frozen NO_HEADERS, and no object is made for it.
@@ -138,8 +139,9 @@ export function keyAndHeaders(
       if (name === KEY_HEADER) {
         if (!keyed) key = headerValue(Array.isArray(v) ? v[0] : v);
         keyed = true;
-      } else if (once === undefined || !once.has(name) || headers === undefined || !Object.hasOwn(headers, name))
-        setHeader((headers ??= {}), name, value(v));
+      } else if (once === undefined || !once.has(name)) setHeader((headers ??= {}), name, value(v));
+      else if (headers === undefined || !Object.hasOwn(headers, name))
+        setHeader((headers ??= {}), name, headerValue(Array.isArray(v) ? v[0] : v));
     }
   if (typeof contentType === 'string') (headers ??= {})['content-type'] = contentType;
   scratch.key = key;

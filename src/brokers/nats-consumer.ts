@@ -1,6 +1,6 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
-import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, headerValue, sleep } from './common.js';
+import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, sleep } from './common.js';
 import { type HeadersInRule, keyAndHeaders } from './key-header.js';
 import type { NatsAdapter } from './nats.js';
 
@@ -47,14 +47,21 @@ function nameIn(wire: string): string | undefined {
   return isPublishCondition(name) ? undefined : name;
 }
 
-/** The first of a header's values (nats.js gives each name's as an array). */
-const firstValue = (v: unknown): string => headerValue((v as readonly string[])[0]);
+/**
+ * A header's values (nats.js gives each name's as an array of strings), joined with `,` when it
+ * repeats, as a repeated Kafka header's, MQTT user property's or AMQP array's are (common.ts
+ * headerValue). Before, the first value alone: a producer's second value was lost.
+ */
+const joinedValues = (v: unknown): string => {
+  const values = v as readonly string[];
+  return values.length === 1 ? values[0]! : values.join(',');
+};
 
 /**
  * How a message's headers are read, by key-header.ts's one rule (keyAndHeaders), nats.js's
  * MsgHdrs taken as its [name, values] pairs (fewer objects than `keys()` and a `get` per name,
  * each `get` copying and filtering every name): its key from the `wasmsg-key` header (not kept
- * as a header), its value the first of a header's (as nats.js `get`). Names are read decoded
+ * as a header), a repeated header's values joined (joinedValues). Names are read decoded
  * (headerNameIn), and the reserved ones matched on the decoded name: another producer's
  * `wasmsg%2Dkey` is the key (of two key headers, that and `wasmsg-key`, the first is, as the
  * first value of a repeated one is); its `Nats%2DMsg-Id` and `Nats%2DExpected-*` (and `-Rollup`,
@@ -64,7 +71,7 @@ const firstValue = (v: unknown): string => headerValue((v as readonly string[])[
  * header's value, as the key's rule has it (before: the later). A message without other headers
  * shares one frozen empty object (this runs once per message on the main thread).
  */
-const HEADERS_IN: HeadersInRule = { rename: nameIn, value: firstValue, once: new Set(AS_DATA.values()) };
+const HEADERS_IN: HeadersInRule = { rename: nameIn, value: joinedValues, once: new Set(AS_DATA.values()) };
 
 /** How a pull consumer is (re)created: its stream's subject, name, and configuration. */
 export interface PullTarget {

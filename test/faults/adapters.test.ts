@@ -635,6 +635,36 @@ describe('fault: NATS headers, subjects and keys', () => {
     await c.consumer.close();
   });
 
+  test('a header another producer repeats: its values joined with `,`, as on Kafka, MQTT and AMQP; a repeated `Nats-Msg-Id` or key: the first value', async () => {
+    // before: the first value alone (`1`): the producer's second value was lost
+    const subject = `${run}.repeat`;
+    const c = await collect(adapter, subject);
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    try {
+      const h = natsHeaders();
+      for (const [name, value] of [
+        ['x-twice', '1'],
+        ['x-once', 'one'],
+        ['Nats-Msg-Id', `id-a-${run}`],
+        [KEY_HEADER, 'k1'],
+        ['x-twice', '2'],
+        ['Nats-Msg-Id', `id-b-${run}`],
+        [KEY_HEADER, 'k2'],
+      ])
+        h.append(name!, value!);
+      await nc.jetstream().publish(subject, enc('v'), { headers: h });
+      await c.until(1);
+    } finally {
+      await nc.close();
+    }
+    const r = c.got[0]!;
+    assert.equal(r.headers['x-twice'], '1,2');
+    assert.equal(r.headers['x-once'], 'one');
+    assert.equal(r.headers['x-wasmsg-nats-msg-id'], `id-a-${run}`);
+    assert.equal(r.key, 'k1');
+    await c.consumer.close();
+  });
+
   test('a header value with CR/LF, names with spaces or colons: percent-encoded, not a crash', async () => {
     const subject = `${run}.hdr`;
     const c = await collect(adapter, subject);
