@@ -58,6 +58,21 @@ export function badFilter(filter: string): string | undefined {
 }
 
 /**
+ * Why a queue subscription's shared filter `$share/<group>/<channel>` cannot be sent, or
+ * undefined. A group holding `/` was read by the server as a shorter group and a longer filter
+ * (`a/b` on `x`: group `a`, topic `b/x`): another topic subscribed, silently. An empty group or
+ * channel was taken by Mosquitto: a subscription nothing can ever match. A group holding a
+ * wildcard mqtt.js refuses (`Invalid topic`), after a client was made.
+ */
+export function badSharedFilter(group: string, channel: string): string | undefined {
+  if (group === '') return "an empty group (a shared subscription's name)";
+  const cut = /[/+#]/.exec(group);
+  if (cut !== null) return `group '${group}' has '${cut[0]}', which a shared subscription's name cannot hold`;
+  if (channel === '') return 'an empty topic filter';
+  return badFilter(`$share/${group}/${channel}`);
+}
+
+/**
  * Why a subscription was refused, from what mqtt.js's `subscribeAsync` rejected with — or
  * undefined when the connection failed meanwhile (`Connection closed`, `client disconnecting`):
  * subscribeFailed (common.ts) makes E_BAD_INPUT of the one, E_BROKER_UNAVAILABLE of the other.

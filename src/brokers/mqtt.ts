@@ -15,7 +15,7 @@ import {
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
-import { badFilter, badMqttChar, badTopic, mqttString, subscribeRefusal } from './mqtt-text.js';
+import { badFilter, badMqttChar, badSharedFilter, badTopic, mqttString, subscribeRefusal } from './mqtt-text.js';
 
 /**
  * MQTT 5 (mqtt.js), QoS 1, persistent sessions. A channel is a topic filter.
@@ -275,8 +275,10 @@ export class MqttAdapter implements BrokerAdapter {
   }
 
   async subscribe(spec: SubscribeSpec, onBatch: BatchListener): Promise<Consumer> {
-    const filter = spec.kind === 'queue' ? `$share/${spec.group ?? 'wasmsg'}/${spec.channel}` : spec.channel;
-    const bad = badFilter(filter); // (refused before a client is made: see badFilter)
+    const group = spec.group ?? 'wasmsg';
+    const filter = spec.kind === 'queue' ? `$share/${group}/${spec.channel}` : spec.channel;
+    // (refused before a client is made: see badFilter)
+    const bad = spec.kind === 'queue' ? badSharedFilter(group, spec.channel) : badFilter(filter);
     const shown = filter.length > 80 ? `${filter.slice(0, 64)}…` : filter;
     if (bad !== undefined)
       throw refused('mqtt', this.options.url, bad, { channel: spec.channel }, `subscribe to '${shown}'`);

@@ -6,7 +6,7 @@ import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { connect as natsConnect, headers as natsHeaders } from 'nats';
-import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord } from '../../src/brokers/adapter.js';
+import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
 import { HeldDeliveries, outputKey, percentEncode } from '../../src/brokers/common.js';
 import { KEY_HEADER } from '../../src/brokers/key-header.js';
@@ -1221,21 +1221,41 @@ describe('fault: MQTT texts a server refuses', () => {
     assert.equal(subscribeRefusal(new Error('client disconnecting')), undefined);
   });
 
-  test('filters MQTT cannot carry (empty, a control character) are refused before a client is made, in words that say why', async () => {
+  test("filters MQTT cannot carry (empty, a control character, a queue's group with '/' or a wildcard) are refused before a client is made, in words that say why", async () => {
     // before: sent, and Mosquitto closed the connection: `cannot subscribe to '<filter>':
     // Connection closed`, the filter's control character raw in the message
     const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
     const open = sockets();
-    const cases: Array<[string, string]> = [
-      ['', "cannot subscribe to '': an empty topic filter"],
+    const cases: Array<[SubscribeSpec, string]> = [
+      [{ channel: '', kind: 'topic' }, "cannot subscribe to '': an empty topic filter"],
       [
-        `${run}/a\u0007b`,
+        { channel: `${run}/a\u0007b`, kind: 'topic' },
         `cannot subscribe to '${run}/a\\x07b': the topic filter has a character MQTT servers refuse (U+0007)`,
       ],
+      // a queue's shared filter `$share/<group>/<channel>` — before: `$share/wasmsg/` and
+      // `$share//x` subscribed (nothing could ever match them); `$share/a/b/x` subscribed group
+      // `a` to topic `b/x`, another topic; `$share/a+/x` made a client first
+      [{ channel: '', kind: 'queue' }, "cannot subscribe to '$share/wasmsg/': an empty topic filter"],
+      [
+        { channel: `${run}/x`, kind: 'queue', group: '' },
+        `cannot subscribe to '$share//${run}/x': an empty group (a shared subscription's name)`,
+      ],
+      [
+        { channel: `${run}/x`, kind: 'queue', group: 'a/b' },
+        `cannot subscribe to '$share/a/b/${run}/x': group 'a/b' has '/', which a shared subscription's name cannot hold`,
+      ],
+      [
+        { channel: `${run}/x`, kind: 'queue', group: 'a+' },
+        `cannot subscribe to '$share/a+/${run}/x': group 'a+' has '+', which a shared subscription's name cannot hold`,
+      ],
+      [
+        { channel: `${run}/x`, kind: 'queue', group: 'g\u0007' },
+        `cannot subscribe to '$share/g\\x07/${run}/x': the topic filter has a character MQTT servers refuse (U+0007)`,
+      ],
     ];
-    for (const [filter, words] of cases)
+    for (const [spec, words] of cases)
       await assert.rejects(
-        adapter.subscribe({ channel: filter, kind: 'topic' }, () => {}),
+        adapter.subscribe(spec, () => {}),
         (e: unknown) => {
           assert.ok(e instanceof BrokerError && e.code === ErrorCode.badInput, String(e));
           assert.equal(e.message, `mqtt ${server.url}: ${words}`);
