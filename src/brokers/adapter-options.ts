@@ -310,35 +310,52 @@ export function optionNames(family: AdapterFamily): string[] {
 
 /**
  * Checks `options` (`brokers[].options`, without the broker's name and URL) against its
- * family's schema: an OptionError (E_BAD_OPTION) naming the broker, the option's path
- * (`brokers.<broker>.options.<key>`, also `context.option`) and what is wrong — an unknown key
- * (first, with did-you-mean), else the first value out of its type or range.
+ * family's schema: the first of adapterOptionIssues, thrown.
  */
 export function checkAdapterOptions(family: AdapterFamily, broker: string, options: unknown): void {
+  const first = adapterOptionIssues(family, broker, options)[0];
+  if (first !== undefined) throw first;
+}
+
+/**
+ * Every problem of `options` against its family's schema, as OptionErrors (E_BAD_OPTION) naming
+ * the broker, the option's path (`brokers.<broker>.options.<key>`, also `context.option`) and
+ * what is wrong: the unknown keys first (each with did-you-mean), then each value out of its
+ * type or range. `validate` lists them all; before, it gave the first one per broker.
+ */
+export function adapterOptionIssues(family: AdapterFamily, broker: string, options: unknown): OptionError[] {
   const parsed = ADAPTER_OPTION_SCHEMAS[family].safeParse(options ?? {}, { reportInput: true });
-  if (parsed.success) return;
-  const { issues } = parsed.error;
-  const issue = issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+  if (parsed.success) return [];
   const at = (path: ReadonlyArray<PropertyKey>): string =>
     ['brokers', broker, 'options', ...path.map(String)].join('.');
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    const known = optionNames(family);
-    throw new OptionError(
-      ErrorCode.badOption,
-      `broker '${broker}': unknown option '${key}' (${didYouMean(key, known) ?? `known: ${known.join(', ')}`})`,
-      { option: at([...issue.path, key]), broker },
+  const unknown: OptionError[] = [];
+  const values: OptionError[] = [];
+  for (const issue of parsed.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const known = optionNames(family);
+      for (const key of issue.keys)
+        unknown.push(
+          new OptionError(
+            ErrorCode.badOption,
+            `broker '${broker}': unknown option '${key}' (${didYouMean(key, known) ?? `known: ${known.join(', ')}`})`,
+            { option: at([...issue.path, key]), broker },
+          ),
+        );
+      continue;
+    }
+    // a value of the wrong type: what it is, not zod's "Invalid input: expected …" (the string "8" for 8)
+    const message =
+      issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
+        ? `must be ${issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, got ${valueKind(issue.input)}`
+        : issue.message;
+    values.push(
+      new OptionError(ErrorCode.badOption, `broker '${broker}': ${at(issue.path)}: ${message}`, {
+        option: at(issue.path),
+        broker,
+      }),
     );
   }
-  // a value of the wrong type: what it is, not zod's "Invalid input: expected …" (the string "8" for 8)
-  const message =
-    issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')
-      ? `must be ${issue.expected === 'object' ? 'a mapping' : `a ${issue.expected}`}, got ${valueKind(issue.input)}`
-      : issue.message;
-  throw new OptionError(ErrorCode.badOption, `broker '${broker}': ${at(issue.path)}: ${message}`, {
-    option: at(issue.path),
-    broker,
-  });
+  return [...unknown, ...values];
 }
 
 /** A value as an error names it: `the string "8"`, `an array`, `null`. */

@@ -3,6 +3,7 @@ import { ComponentInstance } from '../component/instance.js';
 import { loadComponent } from '../component/load.js';
 import { configuredChannels } from '../engine/configure.js';
 import { createBroker, schemeOf } from '../brokers/connect.js';
+import { adapterOptionIssues, familyOf } from '../brokers/adapter-options.js';
 import { groupClash } from '../brokers/kafka-records.js';
 import { OptionError, WasmsgError, describe } from '../errors.js';
 import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
@@ -96,8 +97,16 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
         }
       }
       for (const b of options.brokers) {
-        // an adapter checks its options when made (no connection yet): as `run` would make it. An
-        // option's error names its path itself (`broker 'b': brokers.b.options.count: …`).
+        lines.push(`broker    ${b.name}: ${b.url}`);
+        // every option out of its name, type or range (createBroker throws the first); each names
+        // its path itself (`broker 'b': brokers.b.options.count: …`)
+        const family = familyOf(schemeOf(b.url));
+        const issues = family === undefined ? [] : adapterOptionIssues(family, b.name, b.options);
+        if (issues.length > 0) {
+          problems.push(...issues.map((e) => e.message));
+          continue;
+        }
+        // an adapter checks the rest when made (no connection yet): as `run` would make it
         await createBroker(b).catch((err: unknown) =>
           problems.push(
             err instanceof OptionError && String(err.context['option']).startsWith(`brokers.${b.name}.options`)
@@ -105,7 +114,6 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
               : `options.brokers[${b.name}].options: ${describe(err)}`,
           ),
         );
-        lines.push(`broker    ${b.name}: ${b.url}`);
       }
       problems.push(...kafkaGroupClashes(options));
       if (!options.brokers.some((b) => b.name === 'default')) lines.push('broker    default: the embedded broker');

@@ -333,4 +333,29 @@ describe("brokers[].options: each adapter's values", () => {
       assert.equal(ok.status, 0, ok.stderr);
     }
   });
+
+  test("validate lists every problem of a broker's options, unknown keys first; run names the first", () => {
+    // before: validate gave the first one per broker, so a config was fixed one run at a time
+    const bad = file(
+      'adapter-options-all.yaml',
+      `brokers:\n  - { name: b, url: 'redis://127.0.0.1:6379', options: { count: 0, claimIdleMs: -5, claimIdle: 1, blok: 2 } }\n  - { name: m, url: 'memory:///', options: { maxBatch: 0 } }\ncomponents:\n  - path: ${examples.noop}\n    subscriptions: [{ broker: b, channel: x }]\n`,
+    );
+    const v = wasmsg(['validate', bad]);
+    assert.equal(v.status, 1, v.stdout);
+    const lines = v.stderr.trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.replace(`wasmsg: ${bad}: `, '').replace(/ \(.*$/, '')),
+      [
+        "broker 'b': unknown option 'claimIdle'",
+        "broker 'b': unknown option 'blok'",
+        "broker 'b': brokers.b.options.count: must be at least 1 entry",
+        "broker 'b': brokers.b.options.claimIdleMs: must be more than 0 ms",
+        "broker 'm': brokers.m.options.maxBatch: must be from 1 to 1000000 records",
+      ],
+      v.stderr,
+    );
+    const r = wasmsg(['run', '--config', bad, '--workers', '1']);
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, /^wasmsg: broker 'b': unknown option 'claimIdle' \(.*\) \[E_BAD_OPTION\]\n$/);
+  });
 });
