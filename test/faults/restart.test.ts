@@ -433,6 +433,7 @@ describe('fault: AMQP connection lost and back (RabbitMQ behind a proxy that dro
       await ch.bindQueue(readQueue, `${queue}.out`, '');
       const outs: string[] = [];
       await ch.consume(readQueue, (m) => m !== null && outs.push(m.content.toString()), { noAck: true });
+      const log = captureStderr();
       const engine = relay(viaProxy.toString(), queue, { prefetch: 256 });
       try {
         await engine.start();
@@ -452,7 +453,20 @@ describe('fault: AMQP connection lost and back (RabbitMQ behind a proxy that dro
           processed: engine.snapshot().processed,
         });
         assert.equal(c.lost, 0);
+        // the connection's loss is told, and its reconnect consumes again: its channels' close
+        // (amqplib closes them first) starts no retry of its own — before, one more, told as
+        // `consumer of '<queue>': its channel closed; consuming again in 250 ms`
+        const mine = log.lines.filter((l) => l.includes(viaProxy.host));
+        assert.ok(
+          mine.some((l) => l.includes('connection lost')),
+          `the loss was told: ${mine.join('')}`,
+        );
+        assert.deepEqual(
+          mine.filter((l) => l.includes('its channel closed')),
+          [],
+        );
       } finally {
+        log.release();
         await engine.stop().catch(() => {});
         await ch.deleteQueue(queue).catch(() => {});
         await ch.deleteExchange(`${queue}.out`).catch(() => {});
