@@ -99,7 +99,7 @@ const nats = z
       .min(1, 'must be at least 1 message (nats.js would take 0 as 100)')
       .optional()
       .describe('JetStream: messages a pull asks for, fixed.')
-      .meta({ 'x-default': 'about 1 MiB of messages at the size seen (the first pull 1, at most 256)' }),
+      .meta({ 'x-default': 'about 1 MiB of messages at the size seen (the first pull 1, at most 1024)' }),
     maxAckPending: z
       .number()
       .int('must be a whole number of messages')

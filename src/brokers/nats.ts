@@ -60,7 +60,7 @@ import { isNotFound, natsRefusal, noJetStream } from './nats-errors.js';
 
 export interface NatsAdapterOptions extends ConnectOptions {
   readonly jetstream?: boolean;
-  /** Messages per pull (default: about 1 MiB of them at the message size seen, the first 1, at most 256). */
+  /** Messages per pull (default: about 1 MiB of them at the message size seen, the first 1, at most 1024). */
   readonly batch?: number;
   /** Server-side bound of unacked messages per consumer (default 4096). */
   readonly maxAckPending?: number;
