@@ -15,6 +15,7 @@ import {
 import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
+import { endRefused } from './mqtt-end.js';
 import { badFilter, badMqttChar, badSharedFilter, badTopic, mqttString, subscribeRefusal } from './mqtt-text.js';
 
 /**
@@ -309,11 +310,11 @@ export class MqttAdapter implements BrokerAdapter {
     // a filter mqtt.js refuses, or a SUBACK refusing it (reason code ≥ 0x80, e.g. not authorized:
     // mqtt.js rejects with the code), is E_BAD_INPUT; the connection lost meanwhile
     // E_BROKER_UNAVAILABLE. The start fails with the filter named, and this client is closed,
-    // not left connected
+    // not left connected (nor its new session on the server: endRefused)
     try {
       await client.subscribeAsync(filter, { qos: 1 });
     } catch (err) {
-      await client.endAsync(true).catch(() => {});
+      await endRefused(client);
       throw subscribeFailed('mqtt', this.options.url, `'${shown}'`, err, subscribeRefusal(err), {
         channel: spec.channel,
         kind: spec.kind,

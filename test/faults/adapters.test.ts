@@ -1186,6 +1186,45 @@ describe('fault: MQTT texts a server refuses', () => {
     await engine.stop();
   });
 
+  test('a subscription refused after its client connected: the session that connect made is ended with it; one that was there before stays', async () => {
+    // before: the consumer's client was closed without a DISCONNECT, and its new session stayed
+    // on the server for its expiry (24 h with a clientId of the user's)
+    const clientId = `wasmsg-${run}-sess`;
+    const filter = `${run}/#/x`; // '#' only last: mqtt.js refuses it, after the client connected
+    /** Whether the server holds a session for `id` (a probe that then leaves one of 60 s). */
+    const present = async (id: string): Promise<boolean> => {
+      const probe = mqtt.connect(server.url, {
+        protocolVersion: 5,
+        clientId: id,
+        clean: false,
+        properties: { sessionExpiryInterval: 60 },
+      });
+      const connack = await new Promise<{ sessionPresent: boolean }>((resolve) => probe.once('connect', resolve));
+      await probe.endAsync();
+      return connack.sessionPresent;
+    };
+    const refusedOnce = async (): Promise<void> => {
+      const own = new MqttAdapter({ name: 'default', url: server.url, clientId });
+      await own.connect();
+      try {
+        await assert.rejects(
+          own.subscribe({ channel: filter, kind: 'topic' }, () => {}),
+          (e: unknown) => e instanceof BrokerError && e.code === ErrorCode.badInput,
+        );
+      } finally {
+        await own.close();
+      }
+    };
+    const consumerId = `${clientId}-0`; // (the adapter's first consumer)
+    await refusedOnce();
+    assert.equal(await present(consumerId), false, 'the session the refused subscription made is gone');
+    // the probe left a session of its own under that id: another refused subscription keeps it
+    await refusedOnce();
+    assert.equal(await present(consumerId), true, 'a session that was there before stays');
+    const clean = await mqtt.connectAsync(server.url, { protocolVersion: 5, clientId: consumerId, clean: true });
+    await clean.endAsync();
+  });
+
   test('the connection lost while the SUBSCRIBE is in flight: subscribe() rejects E_BROKER_UNAVAILABLE, not E_BAD_INPUT', async () => {
     // before: every throw of subscribeAsync was a refusal: E_BAD_INPUT `cannot subscribe to
     // '<filter>': Connection closed`, the filter whole (not cut at 64 characters)
