@@ -42,6 +42,31 @@ const commands = async (mock: KafkaMock, lines: string[]): Promise<void> => {
   for (const line of lines) assert.equal(await mock.command(line), 'OK', line);
 };
 
+/**
+ * An adapter (connectTimeoutMs 1000) subscribes to `in` in `group` on a mock cluster given
+ * `faults` after the adapter's connect: subscribe() returns within 30 s. How long it took, ms.
+ */
+async function subscribesAfter(faults: string[], group: string): Promise<number> {
+  const { mock, url } = await cluster();
+  const adapter = await createBroker({ name: 'b', url, options: { connectTimeoutMs: 1000 } });
+  try {
+    await adapter.connect();
+    await commands(mock, faults);
+    const began = performance.now();
+    const consumer = await within(
+      adapter.subscribe({ channel: 'in', kind: 'queue', group }, () => {}),
+      30_000,
+      'subscribe()',
+    );
+    const took = performance.now() - began;
+    await consumer.close();
+    return took;
+  } finally {
+    await adapter.close();
+    await mock.stop();
+  }
+}
+
 describe("kafka: a cluster that stops answering after a good connect probe: start() fails at connectTimeoutMs, typed, and the caller's process ends on its own at once", () => {
   // ApiVersions (api key 18) opens each client's connection: the probe's is the seed broker's
   // first, the producer's its second, the consumer's its third
@@ -97,23 +122,8 @@ describe('kafka: the deadline counts from the cluster’s last answer, not from 
     async () => {
       // the coordinator answers the pings (OffsetFetch) meanwhile: a join that waits for the
       // group's members is no broker failing to answer
-      const { mock, url } = await cluster();
-      const adapter = await createBroker({ name: 'b', url, options: { connectTimeoutMs: 1000 } });
-      try {
-        await adapter.connect();
-        const began = performance.now();
-        const consumer = await within(
-          adapter.subscribe({ channel: 'in', kind: 'queue', group: 'first' }, () => {}),
-          30_000,
-          'subscribe()',
-        );
-        const took = performance.now() - began;
-        assert.ok(took > 1000, `the join took ${Math.round(took)} ms: longer than the deadline, or this tests nothing`);
-        await consumer.close();
-      } finally {
-        await adapter.close();
-        await mock.stop();
-      }
+      const took = await subscribesAfter([], 'first');
+      assert.ok(took > 1000, `the join took ${Math.round(took)} ms: longer than the deadline, or this tests nothing`);
     },
   );
 });
@@ -170,21 +180,7 @@ describe('kafka: a join the cluster answers with a refusal', () => {
     async () => {
       // before: the second crash ended the join (CI: a new engine process lost the mock's
       // SyncGroup race twice in a row, and exited)
-      const { mock, url } = await cluster();
-      const adapter = await createBroker({ name: 'b', url, options: { connectTimeoutMs: 1000 } });
-      try {
-        await adapter.connect();
-        await commands(mock, ['error 11 42 3']);
-        const consumer = await within(
-          adapter.subscribe({ channel: 'in', kind: 'queue', group: 'g' }, () => {}),
-          30_000,
-          'subscribe()',
-        );
-        await consumer.close();
-      } finally {
-        await adapter.close();
-        await mock.stop();
-      }
+      await subscribesAfter(['error 11 42 3'], 'g');
     },
   );
 
@@ -192,21 +188,7 @@ describe('kafka: a join the cluster answers with a refusal', () => {
     'refused twice with a retriable error (JoinGroup: NOT_COORDINATOR): kafkajs joins again, and subscribes',
     { timeout: 60_000 },
     async () => {
-      const { mock, url } = await cluster();
-      const adapter = await createBroker({ name: 'b', url, options: { connectTimeoutMs: 1000 } });
-      try {
-        await adapter.connect();
-        await commands(mock, ['error 11 16 2']); // 16: NOT_COORDINATOR (retriable: kafkajs restarts the consumer)
-        const consumer = await within(
-          adapter.subscribe({ channel: 'in', kind: 'queue', group: 'g' }, () => {}),
-          30_000,
-          'subscribe()',
-        );
-        await consumer.close();
-      } finally {
-        await adapter.close();
-        await mock.stop();
-      }
+      await subscribesAfter(['error 11 16 2'], 'g'); // 16: NOT_COORDINATOR (retriable: kafkajs restarts the consumer)
     },
   );
 });
