@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, OptionError } from '../errors.js';
 import { didYouMean } from '../engine/suggest.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_MESSAGE } from '../engine/timer-limit.js';
+import { CONNECT_TIMEOUT_MS } from './deadline.js';
 import { badMqttChar } from './mqtt-text.js';
 
 /**
@@ -25,6 +26,9 @@ const WHOLE_MS = 'must be a whole number of milliseconds';
 const timerMs = (): z.ZodNumber =>
   z.number().int(WHOLE_MS).positive('must be more than 0 ms').max(MAX_TIMER_MS, TIMER_LIMIT_MESSAGE);
 
+/** A default in ms as docs/config.md shows it: `30000 (30 s)`. */
+const msDefault = (ms: number): string => `${ms} (${ms / 1000} s)`;
+
 /** A mapping handed to a client library as it is (its own keys, checked by it). */
 const passThrough = (what: string): z.ZodOptional<z.ZodNullable<z.ZodObject>> =>
   // (null too: YAML's `client:` with nothing after it, which the adapters always took as none)
@@ -36,12 +40,28 @@ export const connectTimeoutMs = timerMs()
   .describe(
     "Kafka, NATS, Redis, AMQP, MQTT: a connect that has not reached a broker that answers within this long fails (`E_BROKER_UNAVAILABLE` naming the broker, its URL and this deadline), whatever the server does meanwhile. Default: the client library's own connect timeout when given (Kafka `client.requestTimeout`, NATS `client.timeout`, Redis and MQTT `client.connectTimeout`, AMQP `socket.timeout`), else 10 000; given both, this one wins. NATS, Redis, AMQP and MQTT get it as that library timeout too: it bounds each reconnection attempt as well. Kafka: each subscription's consumer too, its connect and its group join, counted from the cluster's last answer (a join that waits for the group's other members is no silence: the group's coordinator is asked meanwhile); it fails naming the consumer group.",
   )
-  .meta({ 'x-default': '10000 (10 s)' });
+  .meta({ 'x-default': msDefault(CONNECT_TIMEOUT_MS) });
 
 /** kafkajs's heartbeat interval as the adapter sets it (kafka.ts), unless `consumer.heartbeatInterval`. */
 export const KAFKA_HEARTBEAT_MS = 1000;
 /** The adapter's session timeout (kafka.ts), unless `sessionTimeoutMs` or `consumer.sessionTimeout`. */
 export const KAFKA_SESSION_TIMEOUT_MS = 10_000;
+
+/**
+ * The adapters' defaults for the options below: each adapter uses these, and docs/config.md
+ * shows them (the schemas' `x-default`), so the two cannot drift apart (NATS's pull size was
+ * written in three places).
+ */
+export const DEFAULTS = {
+  kafka: { commitIntervalMs: 200 },
+  /** `pullMax`: the most messages a JetStream pull asks for when `batch` is not set. */
+  nats: { pullMax: 1024, maxAckPending: 4096, ackWaitMs: 30_000, fetchExpiresMs: 1000, publishTimeoutMs: 5000 },
+  /** `readMax`: the most entries a read asks for when `count` is not set. */
+  redis: { readMax: 1024, claimIdleMs: 30_000 },
+  amqp: { prefetch: 1024 },
+  mqtt: { receiveMaximum: 1000 },
+  memory: { partitions: 1, retention: 100_000, retentionBytes: 64 * 1024 * 1024, maxBatch: 512 },
+} as const;
 
 const kafka = z
   .strictObject({
@@ -50,11 +70,11 @@ const kafka = z
       .describe(
         "The consumer group's session timeout: a member not heard from for this long is dropped and its partitions reassigned. More than the heartbeat interval (1000 ms, or `consumer.heartbeatInterval`: kafkajs refuses it otherwise); the broker takes it within its `group.min.session.timeout.ms` and `group.max.session.timeout.ms` (6 s and 30 min by default).",
       )
-      .meta({ 'x-default': `${KAFKA_SESSION_TIMEOUT_MS} (10 s)` }),
+      .meta({ 'x-default': msDefault(KAFKA_SESSION_TIMEOUT_MS) }),
     commitIntervalMs: timerMs()
       .optional()
       .describe('How often the acked watermark is committed (and at close).')
-      .meta({ 'x-default': '200' }),
+      .meta({ 'x-default': String(DEFAULTS.kafka.commitIntervalMs) }),
     client: passThrough('Passed to kafkajs (`ssl`, `sasl`, `connectionTimeout`, `retry`, ...).'),
     consumer: passThrough(
       "Passed to each kafkajs consumer (`partitionAssigners`, `maxBytesPerPartition`, `rackId`, ...; `maxWaitTimeInMs` is 500 here, kafkajs's 5 000 otherwise); not `groupId` (the subscription's group).",
@@ -99,7 +119,9 @@ const nats = z
       .min(1, 'must be at least 1 message (nats.js would take 0 as 100)')
       .optional()
       .describe('JetStream: messages a pull asks for, fixed.')
-      .meta({ 'x-default': 'about 1 MiB of messages at the size seen (the first pull 1, at most 1024)' }),
+      .meta({
+        'x-default': `about 1 MiB of messages at the size seen (the first pull 1, at most ${DEFAULTS.nats.pullMax})`,
+      }),
     maxAckPending: z
       .number()
       .int('must be a whole number of messages')
@@ -109,13 +131,13 @@ const nats = z
       )
       .optional()
       .describe('JetStream: unacked messages the server hands a consumer at most (its `max_ack_pending`).')
-      .meta({ 'x-default': '4096' }),
+      .meta({ 'x-default': String(DEFAULTS.nats.maxAckPending) }),
     ackWaitMs: timerMs()
       .optional()
       .describe(
         'JetStream: a message not acked for this long is redelivered (its `ack_wait`); one the engine still holds says so each third of it, which restarts the wait.',
       )
-      .meta({ 'x-default': '30000 (30 s)' }),
+      .meta({ 'x-default': msDefault(DEFAULTS.nats.ackWaitMs) }),
     fetchExpiresMs: z
       .number()
       .int(WHOLE_MS)
@@ -128,13 +150,13 @@ const nats = z
       .describe(
         'JetStream: how long a pull waits on a quiet stream (messages that arrive meanwhile are handed over at once).',
       )
-      .meta({ 'x-default': '1000 (1 s)' }),
+      .meta({ 'x-default': msDefault(DEFAULTS.nats.fetchExpiresMs) }),
     publishTimeoutMs: timerMs()
       .optional()
       .describe(
         'JetStream: a publish not confirmed (PubAck) within this long rejects; while the server is away each attempt to publish an output takes this long.',
       )
-      .meta({ 'x-default': '5000 (5 s)' }),
+      .meta({ 'x-default': msDefault(DEFAULTS.nats.publishTimeoutMs) }),
     client: passThrough('Passed to nats.js `connect` (`user`, `pass`, `token`, `tls`, ...).'),
     createStreams: z
       .boolean()
@@ -163,7 +185,9 @@ const redis = z
       .min(1, 'must be at least 1 entry (Redis reads a COUNT of 0 as no limit: the whole stream at once)')
       .optional()
       .describe('Entries a read asks for, fixed.')
-      .meta({ 'x-default': 'about 1 MiB of entries at the size seen (the first read 1, at most 1024)' }),
+      .meta({
+        'x-default': `about 1 MiB of entries at the size seen (the first read 1, at most ${DEFAULTS.redis.readMax})`,
+      }),
     claimIdleMs: z
       .number()
       .int(WHOLE_MS)
@@ -172,7 +196,7 @@ const redis = z
       .describe(
         "Another consumer's pending entry idle this long is claimed (`XCLAIM`); a consumer claims those it still holds again itself each third of it (at most 5 s), so they never are.",
       )
-      .meta({ 'x-default': '30000 (30 s)' }),
+      .meta({ 'x-default': msDefault(DEFAULTS.redis.claimIdleMs) }),
     client: passThrough('Passed to ioredis (`db`, `password`, `tls`, ...).'),
     maxLen: z
       .number()
@@ -199,7 +223,7 @@ const amqp = z
       .describe(
         'Unacked deliveries the server may hand a subscription (basic.qos prefetch-count: a count, not bytes); 0: no limit.',
       )
-      .meta({ 'x-default': '1024' }),
+      .meta({ 'x-default': String(DEFAULTS.amqp.prefetch) }),
     socket: passThrough("Passed to amqplib's connect (TLS, `heartbeat`, ...; its `timeout` is `connectTimeoutMs`)."),
     connectTimeoutMs,
   })
@@ -240,7 +264,7 @@ const mqtt = z
       .describe(
         'QoS 1 and 2 messages the server may send before they are acknowledged (MQTT 5 Receive Maximum; the server may allow fewer).',
       )
-      .meta({ 'x-default': '1000' }),
+      .meta({ 'x-default': String(DEFAULTS.mqtt.receiveMaximum) }),
     client: passThrough('Passed to mqtt.js (`username`, `password`, TLS, ...).'),
     connectTimeoutMs,
   })
@@ -261,23 +285,23 @@ const memory = z
     partitions: positiveCount('partition', MAX_PARTITIONS)
       .optional()
       .describe('Partitions of a channel created on first use.')
-      .meta({ 'x-default': '1' }),
+      .meta({ 'x-default': String(DEFAULTS.memory.partitions) }),
     retention: positiveCount('record')
       .optional()
       .describe(
         'Records a partition keeps for its slowest group before producers are refused (`E_RETENTION`; `produceWhenSpace` waits).',
       )
-      .meta({ 'x-default': '100000' }),
+      .meta({ 'x-default': String(DEFAULTS.memory.retention) }),
     retentionBytes: positiveCount('byte')
       .optional()
       .describe(
         'Bytes a partition keeps for its slowest group (payload bytes plus the characters of key and headers) before producers are refused; a larger record is refused.',
       )
-      .meta({ 'x-default': '67108864 (64 MiB)' }),
+      .meta({ 'x-default': `${DEFAULTS.memory.retentionBytes} (${DEFAULTS.memory.retentionBytes >> 20} MiB)` }),
     maxBatch: positiveCount('record', 1_000_000)
       .optional()
       .describe('Records delivered in one batch at most.')
-      .meta({ 'x-default': '512' }),
+      .meta({ 'x-default': String(DEFAULTS.memory.maxBatch) }),
   })
   .describe('The embedded broker (`memory://`)');
 

@@ -1,5 +1,6 @@
 import type amqp from 'amqplib';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
+import { DEFAULTS } from './adapter-options.js';
 import type { AmqpAdapter } from './amqp.js';
 import { DeliveryOffsets, HeldDeliveries } from './common.js';
 import { type HeadersInRule, keyAndHeaders } from './key-header.js';
@@ -100,7 +101,7 @@ export class AmqpConsumer implements Consumer {
     // a second consumer would hold up to `prefetch` messages that nothing settles
     const stale = (): boolean => this.closed || opening !== this.opened;
     try {
-      await ch.prefetch(this.adapter.options.prefetch ?? 1024);
+      await ch.prefetch(this.adapter.options.prefetch ?? DEFAULTS.amqp.prefetch);
       let queue: string;
       if (spec.kind === 'queue') {
         queue = spec.channel;

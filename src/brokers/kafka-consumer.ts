@@ -1,5 +1,6 @@
 import type { ConsumerRunConfig, Consumer as KafkaConsumer, EachBatchPayload } from 'kafkajs';
 import type { BatchListener, BrokerRecord, Consumer } from './adapter.js';
+import { DEFAULTS } from './adapter-options.js';
 import { sleep } from './common.js';
 import type { KafkaAdapter } from './kafka.js';
 import { type KafkaRecord, type PartitionMark, toRecords } from './kafka-records.js';
@@ -68,7 +69,10 @@ export class KafkaGroupConsumer implements Consumer {
       this.adapter.warn(`consumer of ${topic} stopped after: ${payload.error.message}; restarting it`);
       this.scheduleRestart();
     });
-    this.timer = setInterval(() => void this.commit(), adapter.options.commitIntervalMs ?? 200);
+    this.timer = setInterval(
+      () => void this.commit(),
+      adapter.options.commitIntervalMs ?? DEFAULTS.kafka.commitIntervalMs,
+    );
   }
 
   run(): Promise<void> {

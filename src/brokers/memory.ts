@@ -1,6 +1,6 @@
 import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { MAX_PARTITIONS, checkOwnOptions } from './adapter-options.js';
+import { DEFAULTS, MAX_PARTITIONS, checkOwnOptions } from './adapter-options.js';
 import { NO_HEADERS } from './common.js';
 import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
 import { MemoryRecord, type Produce, isKeyless, recordBytes } from './memory-log.js';
@@ -23,8 +23,6 @@ import { MemoryRecord, type Produce, isKeyless, recordBytes } from './memory-log
 
 /** Kept here too: `BrokerError` was first exported from this file. */
 export { BrokerError };
-
-const DEFAULT_RETENTION_BYTES = 64 * 1024 * 1024;
 
 export interface MemoryBrokerOptions {
   readonly name?: string;
@@ -67,10 +65,10 @@ export class MemoryBroker implements BrokerAdapter, ConsumerHost {
     this.name = opts.name ?? 'default';
     // each option's type and range (adapter-options.ts), as createBroker checks them
     checkOwnOptions('memory', opts);
-    this.partitions = opts.partitions ?? 1;
-    this.retention = opts.retention ?? 100_000;
-    this.retentionBytes = opts.retentionBytes ?? DEFAULT_RETENTION_BYTES;
-    this.maxBatch = opts.maxBatch ?? 512;
+    this.partitions = opts.partitions ?? DEFAULTS.memory.partitions;
+    this.retention = opts.retention ?? DEFAULTS.memory.retention;
+    this.retentionBytes = opts.retentionBytes ?? DEFAULTS.memory.retentionBytes;
+    this.maxBatch = opts.maxBatch ?? DEFAULTS.memory.maxBatch;
   }
 
   /** Creates a channel with its own partition count (else it is created on first use). */

@@ -12,7 +12,7 @@ import {
   subscribeFailed,
   warnLine,
 } from './common.js';
-import { checkOwnOptions } from './adapter-options.js';
+import { DEFAULTS, checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
 import { endRefused } from './mqtt-end.js';
@@ -291,7 +291,7 @@ export class MqttAdapter implements BrokerAdapter {
       clean: false,
       properties: {
         sessionExpiryInterval: this.options.clientId === undefined ? GENERATED_SESSION_S : 24 * 3600,
-        receiveMaximum: this.options.receiveMaximum ?? 1000,
+        receiveMaximum: this.options.receiveMaximum ?? DEFAULTS.mqtt.receiveMaximum,
       },
       // A persistent session redelivers what it holds right after CONNACK, before the consumer
       // exists: those wait (unacknowledged, and mqtt.js reads no further) until it does.

@@ -1,5 +1,6 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
+import { DEFAULTS } from './adapter-options.js';
 import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, sleep } from './common.js';
 import { type HeadersInRule, keyAndHeaders } from './key-header.js';
 import type { NatsAdapter } from './nats.js';
@@ -110,7 +111,7 @@ export class JetStreamConsumer implements Consumer {
     private readonly onBatch: BatchListener,
   ) {
     this.loop = this.run();
-    const ackWait = adapter.options.ackWaitMs ?? 30_000;
+    const ackWait = adapter.options.ackWaitMs ?? DEFAULTS.nats.ackWaitMs;
     this.keeper = setInterval(() => this.keepHeld(), Math.max(50, Math.floor(ackWait / 3)));
     this.keeper.unref();
   }
@@ -158,14 +159,14 @@ export class JetStreamConsumer implements Consumer {
   /**
    * Messages a pull asks for when `batch` is not set: the first one message (no size known; a
    * first pull of 64 took 64 MiB of 1 MiB messages past the engine's byte bound), then about
-   * 1 MiB of them, at most 1024 (as Redis's reads). Each pull costs a round trip the engine waits
+   * 1 MiB of them, at most DEFAULTS.nats.pullMax (1024, as Redis's reads). Each pull costs a round trip the engine waits
    * out: at most 256 a pull, the engine drained a backlog of 100-byte messages at 50k–60k msgs/s,
    * at most 1024 at 58k–63k (0.72–0.94 of the bare nats.js client, then 0.82–1.03: PERF.md).
    */
-  private readonly sizer = new ReadSizer(1024, 1, 128);
+  private readonly sizer = new ReadSizer(DEFAULTS.nats.pullMax, 1, 128);
 
   private async run(): Promise<void> {
-    const expires = this.adapter.options.fetchExpiresMs ?? 1000;
+    const expires = this.adapter.options.fetchExpiresMs ?? DEFAULTS.nats.fetchExpiresMs;
     while (!this.stop.signal.aborted) {
       if (this.paused) {
         await new Promise<void>((r) => (this.wake = r));

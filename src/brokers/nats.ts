@@ -14,7 +14,7 @@ import {
 import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { headerNameOut, percentEncode, publishFailed, redact, refused, subscribeFailed, warnLine } from './common.js';
-import { checkOwnOptions } from './adapter-options.js';
+import { DEFAULTS, checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';
@@ -193,7 +193,7 @@ export class NatsAdapter implements BrokerAdapter {
       });
     this.nc = await connectWithin(this.options, ms, connect, (late) => late?.close());
     if (this.jetstream) {
-      this.js = this.nc.jetstream({ timeout: this.options.publishTimeoutMs ?? 5000 });
+      this.js = this.nc.jetstream({ timeout: this.options.publishTimeoutMs ?? DEFAULTS.nats.publishTimeoutMs });
       try {
         this.jsm = await this.nc.jetstreamManager();
       } catch (err) {
@@ -265,8 +265,8 @@ export class NatsAdapter implements BrokerAdapter {
     return {
       ack_policy: AckPolicy.Explicit,
       filter_subject: subject,
-      max_ack_pending: this.options.maxAckPending ?? 4096,
-      ack_wait: nanos(this.options.ackWaitMs ?? 30_000),
+      max_ack_pending: this.options.maxAckPending ?? DEFAULTS.nats.maxAckPending,
+      ack_wait: nanos(this.options.ackWaitMs ?? DEFAULTS.nats.ackWaitMs),
     };
   }
 

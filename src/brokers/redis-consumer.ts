@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe } from '../errors.js';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
+import { DEFAULTS } from './adapter-options.js';
 import { ReadSizer, sleep } from './common.js';
 import type { RedisAdapter } from './redis.js';
 import {
@@ -24,12 +25,12 @@ import {
 const KEEP_CHUNK = 10_000;
 
 /**
- * Entries a read (when `count` is not set): about 1 MiB of them (ReadSizer), at most 1024; for
- * small entries a read of 1024 rather than 512 costs the main thread less a message (PERF.md).
- * The first read takes one entry: no size is known before it (64 entries of 1 MiB, twice with
- * the second read in flight, were 128 MiB past the engine's byte bound at every start).
+ * Entries a read (when `count` is not set): about 1 MiB of them (ReadSizer), at most
+ * DEFAULTS.redis.readMax (1024); for small entries a read of 1024 rather than 512 costs the main
+ * thread less a message (PERF.md). The first read takes one entry: no size is known before it
+ * (64 entries of 1 MiB, twice with the second read in flight, were 128 MiB past the engine's byte
+ * bound at every start).
  */
-const MAX_COUNT = 1024;
 const FIRST_COUNT = 1;
 
 export class RedisConsumer implements Consumer {
@@ -50,7 +51,7 @@ export class RedisConsumer implements Consumer {
   ) {
     this.loop = group === undefined ? this.readTopic(topicStart) : this.readGroup(group);
     if (group !== undefined) {
-      const claimIdle = this.adapter.options.claimIdleMs ?? 30_000;
+      const claimIdle = this.adapter.options.claimIdleMs ?? DEFAULTS.redis.claimIdleMs;
       this.keeper = setInterval(() => void this.keep(group, claimIdle), Math.max(50, Math.min(claimIdle / 3, 5000)));
       this.keeper.unref();
     }
@@ -171,7 +172,7 @@ export class RedisConsumer implements Consumer {
   private count(): number {
     return this.adapter.options.count ?? this.sizer.count();
   }
-  private readonly sizer = new ReadSizer(MAX_COUNT, FIRST_COUNT);
+  private readonly sizer = new ReadSizer(DEFAULTS.redis.readMax, FIRST_COUNT);
   /** Sizes the next reads by the entries of this one (each caller of `deliver` that read them). */
   private learn(entries: StreamEntry[]): void {
     let bytes = 0;
