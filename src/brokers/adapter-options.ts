@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorCode, OptionError } from '../errors.js';
 import { didYouMean } from '../engine/suggest.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_MESSAGE } from '../engine/timer-limit.js';
+import { DEFAULTS } from './adapter-defaults.js';
 import { CONNECT_TIMEOUT_MS } from './deadline.js';
 import { badMqttChar } from './mqtt-text.js';
 
@@ -46,22 +47,6 @@ export const connectTimeoutMs = timerMs()
 export const KAFKA_HEARTBEAT_MS = 1000;
 /** The adapter's session timeout (kafka.ts), unless `sessionTimeoutMs` or `consumer.sessionTimeout`. */
 export const KAFKA_SESSION_TIMEOUT_MS = 10_000;
-
-/**
- * The adapters' defaults for the options below: each adapter uses these, and docs/config.md
- * shows them (the schemas' `x-default`), so the two cannot drift apart (NATS's pull size was
- * written in three places).
- */
-export const DEFAULTS = {
-  kafka: { commitIntervalMs: 200 },
-  /** `pullMax`: the most messages a JetStream pull asks for when `batch` is not set. */
-  nats: { pullMax: 1024, maxAckPending: 4096, ackWaitMs: 30_000, fetchExpiresMs: 1000, publishTimeoutMs: 5000 },
-  /** `readMax`: the most entries a read asks for when `count` is not set. */
-  redis: { readMax: 1024, claimIdleMs: 30_000 },
-  amqp: { prefetch: 1024 },
-  mqtt: { receiveMaximum: 1000 },
-  memory: { partitions: 1, retention: 100_000, retentionBytes: 64 * 1024 * 1024, maxBatch: 512 },
-} as const;
 
 const kafka = z
   .strictObject({

@@ -1,6 +1,6 @@
 import type amqp from 'amqplib';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
-import { DEFAULTS } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
 import type { AmqpAdapter } from './amqp.js';
 import { DeliveryOffsets, HeldDeliveries } from './common.js';
 import { type HeadersInRule, keyAndHeaders } from './key-header.js';

@@ -1,6 +1,6 @@
 import type { ConsumerRunConfig, Consumer as KafkaConsumer, EachBatchPayload } from 'kafkajs';
 import type { BatchListener, BrokerRecord, Consumer } from './adapter.js';
-import { DEFAULTS } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
 import { sleep } from './common.js';
 import type { KafkaAdapter } from './kafka.js';
 import { type KafkaRecord, type PartitionMark, toRecords } from './kafka-records.js';

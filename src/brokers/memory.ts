@@ -1,6 +1,7 @@
 import { BrokerError, ErrorCode, OptionError } from '../errors.js';
 import type { BatchListener, BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
-import { DEFAULTS, MAX_PARTITIONS, checkOwnOptions } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
+import { MAX_PARTITIONS, checkOwnOptions } from './adapter-options.js';
 import { NO_HEADERS } from './common.js';
 import { type ConsumerHost, Channel, Group, MemoryConsumer } from './memory-groups.js';
 import { MemoryRecord, type Produce, isKeyless, recordBytes } from './memory-log.js';

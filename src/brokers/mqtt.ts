@@ -12,7 +12,8 @@ import {
   subscribeFailed,
   warnLine,
 } from './common.js';
-import { DEFAULTS, checkOwnOptions } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersInRule, type HeadersOutRule, KeyHeaderDrops, headersOut, keyAndHeaders } from './key-header.js';
 import { endRefused } from './mqtt-end.js';

@@ -1,6 +1,6 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
-import { DEFAULTS } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
 import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, sleep } from './common.js';
 import { type HeadersInRule, keyAndHeaders } from './key-header.js';
 import type { NatsAdapter } from './nats.js';

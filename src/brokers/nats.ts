@@ -14,7 +14,8 @@ import {
 import { BrokerError, ErrorCode, OptionError, describe } from '../errors.js';
 import type { BatchListener, BrokerAdapter, Consumer, OutRecord, SubscribeSpec } from './adapter.js';
 import { headerNameOut, percentEncode, publishFailed, redact, refused, subscribeFailed, warnLine } from './common.js';
-import { DEFAULTS, checkOwnOptions } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
+import { checkOwnOptions } from './adapter-options.js';
 import { type ConnectOptions, connectDeadline, connectWithin } from './deadline.js';
 import { type HeadersOutRule, KeyHeaderDrops, headersOut } from './key-header.js';
 import { CoreConsumer, JetStreamConsumer, type PullTarget } from './nats-consumer.js';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe } from '../errors.js';
 import type { BatchListener, BrokerRecord, Consumer, SubscribeSpec } from './adapter.js';
-import { DEFAULTS } from './adapter-options.js';
+import { DEFAULTS } from './adapter-defaults.js';
 import { ReadSizer, sleep } from './common.js';
 import type { RedisAdapter } from './redis.js';
 import {
