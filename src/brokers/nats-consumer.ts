@@ -173,9 +173,11 @@ export class JetStreamConsumer implements Consumer {
         continue;
       }
       try {
-        // a pull sized in bytes unless `batch` is set (ReadSizer: about 1 MiB, at most 1024)
+        // a pull sized in bytes unless `batch` is set (ReadSizer: about 1 MiB, at most 1024),
+        // never over what the consumer lets one pull ask for (pullLimit)
+        const asked = this.adapter.options.batch ?? this.sizer.count();
         const messages = await this.consumer.fetch({
-          max_messages: this.adapter.options.batch ?? this.sizer.count(),
+          max_messages: Math.min(asked, await pullLimit(this.consumer)),
           expires,
         });
         let n = 0;
@@ -239,6 +241,18 @@ export class JetStreamConsumer implements Consumer {
       }
     }
   }
+}
+
+/**
+ * The most messages one pull of `consumer` may ask for: its `max_batch` (a durable an operator
+ * made with a `--max-pull-batch`, or the server's `max_request_batch` limit), else no bound. The
+ * server refuses a pull over it with a 409 that nats.js only reports as a debug event: the fetch
+ * waited out its expiry with nothing and the next asked as much again, so nothing more was
+ * consumed and nothing said why (read from the consumer info nats.js keeps: no request).
+ */
+async function pullLimit(consumer: JsConsumer): Promise<number> {
+  const max = (await consumer.info(true)).config.max_batch ?? 0;
+  return max > 0 ? max : Number.POSITIVE_INFINITY;
 }
 
 /** Core NATS messages, and their payload bytes, held while the engine is paused; past either the rest are dropped (at most once). */

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
-import { connect as natsConnect, headers as natsHeaders } from 'nats';
+import { AckPolicy, connect as natsConnect, headers as natsHeaders } from 'nats';
 import type { BrokerAdapter, BrokerRecord, Consumer, OutRecord, SubscribeSpec } from '../../src/brokers/adapter.js';
 import { AmqpAdapter } from '../../src/brokers/amqp.js';
 import { HeldDeliveries, outputKey, percentEncode } from '../../src/brokers/common.js';
@@ -465,6 +465,45 @@ describe('fault: NATS headers, subjects and keys', () => {
       );
       const small = await sizes(`${run}.sized.small`, 3000, 100);
       assert.ok(Math.max(...small) > 64 && Math.max(...small) <= 1024, `small messages: ${small.join(' ')}`);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test("a durable consumer with a `max_batch` of its own (an operator's): no pull asks for more, and every message comes", async () => {
+    // before: a pull of small messages asked for up to 1024 (256 before 97655ce); the server
+    // refused each with a 409 `Exceeded MaxRequestBatch`, which nats.js only reports as a debug
+    // event: after the first message, nothing more was consumed, and nothing said why
+    const subject = `${run}.maxbatch`;
+    const group = `mb-${run}`;
+    const nc = await natsConnect({ servers: `127.0.0.1:${server.port}` });
+    try {
+      const jsm = await nc.jetstreamManager();
+      const stream = subject.replaceAll('.', '_');
+      await jsm.streams.add({ name: stream, subjects: [subject] });
+      await jsm.consumers.add(stream, {
+        durable_name: group,
+        ack_policy: AckPolicy.Explicit,
+        filter_subject: subject,
+        max_batch: 300,
+      });
+      const js = nc.jetstream();
+      const value = new Uint8Array(100);
+      for (let i = 0; i < 2000; i += 100)
+        await Promise.all(Array.from({ length: 100 }, () => js.publish(subject, value)));
+      let got = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => (done = r));
+      const c = await adapter.subscribe({ channel: subject, kind: 'queue', group }, (records) => {
+        for (const r of records) c.settle(r, 'ack');
+        if ((got += records.length) >= 2000) done();
+      });
+      const came = await within(all, 20_000, '2000 messages').then(
+        () => true,
+        () => false,
+      );
+      await c.close();
+      assert.ok(came, `${got} of 2000 messages within 20 s`);
     } finally {
       await nc.close();
     }
