@@ -82,7 +82,9 @@ export const GrantsSchema = z
     subscribe: z
       .array(z.string().min(1))
       .optional()
-      .describe('Channels it may subscribe to (world A) or take from `configure()` (world C) (default: all).'),
+      .describe(
+        'Channels it may subscribe to (world A), take from `configure()` (world C) or be given by its `subscriptions` (a subscription outside them is refused) (default: all).',
+      ),
   })
   .describe('What the component may do through the host imports; absent lists allow everything.');
 

@@ -1,5 +1,6 @@
 import { SCHEMES, schemeOf } from '../brokers/connect.js';
 import { slotBytesFor } from '../codec/batch.js';
+import { compileGrants } from '../component/grants.js';
 import { defaultComponentName } from '../component/name.js';
 import { ErrorCode, OptionError } from '../errors.js';
 import { warnEnvLogging } from '../log.js';
@@ -66,7 +67,8 @@ export const MAX_ARENA_BYTES = 2 * 1024 ** 3;
  * The checks across fields that the schema cannot make: broker names unique (among the adapters
  * passed to the engine and `options.brokers`), URL schemes supported (`SCHEMES` of
  * brokers/connect.ts), component names unique (`checkComponentNames`), every subscription's broker,
- * every broker a component's grants name and the dead-letter broker known. `default`
+ * every broker a component's grants name and the dead-letter broker known, every subscription's
+ * channel within its component's `grants.subscribe`. `default`
  * always counts as known: the engine adds the embedded broker under that name when no adapter
  * or URL takes it. Throws an OptionError naming the field.
  */
@@ -111,12 +113,23 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
         );
       }
     }
+    const grants = compileGrants(c.grants);
     for (const [j, s] of c.subscriptions.entries()) {
       if (!known.has(s.broker)) {
         throw new OptionError(
           ErrorCode.badOption,
           `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
           { option: `components[${i}].subscriptions[${j}].broker` },
+        );
+      }
+      // the engine subscribes on the component's behalf, as it does to its configure()
+      // channels (configure.ts): within its grants.subscribe too. Before, the component got the
+      // messages of a channel its grants refuse it (a typo in either list), without a word
+      if (grants.subscribe(s.broker, s.channel) !== null) {
+        throw new OptionError(
+          ErrorCode.badOption,
+          `options.components[${i}].subscriptions[${j}].channel: '${s.channel}' is not among the channels its grants.subscribe allows (${c.grants!.subscribe!.join(', ') || 'none'})`,
+          { option: `components[${i}].subscriptions[${j}].channel`, channel: s.channel },
         );
       }
       // a topic subscription gets every message: only Kafka gives it a group (its own, named

@@ -120,6 +120,30 @@ describe("options: checkBrokers (the engine constructor's cross-field checks)", 
     checkBrokers(granting(['default', 'r']), []);
     checkBrokers(granting(['m']), ['m']);
   });
+  test("a subscription to a channel its component's grants.subscribe does not allow is refused, naming both", () => {
+    // before: accepted; the engine subscribed the component to it all the same (a configure()
+    // channel outside the grants was refused: configure.ts), and it got every message of it
+    const granting = (subscribe: string[] | undefined): ReturnType<typeof resolveOptions> =>
+      resolveOptions({
+        components: [
+          {
+            path: 'x',
+            subscriptions: [{ channel: 'orders.eu' }, { channel: 'audit' }],
+            ...(subscribe === undefined ? {} : { grants: { subscribe } }),
+          },
+        ],
+      });
+    throwsOption(
+      () => checkBrokers(granting(['orders.*']), []),
+      /^options\.components\[0\]\.subscriptions\[1\]\.channel: 'audit' is not among the channels its grants\.subscribe allows \(orders\.\*\)$/,
+    );
+    throwsOption(
+      () => checkBrokers(granting([]), []),
+      /^options\.components\[0\]\.subscriptions\[0\]\.channel: 'orders\.eu' is not among the channels its grants\.subscribe allows \(none\)$/,
+    );
+    checkBrokers(granting(['orders.*', 'audit']), []);
+    checkBrokers(granting(undefined), []);
+  });
   test('two components of one name (given, or after their file) are refused, naming both', () => {
     // before: accepted; their metrics series, log lines and dead letters' x-wasmsg-component
     // carried one name for two components
