@@ -4,7 +4,7 @@ import { didYouMean } from '../engine/suggest.js';
 import { MAX_TIMER_MS, TIMER_LIMIT_MESSAGE } from '../engine/timer-limit.js';
 import { DEFAULTS } from './adapter-defaults.js';
 import { CONNECT_TIMEOUT_MS } from './deadline.js';
-import { badMqttChar } from './mqtt-text.js';
+import { badChar } from './mqtt-text.js';
 
 /**
  * The options each kind of broker adapter takes (`brokers[].options`, and the adapters'
@@ -214,12 +214,6 @@ const amqp = z
   })
   .describe('RabbitMQ (`amqp://`, `amqps://`; amqplib)');
 
-/** Whether `text` has a character MQTT servers refuse in a string (mqtt-text.ts's one rule). */
-function hasBadMqttChar(text: string): boolean {
-  for (const ch of text) if (badMqttChar(ch.codePointAt(0)!)) return true;
-  return false;
-}
-
 /** MQTT 5's Receive Maximum is a two-byte integer, 0 a protocol error. */
 export const MAX_RECEIVE_MAXIMUM = 65_535;
 
@@ -229,7 +223,7 @@ const mqtt = z
       .string()
       .min(1, 'must not be empty')
       .refine(
-        (id) => !hasBadMqttChar(id),
+        (id) => badChar(id) === undefined, // (mqtt-text.ts's one rule)
         'must have no character MQTT servers refuse (control characters, non-characters, unpaired surrogates: Mosquitto closes the connection)',
       )
       .optional()

@@ -172,14 +172,12 @@ export function refused(
   context: Record<string, unknown> = {},
   action = 'publish',
 ): BrokerError {
-  return new BrokerError(
-    ErrorCode.badInput,
-    `${broker} ${redact(url)}: cannot ${escapeControl(action)}: ${escapeControl(what)}`,
-    {
-      url: redact(url),
-      ...context,
-    },
-  );
+  return new BrokerError(ErrorCode.badInput, cannot(broker, url, action, what), { url: redact(url), ...context });
+}
+
+/** `<broker> <url>: cannot <action>: <why>`, the words of refused() and subscribeFailed(). */
+function cannot(broker: string, url: string, action: string, why: string): string {
+  return `${broker} ${redact(url)}: cannot ${escapeControl(action)}: ${escapeControl(why)}`;
 }
 
 /**
@@ -201,7 +199,7 @@ export function subscribeFailed(
   if (cause instanceof WasmsgError) return cause;
   return new BrokerError(
     refusal === undefined ? ErrorCode.brokerUnavailable : ErrorCode.badInput,
-    `${broker} ${redact(url)}: cannot subscribe to ${escapeControl(target)}: ${escapeControl(refusal ?? describe(cause))}`,
+    cannot(broker, url, `subscribe to ${target}`, refusal ?? describe(cause)),
     { url: redact(url), ...context },
     { cause },
   );

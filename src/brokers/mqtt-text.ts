@@ -25,7 +25,7 @@ export function mqttString(text: string): string {
 }
 
 /** The first character of `text` MQTT servers refuse, as `U+XXXX`, or undefined. */
-function badChar(text: string): string | undefined {
+export function badChar(text: string): string | undefined {
   for (let i = 0; i < text.length; i++) {
     const cp = text.codePointAt(i)!;
     if (badMqttChar(cp)) return `U+${cp.toString(16).padStart(4, '0')}`;
