@@ -90,15 +90,30 @@ export async function writeEntry(
   }
   const manifest: CacheManifest = { version: MANIFEST_VERSION, key, files: hashes, ...meta, witHash: sha256(meta.wit) };
   await writeFile(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
-  await rm(dir, { recursive: true, force: true });
-  try {
-    await rename(tmp, dir);
-  } catch (err) {
-    // Another process renamed the same entry into place first; theirs is as good as ours.
-    await rm(tmp, { recursive: true, force: true });
-    const again = await readEntry(cacheDir, key);
-    if (again.status === 'hit') return again.entry;
-    throw err;
+  // Renamed into place only where no good entry is: an entry is never removed while it may be
+  // another writer's fresh one (or in use: the glue is imported from it). Before, each writer
+  // removed the directory first, and writers racing on a cold cache (two engines starting
+  // together) failed with ENOTEMPTY from the removal or the rename.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rename(tmp, dir);
+      return { dir, manifest, files };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const there = code === 'ENOTEMPTY' || code === 'EEXIST' ? await readEntry(cacheDir, key) : undefined;
+      if (there?.status === 'hit' || there === undefined || attempt === 3) {
+        // another writer's entry is in place first: theirs is as good as ours
+        await rm(tmp, { recursive: true, force: true });
+        if (there?.status === 'hit') return there.entry;
+        throw err;
+      }
+      // a corrupt entry (or one a writer is replacing): moved aside in one step, then removed
+      const aside = `${dir}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const moved = await rename(dir, aside).then(
+        () => true,
+        () => false,
+      );
+      if (moved) await rm(aside, { recursive: true, force: true });
+    }
   }
-  return { dir, manifest, files };
 }

@@ -143,3 +143,30 @@ describe('transpile cache', () => {
     assert.deepEqual(events, ['corrupt']);
   });
 });
+
+describe('transpile cache: loads at once', () => {
+  test('loads of one component at once into a cold cache all succeed and leave one good entry', async () => {
+    // before: each writer removed the entry directory before renaming its own into place, so
+    // writers racing on a cold cache failed with ENOTEMPTY (a plain Node error, no code of
+    // ours) from the removal or the rename — two engines of one program starting together
+    for (let round = 0; round < 3; round++) {
+      const dir = mkdtempSync(join(tmpdir(), 'wasmsg-cache-'));
+      const loads = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          loadComponent(i % 2 === 0 ? examples.echo : examples.noop, { cacheDir: dir }),
+        ),
+      );
+      const failed = loads.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+      assert.deepEqual(failed, [], `round ${round}`);
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.includes('.tmp-') || n.includes('.old-')),
+        [],
+        'no leftovers',
+      );
+      assert.equal(readdirSync(dir).length, 2);
+      const events: string[] = [];
+      await loadComponent(examples.echo, { cacheDir: dir, onCacheEvent: (e) => void events.push(e.kind) });
+      assert.deepEqual(events, ['hit']);
+    }
+  });
+});
