@@ -96,7 +96,16 @@ async function readSource(source: string | Uint8Array): Promise<{ bytes: Uint8Ar
         { file: source, size: info.size },
       );
     }
-    if (!info.isFile() && !info.isDirectory()) {
+    // (a directory is named as one, with the code the CLI gives it: before, it was read and
+    // failed as E_FILE_NOT_FOUND, a code that says the path does not exist)
+    if (info.isDirectory()) {
+      throw new ComponentFormatError(
+        ErrorCode.badInput,
+        `${source}: is a directory (EISDIR), not a component file: name the .wasm inside it`,
+        { file: source },
+      );
+    }
+    if (!info.isFile()) {
       throw new ComponentFormatError(ErrorCode.badInput, `${source}: not a regular file`, { file: source });
     }
     return { bytes: await readFile(source), label: source };

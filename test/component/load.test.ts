@@ -72,6 +72,18 @@ describe('refusing what is not a runnable component, with a typed error and a st
     await assert.rejects(loadComponent('/nonexistent/x.wasm', { cacheDir }), { code: ErrorCode.fileNotFound });
   });
 
+  test('a directory is refused as one (E_BAD_INPUT), by the loader as by the CLI, not as a missing file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasmsg-dir-'));
+    for (const load of [loadComponent, inspectComponent]) {
+      await assert.rejects(load(dir, { cacheDir }), (err: unknown) => {
+        assert.ok(err instanceof ComponentFormatError);
+        assert.equal(err.code, ErrorCode.badInput);
+        assert.equal(err.message, `${dir}: is a directory (EISDIR), not a component file: name the .wasm inside it`);
+        return true;
+      });
+    }
+  });
+
   test('an empty file is not wasm, a cut preamble is truncated', async () => {
     await assert.rejects(loadComponent(new Uint8Array(0), { cacheDir }), { code: ErrorCode.notWasm });
     await assert.rejects(loadComponent(Uint8Array.from([0, 0x61, 0x73]), { cacheDir }), { code: ErrorCode.truncated });
