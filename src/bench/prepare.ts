@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { CompiledComponent } from '../component/load.js';
-import { ErrorCode, type SerializedError, WasmsgError, errorFromJSON } from '../errors.js';
+import { ComponentLinkError, ErrorCode, type SerializedError, errorFromJSON } from '../errors.js';
 import { exitReason, forkBenchChild } from './exit-reason.js';
 import { type Job, NOOP_COMPONENT, SPIN_COMPONENT } from './matrix.js';
 
@@ -102,7 +102,7 @@ export function prepareComponents(
     const seconds = Math.round(limits.compileTimeoutMs / 1000);
     let timer = setTimeout(() => {
       const why = `${names.join(', ')}: not read, transpiled and compiled within ${seconds} s (--run-timeout): stopped`;
-      stop({ error: new WasmsgError(ErrorCode.transpile, why, { components: names }) });
+      stop({ error: new ComponentLinkError(ErrorCode.transpile, why, { components: names }) });
     }, limits.compileTimeoutMs);
     const onAbort = (): void => stop({ prepared: false });
     if (limits.signal?.aborted === true) onAbort();
@@ -117,7 +117,7 @@ export function prepareComponents(
         timer = setTimeout(() => {
           const why = `${names.join(', ')}: not instantiated within ${limits.instantiateTimeoutMs} ms (the engine's instantiateTimeoutMs, as a run's start would take): does its start function loop?`;
           stop({
-            error: new WasmsgError(ErrorCode.instantiate, why, {
+            error: new ComponentLinkError(ErrorCode.instantiate, why, {
               components: names,
               timeoutMs: limits.instantiateTimeoutMs,
             }),

@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import { ErrorCode, WasmsgError, describe, errorFromJSON } from '../errors.js';
+import { ComponentLinkError, ErrorCode, WasmsgError, describe, errorFromJSON } from '../errors.js';
 import { logger } from '../log.js';
 import type { FlushLogsTask, PoolWorkerData, WarmUpTask } from '../workers/protocol.js';
 import type { ResolvedOptions } from './options.js';
@@ -49,7 +49,8 @@ export async function startPool(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       reject(
-        new WasmsgError(
+        // a ComponentLinkError, as every other failure to instantiate (a start function that traps)
+        new ComponentLinkError(
           ErrorCode.instantiate,
           `${sources.join(', ')}: not instantiated within ${o.instantiateTimeoutMs} ms (instantiateTimeoutMs): does its start function loop?`,
           { components: [...sources], timeoutMs: o.instantiateTimeoutMs },
