@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import { slotBytesFor, writeRequest } from '../codec/batch.js';
 import { HDR_PROGRESS, HDR_THREAD, PROGRESS_DONE, PROGRESS_WAITING } from '../codec/layout.js';
 import type { PoolTask, PoolTaskResult, PoolWorkerData } from '../workers/protocol.js';
-import type { Lane, Lanes, Pending } from './lanes.js';
+import { type Lane, type Lanes, type Pending, streamOf } from './lanes.js';
 import type { ResolvedOptions } from './options.js';
 import { destroyPool, startPool } from './pool.js';
 import type { StatsRecorder } from './stats.js';
@@ -160,6 +160,7 @@ export class Dispatcher {
     let lanes = 0;
     let head: Lane | undefined;
     let apart = false; // world C: the batch's lanes are all process() inputs, or all a broker's
+    let stream: object | undefined; // world C: the one process() stream the batch's inputs are of
     for (const lane of ready) {
       if (component === -1) {
         head = lane;
@@ -170,10 +171,17 @@ export class Dispatcher {
         batch = new Array<Pending>(Math.min(maxMessages, this.queued));
       }
       if (lane.component !== component || (apart && lane.caller !== head!.caller)) continue;
+      if (apart && count > 0 && lane.stream !== undefined && lane.stream !== stream) continue;
       const queue = lane.queue;
       const before = count;
       for (let next = queue.peek(); next !== undefined && count < maxMessages; next = queue.peek()) {
         if (count > 0 && bytes + next.rec.value.length > maxBytes) break;
+        if (apart && head!.caller) {
+          // (under `none` the streams share a lane: a run of one stream's inputs at a time)
+          const of = streamOf(next.rec);
+          if (count === 0) stream = of;
+          else if (of !== stream) break;
+        }
         batch[count++] = queue.shift()!;
         bytes += next.rec.value.length;
       }

@@ -52,6 +52,12 @@ export interface Lane {
    * them with a broker's (its outputs are the whole call's, given to the first ok message).
    */
   readonly caller: boolean;
+  /**
+   * Under `partition`/`key` ordering, the `process()` stream whose inputs it holds: each stream
+   * has lanes of its own, and a world C batch takes one stream's inputs only (its outputs go to
+   * that stream's caller; see STREAM). Undefined for a broker's lane, and under `none`.
+   */
+  readonly stream: object | undefined;
   readonly queue: Deque<Pending>;
   busy: boolean;
   /**
@@ -69,9 +75,22 @@ export interface Lane {
 /** The broker name of `engine.process()` inputs. */
 export const PROCESS_BROKER = 'process';
 
+/**
+ * On each `engine.process()` input's record (process.ts): the stream it came from. A world C
+ * batch's outputs are the whole call's, given to its first ok input's caller, so a batch never
+ * mixes two streams' inputs — before, concurrent streams received each other's outputs.
+ */
+export const STREAM = Symbol('wasmsg.process.stream');
+
+/** The `process()` stream of a record; undefined for a broker's. */
+export function streamOf(rec: BrokerRecord): object | undefined {
+  return (rec as { readonly [STREAM]?: object })[STREAM];
+}
+
 export type OrderingMode = 'partition' | 'key' | 'none';
 
-type Nested<T> = Map<string, Map<string, Map<number, T>>>;
+/** By component: broker (or a process() stream), channel, partition. */
+type Nested<T> = Map<unknown, Map<string, Map<number, T>>>;
 /** Per partition: its lane, and in key mode the lanes of its keys. */
 interface PartitionLanes {
   lane: Lane | undefined;
@@ -89,7 +108,7 @@ export class Lanes {
   /** Exclusive lanes forgotten since the maps were last swept, and the partitions they held then (see sweep). */
   private forgotten = 0;
   private entries = SWEEP_AFTER;
-  private last: { component: number; broker: string; channel: string; partition: number; key: unknown; lane: Lane } = {
+  private last: { component: number; broker: unknown; channel: string; partition: number; key: unknown; lane: Lane } = {
     component: -1,
     broker: '',
     channel: '',
@@ -105,37 +124,40 @@ export class Lanes {
     if (this.mode === 'none') {
       const caller = broker === PROCESS_BROKER;
       const lanes = caller ? this.unorderedCaller : this.unordered;
-      return (lanes[component] ??= this.newLane(component, false, undefined, undefined, caller));
+      return (lanes[component] ??= this.newLane(component, false, undefined, undefined, caller, undefined));
     }
     const key = this.mode === 'key' ? rec.key : null;
+    // a process() stream's lanes are its own (its record says which: one compare for a broker's)
+    const owner = broker === PROCESS_BROKER ? (streamOf(rec) ?? broker) : broker;
     const last = this.last;
     if (
       last.component === component &&
       last.partition === rec.partition &&
       last.channel === rec.channel &&
-      last.broker === broker &&
+      last.broker === owner &&
       last.key === key &&
       last.lane.home?.get(last.lane.homeKey) === last.lane
     ) {
       return last.lane;
     }
-    const channels = getOrSet(getOrSet((this.byComponent[component] ??= new Map()), broker), rec.channel);
+    const channels = getOrSet(getOrSet((this.byComponent[component] ??= new Map()), owner), rec.channel);
     let p = channels.get(rec.partition);
     if (p === undefined) channels.set(rec.partition, (p = { lane: undefined, keys: undefined }));
     let lane: Lane;
     const caller = broker === PROCESS_BROKER; // (past the cache of the last lane: not once a message)
+    const stream = owner === broker ? undefined : (owner as object);
     if (key === null) {
       const known = p.lane;
       lane =
         known !== undefined && known.home?.get(known.homeKey) === known
           ? known
-          : this.partitionLane(component, p, caller);
+          : this.partitionLane(component, p, caller, stream);
     } else {
       const keys = (p.keys ??= new Map());
-      lane = keys.get(key) ?? this.newLane(component, true, keys, key, caller);
+      lane = keys.get(key) ?? this.newLane(component, true, keys, key, caller, stream);
     }
     last.component = component;
-    last.broker = broker;
+    last.broker = owner;
     last.channel = rec.channel;
     last.partition = rec.partition;
     last.key = key;
@@ -143,10 +165,10 @@ export class Lanes {
     return lane;
   }
 
-  private partitionLane(component: number, p: PartitionLanes, caller: boolean): Lane {
+  private partitionLane(component: number, p: PartitionLanes, caller: boolean, stream: object | undefined): Lane {
     // registered in a one-entry map of its own, so release() can tell it was forgotten
     const home = new Map<unknown, Lane>();
-    const lane = this.newLane(component, true, home, 0, caller);
+    const lane = this.newLane(component, true, home, 0, caller, stream);
     p.lane = lane;
     return lane;
   }
@@ -157,12 +179,14 @@ export class Lanes {
     home: Map<unknown, Lane> | undefined,
     homeKey: unknown,
     caller: boolean,
+    stream: object | undefined,
   ): Lane {
     const lane: Lane = {
       id: this.nextId++,
       component,
       exclusive,
       caller,
+      stream,
       queue: new Deque<Pending>(),
       busy: false,
       held: 0,

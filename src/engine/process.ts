@@ -2,7 +2,7 @@ import type { BrokerRecord, Consumer } from '../brokers/adapter.js';
 import type { OutboxEntry } from '../component/types.js';
 import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 import { Deque } from './deque.js';
-import type { ProcessOutcome } from './lanes.js';
+import { type ProcessOutcome, STREAM } from './lanes.js';
 
 /**
  * `engine.process()`: the engine as a pipeline stage (main thread). Inputs are pulled from the
@@ -87,6 +87,8 @@ const RESOLVE = Symbol('wasmsg.process.resolve');
 /** A process() input as the engine holds it: how to tell its reader that it was given back. */
 interface ProcessRecord extends BrokerRecord {
   readonly [RESOLVE]: (r: ProcessResult | typeof STOPPED) => void;
+  /** This stream (lanes.ts: its inputs have lanes of their own, and a world C batch holds one stream's). */
+  readonly [STREAM]: object;
 }
 
 /**
@@ -118,6 +120,7 @@ export async function* processStream(
   /** The caller stopped reading (returned or threw out of its loop): pull no more, close the source. */
   let stopped = false;
   let seq = 0;
+  const stream = {}; // (holds nothing: what the lanes keep of a stream until they forget it)
   const feed = (async () => {
     try {
       for await (const input of source) {
@@ -137,6 +140,7 @@ export async function* processStream(
           value: input.value,
           timestamp: input.timestamp ?? Date.now(),
           [RESOLVE]: resolve,
+          [STREAM]: stream,
         };
         host.enqueue(component, rec, TO_CALLER, (o) => resolve({ ...o, input } as ProcessResult));
         wakeReader?.();

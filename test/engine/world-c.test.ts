@@ -227,4 +227,40 @@ describe('engine: world C (batch delivery)', () => {
       }
     });
   }
+
+  for (const ordering of ['none', 'partition', 'key'] as const) {
+    test(`concurrent process() streams never share a handler call (${ordering}): each caller gets its own outputs only`, async () => {
+      // the batch's outputs go with its first ok message, to that message's caller. Before, a
+      // batch mixed the inputs of streams read at once (one lane per channel and partition, or
+      // one per component under `none`): a caller was given outputs made from another's inputs
+      const engine = new Engine(
+        { components: [{ path: examples.batch }], ordering, workers: 1, cacheDir, batch: { lingerMs: 20 } },
+        [new MemoryBroker({ name: 'default' })],
+      );
+      await engine.start();
+      try {
+        const N = 150;
+        const run = async (tag: string): Promise<string[]> => {
+          async function* inputs(): AsyncGenerator<{ value: Uint8Array; key: string }> {
+            for (let i = 0; i < N; i++) yield { value: text(`${tag}${i}`), key: `k${i % 3}` };
+          }
+          const given: string[] = [];
+          for await (const r of engine.process(inputs()))
+            if (r.status === 'ok') given.push(...r.outputs.map((o) => decode(o.data)));
+          return given;
+        };
+        const tags = ['A', 'B', 'C'];
+        const given = await Promise.all(tags.map(run));
+        for (const [i, tag] of tags.entries()) {
+          assert.deepEqual(
+            [given[i]!.length, given[i]!.filter((v) => v.startsWith(tag)).length],
+            [N, N],
+            `stream ${tag}: its own ${N} outputs, no other's`,
+          );
+        }
+      } finally {
+        await engine.stop();
+      }
+    });
+  }
 });
