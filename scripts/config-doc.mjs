@@ -108,7 +108,7 @@ needs a \`name\` for each), every \`subscriptions[].broker\`, \`grants.brokers[]
 Generated from src/brokers/adapter-options.ts. Each kind of broker takes the keys of its table
 and no other (an unknown key is refused with the nearest known one). Each value is checked for
 its type and range when the broker is made — by \`wasmsg run\`, \`wasmsg validate\`,
-\`engine.start()\` and the adapter's constructor (\`new RedisAdapter({...})\`) alike — and refused
+\`engine.start()\` and \`createBroker({ name, url, options })\` (wasmsg's export: an adapter a program makes) alike — and refused
 with \`E_BAD_OPTION\` naming the broker and the option
 (\`broker 'r': brokers.r.options.claimIdleMs: must be more than 0 ms (0 would claim …)\`).
 Mappings passed to a client library (\`client\`, \`consumer\`, \`socket\`) are checked to be

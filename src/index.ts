@@ -48,6 +48,8 @@ export type { EngineStats, EngineHistograms } from './engine/stats.js';
 export type { ChannelStats, ConsumerLag } from './engine/counters.js';
 export { metricsRegistry, LATENCY_BUCKETS, HANDLER_BUCKETS } from './metrics/registry.js';
 export type { MetricsEngine, MetricsRegistryOptions } from './metrics/registry.js';
+export { createBroker } from './brokers/connect.js';
+export type { BrokerSpec } from './brokers/connect.js';
 export { MemoryBroker } from './brokers/memory.js';
 export type { MemoryBrokerOptions } from './brokers/memory.js';
 export { generate, syntheticPayload } from './brokers/synthetic.js';
