@@ -1,4 +1,4 @@
-import { ErrorCode, WasmsgError } from '../errors.js';
+import { ErrorCode, OptionError, WasmsgError } from '../errors.js';
 
 /**
  * The count of settled messages and `engine.waitForSettled(n)`'s waiters (main thread). Counting
@@ -23,6 +23,19 @@ export class SettleCount {
 
   /** Resolves once `n` have settled; rejects (E_ENGINE_STATE) if the count ends short of it. */
   waitFor(n: number): Promise<void> {
+    // (NaN at the head of the sorted waiters, or a string, held back every waiter behind it)
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+      const given = typeof n === 'string' ? `'${n}'` : String(n);
+      return Promise.reject(
+        new OptionError(
+          ErrorCode.badOption,
+          `engine.waitForSettled(${given}): give a count of messages, a number from 0 up`,
+          {
+            option: 'waitForSettled',
+          },
+        ),
+      );
+    }
     if (this.total >= n) return Promise.resolve();
     if (this.ended) return Promise.reject(this.short(n));
     return new Promise((resolve, reject) => {

@@ -589,6 +589,27 @@ describe('engine: backpressure and stop', () => {
     await engine.waitForSettled(5); // what did settle still resolves
   });
 
+  test('waitForSettled() of no count (NaN, Infinity, a string, -1) is refused, and holds back no other waiter', async () => {
+    const { engine, memory } = engineFor(examples.noop, { workers: 1 }, 1);
+    await engine.start();
+    try {
+      // before: waitForSettled(NaN) waited until stop, and at the head of the waiters it held back
+      // every later one (the 3 below never resolved)
+      for (const n of [NaN, Infinity, '3' as unknown as number, -1]) {
+        await assert.rejects(
+          engine.waitForSettled(n),
+          (e: unknown) =>
+            e instanceof OptionError && e.code === ErrorCode.badOption && /waitForSettled/.test(e.message),
+        );
+      }
+      const three = engine.waitForSettled(3);
+      for (let i = 0; i < 3; i++) memory.produce('in', { value: syntheticPayload(i, 32) });
+      await within(three, 20_000, 'waitForSettled(3) after a refused NaN');
+    } finally {
+      await engine.stop();
+    }
+  });
+
   test('with a slow handler, in-flight batches and buffered messages stay within their bounds', async () => {
     const { engine, memory } = engineFor(
       examples.fizzbuzz,
