@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ChannelStats, ConsumerLag } from '../engine/counters.js';
 import type { EngineHistograms, EngineStats } from '../engine/stats.js';
+import { ErrorCode, OptionError } from '../errors.js';
 import { HdrHistogramMetric } from './hdr.js';
 
 /**
@@ -26,7 +27,7 @@ export interface MetricsEngine {
 }
 
 export interface MetricsRegistryOptions {
-  /** Register into this registry (default: a new one); metric names must not be taken in it. */
+  /** Register into this registry (default: a new one); metric names must not be taken in it (one engine's a registry). */
   readonly registry?: Registry;
   /** A scrape waits this long for each broker's consumer lag (default 1000 ms), then leaves it out. */
   readonly lagTimeoutMs?: number;
@@ -61,6 +62,15 @@ const CHANNEL_COUNTERS = [
 /** A registry whose collectors read `engine` at scrape time (see the file comment). */
 export function metricsRegistry(engine: MetricsEngine, options: MetricsRegistryOptions = {}): Registry {
   const register = options.registry ?? new Registry();
+  // one engine's metrics a registry: their names carry no engine label (before, a second engine
+  // given the same registry failed in prom-client's words, after its stats listener was added)
+  if (register.getSingleMetric('wasmsg_messages_received_total') !== undefined) {
+    throw new OptionError(
+      ErrorCode.badOption,
+      "metricsRegistry(engine, { registry }): the registry holds an engine's wasmsg_* metrics already; give each engine a registry of its own (a process with two engines serves two, e.g. at two paths)",
+      { option: 'registry' },
+    );
+  }
   const lagTimeoutMs = options.lagTimeoutMs ?? 1000;
   const registers = [register];
   // One snapshot and one channelStats() per scrape: prom-client runs every collector in the same

@@ -6,6 +6,7 @@ import { SubscriptionCounters, readLag } from '../../src/engine/counters.js';
 import { Engine } from '../../src/engine/engine.js';
 import { hdrBuckets } from '../../src/metrics/hdr.js';
 import { metricsRegistry } from '../../src/metrics/registry.js';
+import { ErrorCode, OptionError } from '../../src/errors.js';
 import { cacheDir, examples, fixture, text } from '../helpers.js';
 import { parseProm } from './prom-text.js';
 
@@ -123,6 +124,14 @@ describe('metrics registry of an engine', () => {
     const samples = parseProm(await mine.metrics());
     assert.equal(samples.get('app_things_total'), 3);
     assert.equal(samples.get('wasmsg_messages_acked_total'), 0);
+    // a second engine into the same registry: refused in wasmsg's words (before: prom-client's
+    // plain Error, 'A metric with the name … has already been registered')
+    const other = new Engine({ components: [{ path: examples.noop, subscriptions: [{ channel: 'in' }] }], cacheDir });
+    assert.throws(
+      () => metricsRegistry(other, { registry: mine }),
+      (e: unknown) =>
+        e instanceof OptionError && e.code === ErrorCode.badOption && /a registry of its own/.test(e.message),
+    );
   });
 
   test('a lag read that hangs or throws is left out within the timeout, and is not repeated while under way', async () => {
