@@ -97,6 +97,15 @@ export class JetStreamConsumer implements Consumer {
   /** The pull in progress, stopped by close() rather than waited out. */
   private fetching: { stop(): void } | undefined;
   /**
+   * Messages given back (`nack`) while paused or closing with a pull still open: their `nak` waits
+   * until no pull is (`sendNaks`), else the server redelivers them into that pull at once, and those
+   * that arrive after close() stopped it are dropped by nats.js, to wait out `ackWaitMs` (a graceful
+   * stop left ≈ 600 of 1 100 given back so; a `--limit` run's overflow went round in its pull).
+   */
+  private naks: JsMsg[] = [];
+  /** A pull is being asked for or is open (from before its request to its end). */
+  private pulling = false;
+  /**
    * The stream sequence of the latest stored message given to the engine, and its time: where a
    * lost consumer resumes (`restore`: after it, or from the start of a stream created later).
    */
@@ -139,7 +148,22 @@ export class JetStreamConsumer implements Consumer {
     if (e === undefined || e.timestamp !== record.timestamp) return;
     this.inFlight.delete(record.offset);
     if (outcome === 'ack') e.msg.ack();
+    else if (this.pulling && (this.paused || this.stop.signal.aborted)) this.naks.push(e.msg);
     else e.msg.nak();
+  }
+  private async endPull(): Promise<void> {
+    this.pulling = false;
+    this.fetching = undefined;
+    if (!this.stop.signal.aborted) await this.sendNaks(); // (closing: close() sends them)
+  }
+  /**
+   * The held `nak`s, once no pull is open: after a round trip, so that the server has the ended
+   * pull's UNSUB first (else it may still redeliver one into that pull, which nothing reads).
+   */
+  private async sendNaks(): Promise<void> {
+    if (this.naks.length === 0) return;
+    await this.adapter.roundTrip().catch(() => {});
+    for (const m of this.naks.splice(0)) m.nak();
   }
   /** The consumer's messages not yet delivered (`num_pending`) plus those delivered and unacked. */
   async lag(): Promise<number> {
@@ -152,6 +176,7 @@ export class JetStreamConsumer implements Consumer {
     this.wake?.();
     this.fetching?.stop();
     await this.loop.catch(() => {});
+    await this.sendNaks();
     if (this.target.ephemeral)
       await this.adapter.manager.consumers.delete(this.target.stream, this.target.name).catch(() => {});
   }
@@ -172,6 +197,7 @@ export class JetStreamConsumer implements Consumer {
         await new Promise<void>((r) => (this.wake = r));
         continue;
       }
+      this.pulling = true;
       try {
         // a pull sized in bytes unless `batch` is set (ReadSizer: about 1 MiB, at most 1024),
         // never over what the consumer lets one pull ask for (pullLimit)
@@ -183,6 +209,8 @@ export class JetStreamConsumer implements Consumer {
         let n = 0;
         let bytes = 0;
         this.fetching = messages;
+        // (close() came while the pull was asked for: it found none to stop)
+        if (this.stop.signal.aborted) messages.stop();
         // A fetch ends when `max` messages came or it expired: hand over what arrived in each
         // turn of the event loop instead of waiting for the end (with fewer than `max` waiting,
         // every message sat out the whole expiry: 1 s of latency, and the tail of a backlog
@@ -225,8 +253,10 @@ export class JetStreamConsumer implements Consumer {
           batch.push({ channel: m.subject, partition: 0, offset, seq: m.seq, key, headers, value: m.data, timestamp });
         }
         flush();
+        await this.endPull();
         this.sizer.learn(n, bytes);
       } catch (err) {
+        await this.endPull();
         if (this.stop.signal.aborted) return;
         this.adapter.fail(err);
         await sleep(500, this.stop.signal);

@@ -162,6 +162,10 @@ export class NatsAdapter implements BrokerAdapter {
     warnLine('nats', this.options.url, line);
   }
 
+  /** A round trip: the server has handled what this connection sent before (a pull's UNSUB). */
+  async roundTrip(): Promise<void> {
+    await this.nc.flush();
+  }
   get manager(): JetStreamManager {
     return this.jsm!;
   }
