@@ -163,7 +163,14 @@ export class JetStreamConsumer implements Consumer {
   private async sendNaks(): Promise<void> {
     if (this.naks.length === 0) return;
     await this.adapter.roundTrip().catch(() => {});
-    for (const m of this.naks.splice(0)) m.nak();
+    // (a connection closed meanwhile throws: close() goes on, and the message is redelivered)
+    for (const m of this.naks.splice(0)) {
+      try {
+        m.nak();
+      } catch {
+        // redelivered after ackWaitMs
+      }
+    }
   }
   /** The consumer's messages not yet delivered (`num_pending`) plus those delivered and unacked. */
   async lag(): Promise<number> {
