@@ -119,7 +119,16 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   const done = new Promise<void>((r) => (resolveDone = r));
   // (rejected only once the engine stops: a signal ended the run first)
   if (limit !== undefined) engine.waitForSettled(limit).then(resolveDone, () => {});
-  const onSignal = (): void => resolveDone();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // what the stop waits for, and how not to: before, a handler that never returns held the
+    // run for its handler timeout without a word
+    const flying = engine.snapshot().inFlightBatches;
+    if (flying > 0)
+      logger('run').info(
+        `${signal}: stopping once the ${flying} batch${flying === 1 ? '' : 'es'} being handled end (each within the handler timeout, ${engine.options.handlerTimeoutMs} ms); ${signal} again stops at once (what is not settled then: redelivered by a real broker, lost with the embedded one)`,
+      );
+    resolveDone();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   // one line on stderr once consuming (stdout stays for the results): scripts wait for it

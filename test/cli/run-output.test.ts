@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { progressMode, statsLine, statsToJSON } from '../../src/cli/run-output.js';
 import type { EngineStats } from '../../src/engine/stats.js';
-import { at, cacheDir, examples } from '../helpers.js';
+import { at, cacheDir, examples, fixture } from '../helpers.js';
 
 /** Issue 10 item 4: a run says what it waits on, prints stats off a TTY, a busy-window rate, named fields, p99 ≤ max. */
 
@@ -174,5 +174,57 @@ describe('run output (issue 10 item 4)', () => {
     // a timer never fires early: 2 s apart (a day's wrap aside); before, 1 s
     const gap = (b! - a! + 86_400_000) % 86_400_000;
     assert.ok(gap >= 1500, `stats lines ${gap} ms apart: ${out}`);
+  });
+});
+
+describe('run: a signal while a handler runs', () => {
+  test('says what the stop waits for; a second SIGINT stops at once', async () => {
+    // before: a handler that never returns held the run for its handler timeout without a word
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'run',
+        fixture('loop'),
+        '--generate',
+        '5',
+        '--workers',
+        '1',
+        '--handler-timeout',
+        '600000',
+        '--stats-interval',
+        '1',
+      ],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
+    const seen = (re: RegExp, what: string): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what}: not seen in ${stderr}`)), 30_000);
+        const look = (): void => {
+          if (!re.test(stderr)) return;
+          clearTimeout(timer);
+          child.stderr.off('data', on);
+          resolve();
+        };
+        const on = (d: Buffer): void => {
+          stderr += d.toString();
+          look();
+        };
+        child.stderr.on('data', on);
+        look();
+      });
+    // the first stats line (a second in): the 5 messages were taken, and their batch went to the
+    // idle worker as they came (the loop never returns)
+    await seen(/"received":5/, 'the messages taken');
+    child.kill('SIGINT');
+    await seen(/SIGINT: stopping once the 1 batch being handled end/, 'the stopping line');
+    assert.match(stderr, /within the handler timeout, 600000 ms\); SIGINT again stops at once/);
+    child.kill('SIGINT');
+    const end = await exited;
+    assert.equal(end.signal, 'SIGINT', `ended by the second SIGINT, not the 600 s timeout: ${JSON.stringify(end)}`);
   });
 });
