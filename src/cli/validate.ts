@@ -6,7 +6,7 @@ import { createBroker, schemeOf } from '../brokers/connect.js';
 import { adapterOptionIssues, familyOf } from '../brokers/adapter-options.js';
 import { groupClash } from '../brokers/kafka-records.js';
 import { OptionError, WasmsgError, describe } from '../errors.js';
-import { checkBrokers, optionIssues, resolveOptions } from '../engine/options.js';
+import { brokerIssues, optionIssues, resolveOptions } from '../engine/options.js';
 import type { ResolvedOptions } from '../engine/options-schema.js';
 import { readConfigFile } from './config.js';
 import { checkComponentPath } from './files.js';
@@ -51,7 +51,9 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
   if (problems.length === 0) {
     try {
       const options = resolveOptions(config);
-      checkBrokers(options, []);
+      // every cross-field problem (unknown brokers, names given twice, grants): all, not the first
+      const across = brokerIssues(options, []);
+      problems.push(...across.map((e) => e.message));
       const cacheDir = opts.cacheDir ?? options.cacheDir;
       const brokerNames = [...new Set(['default', ...options.brokers.map((b) => b.name)])];
       for (const [i, c] of options.components.entries()) {
@@ -96,8 +98,9 @@ export async function runValidate(file: string, opts: { json?: boolean; cacheDir
           );
         }
       }
-      for (const b of options.brokers) {
+      for (const [k, b] of options.brokers.entries()) {
         lines.push(`broker    ${b.name}: ${b.url}`);
+        if (across.some((e) => e.context['option'] === `brokers[${k}].url`)) continue; // (its scheme: said above)
         // every option out of its name, type or range (createBroker throws the first); each names
         // its path itself (`broker 'b': brokers.b.options.count: …`)
         const family = familyOf(schemeOf(b.url));

@@ -66,32 +66,45 @@ export const MAX_ARENA_BYTES = 2 * 1024 ** 3;
 /**
  * The checks across fields that the schema cannot make: broker names unique (among the adapters
  * passed to the engine and `options.brokers`), URL schemes supported (`SCHEMES` of
- * brokers/connect.ts), component names unique (`checkComponentNames`), every subscription's broker,
+ * brokers/connect.ts), component names unique (`componentNameIssues`), every subscription's broker,
  * every broker a component's grants name and the dead-letter broker known, every subscription's
  * channel within its component's `grants.subscribe`. `default`
  * always counts as known: the engine adds the embedded broker under that name when no adapter
  * or URL takes it. Throws an OptionError naming the field.
  */
 export function checkBrokers(options: ResolvedOptions, adapterNames: readonly string[]): void {
+  const first = brokerIssues(options, adapterNames)[0];
+  if (first !== undefined) throw first;
+}
+
+/** Every problem checkBrokers finds, in its order (`wasmsg validate` lists them all). */
+export function brokerIssues(options: ResolvedOptions, adapterNames: readonly string[]): OptionError[] {
+  const issues: OptionError[] = [];
   const adapters = new Set<string>();
   for (const name of adapterNames) {
     if (adapters.has(name)) {
-      throw new OptionError(ErrorCode.badOption, `brokers: two brokers are named '${name}'`, { option: 'brokers' });
+      issues.push(
+        new OptionError(ErrorCode.badOption, `brokers: two brokers are named '${name}'`, { option: 'brokers' }),
+      );
     }
     adapters.add(name);
   }
   const fromUrls = new Set<string>();
   for (const [i, b] of options.brokers.entries()) {
     if (adapters.has(b.name) || fromUrls.has(b.name)) {
-      throw new OptionError(ErrorCode.badOption, `options.brokers[${i}].name: two brokers are named '${b.name}'`, {
-        option: `brokers[${i}].name`,
-      });
+      issues.push(
+        new OptionError(ErrorCode.badOption, `options.brokers[${i}].name: two brokers are named '${b.name}'`, {
+          option: `brokers[${i}].name`,
+        }),
+      );
     }
     if (!SCHEMES.includes(schemeOf(b.url) as (typeof SCHEMES)[number])) {
-      throw new OptionError(
-        ErrorCode.badOption,
-        `options.brokers[${i}].url: unsupported scheme in '${b.url}' (schemes: ${schemeList})`,
-        { option: `brokers[${i}].url` },
+      issues.push(
+        new OptionError(
+          ErrorCode.badOption,
+          `options.brokers[${i}].url: unsupported scheme in '${b.url}' (schemes: ${schemeList})`,
+          { option: `brokers[${i}].url` },
+        ),
       );
     }
     fromUrls.add(b.name);
@@ -100,36 +113,42 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
   const implicit = adapters.has('default') || fromUrls.has('default') ? [] : ['default'];
   const known = new Set([...adapters, ...implicit, ...fromUrls]);
   const urlOf = new Map(options.brokers.map((b) => [b.name, b.url]));
-  checkComponentNames(options);
+  issues.push(...componentNameIssues(options));
   options.components.forEach((c, i) => {
     // a grant of a broker that does not exist grants nothing: a typo (`defualt`) denied the
     // component every broker at each call, and was accepted without a word
     for (const [k, b] of (c.grants?.brokers ?? []).entries()) {
       if (!known.has(b)) {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `options.components[${i}].grants.brokers[${k}]: no broker named '${b}' (known: ${[...known].join(', ')})`,
-          { option: `components[${i}].grants.brokers[${k}]` },
+        issues.push(
+          new OptionError(
+            ErrorCode.badOption,
+            `options.components[${i}].grants.brokers[${k}]: no broker named '${b}' (known: ${[...known].join(', ')})`,
+            { option: `components[${i}].grants.brokers[${k}]` },
+          ),
         );
       }
     }
     const grants = compileGrants(c.grants);
     for (const [j, s] of c.subscriptions.entries()) {
       if (!known.has(s.broker)) {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
-          { option: `components[${i}].subscriptions[${j}].broker` },
+        issues.push(
+          new OptionError(
+            ErrorCode.badOption,
+            `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
+            { option: `components[${i}].subscriptions[${j}].broker` },
+          ),
         );
       }
       // the engine subscribes on the component's behalf, as it does to its configure()
       // channels (configure.ts): within its grants.subscribe too. Before, the component got the
       // messages of a channel its grants refuse it (a typo in either list), without a word
       if (grants.subscribe(s.broker, s.channel) !== null) {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `options.components[${i}].subscriptions[${j}].channel: '${s.channel}' is not among the channels its grants.subscribe allows (${c.grants!.subscribe!.join(', ') || 'none'})`,
-          { option: `components[${i}].subscriptions[${j}].channel`, channel: s.channel },
+        issues.push(
+          new OptionError(
+            ErrorCode.badOption,
+            `options.components[${i}].subscriptions[${j}].channel: '${s.channel}' is not among the channels its grants.subscribe allows (${c.grants!.subscribe!.join(', ') || 'none'})`,
+            { option: `components[${i}].subscriptions[${j}].channel`, channel: s.channel },
+          ),
         );
       }
       // a topic subscription gets every message: only Kafka gives it a group (its own, named
@@ -139,20 +158,25 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
       const scheme =
         url !== undefined ? schemeOf(url) : s.broker === 'default' && !adapters.has('default') ? 'memory' : undefined;
       if (s.kind === 'topic' && s.group !== undefined && scheme !== undefined && scheme !== 'kafka') {
-        throw new OptionError(
-          ErrorCode.badOption,
-          `options.components[${i}].subscriptions[${j}].group: ${topicGroupRefused(scheme)}`,
-          { option: `components[${i}].subscriptions[${j}].group` },
+        issues.push(
+          new OptionError(
+            ErrorCode.badOption,
+            `options.components[${i}].subscriptions[${j}].group: ${topicGroupRefused(scheme)}`,
+            { option: `components[${i}].subscriptions[${j}].group` },
+          ),
         );
       }
     }
   });
   const dlq = options.deadLetter.broker;
   if (dlq !== undefined && !known.has(dlq)) {
-    throw new OptionError(ErrorCode.badOption, `options.deadLetter.broker: no broker named '${dlq}'`, {
-      option: 'deadLetter.broker',
-    });
+    issues.push(
+      new OptionError(ErrorCode.badOption, `options.deadLetter.broker: no broker named '${dlq}'`, {
+        option: 'deadLetter.broker',
+      }),
+    );
   }
+  return issues;
 }
 
 /**
@@ -161,7 +185,8 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
  * `x-wasmsg-component`, so two of one name could not be told apart there (two components of one
  * file, each with its own subscriptions, need a `name` each).
  */
-function checkComponentNames(options: ResolvedOptions): void {
+function componentNameIssues(options: ResolvedOptions): OptionError[] {
+  const issues: OptionError[] = [];
   const first = new Map<string, number>();
   options.components.forEach((c, i) => {
     const name = c.name ?? defaultComponentName(c.path);
@@ -177,12 +202,15 @@ function checkComponentNames(options: ResolvedOptions): void {
         : fromFile.length === 2
           ? ', after their file'
           : `, components[${fromFile[0]}] after its file`;
-    throw new OptionError(
-      ErrorCode.badOption,
-      `options.components[${i}].name: components[${j}] and components[${i}] are both named '${name}'${after} (a name labels a component's metrics, logs and dead letters: each must be unique)${fromFile.length === 0 ? '' : `; give ${fromFile.length === 2 ? 'each' : `components[${fromFile[0]}]`} a name of its own (name: ...)`}`,
-      { option: `components[${i}].name` },
+    issues.push(
+      new OptionError(
+        ErrorCode.badOption,
+        `options.components[${i}].name: components[${j}] and components[${i}] are both named '${name}'${after} (a name labels a component's metrics, logs and dead letters: each must be unique)${fromFile.length === 0 ? '' : `; give ${fromFile.length === 2 ? 'each' : `components[${fromFile[0]}]`} a name of its own (name: ...)`}`,
+        { option: `components[${i}].name` },
+      ),
     );
   });
+  return issues;
 }
 
 /** Why a `topic` subscription's group is refused on a broker other than Kafka (CLI and options). */

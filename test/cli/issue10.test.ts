@@ -308,6 +308,39 @@ describe('config files (items 2 and 9)', () => {
     assert.equal((JSON.parse(json.stdout) as { problems: string[] }).problems.length, 4);
   });
 
+  test('validate: every problem across fields at once (brokers, names, dead-letter broker), and the components past them', () => {
+    // before: the first of these only, and no component file was looked at after it
+    const config = join(tmp, 'across.yaml');
+    writeFileSync(
+      config,
+      [
+        'brokers:',
+        '  - { name: k, url: "kafka://127.0.0.1:9092/x" }',
+        'components:',
+        `  - { path: ${JSON.stringify(examples.noop)}, subscriptions: [{ broker: kafak, channel: in }] }`,
+        `  - { path: ${JSON.stringify(examples.noop)}, subscriptions: [{ channel: in }] }`,
+        '  - { path: nope.wasm, name: other, subscriptions: [{ channel: in }] }',
+        'deadLetter: { broker: nope }',
+        '',
+      ].join('\n'),
+    );
+    const v = wasmsg(['validate', config, '--json']);
+    assert.equal(v.status, 1, v.stderr);
+    const problems = (JSON.parse(v.stdout) as { problems: string[] }).problems;
+    assert.equal(problems.length, 4, problems.join('\n'));
+    assert.match(
+      problems[0]!,
+      /^options\.components\[1\]\.name: components\[0\] and components\[1\] are both named 'noop'/,
+    );
+    assert.match(problems[1]!, /^options\.components\[0\]\.subscriptions\[0\]\.broker: no broker named 'kafak'/);
+    assert.match(problems[2]!, /^options\.deadLetter\.broker: no broker named 'nope'$/);
+    assert.match(problems[3]!, /^options\.components\[2\]\.path: .*nope\.wasm.*\[E_FILE_NOT_FOUND\]$/);
+    // run still names the first
+    const r = wasmsg(['run', '--config', config]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^wasmsg: options\.components\[1\]\.name: .*\[E_BAD_OPTION\]\n$/);
+  });
+
   test('validate of a file it cannot read or parse: its own words, and one JSON object with --json', () => {
     // before: `--config X: …` (a flag validate does not take), and nothing on stdout with --json
     const missing = join(tmp, 'nope.yaml');
