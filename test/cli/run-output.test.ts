@@ -219,12 +219,17 @@ describe('run: a signal while a handler runs', () => {
       });
     // the first stats line (a second in): the 5 messages were taken, and their batch went to the
     // idle worker as they came (the loop never returns)
-    await seen(/"received":5/, 'the messages taken');
-    child.kill('SIGINT');
-    await seen(/SIGINT: stopping once the 1 batch being handled end/, 'the stopping line');
-    assert.match(stderr, /within the handler timeout, 600000 ms\); SIGINT again stops at once/);
-    child.kill('SIGINT');
-    const end = await exited;
-    assert.equal(end.signal, 'SIGINT', `ended by the second SIGINT, not the 600 s timeout: ${JSON.stringify(end)}`);
+    try {
+      await seen(/"received":5/, 'the messages taken');
+      child.kill('SIGINT');
+      await seen(/SIGINT: stopping once the 1 batch being handled end/, 'the stopping line');
+      assert.match(stderr, /within the handler timeout, 600000 ms\); SIGINT again stops at once/);
+      child.kill('SIGINT');
+      const end = await exited;
+      assert.equal(end.signal, 'SIGINT', `ended by the second SIGINT, not the 600 s timeout: ${JSON.stringify(end)}`);
+    } finally {
+      // (a failed assertion leaves no run behind for its 600 s)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 });
