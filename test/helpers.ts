@@ -36,6 +36,8 @@ export function startAlone(
   url: string,
   options: Record<string, unknown> = {},
   subscription: Record<string, unknown> = {},
+  /** The process is killed after this long (then `signal` is set). */
+  timeoutMs = 30_000,
 ): {
   signal: NodeJS.Signals | null;
   stderr: string;
@@ -74,7 +76,7 @@ export function startAlone(
       OPTIONS: JSON.stringify(options),
       SUBSCRIPTION: JSON.stringify(subscription),
     },
-    timeout: 30_000,
+    timeout: timeoutMs,
   });
   return { signal: r.signal, stderr: r.stderr, ...(r.signal === null ? (JSON.parse(r.stdout) as object) : {}) };
 }

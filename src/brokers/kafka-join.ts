@@ -22,7 +22,8 @@ import type { KafkaAdapter } from './kafka.js';
  * subscription's sockets are destroyed, its seed brokers are none (kafka-abandon.ts) and its
  * consumer is closed and not restarted: nothing of it keeps the process alive. A join the cluster
  * refuses with an error kafkajs does not retry (its consumer crashes and is not restarted by it)
- * fails with it (E_BAD_INPUT; at once for a refusal, on the fourth crash in a row for another error),
+ * fails with it (E_BAD_INPUT; at once for a refusal, for another error once it crashed the join 4 times
+ * in a row and for 30 s),
  * leaving as little: before, the consumer's own restart (kafka-consumer.ts) joined again and
  * again, each refusal an answer, and subscribe() never returned. A retriable refusal is kafkajs's
  * to retry (it restarts the consumer). Before, the
@@ -62,16 +63,19 @@ export async function joinWithin(
   // leaves nothing running: the consumer closed (listened to before its own restart,
   // kafka-consumer.ts, which the close stops), the sockets given up as at the deadline (a ping's
   // OffsetFetch in flight would connect the admin client again after its disconnect).
-  // A refusal (REFUSALS) ends it at once; another error at the fourth crash in a row (CRASHES),
-  // after ≈ 7 s of the restart's backoff (kafka-consumer.ts) and a join each: the librdkafka mock
-  // answers a follower whose SyncGroup comes after the leader's with INVALID_REQUEST, a race a
-  // new process lost twice in a row on a loaded CI machine.
+  // A refusal (REFUSALS) ends it at once; another error once it has crashed the join CRASHES
+  // times in a row over FAILING_MS at least (the restart's backoff between, kafka-consumer.ts:
+  // 1, 2, 4, 8, 16 s): the librdkafka mock answers a follower whose SyncGroup comes after the
+  // leader's with INVALID_REQUEST, a race a new process lost twice in a row on a loaded CI
+  // machine, and four times in 22 s on a slower one (its cold start: later joins were faster).
   let refuse: ((err: unknown) => void) | undefined;
   let crashes = 0;
+  let firstCrash = 0;
   const unlistenCrash = consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (payload.restart || refuse === undefined) return;
     const refusal = REFUSALS.has(errorType(payload.error) ?? '');
-    if (!refusal && ++crashes < CRASHES) return;
+    if (!refusal && crashes++ === 0) firstCrash = performance.now();
+    if (!refusal && (crashes < CRASHES || performance.now() - firstCrash < FAILING_MS)) return;
     given.abandon();
     void c.close().catch(() => {});
     refuse(refusedJoin(adapter, spec, groupId, payload.error, refusal ? 1 : crashes));
@@ -160,8 +164,10 @@ export async function joinWithin(
   return outcome.joined;
 }
 
-/** Crashes in a row before the join, on an error kafkajs does not retry but no refusal, that end it. */
+/** Crashes in a row before the join, on an error kafkajs does not retry but no refusal, that end it (over FAILING_MS at least). */
 const CRASHES = 4;
+/** How long such crashes must have gone on, from the first, before they end the join. */
+const FAILING_MS = 30_000;
 
 /** Error types of a join the cluster refuses as asked (authorization, the group's name or settings): no retry would change them. */
 const REFUSALS = new Set([

@@ -131,10 +131,8 @@ describe('kafka: the deadline counts from the cluster’s last answer, not from 
 describe('kafka: a join the cluster answers with a refusal', () => {
   // before: kafkajs crashed the consumer at each refusal, the adapter restarted it, each answer
   // put the deadline off: start() never returned (the child killed at 30 s)
-  const invalidRequest =
-    'This most likely occurs because of a request being malformed by the client library or the message was sent to an incompatible broker. See the broker logs for more details';
   // [what, the mock's fault, the join's words, kafkajs's error type, how soon start() rejects]
-  const cases: Array<[string, string, string, string, number]> = [
+  const cases: Array<[string, string, string | RegExp, string, number]> = [
     [
       'GROUP_AUTHORIZATION_FAILED (a refusal: at once)',
       'error 11 30 64', // api key 11: JoinGroup
@@ -143,29 +141,31 @@ describe('kafka: a join the cluster answers with a refusal', () => {
       10_000,
     ],
     [
-      'INVALID_REQUEST (another error kafkajs does not retry: the fourth time in a row)',
+      'INVALID_REQUEST (another error kafkajs does not retry: at 4 times in a row over 30 s)',
       'error 11 42 64',
-      `its join 4 times in a row (broker 'b'): ${invalidRequest}`,
+      // (the restart's backoff between the crashes: 1, 2, 4, 8, 16 s; the sixth is past 30 s)
+      /^its join (?:[5-9]|\d\d) times in a row \(broker 'b'\): This most likely occurs because of a request being malformed/,
       'INVALID_REQUEST',
-      // (the restart's backoff between the crashes: 1 + 2 + 4 s)
-      20_000,
+      50_000,
     ],
   ];
   for (const [what, fault, words, type, ms] of cases) {
     test(
       `refused every time (JoinGroup: ${what}): start() rejects E_BAD_INPUT naming the broker, group, topic and the cluster's error, and the caller's process ends on its own at once`,
-      { timeout: 60_000 },
+      { timeout: 90_000 },
       async () => {
         const { mock, url } = await cluster();
         try {
           await commands(mock, [fault]);
-          const r = startAlone(url, { connectTimeoutMs: 1000 }, { group: 'g' });
+          const r = startAlone(url, { connectTimeoutMs: 1000 }, { group: 'g' }, ms + 10_000);
           assertEndedAlone(r, ms);
           assert.equal(r.code, ErrorCode.badInput, r.message);
-          assert.equal(
-            r.message,
-            `kafka ${url}: cannot subscribe to topic 'in': the cluster refused consumer group 'g' ${words}`,
-          );
+          const head = `kafka ${url}: cannot subscribe to topic 'in': the cluster refused consumer group 'g' `;
+          if (typeof words === 'string') assert.equal(r.message, `${head}${words}`);
+          else {
+            assert.ok((r.message ?? '').startsWith(head), r.message);
+            assert.match((r.message ?? '').slice(head.length), words);
+          }
           assert.deepEqual(r.context, { url, broker: 'b', group: 'g', topic: 'in', error: type });
         } finally {
           await mock.stop();
