@@ -162,7 +162,10 @@ export class JetStreamConsumer implements Consumer {
    */
   private async sendNaks(): Promise<void> {
     if (this.naks.length === 0) return;
-    await this.adapter.roundTrip().catch(() => {});
+    // (given up after 2 s: a connection gone silent is found by nats.js's pings only in minutes)
+    const given = new AbortController();
+    await Promise.race([this.adapter.roundTrip().catch(() => {}), sleep(2000, given.signal)]);
+    given.abort();
     // (a connection closed meanwhile throws: close() goes on, and the message is redelivered)
     for (const m of this.naks.splice(0)) {
       try {

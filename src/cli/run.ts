@@ -120,12 +120,15 @@ export async function runRun(component: string | undefined, opts: RunOptions): P
   // (rejected only once the engine stops: a signal ended the run first)
   if (limit !== undefined) engine.waitForSettled(limit).then(resolveDone, () => {});
   const onSignal = (signal: NodeJS.Signals): void => {
+    // a second signal, of either kind, ends the process at once (Node's default)
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     // what the stop waits for, and how not to: before, a handler that never returns held the
     // run for its handler timeout without a word
     const flying = engine.snapshot().inFlightBatches;
     if (flying > 0)
       logger('run').info(
-        `${signal}: stopping once the ${flying} batch${flying === 1 ? '' : 'es'} being handled end (each within the handler timeout, ${engine.options.handlerTimeoutMs} ms); ${signal} again stops at once (what is not settled then: redelivered by a real broker, lost with the embedded one)`,
+        `${signal}: stopping once the ${flying === 1 ? 'batch' : `${flying} batches`} being handled ${flying === 1 ? 'ends' : 'end'} (each handler call within the handler timeout, ${engine.options.handlerTimeoutMs} ms); a second SIGINT or SIGTERM stops at once (what is not settled then: redelivered by a real broker, lost with the embedded one)`,
       );
     resolveDone();
   };

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -99,21 +99,44 @@ export async function writeEntry(
       await rename(tmp, dir);
       return { dir, manifest, files };
     } catch (err) {
+      // (Windows refuses a rename onto a directory with EPERM or EACCES)
       const code = (err as NodeJS.ErrnoException).code;
-      const there = code === 'ENOTEMPTY' || code === 'EEXIST' ? await readEntry(cacheDir, key) : undefined;
+      const taken = code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EPERM' || code === 'EACCES';
+      const judged = taken ? await inodeOf(dir) : undefined; // the entry read below, as it was
+      if (taken && judged === undefined && attempt < 3) continue; // (gone meanwhile: try again)
+      const there = taken ? await readEntry(cacheDir, key) : undefined;
       if (there?.status === 'hit' || there === undefined || attempt === 3) {
         // another writer's entry is in place first: theirs is as good as ours
         await rm(tmp, { recursive: true, force: true });
         if (there?.status === 'hit') return there.entry;
         throw err;
       }
-      // a corrupt entry (or one a writer is replacing): moved aside in one step, then removed
+      // a corrupt entry: moved aside in one step, then removed — unless what is there (or was
+      // moved) is not the one judged corrupt: another writer replaced it meanwhile and may have
+      // returned it to a caller, so it stays (or goes back, leaving `dir` empty only between the
+      // two renames) and is judged again
       const aside = `${dir}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+      if ((await inodeOf(dir)) !== judged) continue;
       const moved = await rename(dir, aside).then(
         () => true,
         () => false,
       );
-      if (moved) await rm(aside, { recursive: true, force: true });
+      if (!moved) continue;
+      if ((await inodeOf(aside)) !== judged) {
+        const back = await rename(aside, dir).then(
+          () => true,
+          () => false,
+        );
+        if (back) continue;
+      }
+      await rm(aside, { recursive: true, force: true });
     }
   }
 }
+
+/** A directory's inode number, or undefined if it is not there. */
+const inodeOf = (path: string): Promise<number | undefined> =>
+  stat(path).then(
+    (s) => s.ino,
+    () => undefined,
+  );

@@ -276,7 +276,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Resolves once `n` messages have settled since the engine started (acked after ok, or after
    * dead-lettering) — cheaper than counting 'settled' events, which allocate one per message.
-   * Rejects (E_ENGINE_STATE) if the engine stops, or has stopped, with fewer settled.
+   * Rejects (E_ENGINE_STATE) if the engine stops, or has stopped, with fewer settled; at once
+   * (E_BAD_OPTION) if `n` is not a number ≥ 0.
    */
   waitForSettled(n: number): Promise<void> {
     return this.settled.waitFor(n);

@@ -167,7 +167,7 @@ export const BrokerSpecSchema = z
       .looseObject({ connectTimeoutMs })
       .optional()
       .describe(
-        `Passed to the adapter: the client library's options (TLS, SASL, passwords) and the adapter's own. Each kind of broker takes its own keys (${optionKeysByFamily}); each key's type, range and default: "brokers[].options by scheme" below. Any other key (did-you-mean), or a value out of its type or range, is refused when the broker is made (\`run\`, \`validate\`, \`engine.start()\`), naming \`brokers.<name>.options.<key>\`.`,
+        `Passed to the adapter: the client library's options (TLS, SASL, passwords) and the adapter's own. Each kind of broker takes its own keys (${optionKeysByFamily}); each key's type, range and default: "brokers[].options by scheme" below. Any other key (did-you-mean), or a value out of its type or range, is refused when the broker is made (\`run\`, \`validate\`, \`engine.start()\`, \`createBroker()\`), naming \`brokers.<name>.options.<key>\`.`,
       ),
   })
   .describe('A broker reached by URL, connected when the engine starts.');

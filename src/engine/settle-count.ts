@@ -25,11 +25,11 @@ export class SettleCount {
   waitFor(n: number): Promise<void> {
     // (NaN at the head of the sorted waiters, or a string, held back every waiter behind it)
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-      const given = typeof n === 'string' ? `'${n}'` : String(n);
+      const given = typeof n === 'string' ? `'${n}'` : typeof n === 'bigint' ? `${n}n` : String(n);
       return Promise.reject(
         new OptionError(
           ErrorCode.badOption,
-          `engine.waitForSettled(${given}): give a count of messages, a number from 0 up`,
+          `engine.waitForSettled(${given}): give a count of messages: a number ≥ 0`,
           {
             option: 'waitForSettled',
           },

@@ -64,10 +64,10 @@ export function metricsRegistry(engine: MetricsEngine, options: MetricsRegistryO
   const register = options.registry ?? new Registry();
   // one engine's metrics a registry: their names carry no engine label (before, a second engine
   // given the same registry failed in prom-client's words, after its stats listener was added)
-  if (register.getSingleMetric('wasmsg_messages_received_total') !== undefined) {
+  if (register.getMetricsAsArray().some((m) => m.name.startsWith('wasmsg_'))) {
     throw new OptionError(
       ErrorCode.badOption,
-      "metricsRegistry(engine, { registry }): the registry holds an engine's wasmsg_* metrics already; give each engine a registry of its own (a process with two engines serves two, e.g. at two paths)",
+      "metricsRegistry(engine, { registry }): the registry holds wasmsg_* metrics already (another engine's); give each engine a registry of its own (a process with two engines serves two, e.g. at two paths)",
       { option: 'registry' },
     );
   }
