@@ -23,7 +23,7 @@ import type { KafkaAdapter } from './kafka.js';
  * consumer is closed and not restarted: nothing of it keeps the process alive. A join the cluster
  * refuses with an error kafkajs does not retry (its consumer crashes and is not restarted by it)
  * fails with it (E_BAD_INPUT; at once for a refusal, for another error once it crashed the join 4 times
- * in a row and for 30 s),
+ * in a row and for 3 connect deadlines),
  * leaving as little: before, the consumer's own restart (kafka-consumer.ts) joined again and
  * again, each refusal an answer, and subscribe() never returned. A retriable refusal is kafkajs's
  * to retry (it restarts the consumer). Before, the
@@ -64,10 +64,10 @@ export async function joinWithin(
   // kafka-consumer.ts, which the close stops), the sockets given up as at the deadline (a ping's
   // OffsetFetch in flight would connect the admin client again after its disconnect).
   // A refusal (REFUSALS) ends it at once; another error once it has crashed the join CRASHES
-  // times in a row over FAILING_MS at least (the restart's backoff between, kafka-consumer.ts:
-  // 1, 2, 4, 8, 16 s): the librdkafka mock answers a follower whose SyncGroup comes after the
-  // leader's with INVALID_REQUEST, a race a new process lost twice in a row on a loaded CI
-  // machine, and four times in 22 s on a slower one (its cold start: later joins were faster).
+  // times in a row over three connect deadlines at least (30 s by default; the restart's backoff
+  // between, kafka-consumer.ts: 1, 2, 4, 8, 16 s): the librdkafka mock answers a follower whose
+  // SyncGroup comes after the leader's with INVALID_REQUEST, a race a new process lost twice in a
+  // row on a loaded CI machine, and four times in 22 s on a slower one (its cold start).
   let refuse: ((err: unknown) => void) | undefined;
   let crashes = 0;
   let firstCrash = 0;
@@ -75,7 +75,7 @@ export async function joinWithin(
     if (payload.restart || refuse === undefined) return;
     const refusal = REFUSALS.has(errorType(payload.error) ?? '');
     if (!refusal && crashes++ === 0) firstCrash = performance.now();
-    if (!refusal && (crashes < CRASHES || performance.now() - firstCrash < FAILING_MS)) return;
+    if (!refusal && (crashes < CRASHES || performance.now() - firstCrash < 3 * ms)) return;
     given.abandon();
     void c.close().catch(() => {});
     refuse(refusedJoin(adapter, spec, groupId, payload.error, refusal ? 1 : crashes));
@@ -164,10 +164,8 @@ export async function joinWithin(
   return outcome.joined;
 }
 
-/** Crashes in a row before the join, on an error kafkajs does not retry but no refusal, that end it (over FAILING_MS at least). */
+/** Crashes in a row before the join, on an error kafkajs does not retry but no refusal, that end it (over 3 connect deadlines at least). */
 const CRASHES = 4;
-/** How long such crashes must have gone on, from the first, before they end the join. */
-const FAILING_MS = 30_000;
 
 /** Error types of a join the cluster refuses as asked (authorization, the group's name or settings): no retry would change them. */
 const REFUSALS = new Set([

@@ -141,18 +141,18 @@ describe('kafka: a join the cluster answers with a refusal', () => {
       10_000,
     ],
     [
-      'INVALID_REQUEST (another error kafkajs does not retry: at 4 times in a row over 30 s)',
+      'INVALID_REQUEST (another error kafkajs does not retry: 4 times in a row, over 3 connect deadlines)',
       'error 11 42 64',
-      // (the restart's backoff between the crashes: 1, 2, 4, 8, 16 s; the sixth is past 30 s)
-      /^its join (?:[5-9]|\d\d) times in a row \(broker 'b'\): This most likely occurs because of a request being malformed/,
+      // (the restart's backoff between the crashes: 1 + 2 + 4 s, past 3 × connectTimeoutMs 1000)
+      /^its join 4 times in a row \(broker 'b'\): This most likely occurs because of a request being malformed/,
       'INVALID_REQUEST',
-      50_000,
+      20_000,
     ],
   ];
   for (const [what, fault, words, type, ms] of cases) {
     test(
       `refused every time (JoinGroup: ${what}): start() rejects E_BAD_INPUT naming the broker, group, topic and the cluster's error, and the caller's process ends on its own at once`,
-      { timeout: 90_000 },
+      { timeout: 60_000 },
       async () => {
         const { mock, url } = await cluster();
         try {
@@ -173,6 +173,25 @@ describe('kafka: a join the cluster answers with a refusal', () => {
       },
     );
   }
+
+  test(
+    'refused every time with an error kafkajs does not retry, no refusal, connectTimeoutMs 4000: the fourth crash (≈ 7 s in) does not end the join, one past 3 connect deadlines does',
+    { timeout: 60_000 },
+    async () => {
+      // before: the fourth crash ended it, whatever the deadline (a new engine process that lost the
+      // mock's SyncGroup race four times in 22 s exited)
+      const { mock, url } = await cluster();
+      try {
+        await commands(mock, ['error 11 42 64']);
+        const r = startAlone(url, { connectTimeoutMs: 4000 }, { group: 'g' }, 50_000);
+        assert.equal(r.signal, null, `ended by itself, not by the test's timeout: ${r.stderr}`);
+        assert.equal(r.code, ErrorCode.badInput, r.message);
+        assert.match(r.message ?? '', /its join (?:[5-9]|\d\d) times in a row \(broker 'b'\)/);
+      } finally {
+        await mock.stop();
+      }
+    },
+  );
 
   test(
     "refused three times in a row with an error kafkajs does not retry, no refusal (JoinGroup: INVALID_REQUEST, as the mock's answer to a follower's late SyncGroup): restarted, and subscribes",
