@@ -254,6 +254,15 @@ function asJson(this: unknown, key: string, value: unknown): unknown {
   return typeof raw === 'object' && raw !== null ? (typedValue(raw) ?? value) : value;
 }
 
+/** What `p` resolves to, or undefined once `ms` passed first (its timer cleared either way). */
+export function within<T>(p: Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves after `ms`, or at once when `signal` aborts (loops that must stop promptly). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

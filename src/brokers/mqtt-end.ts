@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import { within } from './common.js';
 
 /**
  * Ends a consumer's client whose subscription failed. A session its connect made (the server had
@@ -12,15 +13,11 @@ export async function endRefused(client: MqttClient): Promise<void> {
   // before: the session stays)
   const connack = (client as unknown as { connackPacket?: { sessionPresent?: boolean } }).connackPacket;
   if (client.connected && connack?.sessionPresent === false) {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((r) => (timer = setTimeout(r, 1000, false)));
     const ended = client.endAsync(false, { properties: { sessionExpiryInterval: 0 } }).then(
       () => true,
       () => true,
     );
-    const done = await Promise.race([ended, late]);
-    clearTimeout(timer);
-    if (done) return;
+    if ((await within(ended, 1000)) === true) return;
   }
   client.stream?.destroy(); // (lost meanwhile, or the DISCONNECT unanswered for 1 s)
   await client.endAsync(true).catch(() => {});

@@ -1,7 +1,7 @@
 import type { Consumer as JsConsumer, JsMsg, Msg, Subscription } from 'nats';
 import type { BatchListener, BrokerRecord, Consumer, SequencedRecord, SubscribeSpec } from './adapter.js';
 import { DEFAULTS } from './adapter-defaults.js';
-import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, sleep } from './common.js';
+import { DeliveryOffsets, HeldDeliveries, ReadSizer, headerNameIn, sleep, within } from './common.js';
 import { type HeadersInRule, keyAndHeaders } from './key-header.js';
 import type { NatsAdapter } from './nats.js';
 
@@ -163,9 +163,10 @@ export class JetStreamConsumer implements Consumer {
   private async sendNaks(): Promise<void> {
     if (this.naks.length === 0) return;
     // (given up after 2 s: a connection gone silent is found by nats.js's pings only in minutes)
-    const given = new AbortController();
-    await Promise.race([this.adapter.roundTrip().catch(() => {}), sleep(2000, given.signal)]);
-    given.abort();
+    await within(
+      this.adapter.roundTrip().catch(() => {}),
+      2000,
+    );
     // (a connection closed meanwhile throws: close() goes on, and the message is redelivered)
     for (const m of this.naks.splice(0)) {
       try {
@@ -194,9 +195,10 @@ export class JetStreamConsumer implements Consumer {
   /**
    * Messages a pull asks for when `batch` is not set: the first one message (no size known; a
    * first pull of 64 took 64 MiB of 1 MiB messages past the engine's byte bound), then about
-   * 1 MiB of them, at most DEFAULTS.nats.pullMax (1024, as Redis's reads). Each pull costs a round trip the engine waits
-   * out: at most 256 a pull, the engine drained a backlog of 100-byte messages at 50k–60k msgs/s,
-   * at most 1024 at 58k–63k (0.72–0.94 of the bare nats.js client, then 0.82–1.03: PERF.md).
+   * 1 MiB of them, at most DEFAULTS.nats.pullMax (1024, as Redis's reads). Each pull costs a
+   * round trip the engine waits out: at most 256 a pull, the engine drained a backlog of 100-byte
+   * messages at 50k–60k msgs/s, at most 1024 at 58k–63k (0.72–0.94 of the bare nats.js client,
+   * then 0.82–1.03: PERF.md).
    */
   private readonly sizer = new ReadSizer(DEFAULTS.nats.pullMax, 1, 128);
 

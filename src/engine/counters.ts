@@ -1,4 +1,5 @@
 import type { Consumer } from '../brokers/adapter.js';
+import { within } from '../brokers/common.js';
 
 /**
  * Counters per subscription (main thread): one object per component × broker × subscribed
@@ -127,12 +128,4 @@ export async function readLag(subs: readonly SubscriptionCounters[], timeoutMs: 
     ];
   });
   return Promise.all(reads);
-}
-
-function within<T>(p: Promise<T | undefined>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -80,6 +80,9 @@ export function checkBrokers(options: ResolvedOptions, adapterNames: readonly st
 /** Every problem checkBrokers finds, in its order (`wasmsg validate` lists them all). */
 export function brokerIssues(options: ResolvedOptions, adapterNames: readonly string[]): OptionError[] {
   const issues: OptionError[] = [];
+  /** A problem of `options.<option>`, named in its message. */
+  const issue = (option: string, why: string, context: Record<string, unknown> = {}): void =>
+    void issues.push(new OptionError(ErrorCode.badOption, `options.${option}: ${why}`, { option, ...context }));
   const adapters = new Set<string>();
   for (const name of adapterNames) {
     if (adapters.has(name)) {
@@ -92,20 +95,10 @@ export function brokerIssues(options: ResolvedOptions, adapterNames: readonly st
   const fromUrls = new Set<string>();
   for (const [i, b] of options.brokers.entries()) {
     if (adapters.has(b.name) || fromUrls.has(b.name)) {
-      issues.push(
-        new OptionError(ErrorCode.badOption, `options.brokers[${i}].name: two brokers are named '${b.name}'`, {
-          option: `brokers[${i}].name`,
-        }),
-      );
+      issue(`brokers[${i}].name`, `two brokers are named '${b.name}'`);
     }
     if (!SCHEMES.includes(schemeOf(b.url) as (typeof SCHEMES)[number])) {
-      issues.push(
-        new OptionError(
-          ErrorCode.badOption,
-          `options.brokers[${i}].url: unsupported scheme in '${b.url}' (schemes: ${schemeList})`,
-          { option: `brokers[${i}].url` },
-        ),
-      );
+      issue(`brokers[${i}].url`, `unsupported scheme in '${b.url}' (schemes: ${schemeList})`);
     }
     fromUrls.add(b.name);
   }
@@ -119,36 +112,25 @@ export function brokerIssues(options: ResolvedOptions, adapterNames: readonly st
     // component every broker at each call, and was accepted without a word
     for (const [k, b] of (c.grants?.brokers ?? []).entries()) {
       if (!known.has(b)) {
-        issues.push(
-          new OptionError(
-            ErrorCode.badOption,
-            `options.components[${i}].grants.brokers[${k}]: no broker named '${b}' (known: ${[...known].join(', ')})`,
-            { option: `components[${i}].grants.brokers[${k}]` },
-          ),
-        );
+        issue(`components[${i}].grants.brokers[${k}]`, `no broker named '${b}' (known: ${[...known].join(', ')})`);
       }
     }
     const grants = compileGrants(c.grants);
     for (const [j, s] of c.subscriptions.entries()) {
       if (!known.has(s.broker)) {
-        issues.push(
-          new OptionError(
-            ErrorCode.badOption,
-            `options.components[${i}].subscriptions[${j}].broker: no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
-            { option: `components[${i}].subscriptions[${j}].broker` },
-          ),
+        issue(
+          `components[${i}].subscriptions[${j}].broker`,
+          `no broker named '${s.broker}' (known: ${[...known].join(', ')})`,
         );
       }
       // the engine subscribes on the component's behalf, as it does to its configure()
       // channels (configure.ts): within its grants.subscribe too. Before, the component got the
       // messages of a channel its grants refuse it (a typo in either list), without a word
       if (grants.subscribe(s.broker, s.channel) !== null) {
-        issues.push(
-          new OptionError(
-            ErrorCode.badOption,
-            `options.components[${i}].subscriptions[${j}].channel: '${s.channel}' is not among the channels its grants.subscribe allows (${c.grants!.subscribe!.join(', ') || 'none'})`,
-            { option: `components[${i}].subscriptions[${j}].channel`, channel: s.channel },
-          ),
+        issue(
+          `components[${i}].subscriptions[${j}].channel`,
+          `'${s.channel}' is not among the channels its grants.subscribe allows (${c.grants!.subscribe!.join(', ') || 'none'})`,
+          { channel: s.channel },
         );
       }
       // a topic subscription gets every message: only Kafka gives it a group (its own, named
@@ -158,23 +140,13 @@ export function brokerIssues(options: ResolvedOptions, adapterNames: readonly st
       const scheme =
         url !== undefined ? schemeOf(url) : s.broker === 'default' && !adapters.has('default') ? 'memory' : undefined;
       if (s.kind === 'topic' && s.group !== undefined && scheme !== undefined && scheme !== 'kafka') {
-        issues.push(
-          new OptionError(
-            ErrorCode.badOption,
-            `options.components[${i}].subscriptions[${j}].group: ${topicGroupRefused(scheme)}`,
-            { option: `components[${i}].subscriptions[${j}].group` },
-          ),
-        );
+        issue(`components[${i}].subscriptions[${j}].group`, topicGroupRefused(scheme));
       }
     }
   });
   const dlq = options.deadLetter.broker;
   if (dlq !== undefined && !known.has(dlq)) {
-    issues.push(
-      new OptionError(ErrorCode.badOption, `options.deadLetter.broker: no broker named '${dlq}'`, {
-        option: 'deadLetter.broker',
-      }),
-    );
+    issue('deadLetter.broker', `no broker named '${dlq}'`);
   }
   return issues;
 }
